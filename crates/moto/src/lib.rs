@@ -1,1 +1,147 @@
+//! A moto server, the local AWS APIs, owned by whoever started it.
+//!
+//! [`MotoServer::start`] runs moto from the project's virtualenv (`scripts/setup` creates it) on
+//! a port of 127.0.0.1 that the OS picks, and waits until it answers. The server ends when the
+//! [`MotoServer`] is dropped, and also when its owner dies without dropping it: it exits as soon
+//! as its stdin, a pipe from the owner, closes. Requests are served one at a time, so that every
+//! API call is atomic, as on AWS (see `serve.py`).
 
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The launcher script, run with the virtualenv's Python.
+const SERVE_PY: &str = include_str!("serve.py");
+
+/// The region and credentials every local client uses. moto accepts any credentials.
+pub const REGION: &str = "us-east-1";
+pub const ACCESS_KEY_ID: &str = "sbx-local";
+pub const SECRET_ACCESS_KEY: &str = "sbx-local-secret";
+
+/// How long moto may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MotoError {
+    #[error("no Python with moto at {0} (run scripts/setup, or set SBX_PYTHON)")]
+    NoPython(PathBuf),
+    #[error("could not start moto: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("moto did not report its port within {0:?}")]
+    Timeout(Duration),
+    #[error("moto exited before it was ready: {0}")]
+    Exited(String),
+}
+
+pub struct MotoServer {
+    child: Child,
+    /// Closing this pipe tells the server to exit.
+    stdin: Option<ChildStdin>,
+    port: u16,
+}
+
+impl std::fmt::Debug for MotoServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MotoServer").field("pid", &self.child.id()).field("port", &self.port).finish()
+    }
+}
+
+impl MotoServer {
+    /// Starts moto on a free port of 127.0.0.1 with the project's Python.
+    pub fn start() -> Result<Self, MotoError> {
+        Self::start_on(0)
+    }
+
+    /// Starts moto on `port` of 127.0.0.1 (0: any free port).
+    pub fn start_on(port: u16) -> Result<Self, MotoError> {
+        let python = python();
+        if !python.exists() {
+            return Err(MotoError::NoPython(python));
+        }
+        let mut child = Command::new(&python)
+            .arg("-c")
+            .arg(SERVE_PY)
+            .arg("127.0.0.1")
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(MotoError::Spawn)?;
+        let stdin = child.stdin.take();
+        let Some(stdout) = child.stdout.take() else {
+            return Err(MotoError::Exited("no stdout".into()));
+        };
+
+        // Read the "listening <port>" line on a thread so that a hung start can time out; the
+        // thread then drains whatever else moto prints.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = tx.send(lines.read_line(&mut first).map(|_| first));
+            let _ = std::io::copy(&mut lines.into_inner().take(u64::MAX), &mut std::io::sink());
+        });
+        let mut server = MotoServer { child, stdin, port: 0 };
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(line)) => line,
+            Ok(Err(err)) => return Err(MotoError::Spawn(err)),
+            Err(_) => return Err(MotoError::Timeout(START_TIMEOUT)),
+        };
+        server.port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|port| port.parse().ok())
+            .ok_or_else(|| MotoError::Exited(format!("unexpected first line {line:?}")))?;
+        tracing::debug!(port = server.port, "moto started");
+        Ok(server)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The endpoint URL for `AWS_ENDPOINT_URL` and the SDK clients.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// An SDK configuration that sends every service's calls to this server.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "sbx-moto"))
+            .load()
+            .await
+    }
+
+    /// Stops the server and waits for it to exit.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The Python that has moto: `SBX_PYTHON`, or the project's `.venv`.
+fn python() -> PathBuf {
+    match std::env::var_os("SBX_PYTHON") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"),
+    }
+}

@@ -1,1 +1,123 @@
+//! The sandbox store on DynamoDB.
+//!
+//! Two narrow ports, [`SandboxStore`] (records, audit trail, quota) and [`LockStore`] (the
+//! per-account lease), and their DynamoDB implementation [`DynamoStore`]. Every change of a
+//! sandbox's state is one transaction: a compare-and-set of the record on its state and version,
+//! the audit event, and where it applies the tenant's live-sandbox counter. Reads go through keys
+//! and indexes; nothing here scans a table.
 
+mod clock;
+mod dynamo;
+mod error;
+mod locks;
+mod page;
+pub mod schema;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use dynamo::{DynamoStore, StoreConfig};
+pub use error::StoreError;
+pub use schema::TableNames;
+
+use sbx_lifecycle::{Event, NewSandbox, Operation, Outcome, Sandbox, State};
+use std::future::Future;
+use std::time::Duration;
+
+/// The result of a create: the record, and whether an earlier request with the same
+/// idempotency key had already created it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub sandbox: Sandbox,
+    pub replayed: bool,
+}
+
+/// Which of a tenant's sandboxes to list, and from where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub state: Option<State>,
+    /// At most this many records (1 to [`ListQuery::MAX_LIMIT`]; 0 means the default).
+    pub limit: u32,
+    /// The `next_token` of the previous page.
+    pub next_token: Option<String>,
+}
+
+impl ListQuery {
+    pub const DEFAULT_LIMIT: u32 = 25;
+    pub const MAX_LIMIT: u32 = 100;
+}
+
+/// One page of records; `next_token` is set when more may follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Sandbox>,
+    pub next_token: Option<String>,
+}
+
+/// Sandbox records, their audit trail and the per-tenant quota. Every method names the tenant;
+/// no method can reach another tenant's records.
+pub trait SandboxStore: Send + Sync {
+    /// Creates the record in `initializing`, counting it against the tenant's quota. With an
+    /// idempotency key that was seen before for the same request, returns the first result.
+    fn create(
+        &self,
+        new: NewSandbox,
+        idempotency_key: Option<&str>,
+    ) -> impl Future<Output = Result<Created, StoreError>> + Send;
+
+    fn get(&self, tenant: &str, id: &str) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
+
+    fn list(&self, tenant: &str, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
+
+    /// Begins `operation`: moves the record to its in-progress state. Refused with
+    /// [`StoreError::Conflict`] (naming the current state) when the lifecycle does not allow it.
+    fn begin(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+    ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
+
+    /// Ends `operation`, begun at record `version`. Repeating a finish that already took effect
+    /// returns the record it produced.
+    fn finish(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+        version: u64,
+        outcome: Outcome,
+    ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
+
+    /// The sandbox's audit trail, oldest first.
+    fn events(&self, tenant: &str, id: &str) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// How many of the tenant's sandboxes count against its quota.
+    fn live_count(&self, tenant: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Who holds a lock, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub lock: String,
+    pub owner: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Leases on named locks (one per account). A lease is taken with a conditional write,
+/// released only by its owner, and may be taken over once it has expired.
+pub trait LockStore: Send + Sync {
+    /// Takes the lock for `owner` for `lease`, or extends `owner`'s lease. Fails with
+    /// [`StoreError::LockHeld`] while another owner's lease runs.
+    fn acquire(
+        &self,
+        lock: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Lease, StoreError>> + Send;
+
+    /// Releases `owner`'s lease. Releasing a lock nobody holds succeeds; releasing another
+    /// owner's lease fails with [`StoreError::NotLockOwner`].
+    fn release(&self, lock: &str, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The current lease, expired or not.
+    fn holder(&self, lock: &str) -> impl Future<Output = Result<Option<Lease>, StoreError>> + Send;
+}

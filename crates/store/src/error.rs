@@ -1,0 +1,96 @@
+//! What can go wrong in the store, one variant per failure a caller may act on.
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use chrono::{DateTime, Utc};
+use sbx_lifecycle::Refused;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sandbox {id} not found")]
+    NotFound { id: String },
+
+    /// The lifecycle does not allow the operation from the record's current state.
+    #[error(transparent)]
+    Conflict(#[from] Refused),
+
+    #[error("sandbox {id} already exists")]
+    AlreadyExists { id: String },
+
+    #[error("the tenant has reached its quota of {limit} live sandboxes")]
+    QuotaExceeded { limit: u32 },
+
+    #[error("the idempotency key was already used for a different request")]
+    IdempotencyKeyReused,
+
+    #[error("the page token is not valid for this query")]
+    InvalidPageToken,
+
+    #[error("lock {lock} is held by {owner} until {until}")]
+    LockHeld { lock: String, owner: String, until: DateTime<Utc> },
+
+    #[error("lock {lock} is held by {holder}, not by {owner}")]
+    NotLockOwner { lock: String, owner: String, holder: String },
+
+    /// Concurrent writers kept winning; trying again later may succeed.
+    #[error("gave up on {operation} after {attempts} attempts under contention")]
+    Contended { operation: &'static str, attempts: u32 },
+
+    #[error("a stored item could not be read or written: {0}")]
+    Malformed(String),
+
+    #[error("DynamoDB {operation} failed: {source}")]
+    Aws {
+        operation: &'static str,
+        transient: bool,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StoreError {
+    /// Whether the same call may succeed if repeated later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Contended { .. } => true,
+            StoreError::Aws { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+
+    /// Wraps an SDK error, classifying throttling, server errors and lost connections as transient.
+    pub(crate) fn aws<E>(operation: &'static str, err: SdkError<E>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let transient = match &err {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(service) => {
+                service.raw().status().is_server_error()
+                    || matches!(
+                        err.code(),
+                        Some(
+                            "ThrottlingException"
+                                | "ProvisionedThroughputExceededException"
+                                | "RequestLimitExceeded"
+                                | "InternalServerError"
+                                | "TransactionInProgressException"
+                        )
+                    )
+            }
+            _ => false,
+        };
+        StoreError::Aws {
+            operation,
+            transient,
+            source: Box::new(err),
+        }
+    }
+}
+
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(err: serde_dynamo::Error) -> Self {
+        StoreError::Malformed(err.to_string())
+    }
+}

@@ -1,0 +1,130 @@
+//! [`LockStore`] on DynamoDB: one lease item per lock in the locks table.
+
+use crate::dynamo::{DynamoStore, MAX_ATTEMPTS, backoff, n, s};
+use crate::{Lease, LockStore, StoreError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Serialize, Deserialize)]
+struct LeaseItem {
+    lock: String,
+    owner: String,
+    /// Milliseconds since the epoch; the lease may be taken over after it.
+    expires_at: i64,
+    /// Seconds since the epoch: DynamoDB removes leases long past their expiry.
+    ttl: i64,
+}
+
+impl LeaseItem {
+    fn lease(self) -> Lease {
+        Lease {
+            expires_at: DateTime::<Utc>::from_timestamp_millis(self.expires_at).unwrap_or_default(),
+            lock: self.lock,
+            owner: self.owner,
+        }
+    }
+}
+
+/// How long after its expiry a forgotten lease item is removed by TTL.
+const LINGER: chrono::Duration = chrono::Duration::days(1);
+
+impl LockStore for DynamoStore {
+    async fn acquire(&self, lock: &str, owner: &str, lease: Duration) -> Result<Lease, StoreError> {
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let expires_at = now.checked_add_signed(lease).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let item = LeaseItem {
+                lock: lock.to_owned(),
+                owner: owner.to_owned(),
+                expires_at: expires_at.timestamp_millis(),
+                ttl: (expires_at.checked_add_signed(LINGER).unwrap_or(expires_at)).timestamp(),
+            };
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.config.tables.locks)
+                .set_item(Some(serde_dynamo::to_item(&item)?))
+                .condition_expression("attribute_not_exists(#lock) OR #expires_at < :now OR #owner = :owner")
+                .expression_attribute_names("#lock", "lock")
+                .expression_attribute_names("#expires_at", "expires_at")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":now", n(now.timestamp_millis()))
+                .expression_attribute_values(":owner", s(owner))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    tracing::info!(lock, owner, %expires_at, "lock acquired");
+                    return Ok(item.lease());
+                }
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    match self.holder(lock).await? {
+                        Some(holder) => {
+                            return Err(StoreError::LockHeld {
+                                lock: lock.to_owned(),
+                                owner: holder.owner,
+                                until: holder.expires_at,
+                            });
+                        }
+                        // Released between our write and our read: try again.
+                        None => backoff(attempt).await,
+                    }
+                }
+                Err(err) => return Err(StoreError::aws("PutItem", err)),
+            }
+        }
+        Err(StoreError::Contended {
+            operation: "acquire",
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    async fn release(&self, lock: &str, owner: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.config.tables.locks)
+            .key("lock", s(lock))
+            .condition_expression("attribute_not_exists(#lock) OR #owner = :owner")
+            .expression_attribute_names("#lock", "lock")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(lock, owner, "lock released");
+                Ok(())
+            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                let holder = self.holder(lock).await?.map(|lease| lease.owner).unwrap_or_default();
+                Err(StoreError::NotLockOwner {
+                    lock: lock.to_owned(),
+                    owner: owner.to_owned(),
+                    holder,
+                })
+            }
+            Err(err) => Err(StoreError::aws("DeleteItem", err)),
+        }
+    }
+
+    async fn holder(&self, lock: &str) -> Result<Option<Lease>, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.config.tables.locks)
+            .key("lock", s(lock))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", e))?;
+        found
+            .item
+            .map(|item: HashMap<String, AttributeValue>| Ok(serde_dynamo::from_item::<_, LeaseItem>(item)?.lease()))
+            .transpose()
+    }
+}

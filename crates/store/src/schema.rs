@@ -1,0 +1,319 @@
+//! The store's tables, as `infra/template.yaml` defines them.
+//!
+//! The template is the one definition of keys, indexes and TTL. The local stack and the tests
+//! create their tables from it with [`create_tables`]; the constants below name what the code
+//! relies on, and the tests of this module prove the template provides them.
+
+use crate::StoreError;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The deployable template, embedded so that every binary creates the same tables.
+pub const TEMPLATE: &str = include_str!("../../../infra/template.yaml");
+
+/// Logical ids of the tables in the template.
+pub const SANDBOXES: &str = "SandboxesTable";
+pub const EVENTS: &str = "EventsTable";
+pub const TENANTS: &str = "TenantsTable";
+pub const LOCKS: &str = "LocksTable";
+
+/// Sparse index of live sandboxes by expiry: partition `live`, sort `expires_at`.
+pub const BY_EXPIRY: &str = "by-expiry";
+/// Index of sandboxes by state: partition `state`, sort `updated_at`.
+pub const BY_STATE: &str = "by-state";
+
+/// The physical names of the tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub sandboxes: String,
+    pub events: String,
+    pub tenants: String,
+    pub locks: String,
+}
+
+impl TableNames {
+    /// Names for a local stack or a test: `<prefix>sandboxes`, `<prefix>events`, ...
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            sandboxes: format!("{prefix}sandboxes"),
+            events: format!("{prefix}events"),
+            tenants: format!("{prefix}tenants"),
+            locks: format!("{prefix}locks"),
+        }
+    }
+
+    /// The names a deployed function gets from its environment (`SBX_SANDBOXES_TABLE`, ...).
+    pub fn from_env() -> Result<Self, SchemaError> {
+        let var = |name: &'static str| std::env::var(name).map_err(|_| SchemaError::MissingEnv(name));
+        Ok(Self {
+            sandboxes: var("SBX_SANDBOXES_TABLE")?,
+            events: var("SBX_EVENTS_TABLE")?,
+            tenants: var("SBX_TENANTS_TABLE")?,
+            locks: var("SBX_LOCKS_TABLE")?,
+        })
+    }
+
+    fn for_logical_id(&self, logical_id: &str) -> Option<&str> {
+        match logical_id {
+            SANDBOXES => Some(&self.sandboxes),
+            EVENTS => Some(&self.events),
+            TENANTS => Some(&self.tenants),
+            LOCKS => Some(&self.locks),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("infra/template.yaml is not a valid template: {0}")]
+    Template(#[from] serde_yaml::Error),
+    #[error("table {table}: {message}")]
+    Table { table: String, message: String },
+    #[error("environment variable {0} is not set")]
+    MissingEnv(&'static str),
+}
+
+/// The parts of an `AWS::DynamoDB::Table` that decide how items are keyed and indexed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableDef {
+    pub attribute_definitions: Vec<AttributeDef>,
+    pub key_schema: Vec<KeyDef>,
+    #[serde(default)]
+    pub global_secondary_indexes: Vec<IndexDef>,
+    #[serde(default)]
+    pub time_to_live_specification: Option<TtlDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDef {
+    pub attribute_name: String,
+    pub attribute_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyDef {
+    pub attribute_name: String,
+    pub key_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexDef {
+    pub index_name: String,
+    pub key_schema: Vec<KeyDef>,
+    pub projection: ProjectionDef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectionDef {
+    pub projection_type: String,
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TtlDef {
+    pub attribute_name: String,
+    pub enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Template {
+    resources: BTreeMap<String, Resource>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Resource {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(default)]
+    properties: serde_yaml::Value,
+}
+
+/// Every DynamoDB table of the template, by logical id.
+pub fn table_defs() -> Result<BTreeMap<String, TableDef>, SchemaError> {
+    let template: Template = serde_yaml::from_str(TEMPLATE)?;
+    template
+        .resources
+        .into_iter()
+        .filter(|(_, resource)| resource.kind == "AWS::DynamoDB::Table")
+        .map(|(id, resource)| Ok((id, serde_yaml::from_value(resource.properties)?)))
+        .collect()
+}
+
+/// Creates every table of the template under `names`, with its indexes and TTL.
+pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), StoreError> {
+    for (logical_id, def) in table_defs().map_err(schema_error)? {
+        let name = names.for_logical_id(&logical_id).ok_or_else(|| {
+            schema_error(SchemaError::Table {
+                table: logical_id.clone(),
+                message: "the template has a table the store does not know".into(),
+            })
+        })?;
+        create_table(client, name, &def).await?;
+    }
+    Ok(())
+}
+
+async fn create_table(client: &Client, name: &str, def: &TableDef) -> Result<(), StoreError> {
+    let invalid = |message: String| {
+        schema_error(SchemaError::Table {
+            table: name.to_owned(),
+            message,
+        })
+    };
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for attribute in &def.attribute_definitions {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&attribute.attribute_name)
+                .attribute_type(ScalarAttributeType::from(attribute.attribute_type.as_str()))
+                .build()
+                .map_err(|e| invalid(e.to_string()))?,
+        );
+    }
+    for key in key_schema(&def.key_schema).map_err(|e| invalid(e.to_string()))? {
+        request = request.key_schema(key);
+    }
+    for index in &def.global_secondary_indexes {
+        let projection = Projection::builder()
+            .projection_type(ProjectionType::from(index.projection.projection_type.as_str()))
+            .set_non_key_attributes(
+                (!index.projection.non_key_attributes.is_empty())
+                    .then(|| index.projection.non_key_attributes.clone()),
+            )
+            .build();
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(&index.index_name)
+                .set_key_schema(Some(key_schema(&index.key_schema).map_err(|e| invalid(e.to_string()))?))
+                .projection(projection)
+                .build()
+                .map_err(|e| invalid(e.to_string()))?,
+        );
+    }
+    request
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("CreateTable", e))?;
+
+    if let Some(ttl) = def.time_to_live_specification.as_ref().filter(|ttl| ttl.enabled) {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(&ttl.attribute_name)
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("UpdateTimeToLive", e))?;
+    }
+    Ok(())
+}
+
+fn key_schema(keys: &[KeyDef]) -> Result<Vec<KeySchemaElement>, aws_sdk_dynamodb::error::BuildError> {
+    keys.iter()
+        .map(|key| {
+            KeySchemaElement::builder()
+                .attribute_name(&key.attribute_name)
+                .key_type(KeyType::from(key.key_type.as_str()))
+                .build()
+        })
+        .collect()
+}
+
+fn schema_error(err: SchemaError) -> StoreError {
+    StoreError::Aws {
+        operation: "CreateTable",
+        transient: false,
+        source: Box::new(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(keys: &[KeyDef]) -> Vec<(&str, &str)> {
+        keys.iter()
+            .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+            .collect()
+    }
+
+    fn defs() -> BTreeMap<String, TableDef> {
+        table_defs().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The attribute names the store writes are the keys the template declares.
+    #[test]
+    fn the_template_declares_the_keys_the_store_uses() {
+        let defs = defs();
+        assert_eq!(
+            defs.keys().map(String::as_str).collect::<Vec<_>>(),
+            [EVENTS, LOCKS, SANDBOXES, TENANTS]
+        );
+        let sandboxes = &defs[SANDBOXES];
+        assert_eq!(keys(&sandboxes.key_schema), [("tenant", "HASH"), ("id", "RANGE")]);
+        let index = |name: &str| {
+            sandboxes
+                .global_secondary_indexes
+                .iter()
+                .find(|index| index.index_name == name)
+                .map(|index| keys(&index.key_schema))
+        };
+        assert_eq!(index(BY_EXPIRY), Some(vec![("live", "HASH"), ("expires_at", "RANGE")]));
+        assert_eq!(index(BY_STATE), Some(vec![("state", "HASH"), ("updated_at", "RANGE")]));
+        assert_eq!(keys(&defs[EVENTS].key_schema), [("sandbox", "HASH"), ("seq", "RANGE")]);
+        assert_eq!(keys(&defs[TENANTS].key_schema), [("tenant", "HASH"), ("key", "RANGE")]);
+        assert_eq!(keys(&defs[LOCKS].key_schema), [("lock", "HASH")]);
+        for table in [SANDBOXES, TENANTS, LOCKS] {
+            assert_eq!(
+                defs[table].time_to_live_specification,
+                Some(TtlDef {
+                    attribute_name: "ttl".into(),
+                    enabled: true
+                }),
+                "{table}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_key_attribute_is_defined_once_with_a_type() {
+        for (table, def) in defs() {
+            let mut used: Vec<&str> = keys(&def.key_schema).into_iter().map(|(name, _)| name).collect();
+            for index in &def.global_secondary_indexes {
+                used.extend(keys(&index.key_schema).into_iter().map(|(name, _)| name));
+            }
+            used.sort_unstable();
+            used.dedup();
+            let mut defined: Vec<&str> = def
+                .attribute_definitions
+                .iter()
+                .map(|a| a.attribute_name.as_str())
+                .collect();
+            defined.sort_unstable();
+            assert_eq!(defined, used, "{table}: AttributeDefinitions must be exactly the key attributes");
+        }
+    }
+}
