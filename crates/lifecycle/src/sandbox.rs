@@ -121,6 +121,7 @@ impl Change {
 impl Sandbox {
     /// The record of a sandbox whose create operation begins now.
     pub fn create(new: NewSandbox, now: DateTime<Utc>) -> Change {
+        let now = rfc3339_millis::truncate(now);
         let record = Sandbox {
             tenant: new.tenant,
             id: new.id,
@@ -131,7 +132,7 @@ impl Sandbox {
             account_id: None,
             created_at: now,
             updated_at: now,
-            expires_at: new.expires_at,
+            expires_at: rfc3339_millis::truncate(new.expires_at),
             failure: None,
         };
         let event = record.event(Operation::Create, None, now);
@@ -143,6 +144,7 @@ impl Sandbox {
         if !operation.may_begin(Some(self.state), self.failure.as_ref()) {
             return Err(self.refuse(operation));
         }
+        let now = rfc3339_millis::truncate(now);
         let record = Sandbox {
             state: operation.running(),
             version: self.version + 1,
@@ -159,6 +161,7 @@ impl Sandbox {
         if self.state != operation.running() {
             return Err(self.refuse(operation));
         }
+        let now = rfc3339_millis::truncate(now);
         let (state, failure) = match outcome {
             Outcome::Succeeded => (operation.succeeded(), None),
             Outcome::Failed { error, cause } => (
@@ -212,6 +215,19 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.timestamp_millis_opt(1_800_000_000_000).single().unwrap_or_default()
+    }
+
+    #[test]
+    fn records_carry_timestamps_at_stored_precision() {
+        let precise = now() + chrono::Duration::nanoseconds(1_234_567);
+        let mut new = new_sandbox();
+        new.expires_at += chrono::Duration::nanoseconds(7);
+        let change = Sandbox::create(new, precise);
+        let millis = now() + chrono::Duration::milliseconds(1);
+        assert_eq!((change.record.created_at, change.event.at), (millis, millis));
+        assert_eq!(change.record.expires_at, now() + chrono::Duration::hours(8));
+        let begun = change.record.finish(Operation::Create, Outcome::Succeeded, precise);
+        assert_eq!(begun.map(|c| c.record.updated_at), Ok(millis));
     }
 
     fn new_sandbox() -> NewSandbox {

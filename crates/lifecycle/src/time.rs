@@ -7,6 +7,11 @@ pub mod rfc3339_millis {
     use chrono::{DateTime, SecondsFormat, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// `at` at the precision it is stored with.
+    pub fn truncate(at: DateTime<Utc>) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
+    }
+
     pub fn format(at: &DateTime<Utc>) -> String {
         at.to_rfc3339_opts(SecondsFormat::Millis, true)
     }

@@ -1,0 +1,464 @@
+//! The store against a real moto server over HTTP: races, quota, locks, pagination.
+
+use aws_sdk_dynamodb::Client;
+use chrono::{Duration as Days, Utc};
+use futures::future::join_all;
+use sbx_lifecycle::{NewSandbox, Operation, Outcome, Refused, SandboxOptions, State};
+use sbx_moto::MotoServer;
+use sbx_store::schema::{self, TableNames};
+use sbx_store::{
+    DynamoStore, ListQuery, LockStore, ManualClock, SandboxStore, StoreConfig, StoreError,
+};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+struct Harness {
+    store: DynamoStore,
+    client: Client,
+    names: TableNames,
+    // Dropped last: stops the server.
+    _moto: MotoServer,
+}
+
+async fn harness(quota: u32) -> Result<Harness, Box<dyn std::error::Error>> {
+    let moto = MotoServer::start()?;
+    let client = Client::new(&moto.sdk_config().await);
+    let names = TableNames::with_prefix("sbx-");
+    schema::create_tables(&client, &names).await?;
+    let config = StoreConfig {
+        quota,
+        ..StoreConfig::new(names.clone())
+    };
+    Ok(Harness {
+        store: DynamoStore::new(client.clone(), config),
+        client,
+        names,
+        _moto: moto,
+    })
+}
+
+fn new_sandbox(tenant: &str, id: &str) -> NewSandbox {
+    NewSandbox {
+        tenant: tenant.into(),
+        id: id.into(),
+        name: format!("name of {id}"),
+        options: SandboxOptions::default(),
+        expires_at: Utc::now() + Days::hours(8),
+    }
+}
+
+/// Creates a sandbox and finishes its create successfully: it is `started`, at version 2.
+async fn started(store: &DynamoStore, tenant: &str, id: &str) -> Result<(), StoreError> {
+    store.create(new_sandbox(tenant, id), None).await?;
+    store.finish(tenant, id, Operation::Create, 1, Outcome::Succeeded).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_racers_on_one_transition_have_exactly_one_winner() -> TestResult {
+    let h = harness(10).await?;
+    started(&h.store, "acme", "sbx-race").await?;
+    let before = h.store.events("acme", "sbx-race").await?.len();
+
+    let racers = (0..50).map(|_| {
+        let store = h.store.clone();
+        tokio::spawn(async move { store.begin("acme", "sbx-race", Operation::Stop).await })
+    });
+    let results: Vec<_> = join_all(racers).await.into_iter().collect::<Result<_, _>>()?;
+
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one racer moves the sandbox");
+    assert_eq!((winners[0].state, winners[0].version), (State::Stopping, 3));
+    for result in results.iter().filter(|r| r.is_err()) {
+        match result {
+            Err(StoreError::Conflict(refused)) => assert_eq!(
+                *refused,
+                Refused {
+                    operation: Operation::Stop,
+                    current: State::Stopping
+                }
+            ),
+            other => panic!("a loser must get Conflict naming the current state, got {other:?}"),
+        }
+    }
+
+    let events = h.store.events("acme", "sbx-race").await?;
+    assert_eq!(events.len(), before + 1, "the audit trail has exactly one new event");
+    let last = &events[events.len() - 1];
+    assert_eq!((last.from, last.to, last.seq), (Some(State::Started), State::Stopping, 3));
+    assert_eq!(h.store.get("acme", "sbx-race").await?.state, State::Stopping);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_creates_against_a_quota_of_five_make_five_sandboxes() -> TestResult {
+    let h = harness(5).await?;
+    let creates = (0..100).map(|i| {
+        let store = h.store.clone();
+        tokio::spawn(async move { store.create(new_sandbox("acme", &format!("sbx-{i:03}")), None).await })
+    });
+    let results: Vec<_> = join_all(creates).await.into_iter().collect::<Result<_, _>>()?;
+
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 5);
+    for result in results.iter().filter(|r| r.is_err()) {
+        assert!(
+            matches!(result, Err(StoreError::QuotaExceeded { limit: 5 })),
+            "over quota is QuotaExceeded, got {result:?}"
+        );
+    }
+    let listed = h.store.list("acme", &ListQuery::default()).await?;
+    assert_eq!(listed.items.len(), 5, "exactly five records exist");
+    assert_eq!(h.store.live_count("acme").await?, 5);
+
+    // Deleting one frees one slot, and only one.
+    let victim = listed.items[0].id.clone();
+    h.store.finish("acme", &victim, Operation::Create, 1, Outcome::Succeeded).await?;
+    let deleting = h.store.begin("acme", &victim, Operation::Delete).await?;
+    assert_eq!(h.store.live_count("acme").await?, 5, "a deleting sandbox still counts");
+    h.store
+        .finish("acme", &victim, Operation::Delete, deleting.version, Outcome::Succeeded)
+        .await?;
+    assert_eq!(h.store.live_count("acme").await?, 4);
+    h.store.create(new_sandbox("acme", "sbx-late-1"), None).await?;
+    let over = h.store.create(new_sandbox("acme", "sbx-late-2"), None).await;
+    assert!(matches!(over, Err(StoreError::QuotaExceeded { .. })), "{over:?}");
+    assert!(matches!(
+        h.store.get("acme", "sbx-late-2").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(h.store.live_count("acme").await?, 5);
+
+    // Another tenant has a quota of its own.
+    h.store.create(new_sandbox("globex", "sbx-g"), None).await?;
+    assert_eq!(h.store.live_count("globex").await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_create_writes_nothing_and_an_idempotency_key_replays() -> TestResult {
+    let h = harness(3).await?;
+    let first = h.store.create(new_sandbox("acme", "sbx-1"), Some("key-1")).await?;
+    assert!(!first.replayed);
+
+    // Same key, same request (another generated id): the first result, nothing new.
+    let mut repeat = new_sandbox("acme", "sbx-2");
+    repeat.name = first.sandbox.name.clone();
+    let again = h.store.create(repeat, Some("key-1")).await?;
+    assert!(again.replayed);
+    assert_eq!(again.sandbox, first.sandbox);
+    assert!(matches!(h.store.get("acme", "sbx-2").await, Err(StoreError::NotFound { .. })));
+    assert_eq!(h.store.live_count("acme").await?, 1);
+
+    // Same key, another request: refused.
+    let mut other = new_sandbox("acme", "sbx-3");
+    other.name = "something else".into();
+    let reused = h.store.create(other, Some("key-1")).await;
+    assert!(matches!(reused, Err(StoreError::IdempotencyKeyReused)), "{reused:?}");
+
+    // The key belongs to its tenant: another tenant may use the same one.
+    let theirs = h.store.create(new_sandbox("globex", "sbx-1"), Some("key-1")).await?;
+    assert!(!theirs.replayed);
+
+    // An existing id is refused and changes neither the counter nor the audit trail.
+    let duplicate = h.store.create(new_sandbox("acme", "sbx-1"), None).await;
+    assert!(matches!(duplicate, Err(StoreError::AlreadyExists { .. })), "{duplicate:?}");
+    assert_eq!(h.store.live_count("acme").await?, 1);
+    assert_eq!(h.store.events("acme", "sbx-1").await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn operations_record_their_outcome_and_audit_trail() -> TestResult {
+    let h = harness(3).await?;
+    started(&h.store, "acme", "sbx-1").await?;
+    let stopping = h.store.begin("acme", "sbx-1", Operation::Stop).await?;
+    let failed = h
+        .store
+        .finish(
+            "acme",
+            "sbx-1",
+            Operation::Stop,
+            stopping.version,
+            Outcome::Failed {
+                error: "Sbx.Transient".into(),
+                cause: "StopInstances throttled".into(),
+            },
+        )
+        .await?;
+    assert_eq!(failed.state, State::Failed);
+    let failure = failed.failure.clone().ok_or("a failed record names its failure")?;
+    assert_eq!(
+        (failure.operation, failure.error.as_str(), failure.cause.as_str()),
+        (Operation::Stop, "Sbx.Transient", "StopInstances throttled")
+    );
+
+    // Repeating the same finish (a retried step) returns the record; another one is refused.
+    let repeated = h
+        .store
+        .finish(
+            "acme",
+            "sbx-1",
+            Operation::Stop,
+            stopping.version,
+            Outcome::Failed {
+                error: "Sbx.Transient".into(),
+                cause: "StopInstances throttled".into(),
+            },
+        )
+        .await?;
+    assert_eq!(repeated, failed);
+    let stale = h
+        .store
+        .finish("acme", "sbx-1", Operation::Stop, stopping.version, Outcome::Succeeded)
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+
+    // After a failed stop, start is allowed; stop is not.
+    let refused = h.store.begin("acme", "sbx-1", Operation::Stop).await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Conflict(Refused {
+            current: State::Failed,
+            ..
+        }))
+    ));
+    let starting = h.store.begin("acme", "sbx-1", Operation::Start).await?;
+    assert_eq!(starting.failure, None);
+    h.store
+        .finish("acme", "sbx-1", Operation::Start, starting.version, Outcome::Succeeded)
+        .await?;
+
+    let trail: Vec<_> = h
+        .store
+        .events("acme", "sbx-1")
+        .await?
+        .into_iter()
+        .map(|e| (e.seq, e.operation, e.from, e.to, e.error))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            (1, Operation::Create, None, State::Initializing, None),
+            (2, Operation::Create, Some(State::Initializing), State::Started, None),
+            (3, Operation::Stop, Some(State::Started), State::Stopping, None),
+            (4, Operation::Stop, Some(State::Stopping), State::Failed, Some("Sbx.Transient".into())),
+            (5, Operation::Start, Some(State::Failed), State::Starting, None),
+            (6, Operation::Start, Some(State::Starting), State::Started, None),
+        ]
+    );
+
+    // Nobody reads across tenants, even with the right id.
+    assert!(matches!(h.store.get("globex", "sbx-1").await, Err(StoreError::NotFound { .. })));
+    assert!(h.store.events("globex", "sbx-1").await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deleted_record_leaves_the_expiry_index_and_gets_a_ttl() -> TestResult {
+    let h = harness(3).await?;
+    started(&h.store, "acme", "sbx-keep").await?;
+    started(&h.store, "acme", "sbx-gone").await?;
+    let deleting = h.store.begin("acme", "sbx-gone", Operation::Delete).await?;
+    let deleted = h
+        .store
+        .finish("acme", "sbx-gone", Operation::Delete, deleting.version, Outcome::Succeeded)
+        .await?;
+    assert_eq!(deleted.state, State::Deleted);
+
+    let live = h
+        .client
+        .query()
+        .table_name(&h.names.sandboxes)
+        .index_name(schema::BY_EXPIRY)
+        .key_condition_expression("#live = :live AND #exp <= :until")
+        .expression_attribute_names("#live", "live")
+        .expression_attribute_names("#exp", "expires_at")
+        .expression_attribute_values(":live", aws_sdk_dynamodb::types::AttributeValue::S("live".into()))
+        .expression_attribute_values(
+            ":until",
+            aws_sdk_dynamodb::types::AttributeValue::S("9999-12-31T00:00:00.000Z".into()),
+        )
+        .send()
+        .await?;
+    let ids: Vec<_> = live
+        .items()
+        .iter()
+        .filter_map(|item| item.get("id").and_then(|id| id.as_s().ok()).cloned())
+        .collect();
+    assert_eq!(ids, ["sbx-keep"], "only live sandboxes are in the sparse expiry index");
+
+    let raw = h
+        .client
+        .get_item()
+        .table_name(&h.names.sandboxes)
+        .key("tenant", aws_sdk_dynamodb::types::AttributeValue::S("acme".into()))
+        .key("id", aws_sdk_dynamodb::types::AttributeValue::S("sbx-gone".into()))
+        .send()
+        .await?;
+    let item = raw.item().ok_or("the deleted record is kept for audit")?;
+    let ttl: i64 = item.get("ttl").and_then(|v| v.as_n().ok()).ok_or("a TTL")?.parse()?;
+    let expected = (deleted.updated_at + Days::days(90)).timestamp();
+    assert_eq!(ttl, expected);
+    Ok(())
+}
+
+#[tokio::test]
+async fn pagination_returns_every_record_of_a_tenant_exactly_once() -> TestResult {
+    let h = harness(50).await?;
+    for i in 0..23 {
+        started(&h.store, "acme", &format!("sbx-a{i:02}")).await?;
+    }
+    for i in 0..7 {
+        started(&h.store, "globex", &format!("sbx-g{i:02}")).await?;
+    }
+    for i in (0..23).step_by(3) {
+        h.store.begin("acme", &format!("sbx-a{i:02}"), Operation::Stop).await?;
+    }
+
+    for (state, expected) in [(None, 23), (Some(State::Stopping), 8), (Some(State::Started), 15)] {
+        let mut seen = Vec::new();
+        let mut query = ListQuery {
+            state,
+            limit: 5,
+            next_token: None,
+        };
+        let mut pages = 0;
+        loop {
+            let page = h.store.list("acme", &query).await?;
+            pages += 1;
+            assert!(page.items.len() <= 5);
+            for sandbox in &page.items {
+                assert_eq!(sandbox.tenant, "acme");
+                if let Some(state) = state {
+                    assert_eq!(sandbox.state, state);
+                }
+            }
+            seen.extend(page.items.into_iter().map(|s| s.id));
+            match page.next_token {
+                Some(token) => query.next_token = Some(token),
+                None => break,
+            }
+            assert!(pages < 20, "pagination must end");
+        }
+        let unique: BTreeSet<_> = seen.iter().cloned().collect();
+        assert_eq!(seen.len(), expected, "{state:?}: every record once");
+        assert_eq!(unique.len(), expected, "{state:?}: no record twice");
+        assert!(seen.iter().all(|id| id.starts_with("sbx-a")), "none of another tenant's");
+    }
+
+    // A token is bound to its tenant and query.
+    let page = h
+        .store
+        .list(
+            "acme",
+            &ListQuery {
+                limit: 5,
+                ..ListQuery::default()
+            },
+        )
+        .await?;
+    let token = page.next_token.ok_or("more than one page")?;
+    let foreign = ListQuery {
+        next_token: Some(token),
+        ..ListQuery::default()
+    };
+    assert!(matches!(
+        h.store.list("globex", &foreign).await,
+        Err(StoreError::InvalidPageToken)
+    ));
+    assert!(matches!(
+        h.store
+            .list(
+                "acme",
+                &ListQuery {
+                    next_token: Some("not-a-token".into()),
+                    ..ListQuery::default()
+                }
+            )
+            .await,
+        Err(StoreError::InvalidPageToken)
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lease_is_held_by_one_owner_released_by_it_and_reclaimable_after_expiry() -> TestResult {
+    let h = harness(3).await?;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let store = h.store.clone().with_clock(clock.clone());
+    let lease = Duration::from_secs(60);
+
+    let a = store.acquire("account-1", "exec-a", lease).await?;
+    assert_eq!(a.owner, "exec-a");
+    match store.acquire("account-1", "exec-b", lease).await {
+        Err(StoreError::LockHeld { owner, until, .. }) => {
+            assert_eq!((owner.as_str(), until), ("exec-a", a.expires_at));
+        }
+        other => panic!("a held lock is refused, got {other:?}"),
+    }
+    // The owner may extend its own lease; another lock is independent.
+    store.acquire("account-1", "exec-a", lease).await?;
+    store.acquire("account-2", "exec-b", lease).await?;
+
+    match store.release("account-1", "exec-b").await {
+        Err(StoreError::NotLockOwner { holder, .. }) => assert_eq!(holder, "exec-a"),
+        other => panic!("release by a non-owner is refused, got {other:?}"),
+    }
+    assert_eq!(store.holder("account-1").await?.map(|l| l.owner).as_deref(), Some("exec-a"));
+
+    // exec-a dies; once its lease has expired, exec-b takes the lock over.
+    clock.advance(Days::seconds(61));
+    let b = store.acquire("account-1", "exec-b", lease).await?;
+    assert_eq!(b.owner, "exec-b");
+    assert!(matches!(
+        store.release("account-1", "exec-a").await,
+        Err(StoreError::NotLockOwner { .. })
+    ));
+    store.release("account-1", "exec-b").await?;
+    assert_eq!(store.holder("account-1").await?, None);
+    // Releasing a free lock is harmless: every path may release.
+    store.release("account-1", "exec-b").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_lock_holders_never_overlap() -> TestResult {
+    let h = harness(3).await?;
+    let inside = Arc::new(AtomicUsize::new(0));
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let workers = (0..8).map(|worker| {
+        let store = h.store.clone();
+        let (inside, overlaps) = (inside.clone(), overlaps.clone());
+        tokio::spawn(async move {
+            let owner = format!("exec-{worker}");
+            for _ in 0..3 {
+                loop {
+                    match store.acquire("account-1", &owner, Duration::from_secs(60)).await {
+                        Ok(_) => break,
+                        Err(StoreError::LockHeld { .. }) => tokio::task::yield_now().await,
+                        Err(other) => return Err(other),
+                    }
+                }
+                if inside.fetch_add(1, Ordering::SeqCst) != 0 {
+                    overlaps.fetch_add(1, Ordering::SeqCst);
+                }
+                // Some work under the lock: a read of the store.
+                store.holder("account-1").await?;
+                inside.fetch_sub(1, Ordering::SeqCst);
+                store.release("account-1", &owner).await?;
+            }
+            Ok::<_, StoreError>(())
+        })
+    });
+    for result in join_all(workers).await {
+        result??;
+    }
+    assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two holders held the lock at once");
+    assert_eq!(h.store.holder("account-1").await?, None);
+    Ok(())
+}
