@@ -101,7 +101,12 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 4] = [Operation::Create, Operation::Start, Operation::Stop, Operation::Delete];
+    pub const ALL: [Operation; 4] = [
+        Operation::Create,
+        Operation::Start,
+        Operation::Stop,
+        Operation::Delete,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -131,7 +136,10 @@ impl Operation {
     /// Whether this operation may begin on a sandbox in `state` (whose last failure, if
     /// `state` is `failed`, was `failure`). `None` is a sandbox that does not exist yet.
     pub fn may_begin(self, state: Option<State>, failure: Option<&Failure>) -> bool {
-        self.rule().from.iter().any(|origin| origin.admits(state, failure))
+        self.rule()
+            .from
+            .iter()
+            .any(|origin| origin.admits(state, failure))
     }
 }
 
@@ -199,7 +207,11 @@ pub const RULES: [Rule; 4] = [
     },
     Rule {
         operation: Operation::Delete,
-        from: &[Origin::In(State::Started), Origin::In(State::Stopped), Origin::In(State::Failed)],
+        from: &[
+            Origin::In(State::Started),
+            Origin::In(State::Stopped),
+            Origin::In(State::Failed),
+        ],
         running: State::Deleting,
         succeeded: State::Deleted,
     },
@@ -228,7 +240,10 @@ mod tests {
     fn states_round_trip_through_their_names() {
         for state in State::ALL {
             assert_eq!(state.as_str().parse::<State>(), Ok(state));
-            assert_eq!(serde_json::to_value(state).ok(), Some(serde_json::json!(state.as_str())));
+            assert_eq!(
+                serde_json::to_value(state).ok(),
+                Some(serde_json::json!(state.as_str()))
+            );
         }
         assert!("paused".parse::<State>().is_err());
     }
@@ -240,7 +255,12 @@ mod tests {
         let transitional: Vec<State> = State::ALL.into_iter().filter(|s| s.is_transitional()).collect();
         assert_eq!(
             transitional,
-            [State::Initializing, State::Stopping, State::Starting, State::Deleting]
+            [
+                State::Initializing,
+                State::Stopping,
+                State::Starting,
+                State::Deleting
+            ]
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The sandbox record and the changes the lifecycle makes to it.
 
-use crate::{rfc3339_millis, Operation, Refused, State};
+use crate::{Operation, Refused, State, rfc3339_millis};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -157,7 +157,12 @@ impl Sandbox {
     }
 
     /// Ends `operation`, which must be the one running.
-    pub fn finish(&self, operation: Operation, outcome: Outcome, now: DateTime<Utc>) -> Result<Change, Refused> {
+    pub fn finish(
+        &self,
+        operation: Operation,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<Change, Refused> {
         if self.state != operation.running() {
             return Err(self.refuse(operation));
         }
@@ -214,7 +219,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(1_800_000_000_000).single().unwrap_or_default()
+        Utc.timestamp_millis_opt(1_800_000_000_000)
+            .single()
+            .unwrap_or_default()
     }
 
     #[test]
@@ -226,7 +233,9 @@ mod tests {
         let millis = now() + chrono::Duration::milliseconds(1);
         assert_eq!((change.record.created_at, change.event.at), (millis, millis));
         assert_eq!(change.record.expires_at, now() + chrono::Duration::hours(8));
-        let begun = change.record.finish(Operation::Create, Outcome::Succeeded, precise);
+        let begun = change
+            .record
+            .finish(Operation::Create, Outcome::Succeeded, precise);
         assert_eq!(begun.map(|c| c.record.updated_at), Ok(millis));
     }
 
@@ -316,7 +325,10 @@ mod tests {
         assert_eq!(change.record.state, State::Initializing);
         assert_eq!(change.record.version, 1);
         assert_eq!(change.expected(), None);
-        assert_eq!((change.event.from, change.event.to, change.event.seq), (None, State::Initializing, 1));
+        assert_eq!(
+            (change.event.from, change.event.to, change.event.seq),
+            (None, State::Initializing, 1)
+        );
     }
 
     #[test]
@@ -329,7 +341,9 @@ mod tests {
         ];
         for (op, running, succeeded) in expected {
             let sandbox = record(running, None);
-            let ok = sandbox.finish(op, Outcome::Succeeded, now()).map(|c| c.record.state);
+            let ok = sandbox
+                .finish(op, Outcome::Succeeded, now())
+                .map(|c| c.record.state);
             assert_eq!(ok, Ok(succeeded), "{op}");
 
             let failed = sandbox.finish(
@@ -370,7 +384,11 @@ mod tests {
     #[test]
     fn a_failed_sandbox_can_always_be_deleted() {
         for op in Operation::ALL {
-            assert!(record(State::Failed, Some(op)).begin(Operation::Delete, now()).is_ok());
+            assert!(
+                record(State::Failed, Some(op))
+                    .begin(Operation::Delete, now())
+                    .is_ok()
+            );
         }
     }
 

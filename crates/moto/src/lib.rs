@@ -46,7 +46,10 @@ pub struct MotoServer {
 
 impl std::fmt::Debug for MotoServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MotoServer").field("pid", &self.child.id()).field("port", &self.port).finish()
+        f.debug_struct("MotoServer")
+            .field("pid", &self.child.id())
+            .field("port", &self.port)
+            .finish()
     }
 }
 
@@ -86,7 +89,11 @@ impl MotoServer {
             let _ = tx.send(lines.read_line(&mut first).map(|_| first));
             let _ = std::io::copy(&mut lines.into_inner().take(u64::MAX), &mut std::io::sink());
         });
-        let mut server = MotoServer { child, stdin, port: 0 };
+        let mut server = MotoServer {
+            child,
+            stdin,
+            port: 0,
+        };
         let line = match rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(line)) => line,
             Ok(Err(err)) => return Err(MotoError::Spawn(err)),
@@ -115,7 +122,13 @@ impl MotoServer {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(self.endpoint())
-            .credentials_provider(Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "sbx-moto"))
+            .credentials_provider(Credentials::new(
+                ACCESS_KEY_ID,
+                SECRET_ACCESS_KEY,
+                None,
+                None,
+                "sbx-moto",
+            ))
             .load()
             .await
     }

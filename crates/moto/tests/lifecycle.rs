@@ -10,7 +10,11 @@ async fn serves_aws_apis_and_stops_with_its_owner() {
     assert_ne!(moto.port(), other.port(), "each server gets a port of its own");
 
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let tables = client.list_tables().send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    let tables = client
+        .list_tables()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
     assert!(tables.table_names().is_empty());
 
     let port = moto.port();

@@ -58,7 +58,9 @@ pub struct DynamoStore {
 
 impl std::fmt::Debug for DynamoStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamoStore").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("DynamoStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,7 +110,9 @@ impl DynamoStore {
             let ttl = change.record.updated_at + self.config.deleted_retention;
             record.insert("ttl".into(), n(ttl.timestamp()));
         }
-        let put = Put::builder().table_name(&self.config.tables.sandboxes).set_item(Some(record));
+        let put = Put::builder()
+            .table_name(&self.config.tables.sandboxes)
+            .set_item(Some(record));
         let put = match change.expected() {
             None => put
                 .condition_expression("attribute_not_exists(#id)")
@@ -122,7 +126,10 @@ impl DynamoStore {
         };
 
         let mut event: Item = serde_dynamo::to_item(&change.event)?;
-        event.insert("sandbox".into(), s(event_partition(&change.event.tenant, &change.event.sandbox_id)));
+        event.insert(
+            "sandbox".into(),
+            s(event_partition(&change.event.tenant, &change.event.sandbox_id)),
+        );
         let event = Put::builder()
             .table_name(&self.config.tables.events)
             .set_item(Some(event))
@@ -147,7 +154,9 @@ impl DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(self.config.quota));
-        Ok(TransactWriteItem::builder().update(build(update.build())?).build())
+        Ok(TransactWriteItem::builder()
+            .update(build(update.build())?)
+            .build())
     }
 
     /// Counts one live sandbox less for `tenant`.
@@ -159,11 +168,18 @@ impl DynamoStore {
             .update_expression("ADD #live :minus_one")
             .expression_attribute_names("#live", "live")
             .expression_attribute_values(":minus_one", n(-1));
-        Ok(TransactWriteItem::builder().update(build(update.build())?).build())
+        Ok(TransactWriteItem::builder()
+            .update(build(update.build())?)
+            .build())
     }
 
     /// Remembers `key` for this create; refused while an unexpired record of the key exists.
-    fn remember_key(&self, new: &NewSandbox, key: &str, now: DateTime<Utc>) -> Result<TransactWriteItem, StoreError> {
+    fn remember_key(
+        &self,
+        new: &NewSandbox,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let item = IdempotencyItem {
             tenant: new.tenant.clone(),
             key: idempotency_key(key),
@@ -183,7 +199,13 @@ impl DynamoStore {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(err) => match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
@@ -296,7 +318,10 @@ impl SandboxStore for DynamoStore {
         let mut start = match &query.next_token {
             Some(token) => {
                 let last_id = page::decode(token, tenant, query.state)?;
-                Some(HashMap::from([("tenant".to_owned(), s(tenant)), ("id".to_owned(), s(last_id))]))
+                Some(HashMap::from([
+                    ("tenant".to_owned(), s(tenant)),
+                    ("id".to_owned(), s(last_id)),
+                ]))
             }
             None => None,
         };

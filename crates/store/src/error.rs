@@ -28,10 +28,18 @@ pub enum StoreError {
     InvalidPageToken,
 
     #[error("lock {lock} is held by {owner} until {until}")]
-    LockHeld { lock: String, owner: String, until: DateTime<Utc> },
+    LockHeld {
+        lock: String,
+        owner: String,
+        until: DateTime<Utc>,
+    },
 
     #[error("lock {lock} is held by {holder}, not by {owner}")]
-    NotLockOwner { lock: String, owner: String, holder: String },
+    NotLockOwner {
+        lock: String,
+        owner: String,
+        holder: String,
+    },
 
     /// Concurrent writers kept winning; trying again later may succeed.
     #[error("gave up on {operation} after {attempts} attempts under contention")]

@@ -61,7 +61,11 @@ impl LockStore for DynamoStore {
                     tracing::info!(lock, owner, %expires_at, "lock acquired");
                     return Ok(item.lease());
                 }
-                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
                     match self.holder(lock).await? {
                         Some(holder) => {
                             return Err(StoreError::LockHeld {
@@ -100,8 +104,16 @@ impl LockStore for DynamoStore {
                 tracing::info!(lock, owner, "lock released");
                 Ok(())
             }
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                let holder = self.holder(lock).await?.map(|lease| lease.owner).unwrap_or_default();
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let holder = self
+                    .holder(lock)
+                    .await?
+                    .map(|lease| lease.owner)
+                    .unwrap_or_default();
                 Err(StoreError::NotLockOwner {
                     lock: lock.to_owned(),
                     owner: owner.to_owned(),
@@ -124,7 +136,9 @@ impl LockStore for DynamoStore {
             .map_err(|e| StoreError::aws("GetItem", e))?;
         found
             .item
-            .map(|item: HashMap<String, AttributeValue>| Ok(serde_dynamo::from_item::<_, LeaseItem>(item)?.lease()))
+            .map(|item: HashMap<String, AttributeValue>| {
+                Ok(serde_dynamo::from_item::<_, LeaseItem>(item)?.lease())
+            })
             .transpose()
     }
 }

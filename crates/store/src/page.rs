@@ -52,15 +52,32 @@ mod tests {
     #[test]
     fn a_token_round_trips_for_its_own_query_only() {
         let token = encode("acme", "sbx-9", Some(State::Started));
-        assert_eq!(decode(&token, "acme", Some(State::Started)).ok().as_deref(), Some("sbx-9"));
-        assert!(matches!(decode(&token, "globex", Some(State::Started)), Err(StoreError::InvalidPageToken)));
-        assert!(matches!(decode(&token, "acme", None), Err(StoreError::InvalidPageToken)));
+        assert_eq!(
+            decode(&token, "acme", Some(State::Started)).ok().as_deref(),
+            Some("sbx-9")
+        );
+        assert!(matches!(
+            decode(&token, "globex", Some(State::Started)),
+            Err(StoreError::InvalidPageToken)
+        ));
+        assert!(matches!(
+            decode(&token, "acme", None),
+            Err(StoreError::InvalidPageToken)
+        ));
     }
 
     #[test]
     fn garbage_is_refused() {
-        for token in ["", "!!!", "e30", &URL_SAFE_NO_PAD.encode(br#"{"t":"acme","k":"x","z":1}"#)] {
-            assert!(matches!(decode(token, "acme", None), Err(StoreError::InvalidPageToken)), "{token}");
+        for token in [
+            "",
+            "!!!",
+            "e30",
+            &URL_SAFE_NO_PAD.encode(br#"{"t":"acme","k":"x","z":1}"#),
+        ] {
+            assert!(
+                matches!(decode(token, "acme", None), Err(StoreError::InvalidPageToken)),
+                "{token}"
+            );
         }
     }
 }

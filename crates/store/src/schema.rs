@@ -202,7 +202,9 @@ async fn create_table(client: &Client, name: &str, def: &TableDef) -> Result<(),
         request = request.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(&index.index_name)
-                .set_key_schema(Some(key_schema(&index.key_schema).map_err(|e| invalid(e.to_string()))?))
+                .set_key_schema(Some(
+                    key_schema(&index.key_schema).map_err(|e| invalid(e.to_string()))?,
+                ))
                 .projection(projection)
                 .build()
                 .map_err(|e| invalid(e.to_string()))?,
@@ -281,10 +283,22 @@ mod tests {
                 .find(|index| index.index_name == name)
                 .map(|index| keys(&index.key_schema))
         };
-        assert_eq!(index(BY_EXPIRY), Some(vec![("live", "HASH"), ("expires_at", "RANGE")]));
-        assert_eq!(index(BY_STATE), Some(vec![("state", "HASH"), ("updated_at", "RANGE")]));
-        assert_eq!(keys(&defs[EVENTS].key_schema), [("sandbox", "HASH"), ("seq", "RANGE")]);
-        assert_eq!(keys(&defs[TENANTS].key_schema), [("tenant", "HASH"), ("key", "RANGE")]);
+        assert_eq!(
+            index(BY_EXPIRY),
+            Some(vec![("live", "HASH"), ("expires_at", "RANGE")])
+        );
+        assert_eq!(
+            index(BY_STATE),
+            Some(vec![("state", "HASH"), ("updated_at", "RANGE")])
+        );
+        assert_eq!(
+            keys(&defs[EVENTS].key_schema),
+            [("sandbox", "HASH"), ("seq", "RANGE")]
+        );
+        assert_eq!(
+            keys(&defs[TENANTS].key_schema),
+            [("tenant", "HASH"), ("key", "RANGE")]
+        );
         assert_eq!(keys(&defs[LOCKS].key_schema), [("lock", "HASH")]);
         for table in [SANDBOXES, TENANTS, LOCKS] {
             assert_eq!(
@@ -313,7 +327,10 @@ mod tests {
                 .map(|a| a.attribute_name.as_str())
                 .collect();
             defined.sort_unstable();
-            assert_eq!(defined, used, "{table}: AttributeDefinitions must be exactly the key attributes");
+            assert_eq!(
+                defined, used,
+                "{table}: AttributeDefinitions must be exactly the key attributes"
+            );
         }
     }
 }

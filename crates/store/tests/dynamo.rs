@@ -6,9 +6,7 @@ use futures::future::join_all;
 use sbx_lifecycle::{NewSandbox, Operation, Outcome, Refused, SandboxOptions, State};
 use sbx_moto::MotoServer;
 use sbx_store::schema::{self, TableNames};
-use sbx_store::{
-    DynamoStore, ListQuery, LockStore, ManualClock, SandboxStore, StoreConfig, StoreError,
-};
+use sbx_store::{DynamoStore, ListQuery, LockStore, ManualClock, SandboxStore, StoreConfig, StoreError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,7 +52,9 @@ fn new_sandbox(tenant: &str, id: &str) -> NewSandbox {
 /// Creates a sandbox and finishes its create successfully: it is `started`, at version 2.
 async fn started(store: &DynamoStore, tenant: &str, id: &str) -> Result<(), StoreError> {
     store.create(new_sandbox(tenant, id), None).await?;
-    store.finish(tenant, id, Operation::Create, 1, Outcome::Succeeded).await?;
+    store
+        .finish(tenant, id, Operation::Create, 1, Outcome::Succeeded)
+        .await?;
     Ok(())
 }
 
@@ -87,9 +87,16 @@ async fn fifty_racers_on_one_transition_have_exactly_one_winner() -> TestResult 
     }
 
     let events = h.store.events("acme", "sbx-race").await?;
-    assert_eq!(events.len(), before + 1, "the audit trail has exactly one new event");
+    assert_eq!(
+        events.len(),
+        before + 1,
+        "the audit trail has exactly one new event"
+    );
     let last = &events[events.len() - 1];
-    assert_eq!((last.from, last.to, last.seq), (Some(State::Started), State::Stopping, 3));
+    assert_eq!(
+        (last.from, last.to, last.seq),
+        (Some(State::Started), State::Stopping, 3)
+    );
     assert_eq!(h.store.get("acme", "sbx-race").await?.state, State::Stopping);
     Ok(())
 }
@@ -99,7 +106,11 @@ async fn a_hundred_creates_against_a_quota_of_five_make_five_sandboxes() -> Test
     let h = harness(5).await?;
     let creates = (0..100).map(|i| {
         let store = h.store.clone();
-        tokio::spawn(async move { store.create(new_sandbox("acme", &format!("sbx-{i:03}")), None).await })
+        tokio::spawn(async move {
+            store
+                .create(new_sandbox("acme", &format!("sbx-{i:03}")), None)
+                .await
+        })
     });
     let results: Vec<_> = join_all(creates).await.into_iter().collect::<Result<_, _>>()?;
 
@@ -117,11 +128,23 @@ async fn a_hundred_creates_against_a_quota_of_five_make_five_sandboxes() -> Test
 
     // Deleting one frees one slot, and only one.
     let victim = listed.items[0].id.clone();
-    h.store.finish("acme", &victim, Operation::Create, 1, Outcome::Succeeded).await?;
-    let deleting = h.store.begin("acme", &victim, Operation::Delete).await?;
-    assert_eq!(h.store.live_count("acme").await?, 5, "a deleting sandbox still counts");
     h.store
-        .finish("acme", &victim, Operation::Delete, deleting.version, Outcome::Succeeded)
+        .finish("acme", &victim, Operation::Create, 1, Outcome::Succeeded)
+        .await?;
+    let deleting = h.store.begin("acme", &victim, Operation::Delete).await?;
+    assert_eq!(
+        h.store.live_count("acme").await?,
+        5,
+        "a deleting sandbox still counts"
+    );
+    h.store
+        .finish(
+            "acme",
+            &victim,
+            Operation::Delete,
+            deleting.version,
+            Outcome::Succeeded,
+        )
         .await?;
     assert_eq!(h.store.live_count("acme").await?, 4);
     h.store.create(new_sandbox("acme", "sbx-late-1"), None).await?;
@@ -142,7 +165,10 @@ async fn a_hundred_creates_against_a_quota_of_five_make_five_sandboxes() -> Test
 #[tokio::test]
 async fn a_refused_create_writes_nothing_and_an_idempotency_key_replays() -> TestResult {
     let h = harness(3).await?;
-    let first = h.store.create(new_sandbox("acme", "sbx-1"), Some("key-1")).await?;
+    let first = h
+        .store
+        .create(new_sandbox("acme", "sbx-1"), Some("key-1"))
+        .await?;
     assert!(!first.replayed);
 
     // Same key, same request (another generated id): the first result, nothing new.
@@ -151,22 +177,34 @@ async fn a_refused_create_writes_nothing_and_an_idempotency_key_replays() -> Tes
     let again = h.store.create(repeat, Some("key-1")).await?;
     assert!(again.replayed);
     assert_eq!(again.sandbox, first.sandbox);
-    assert!(matches!(h.store.get("acme", "sbx-2").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        h.store.get("acme", "sbx-2").await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert_eq!(h.store.live_count("acme").await?, 1);
 
     // Same key, another request: refused.
     let mut other = new_sandbox("acme", "sbx-3");
     other.name = "something else".into();
     let reused = h.store.create(other, Some("key-1")).await;
-    assert!(matches!(reused, Err(StoreError::IdempotencyKeyReused)), "{reused:?}");
+    assert!(
+        matches!(reused, Err(StoreError::IdempotencyKeyReused)),
+        "{reused:?}"
+    );
 
     // The key belongs to its tenant: another tenant may use the same one.
-    let theirs = h.store.create(new_sandbox("globex", "sbx-1"), Some("key-1")).await?;
+    let theirs = h
+        .store
+        .create(new_sandbox("globex", "sbx-1"), Some("key-1"))
+        .await?;
     assert!(!theirs.replayed);
 
     // An existing id is refused and changes neither the counter nor the audit trail.
     let duplicate = h.store.create(new_sandbox("acme", "sbx-1"), None).await;
-    assert!(matches!(duplicate, Err(StoreError::AlreadyExists { .. })), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(StoreError::AlreadyExists { .. })),
+        "{duplicate:?}"
+    );
     assert_eq!(h.store.live_count("acme").await?, 1);
     assert_eq!(h.store.events("acme", "sbx-1").await?.len(), 1);
     Ok(())
@@ -191,7 +229,10 @@ async fn operations_record_their_outcome_and_audit_trail() -> TestResult {
         )
         .await?;
     assert_eq!(failed.state, State::Failed);
-    let failure = failed.failure.clone().ok_or("a failed record names its failure")?;
+    let failure = failed
+        .failure
+        .clone()
+        .ok_or("a failed record names its failure")?;
     assert_eq!(
         (failure.operation, failure.error.as_str(), failure.cause.as_str()),
         (Operation::Stop, "Sbx.Transient", "StopInstances throttled")
@@ -214,7 +255,13 @@ async fn operations_record_their_outcome_and_audit_trail() -> TestResult {
     assert_eq!(repeated, failed);
     let stale = h
         .store
-        .finish("acme", "sbx-1", Operation::Stop, stopping.version, Outcome::Succeeded)
+        .finish(
+            "acme",
+            "sbx-1",
+            Operation::Stop,
+            stopping.version,
+            Outcome::Succeeded,
+        )
         .await;
     assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
 
@@ -230,7 +277,13 @@ async fn operations_record_their_outcome_and_audit_trail() -> TestResult {
     let starting = h.store.begin("acme", "sbx-1", Operation::Start).await?;
     assert_eq!(starting.failure, None);
     h.store
-        .finish("acme", "sbx-1", Operation::Start, starting.version, Outcome::Succeeded)
+        .finish(
+            "acme",
+            "sbx-1",
+            Operation::Start,
+            starting.version,
+            Outcome::Succeeded,
+        )
         .await?;
 
     let trail: Vec<_> = h
@@ -244,16 +297,31 @@ async fn operations_record_their_outcome_and_audit_trail() -> TestResult {
         trail,
         [
             (1, Operation::Create, None, State::Initializing, None),
-            (2, Operation::Create, Some(State::Initializing), State::Started, None),
+            (
+                2,
+                Operation::Create,
+                Some(State::Initializing),
+                State::Started,
+                None
+            ),
             (3, Operation::Stop, Some(State::Started), State::Stopping, None),
-            (4, Operation::Stop, Some(State::Stopping), State::Failed, Some("Sbx.Transient".into())),
+            (
+                4,
+                Operation::Stop,
+                Some(State::Stopping),
+                State::Failed,
+                Some("Sbx.Transient".into())
+            ),
             (5, Operation::Start, Some(State::Failed), State::Starting, None),
             (6, Operation::Start, Some(State::Starting), State::Started, None),
         ]
     );
 
     // Nobody reads across tenants, even with the right id.
-    assert!(matches!(h.store.get("globex", "sbx-1").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        h.store.get("globex", "sbx-1").await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert!(h.store.events("globex", "sbx-1").await?.is_empty());
     Ok(())
 }
@@ -266,7 +334,13 @@ async fn a_deleted_record_leaves_the_expiry_index_and_gets_a_ttl() -> TestResult
     let deleting = h.store.begin("acme", "sbx-gone", Operation::Delete).await?;
     let deleted = h
         .store
-        .finish("acme", "sbx-gone", Operation::Delete, deleting.version, Outcome::Succeeded)
+        .finish(
+            "acme",
+            "sbx-gone",
+            Operation::Delete,
+            deleting.version,
+            Outcome::Succeeded,
+        )
         .await?;
     assert_eq!(deleted.state, State::Deleted);
 
@@ -290,18 +364,32 @@ async fn a_deleted_record_leaves_the_expiry_index_and_gets_a_ttl() -> TestResult
         .iter()
         .filter_map(|item| item.get("id").and_then(|id| id.as_s().ok()).cloned())
         .collect();
-    assert_eq!(ids, ["sbx-keep"], "only live sandboxes are in the sparse expiry index");
+    assert_eq!(
+        ids,
+        ["sbx-keep"],
+        "only live sandboxes are in the sparse expiry index"
+    );
 
     let raw = h
         .client
         .get_item()
         .table_name(&h.names.sandboxes)
-        .key("tenant", aws_sdk_dynamodb::types::AttributeValue::S("acme".into()))
-        .key("id", aws_sdk_dynamodb::types::AttributeValue::S("sbx-gone".into()))
+        .key(
+            "tenant",
+            aws_sdk_dynamodb::types::AttributeValue::S("acme".into()),
+        )
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S("sbx-gone".into()),
+        )
         .send()
         .await?;
     let item = raw.item().ok_or("the deleted record is kept for audit")?;
-    let ttl: i64 = item.get("ttl").and_then(|v| v.as_n().ok()).ok_or("a TTL")?.parse()?;
+    let ttl: i64 = item
+        .get("ttl")
+        .and_then(|v| v.as_n().ok())
+        .ok_or("a TTL")?
+        .parse()?;
     let expected = (deleted.updated_at + Days::days(90)).timestamp();
     assert_eq!(ttl, expected);
     Ok(())
@@ -317,7 +405,9 @@ async fn pagination_returns_every_record_of_a_tenant_exactly_once() -> TestResul
         started(&h.store, "globex", &format!("sbx-g{i:02}")).await?;
     }
     for i in (0..23).step_by(3) {
-        h.store.begin("acme", &format!("sbx-a{i:02}"), Operation::Stop).await?;
+        h.store
+            .begin("acme", &format!("sbx-a{i:02}"), Operation::Stop)
+            .await?;
     }
 
     for (state, expected) in [(None, 23), (Some(State::Stopping), 8), (Some(State::Started), 15)] {
@@ -348,7 +438,10 @@ async fn pagination_returns_every_record_of_a_tenant_exactly_once() -> TestResul
         let unique: BTreeSet<_> = seen.iter().cloned().collect();
         assert_eq!(seen.len(), expected, "{state:?}: every record once");
         assert_eq!(unique.len(), expected, "{state:?}: no record twice");
-        assert!(seen.iter().all(|id| id.starts_with("sbx-a")), "none of another tenant's");
+        assert!(
+            seen.iter().all(|id| id.starts_with("sbx-a")),
+            "none of another tenant's"
+        );
     }
 
     // A token is bound to its tenant and query.
@@ -409,7 +502,10 @@ async fn a_lease_is_held_by_one_owner_released_by_it_and_reclaimable_after_expir
         Err(StoreError::NotLockOwner { holder, .. }) => assert_eq!(holder, "exec-a"),
         other => panic!("release by a non-owner is refused, got {other:?}"),
     }
-    assert_eq!(store.holder("account-1").await?.map(|l| l.owner).as_deref(), Some("exec-a"));
+    assert_eq!(
+        store.holder("account-1").await?.map(|l| l.owner).as_deref(),
+        Some("exec-a")
+    );
 
     // exec-a dies; once its lease has expired, exec-b takes the lock over.
     clock.advance(Days::seconds(61));
@@ -458,7 +554,11 @@ async fn concurrent_lock_holders_never_overlap() -> TestResult {
     for result in join_all(workers).await {
         result??;
     }
-    assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two holders held the lock at once");
+    assert_eq!(
+        overlaps.load(Ordering::SeqCst),
+        0,
+        "two holders held the lock at once"
+    );
     assert_eq!(h.store.holder("account-1").await?, None);
     Ok(())
 }
