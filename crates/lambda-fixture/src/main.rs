@@ -12,7 +12,11 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
 fn text(event: &Value, key: &str) -> String {
-    event.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+    event
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
@@ -25,7 +29,10 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
         }),
         "flaky" => {
             let counter = text(&payload, "counter");
-            let calls: u64 = std::fs::read_to_string(&counter).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+            let calls: u64 = std::fs::read_to_string(&counter)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
             let _ = std::fs::write(&counter, (calls + 1).to_string());
             let failures = payload.get("failures").and_then(Value::as_u64).unwrap_or(0);
             if calls < failures {

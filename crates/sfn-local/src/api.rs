@@ -40,7 +40,8 @@ impl IntoResponse for ApiError {
             ApiError::Service(err) => (StatusCode::BAD_REQUEST, err.code(), err.to_string()),
             ApiError::Protocol(status, code, message) => (status, code, message),
         };
-        let body = json!({"__type": format!("com.amazonaws.swf.service.v2.model#{code}"), "message": message});
+        let body =
+            json!({"__type": format!("com.amazonaws.swf.service.v2.model#{code}"), "message": message});
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
@@ -73,8 +74,13 @@ async fn dispatch(State(service): State<Service>, headers: HeaderMap, body: Byte
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body = if body.is_empty() { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::Protocol(StatusCode::BAD_REQUEST, "ValidationException", format!("invalid request: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::Protocol(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            format!("invalid request: {e}"),
+        )
+    })
 }
 
 fn time(at: DateTime<Utc>) -> Value {
@@ -152,14 +158,24 @@ async fn handle(service: &Service, operation: &str, body: &[u8]) -> Result<Value
         "CreateStateMachine" => {
             let request: CreateStateMachine = parse(body)?;
             if request.kind.as_deref().is_some_and(|kind| kind != "STANDARD") {
-                return Err(ServiceError::Validation("only STANDARD state machines are supported".into()).into());
+                return Err(
+                    ServiceError::Validation("only STANDARD state machines are supported".into()).into(),
+                );
             }
-            let machine = service.create_state_machine(&request.name, &request.definition, request.role_arn.as_deref())?;
+            let machine = service.create_state_machine(
+                &request.name,
+                &request.definition,
+                request.role_arn.as_deref(),
+            )?;
             Ok(json!({"stateMachineArn": machine.arn, "creationDate": time(machine.created)}))
         }
         "UpdateStateMachine" => {
             let request: UpdateStateMachine = parse(body)?;
-            service.update_state_machine(&request.state_machine_arn, request.definition.as_deref(), request.role_arn.as_deref())?;
+            service.update_state_machine(
+                &request.state_machine_arn,
+                request.definition.as_deref(),
+                request.role_arn.as_deref(),
+            )?;
             Ok(json!({"updateDate": time(Utc::now())}))
         }
         "DescribeStateMachine" => {
@@ -184,8 +200,11 @@ async fn handle(service: &Service, operation: &str, body: &[u8]) -> Result<Value
         }
         "StartExecution" => {
             let request: StartExecution = parse(body)?;
-            let execution =
-                service.start_execution(&request.state_machine_arn, request.name.as_deref(), request.input.as_deref())?;
+            let execution = service.start_execution(
+                &request.state_machine_arn,
+                request.name.as_deref(),
+                request.input.as_deref(),
+            )?;
             Ok(json!({"executionArn": execution.arn, "startDate": time(execution.started)}))
         }
         "DescribeExecution" => {
@@ -227,7 +246,11 @@ async fn handle(service: &Service, operation: &str, body: &[u8]) -> Result<Value
         }
         "StopExecution" => {
             let request: StopExecution = parse(body)?;
-            let outcome = service.stop_execution(&request.execution_arn, request.error.as_deref(), request.cause.as_deref())?;
+            let outcome = service.stop_execution(
+                &request.execution_arn,
+                request.error.as_deref(),
+                request.cause.as_deref(),
+            )?;
             Ok(json!({"stopDate": time(outcome.stopped.unwrap_or_else(Utc::now))}))
         }
         other => Err(ApiError::Protocol(
@@ -307,7 +330,11 @@ fn strip_data(event: &mut Value) {
 }
 
 /// A page of `items` from the offset in `token`, and the token of the next page.
-fn paginate<'a, T>(items: &'a [T], max: Option<usize>, token: Option<&str>) -> Result<(&'a [T], Option<String>), ApiError> {
+fn paginate<'a, T>(
+    items: &'a [T],
+    max: Option<usize>,
+    token: Option<&str>,
+) -> Result<(&'a [T], Option<String>), ApiError> {
     let max = match max {
         None | Some(0) => 100,
         Some(n) => n.min(1000),

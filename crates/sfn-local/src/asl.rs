@@ -232,7 +232,15 @@ const RESULT: &[&str] = &["Parameters", "ResultSelector", "ResultPath", "Retry",
 
 fn allowed_fields(kind: &str) -> Option<Vec<&'static str>> {
     let extra: &[&str] = match kind {
-        "Pass" => &["Next", "End", "InputPath", "OutputPath", "Parameters", "ResultPath", "Result"],
+        "Pass" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultPath",
+            "Result",
+        ],
         "Task" => &[
             "Resource",
             "TimeoutSeconds",
@@ -242,7 +250,16 @@ fn allowed_fields(kind: &str) -> Option<Vec<&'static str>> {
             "Credentials",
         ],
         "Choice" => &["Choices", "Default", "InputPath", "OutputPath"],
-        "Wait" => &["Next", "End", "InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath"],
+        "Wait" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Seconds",
+            "SecondsPath",
+            "Timestamp",
+            "TimestampPath",
+        ],
         "Succeed" => &["InputPath", "OutputPath"],
         "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
         "Parallel" => &["Branches"],
@@ -271,10 +288,22 @@ impl Parser<'_> {
 
     fn machine(&mut self, object: &Map<String, Value>, at: &str) -> Option<Definition> {
         for key in object.keys() {
-            if !["StartAt", "States", "Comment", "TimeoutSeconds", "Version", "QueryLanguage", "ProcessorConfig"]
-                .contains(&key.as_str())
+            if ![
+                "StartAt",
+                "States",
+                "Comment",
+                "TimeoutSeconds",
+                "Version",
+                "QueryLanguage",
+                "ProcessorConfig",
+            ]
+            .contains(&key.as_str())
             {
-                self.error("SCHEMA_VALIDATION_FAILED", format!("The field '{key}' is not supported"), at);
+                self.error(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("The field '{key}' is not supported"),
+                    at,
+                );
             }
         }
         let start_at = match object.get("StartAt").and_then(Value::as_str) {
@@ -285,11 +314,19 @@ impl Parser<'_> {
             }
         };
         let Some(states_object) = object.get("States").and_then(Value::as_object) else {
-            self.error("SCHEMA_VALIDATION_FAILED", "The field 'States' must be an object", at);
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "The field 'States' must be an object",
+                at,
+            );
             return None;
         };
         if states_object.is_empty() {
-            self.error("SCHEMA_VALIDATION_FAILED", "'States' must not be empty", &format!("{at}/States"));
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "'States' must not be empty",
+                &format!("{at}/States"),
+            );
         }
         let timeout_seconds = match object.get("TimeoutSeconds") {
             None => None,
@@ -299,7 +336,11 @@ impl Parser<'_> {
         for (name, spec) in states_object {
             let at = format!("{at}/States/{name}");
             if name.is_empty() || name.chars().count() > 80 {
-                self.error("SCHEMA_VALIDATION_FAILED", "State names must be 1 to 80 characters", &at);
+                self.error(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "State names must be 1 to 80 characters",
+                    &at,
+                );
             }
             if let Some(state) = self.state(name, spec, &at) {
                 states.insert(name.clone(), state);
@@ -328,13 +369,21 @@ impl Parser<'_> {
             let at = format!("{at}/States/{}", state.name);
             for (field, target) in transitions(state) {
                 if !raw.contains_key(target) {
-                    self.error("MISSING_TRANSITION_TARGET", format!("Missing 'Next' target: {target}"), &format!("{at}/{field}"));
+                    self.error(
+                        "MISSING_TRANSITION_TARGET",
+                        format!("Missing 'Next' target: {target}"),
+                        &format!("{at}/{field}"),
+                    );
                 }
             }
             terminal |= state.next.is_none() && !matches!(state.kind, Kind::Choice { .. });
         }
         if !definition.states.is_empty() && !terminal {
-            self.error("MISSING_TERMINAL_STATE", "No terminal state: no state ends with End, Succeed or Fail", at);
+            self.error(
+                "MISSING_TERMINAL_STATE",
+                "No terminal state: no state ends with End, Succeed or Fail",
+                at,
+            );
         }
         let mut reached = BTreeSet::new();
         let mut queue = vec![definition.start_at.as_str()];
@@ -348,7 +397,11 @@ impl Parser<'_> {
         }
         for name in definition.states.keys() {
             if !reached.contains(name.as_str()) {
-                self.error("UNREACHABLE_STATE", format!("State '{name}' is not reachable"), &format!("{at}/States/{name}"));
+                self.error(
+                    "UNREACHABLE_STATE",
+                    format!("State '{name}' is not reachable"),
+                    &format!("{at}/States/{name}"),
+                );
             }
         }
     }
@@ -360,7 +413,11 @@ impl Parser<'_> {
         };
         let kind_name = object.get("Type").and_then(Value::as_str).unwrap_or_default();
         let Some(fields) = allowed_fields(kind_name) else {
-            self.error("SCHEMA_VALIDATION_FAILED", format!("'{kind_name}' is not a valid state Type"), &format!("{at}/Type"));
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                format!("'{kind_name}' is not a valid state Type"),
+                &format!("{at}/Type"),
+            );
             return None;
         };
         for key in object.keys() {
@@ -398,7 +455,11 @@ impl Parser<'_> {
                 let branches = match object.get("Branches").and_then(Value::as_array) {
                     Some(branches) if !branches.is_empty() => branches,
                     _ => {
-                        self.error("SCHEMA_VALIDATION_FAILED", "'Branches' must be a non-empty array", &format!("{at}/Branches"));
+                        self.error(
+                            "SCHEMA_VALIDATION_FAILED",
+                            "'Branches' must be a non-empty array",
+                            &format!("{at}/Branches"),
+                        );
                         return None;
                     }
                 };
@@ -416,7 +477,11 @@ impl Parser<'_> {
         };
         let state = State {
             name: name.to_owned(),
-            next: if matches!(kind, Kind::Choice { .. }) { None } else { next },
+            next: if matches!(kind, Kind::Choice { .. }) {
+                None
+            } else {
+                next
+            },
             input_path: self.path_field(object, "InputPath", at),
             output_path: self.path_field(object, "OutputPath", at),
             parameters: self.template(object, "Parameters", at),
@@ -460,8 +525,16 @@ impl Parser<'_> {
     }
 
     fn choice(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
-        let Some(rules) = object.get("Choices").and_then(Value::as_array).filter(|c| !c.is_empty()) else {
-            self.error("SCHEMA_VALIDATION_FAILED", "'Choices' must be a non-empty array", &format!("{at}/Choices"));
+        let Some(rules) = object
+            .get("Choices")
+            .and_then(Value::as_array)
+            .filter(|c| !c.is_empty())
+        else {
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "'Choices' must be a non-empty array",
+                &format!("{at}/Choices"),
+            );
             return None;
         };
         let mut choices = Vec::new();
@@ -472,7 +545,11 @@ impl Parser<'_> {
                 continue;
             };
             let Some(next) = rule.get("Next").and_then(Value::as_str) else {
-                self.error("SCHEMA_VALIDATION_FAILED", "A top-level choice rule must have 'Next'", &at);
+                self.error(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "A top-level choice rule must have 'Next'",
+                    &at,
+                );
                 continue;
             };
             if let Some(condition) = self.condition(rule, &at, true) {
@@ -497,16 +574,26 @@ impl Parser<'_> {
                 "And" | "Or" | "Not" => found.push(key.clone()),
                 other => {
                     let base = other.strip_suffix("Path").unwrap_or(other);
-                    if OPS.iter().any(|(name, _)| *name == base) && !(other.ends_with("Path") && base.starts_with("Is")) {
+                    if OPS.iter().any(|(name, _)| *name == base)
+                        && !(other.ends_with("Path") && base.starts_with("Is"))
+                    {
                         found.push(key.clone());
                     } else {
-                        self.error("SCHEMA_VALIDATION_FAILED", format!("The field '{other}' is not supported in a choice rule"), &format!("{at}/{other}"));
+                        self.error(
+                            "SCHEMA_VALIDATION_FAILED",
+                            format!("The field '{other}' is not supported in a choice rule"),
+                            &format!("{at}/{other}"),
+                        );
                     }
                 }
             }
         }
         if found.len() != 1 {
-            self.error("SCHEMA_VALIDATION_FAILED", "A choice rule must have exactly one comparison operator, And, Or or Not", at);
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "A choice rule must have exactly one comparison operator, And, Or or Not",
+                at,
+            );
             return None;
         }
         let key = found.remove(0);
@@ -514,7 +601,11 @@ impl Parser<'_> {
         match key.as_str() {
             "And" | "Or" => {
                 let Some(items) = value.as_array().filter(|items| !items.is_empty()) else {
-                    self.error("SCHEMA_VALIDATION_FAILED", format!("'{key}' must be a non-empty array"), &format!("{at}/{key}"));
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("'{key}' must be a non-empty array"),
+                        &format!("{at}/{key}"),
+                    );
                     return None;
                 };
                 let mut conditions = Vec::new();
@@ -522,17 +613,31 @@ impl Parser<'_> {
                     let at = format!("{at}/{key}[{i}]");
                     match item.as_object() {
                         Some(item) => conditions.extend(self.condition(item, &at, false)),
-                        None => self.error("SCHEMA_VALIDATION_FAILED", "a choice rule must be an object", &at),
+                        None => {
+                            self.error("SCHEMA_VALIDATION_FAILED", "a choice rule must be an object", &at)
+                        }
                     }
                 }
-                Some(if key == "And" { Condition::And(conditions) } else { Condition::Or(conditions) })
+                Some(if key == "And" {
+                    Condition::And(conditions)
+                } else {
+                    Condition::Or(conditions)
+                })
             }
             "Not" => {
                 let Some(inner) = value.as_object() else {
-                    self.error("SCHEMA_VALIDATION_FAILED", "'Not' must be an object", &format!("{at}/Not"));
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'Not' must be an object",
+                        &format!("{at}/Not"),
+                    );
                     return None;
                 };
-                Some(Condition::Not(Box::new(self.condition(inner, &format!("{at}/Not"), false)?)))
+                Some(Condition::Not(Box::new(self.condition(
+                    inner,
+                    &format!("{at}/Not"),
+                    false,
+                )?)))
             }
             _ => {
                 let Some(variable) = rule.get("Variable").and_then(Value::as_str) else {
@@ -547,7 +652,11 @@ impl Parser<'_> {
                 let op = OPS.iter().find(|(name, _)| *name == base).map(|(_, op)| *op)?;
                 let operand = if by_path {
                     let Some(path) = value.as_str() else {
-                        self.error("SCHEMA_VALIDATION_FAILED", format!("'{key}' must be a path"), &format!("{at}/{key}"));
+                        self.error(
+                            "SCHEMA_VALIDATION_FAILED",
+                            format!("'{key}' must be a path"),
+                            &format!("{at}/{key}"),
+                        );
                         return None;
                     };
                     self.check_path(path, &format!("{at}/{key}"));
@@ -569,13 +678,17 @@ impl Parser<'_> {
                         | Op::TimestampLessThan
                         | Op::TimestampGreaterThan
                         | Op::TimestampLessThanEquals
-                        | Op::TimestampGreaterThanEquals => {
-                            value.as_str().is_some_and(|s| DateTime::parse_from_rfc3339(s).is_ok())
-                        }
+                        | Op::TimestampGreaterThanEquals => value
+                            .as_str()
+                            .is_some_and(|s| DateTime::parse_from_rfc3339(s).is_ok()),
                         _ => value.is_boolean(),
                     };
                     if !ok {
-                        self.error("SCHEMA_VALIDATION_FAILED", format!("The value of '{key}' has the wrong type"), &format!("{at}/{key}"));
+                        self.error(
+                            "SCHEMA_VALIDATION_FAILED",
+                            format!("The value of '{key}' has the wrong type"),
+                            &format!("{at}/{key}"),
+                        );
                     }
                     Operand::Value(value.clone())
                 };
@@ -594,7 +707,11 @@ impl Parser<'_> {
             .filter(|key| object.contains_key(*key))
             .collect();
         if given.len() != 1 {
-            self.error("SCHEMA_VALIDATION_FAILED", "A Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath", at);
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "A Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath",
+                at,
+            );
             return None;
         }
         let value = &object[given[0]];
@@ -603,29 +720,49 @@ impl Parser<'_> {
             "Seconds" => match value.as_u64() {
                 Some(seconds) => Some(WaitFor::Seconds(seconds)),
                 None => {
-                    self.error("SCHEMA_VALIDATION_FAILED", "'Seconds' must be a non-negative integer", &at);
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'Seconds' must be a non-negative integer",
+                        &at,
+                    );
                     None
                 }
             },
             "Timestamp" => match value.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
                 Some(ts) => Some(WaitFor::Timestamp(ts.with_timezone(&Utc))),
                 None => {
-                    self.error("SCHEMA_VALIDATION_FAILED", "'Timestamp' must be an ISO 8601 timestamp", &at);
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'Timestamp' must be an ISO 8601 timestamp",
+                        &at,
+                    );
                     None
                 }
             },
             key => {
                 let path = value.as_str().unwrap_or_default().to_owned();
                 self.check_path(&path, &at);
-                Some(if key == "SecondsPath" { WaitFor::SecondsPath(path) } else { WaitFor::TimestampPath(path) })
+                Some(if key == "SecondsPath" {
+                    WaitFor::SecondsPath(path)
+                } else {
+                    WaitFor::TimestampPath(path)
+                })
             }
         }
     }
 
     fn map(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
-        let processor_key = if object.contains_key("ItemProcessor") { "ItemProcessor" } else { "Iterator" };
+        let processor_key = if object.contains_key("ItemProcessor") {
+            "ItemProcessor"
+        } else {
+            "Iterator"
+        };
         let Some(processor) = object.get(processor_key).and_then(Value::as_object) else {
-            self.error("SCHEMA_VALIDATION_FAILED", "A Map state needs 'ItemProcessor' (or 'Iterator')", at);
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "A Map state needs 'ItemProcessor' (or 'Iterator')",
+                at,
+            );
             return None;
         };
         if processor
@@ -634,22 +771,38 @@ impl Parser<'_> {
             .and_then(Value::as_str)
             .is_some_and(|mode| mode != "INLINE")
         {
-            self.error("SCHEMA_VALIDATION_FAILED", "Only inline Map states are supported", &format!("{at}/{processor_key}/ProcessorConfig"));
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "Only inline Map states are supported",
+                &format!("{at}/{processor_key}/ProcessorConfig"),
+            );
         }
         if object.contains_key("ItemSelector") && object.contains_key("Parameters") {
-            self.error("SCHEMA_VALIDATION_FAILED", "'ItemSelector' and 'Parameters' can't both be used", at);
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "'ItemSelector' and 'Parameters' can't both be used",
+                at,
+            );
         }
         let processor = self.machine(processor, &format!("{at}/{processor_key}"))?;
         let items_path = match object.get("ItemsPath") {
             None => "$".to_owned(),
             Some(Value::String(path)) => {
                 if path::RefPath::parse(path).is_none() {
-                    self.error("INVALID_REFERENCE_PATH", format!("'{path}' is not a reference path"), &format!("{at}/ItemsPath"));
+                    self.error(
+                        "INVALID_REFERENCE_PATH",
+                        format!("'{path}' is not a reference path"),
+                        &format!("{at}/ItemsPath"),
+                    );
                 }
                 path.clone()
             }
             Some(_) => {
-                self.error("SCHEMA_VALIDATION_FAILED", "'ItemsPath' must be a string", &format!("{at}/ItemsPath"));
+                self.error(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "'ItemsPath' must be a string",
+                    &format!("{at}/ItemsPath"),
+                );
                 "$".to_owned()
             }
         };
@@ -665,10 +818,20 @@ impl Parser<'_> {
         })
     }
 
-    fn seconds(&mut self, object: &Map<String, Value>, key: &str, path_key: &str, at: &str) -> Option<Seconds> {
+    fn seconds(
+        &mut self,
+        object: &Map<String, Value>,
+        key: &str,
+        path_key: &str,
+        at: &str,
+    ) -> Option<Seconds> {
         match (object.get(key), object.get(path_key)) {
             (Some(_), Some(_)) => {
-                self.error("SCHEMA_VALIDATION_FAILED", format!("'{key}' and '{path_key}' can't both be used"), at);
+                self.error(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("'{key}' and '{path_key}' can't both be used"),
+                    at,
+                );
                 None
             }
             (Some(value), None) => {
@@ -677,7 +840,11 @@ impl Parser<'_> {
                     match value.as_u64() {
                         Some(n) => Some(Seconds::Fixed(n)),
                         None => {
-                            self.error("SCHEMA_VALIDATION_FAILED", format!("'{key}' must be a non-negative integer"), &at);
+                            self.error(
+                                "SCHEMA_VALIDATION_FAILED",
+                                format!("'{key}' must be a non-negative integer"),
+                                &at,
+                            );
                             None
                         }
                     }
@@ -707,7 +874,11 @@ impl Parser<'_> {
     fn text(&mut self, object: &Map<String, Value>, key: &str, path_key: &str, at: &str) -> Option<Text> {
         match (object.get(key), object.get(path_key)) {
             (Some(_), Some(_)) => {
-                self.error("SCHEMA_VALIDATION_FAILED", format!("'{key}' and '{path_key}' can't both be used"), at);
+                self.error(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("'{key}' and '{path_key}' can't both be used"),
+                    at,
+                );
                 None
             }
             (Some(value), None) => Some(Text::Fixed(value.as_str().unwrap_or_default().to_owned())),
@@ -735,7 +906,11 @@ impl Parser<'_> {
                 Some(path.clone())
             }
             Some(_) => {
-                self.error("SCHEMA_VALIDATION_FAILED", format!("'{key}' must be a path or null"), &format!("{at}/{key}"));
+                self.error(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("'{key}' must be a path or null"),
+                    &format!("{at}/{key}"),
+                );
                 None
             }
         }
@@ -744,7 +919,11 @@ impl Parser<'_> {
     fn reference_field(&mut self, object: &Map<String, Value>, key: &str, at: &str) -> Option<String> {
         let path = self.path_field(object, key, at)?;
         if path::RefPath::parse(&path).is_none() {
-            self.error("INVALID_REFERENCE_PATH", format!("'{path}' is not a reference path"), &format!("{at}/{key}"));
+            self.error(
+                "INVALID_REFERENCE_PATH",
+                format!("'{path}' is not a reference path"),
+                &format!("{at}/{key}"),
+            );
         }
         Some(path)
     }
@@ -755,7 +934,11 @@ impl Parser<'_> {
             _ => path::is_valid(path),
         };
         if !ok {
-            self.error("INVALID_JSON_PATH", format!("'{path}' is not a valid JSONPath"), at);
+            self.error(
+                "INVALID_JSON_PATH",
+                format!("'{path}' is not a valid JSONPath"),
+                at,
+            );
         }
     }
 
@@ -781,7 +964,9 @@ impl Parser<'_> {
                             Some(text) => self.check_path(text, &at),
                             None => self.error(
                                 "SCHEMA_VALIDATION_FAILED",
-                                format!("The value for the field '{key}' must be a path or an intrinsic function"),
+                                format!(
+                                    "The value for the field '{key}' must be a path or an intrinsic function"
+                                ),
                                 &at,
                             ),
                         }
@@ -802,10 +987,20 @@ impl Parser<'_> {
     fn error_names(&mut self, value: Option<&Value>, last: bool, at: &str) -> Vec<String> {
         let names: Vec<String> = value
             .and_then(Value::as_array)
-            .map(|names| names.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         if names.is_empty() {
-            self.error("SCHEMA_VALIDATION_FAILED", "'ErrorEquals' must be a non-empty array of strings", &format!("{at}/ErrorEquals"));
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "'ErrorEquals' must be a non-empty array of strings",
+                &format!("{at}/ErrorEquals"),
+            );
         }
         if names.iter().any(|n| n == crate::error::ALL) && (names.len() > 1 || !last) {
             self.error(
@@ -818,9 +1013,15 @@ impl Parser<'_> {
     }
 
     fn retriers(&mut self, object: &Map<String, Value>, at: &str) -> Vec<Retrier> {
-        let Some(list) = object.get("Retry") else { return Vec::new() };
+        let Some(list) = object.get("Retry") else {
+            return Vec::new();
+        };
         let Some(list) = list.as_array() else {
-            self.error("SCHEMA_VALIDATION_FAILED", "'Retry' must be an array", &format!("{at}/Retry"));
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "'Retry' must be an array",
+                &format!("{at}/Retry"),
+            );
             return Vec::new();
         };
         let mut retriers = Vec::new();
@@ -831,10 +1032,22 @@ impl Parser<'_> {
                 continue;
             };
             for key in item.keys() {
-                if !["ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"]
-                    .contains(&key.as_str())
+                if ![
+                    "ErrorEquals",
+                    "IntervalSeconds",
+                    "MaxAttempts",
+                    "BackoffRate",
+                    "MaxDelaySeconds",
+                    "JitterStrategy",
+                    "Comment",
+                ]
+                .contains(&key.as_str())
                 {
-                    self.error("SCHEMA_VALIDATION_FAILED", format!("The field '{key}' is not supported in a retrier"), &format!("{at}/{key}"));
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("The field '{key}' is not supported in a retrier"),
+                        &format!("{at}/{key}"),
+                    );
                 }
             }
             let errors = self.error_names(item.get("ErrorEquals"), i + 1 == list.len(), &at);
@@ -843,7 +1056,11 @@ impl Parser<'_> {
                 None => 1.0,
                 Some(Some(n)) if n >= 1.0 && n.fract() == 0.0 => n,
                 Some(_) => {
-                    self.error("SCHEMA_VALIDATION_FAILED", "'IntervalSeconds' must be a positive integer", &format!("{at}/IntervalSeconds"));
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'IntervalSeconds' must be a positive integer",
+                        &format!("{at}/IntervalSeconds"),
+                    );
                     1.0
                 }
             };
@@ -851,7 +1068,11 @@ impl Parser<'_> {
                 None => 3,
                 Some(Some(n)) if n <= 99_999_999 => n as u32,
                 Some(_) => {
-                    self.error("SCHEMA_VALIDATION_FAILED", "'MaxAttempts' must be a non-negative integer", &format!("{at}/MaxAttempts"));
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'MaxAttempts' must be a non-negative integer",
+                        &format!("{at}/MaxAttempts"),
+                    );
                     3
                 }
             };
@@ -859,7 +1080,11 @@ impl Parser<'_> {
                 None => 2.0,
                 Some(Some(n)) if n >= 1.0 => n,
                 Some(_) => {
-                    self.error("SCHEMA_VALIDATION_FAILED", "'BackoffRate' must be at least 1.0", &format!("{at}/BackoffRate"));
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'BackoffRate' must be at least 1.0",
+                        &format!("{at}/BackoffRate"),
+                    );
                     2.0
                 }
             };
@@ -867,7 +1092,11 @@ impl Parser<'_> {
                 None => None,
                 Some(Some(n)) if n > 0.0 => Some(n),
                 Some(_) => {
-                    self.error("SCHEMA_VALIDATION_FAILED", "'MaxDelaySeconds' must be positive", &format!("{at}/MaxDelaySeconds"));
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'MaxDelaySeconds' must be positive",
+                        &format!("{at}/MaxDelaySeconds"),
+                    );
                     None
                 }
             };
@@ -875,7 +1104,11 @@ impl Parser<'_> {
                 None | Some(Some("NONE")) => false,
                 Some(Some("FULL")) => true,
                 Some(_) => {
-                    self.error("SCHEMA_VALIDATION_FAILED", "'JitterStrategy' must be FULL or NONE", &format!("{at}/JitterStrategy"));
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "'JitterStrategy' must be FULL or NONE",
+                        &format!("{at}/JitterStrategy"),
+                    );
                     false
                 }
             };
@@ -892,9 +1125,15 @@ impl Parser<'_> {
     }
 
     fn catchers(&mut self, object: &Map<String, Value>, at: &str) -> Vec<Catcher> {
-        let Some(list) = object.get("Catch") else { return Vec::new() };
+        let Some(list) = object.get("Catch") else {
+            return Vec::new();
+        };
         let Some(list) = list.as_array() else {
-            self.error("SCHEMA_VALIDATION_FAILED", "'Catch' must be an array", &format!("{at}/Catch"));
+            self.error(
+                "SCHEMA_VALIDATION_FAILED",
+                "'Catch' must be an array",
+                &format!("{at}/Catch"),
+            );
             return Vec::new();
         };
         let mut catchers = Vec::new();
@@ -906,7 +1145,11 @@ impl Parser<'_> {
             };
             for key in item.keys() {
                 if !["ErrorEquals", "Next", "ResultPath", "Comment"].contains(&key.as_str()) {
-                    self.error("SCHEMA_VALIDATION_FAILED", format!("The field '{key}' is not supported in a catcher"), &format!("{at}/{key}"));
+                    self.error(
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("The field '{key}' is not supported in a catcher"),
+                        &format!("{at}/{key}"),
+                    );
                 }
             }
             let errors = self.error_names(item.get("ErrorEquals"), i + 1 == list.len(), &at);
@@ -926,12 +1169,27 @@ impl Parser<'_> {
 
 /// Every state a state may go to next, with the field that names it.
 fn transitions(state: &State) -> Vec<(String, &str)> {
-    let mut targets: Vec<(String, &str)> = state.next.iter().map(|n| ("Next".to_owned(), n.as_str())).collect();
+    let mut targets: Vec<(String, &str)> = state
+        .next
+        .iter()
+        .map(|n| ("Next".to_owned(), n.as_str()))
+        .collect();
     if let Kind::Choice { choices, default } = &state.kind {
-        targets.extend(choices.iter().enumerate().map(|(i, c)| (format!("Choices[{i}]/Next"), c.next.as_str())));
+        targets.extend(
+            choices
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("Choices[{i}]/Next"), c.next.as_str())),
+        );
         targets.extend(default.iter().map(|d| ("Default".to_owned(), d.as_str())));
     }
-    targets.extend(state.catch.iter().enumerate().map(|(i, c)| (format!("Catch[{i}]/Next"), c.next.as_str())));
+    targets.extend(
+        state
+            .catch
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("Catch[{i}]/Next"), c.next.as_str())),
+    );
     targets
 }
 
@@ -948,7 +1206,10 @@ mod tests {
 
     fn has(text: &str, expected: &str) {
         let found = errors(text);
-        assert!(found.iter().any(|e| e.contains(expected)), "expected {expected:?} in {found:?}");
+        assert!(
+            found.iter().any(|e| e.contains(expected)),
+            "expected {expected:?} in {found:?}"
+        );
     }
 
     #[test]
@@ -963,8 +1224,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_state_and_the_rule() {
-        has(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"Nope"}}}"#, "MISSING_TRANSITION_TARGET: Missing 'Next' target: Nope at /States/A/Next");
-        has(r#"{"StartAt":"Z","States":{"A":{"Type":"Pass","End":true}}}"#, "MISSING_TRANSITION_TARGET: Missing 'Next' target: Z at /StartAt");
+        has(
+            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"Nope"}}}"#,
+            "MISSING_TRANSITION_TARGET: Missing 'Next' target: Nope at /States/A/Next",
+        );
+        has(
+            r#"{"StartAt":"Z","States":{"A":{"Type":"Pass","End":true}}}"#,
+            "MISSING_TRANSITION_TARGET: Missing 'Next' target: Z at /StartAt",
+        );
         has(
             r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true},"B":{"Type":"Pass","End":true}}}"#,
             "UNREACHABLE_STATE: State 'B' is not reachable at /States/B",
@@ -978,16 +1245,34 @@ mod tests {
                 "Catch":[{"ErrorEquals":["States.ALL"],"Next":"B"},{"ErrorEquals":["X"],"Next":"B"}]},"B":{"Type":"Succeed"}}}"#,
             "States.ALL must appear alone in ErrorEquals, in the last retrier or catcher at /States/A/Catch[0]/ErrorEquals",
         );
-        has(r#"{"StartAt":"A","States":{"A":{"Type":"Pass"}}}"#, "must have exactly one of 'Next' or 'End: true'");
-        has(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"Resource":"x"}}}"#, "The field 'Resource' is not supported by Pass states at /States/A/Resource");
-        has(r#"{"StartAt":"A","States":{"A":{"Type":"Nope","End":true}}}"#, "'Nope' is not a valid state Type");
-        has(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"ResultPath":"$.a[*]"}}}"#, "INVALID_REFERENCE_PATH");
-        has(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"Parameters":{"x.$":"States.Nope()"}}}}"#, "unknown intrinsic function");
+        has(
+            r#"{"StartAt":"A","States":{"A":{"Type":"Pass"}}}"#,
+            "must have exactly one of 'Next' or 'End: true'",
+        );
+        has(
+            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"Resource":"x"}}}"#,
+            "The field 'Resource' is not supported by Pass states at /States/A/Resource",
+        );
+        has(
+            r#"{"StartAt":"A","States":{"A":{"Type":"Nope","End":true}}}"#,
+            "'Nope' is not a valid state Type",
+        );
+        has(
+            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"ResultPath":"$.a[*]"}}}"#,
+            "INVALID_REFERENCE_PATH",
+        );
+        has(
+            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"Parameters":{"x.$":"States.Nope()"}}}}"#,
+            "unknown intrinsic function",
+        );
         has(
             r#"{"StartAt":"A","States":{"A":{"Type":"Map","End":true,"ItemProcessor":{"StartAt":"I","States":{"I":{"Type":"Pass","Next":"J"}}}}}}"#,
             "MISSING_TRANSITION_TARGET: Missing 'Next' target: J at /States/A/ItemProcessor/States/I/Next",
         );
-        has(r#"{"StartAt":"A","States":{"A":{"Type":"Wait","End":true}}}"#, "exactly one of Seconds");
+        has(
+            r#"{"StartAt":"A","States":{"A":{"Type":"Wait","End":true}}}"#,
+            "exactly one of Seconds",
+        );
         has(
             r#"{"StartAt":"A","States":{"A":{"Type":"Choice","Choices":[{"Variable":"$.x","StringEquals":1,"Next":"A"}]}}}"#,
             "The value of 'StringEquals' has the wrong type",

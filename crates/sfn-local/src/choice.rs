@@ -27,7 +27,11 @@ pub fn holds(condition: &Condition, input: &Value) -> Result<bool, Failure> {
             Ok(false)
         }
         Condition::Not(inner) => Ok(!holds(inner, input)?),
-        Condition::Test { variable, op, operand } => {
+        Condition::Test {
+            variable,
+            op,
+            operand,
+        } => {
             let found = path::query(variable, input);
             if *op == Op::IsPresent {
                 let expected = matches!(operand, Operand::Value(Value::Bool(true)));
@@ -97,7 +101,9 @@ fn ordered(op: Op, ordering: std::cmp::Ordering) -> bool {
         Op::StringEquals | Op::NumericEquals | Op::TimestampEquals => ordering == Equal,
         Op::StringLessThan | Op::NumericLessThan | Op::TimestampLessThan => ordering == Less,
         Op::StringGreaterThan | Op::NumericGreaterThan | Op::TimestampGreaterThan => ordering == Greater,
-        Op::StringLessThanEquals | Op::NumericLessThanEquals | Op::TimestampLessThanEquals => ordering != Greater,
+        Op::StringLessThanEquals | Op::NumericLessThanEquals | Op::TimestampLessThanEquals => {
+            ordering != Greater
+        }
         _ => ordering != Less,
     }
 }
@@ -171,14 +177,26 @@ mod tests {
         let input = json!({"s": "b", "n": 5, "b": true, "t": "2026-01-01T00:00:00Z", "z": null, "other": 5});
         assert!(check(&test(Op::StringEquals, "$.s", json!("b")), &input));
         assert!(check(&test(Op::StringLessThan, "$.s", json!("c")), &input));
-        assert!(check(&test(Op::StringGreaterThanEquals, "$.s", json!("b")), &input));
-        assert!(!check(&test(Op::StringEquals, "$.n", json!("5")), &input), "a number is not a string");
+        assert!(check(
+            &test(Op::StringGreaterThanEquals, "$.s", json!("b")),
+            &input
+        ));
+        assert!(
+            !check(&test(Op::StringEquals, "$.n", json!("5")), &input),
+            "a number is not a string"
+        );
         assert!(check(&test(Op::NumericEquals, "$.n", json!(5.0)), &input));
         assert!(check(&test(Op::NumericLessThanEquals, "$.n", json!(5)), &input));
         assert!(!check(&test(Op::NumericGreaterThan, "$.n", json!(5)), &input));
         assert!(check(&test(Op::BooleanEquals, "$.b", json!(true)), &input));
-        assert!(check(&test(Op::TimestampLessThan, "$.t", json!("2026-01-01T00:00:01Z")), &input));
-        assert!(check(&test(Op::TimestampEquals, "$.t", json!("2026-01-01T01:00:00+01:00")), &input));
+        assert!(check(
+            &test(Op::TimestampLessThan, "$.t", json!("2026-01-01T00:00:01Z")),
+            &input
+        ));
+        assert!(check(
+            &test(Op::TimestampEquals, "$.t", json!("2026-01-01T01:00:00+01:00")),
+            &input
+        ));
         assert!(check(&test(Op::IsNull, "$.z", json!(true)), &input));
         assert!(check(&test(Op::IsPresent, "$.missing", json!(false)), &input));
         assert!(check(&test(Op::IsNumeric, "$.n", json!(true)), &input));
@@ -192,8 +210,14 @@ mod tests {
         assert!(check(&by_path, &input));
         let not = Condition::Not(Box::new(test(Op::StringEquals, "$.s", json!("b"))));
         assert!(!check(&not, &input));
-        assert!(check(&Condition::Or(vec![not.clone(), test(Op::IsBoolean, "$.b", json!(true))]), &input));
-        assert!(!check(&Condition::And(vec![not, test(Op::IsBoolean, "$.b", json!(true))]), &input));
+        assert!(check(
+            &Condition::Or(vec![not.clone(), test(Op::IsBoolean, "$.b", json!(true))]),
+            &input
+        ));
+        assert!(!check(
+            &Condition::And(vec![not, test(Op::IsBoolean, "$.b", json!(true))]),
+            &input
+        ));
     }
 
     #[test]

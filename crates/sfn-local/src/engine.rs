@@ -2,12 +2,12 @@
 //! Catch, timeouts, Parallel branches and Map iterations, recording the execution history.
 
 use crate::asl::{Catcher, Definition, Kind, Seconds, State, Text, WaitFor};
+use crate::choice;
 use crate::error::{self, Failure, check_size};
 use crate::history::{self, History};
 use crate::intrinsics;
 use crate::invoke::{Functions, InvokeError, Target, function_name};
 use crate::path::{self, PathError, RefPath};
-use crate::choice;
 use chrono::{SecondsFormat, Utc};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
@@ -48,7 +48,11 @@ type Cursor = u64;
 
 impl Run {
     pub fn new(engine: Engine, info: ExecutionInfo, history: Arc<History>) -> Self {
-        Self { engine, info, history }
+        Self {
+            engine,
+            info,
+            history,
+        }
     }
 
     /// Runs `definition` on `input` from its StartAt; `cursor` is the event it follows.
@@ -128,7 +132,10 @@ impl Run {
                     }
                 }
                 let next = next.or(default.as_deref()).ok_or_else(|| {
-                    Failure::new(error::NO_CHOICE_MATCHED, format!("No Matches! (state '{}')", state.name))
+                    Failure::new(
+                        error::NO_CHOICE_MATCHED,
+                        format!("No Matches! (state '{}')", state.name),
+                    )
                 })?;
                 (output_path(state, effective)?, Some(next))
             }
@@ -167,7 +174,13 @@ impl Run {
         Ok((output, next))
     }
 
-    fn text(&self, text: Option<&Text>, raw: &Value, state: &State, entered: &str) -> Result<String, Failure> {
+    fn text(
+        &self,
+        text: Option<&Text>,
+        raw: &Value,
+        state: &State,
+        entered: &str,
+    ) -> Result<String, Failure> {
         match text {
             None => Ok(String::new()),
             Some(Text::Fixed(text)) => Ok(text.clone()),
@@ -236,7 +249,12 @@ impl Run {
         }
     }
 
-    fn catch<'a>(&self, catchers: &'a [Catcher], raw: &Value, failure: Failure) -> Result<(Value, Option<&'a str>), Failure> {
+    fn catch<'a>(
+        &self,
+        catchers: &'a [Catcher],
+        raw: &Value,
+        failure: Failure,
+    ) -> Result<(Value, Option<&'a str>), Failure> {
         match catchers.iter().find(|catcher| failure.matches(&catcher.errors)) {
             Some(catcher) => {
                 let output = result_path(catcher.result_path.as_deref(), raw, failure.to_value())?;
@@ -257,7 +275,13 @@ impl Run {
     }
 
     /// One try at the work of a Task, Parallel or Map state.
-    async fn attempt(&self, state: &State, raw: &Value, context: &Value, cursor: &mut Cursor) -> Result<Value, Failure> {
+    async fn attempt(
+        &self,
+        state: &State,
+        raw: &Value,
+        context: &Value,
+        cursor: &mut Cursor,
+    ) -> Result<Value, Failure> {
         let effective = input_path(state, raw)?;
         match &state.kind {
             Kind::Task {
@@ -304,7 +328,10 @@ impl Run {
                         *cursor = self.history.push(
                             *cursor,
                             "ParallelStateFailed",
-                            Some(("parallelStateFailedEventDetails", json!({"error": failure.error, "cause": failure.cause}))),
+                            Some((
+                                "parallelStateFailedEventDetails",
+                                json!({"error": failure.error, "cause": failure.cause}),
+                            )),
                         );
                         Err(failure)
                     }
@@ -336,7 +363,11 @@ impl Run {
                     Some(seconds) => resolve_seconds(seconds, &effective)?,
                     None => 0,
                 };
-                let limit = if limit == 0 { items.len().max(1) } else { limit as usize };
+                let limit = if limit == 0 {
+                    items.len().max(1)
+                } else {
+                    limit as usize
+                };
                 *cursor = self.history.push(
                     *cursor,
                     "MapStateStarted",
@@ -394,26 +425,37 @@ impl Run {
                     }
                 }
             }
-            _ => Err(Failure::runtime(format!("state '{}' has no work to retry", state.name))),
+            _ => Err(Failure::runtime(format!(
+                "state '{}' has no work to retry",
+                state.name
+            ))),
         }
     }
 
     /// Invokes a Lambda function for a Task, within `limit` seconds.
-    async fn task(&self, resource: &str, input: Value, limit: Option<u64>, cursor: &mut Cursor) -> Result<Value, Failure> {
+    async fn task(
+        &self,
+        resource: &str,
+        input: Value,
+        limit: Option<u64>,
+        cursor: &mut Cursor,
+    ) -> Result<Value, Failure> {
         let target = Target::from_resource(resource)
             .ok_or_else(|| Failure::runtime(format!("unsupported resource {resource}")))?;
         let (function, payload) = match &target {
             Target::Function(name) => (name.clone(), input.clone()),
             Target::LambdaInvoke => {
-                let name = input
-                    .get("FunctionName")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| Failure::runtime("lambda:invoke needs a string 'FunctionName' in its Parameters"))?;
+                let name = input.get("FunctionName").and_then(Value::as_str).ok_or_else(|| {
+                    Failure::runtime("lambda:invoke needs a string 'FunctionName' in its Parameters")
+                })?;
                 let payload = input.get("Payload").cloned().unwrap_or_else(|| json!({}));
                 (function_name(name).to_owned(), payload)
             }
         };
-        let function_arn = format!("arn:aws:lambda:{}:123456789012:function:{function}", self.engine.region);
+        let function_arn = format!(
+            "arn:aws:lambda:{}:123456789012:function:{function}",
+            self.engine.region
+        );
         let (scheduled, started, succeeded, failed, timed_out, prefix) = match target {
             Target::Function(_) => (
                 "LambdaFunctionScheduled",
@@ -423,10 +465,19 @@ impl Run {
                 "LambdaFunctionTimedOut",
                 "lambdaFunction",
             ),
-            Target::LambdaInvoke => ("TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskFailed", "TaskTimedOut", "task"),
+            Target::LambdaInvoke => (
+                "TaskScheduled",
+                "TaskStarted",
+                "TaskSucceeded",
+                "TaskFailed",
+                "TaskTimedOut",
+                "task",
+            ),
         };
         let mut scheduled_details = match target {
-            Target::Function(_) => json!({"resource": resource, "input": history::text(&payload), "inputDetails": {"truncated": false}}),
+            Target::Function(_) => {
+                json!({"resource": resource, "input": history::text(&payload), "inputDetails": {"truncated": false}})
+            }
             Target::LambdaInvoke => json!({
                 "resourceType": "lambda", "resource": "invoke", "region": self.engine.region,
                 "parameters": history::text(&input)
@@ -442,11 +493,16 @@ impl Run {
             }
             details
         };
-        *cursor = self.history.push(*cursor, scheduled, Some((&format!("{prefix}ScheduledEventDetails"), scheduled_details)));
+        *cursor = self.history.push(
+            *cursor,
+            scheduled,
+            Some((&format!("{prefix}ScheduledEventDetails"), scheduled_details)),
+        );
         *cursor = self.history.push(
             *cursor,
             started,
-            matches!(target, Target::LambdaInvoke).then(|| ("taskStartedEventDetails", resource_fields(json!({})))),
+            matches!(target, Target::LambdaInvoke)
+                .then(|| ("taskStartedEventDetails", resource_fields(json!({})))),
         );
 
         let invocation = self.engine.functions.invoke(&function, payload);
@@ -471,18 +527,25 @@ impl Run {
                     succeeded,
                     Some((
                         &format!("{prefix}SucceededEventDetails"),
-                        resource_fields(json!({"output": history::text(&result), "outputDetails": {"truncated": false}})),
+                        resource_fields(
+                            json!({"output": history::text(&result), "outputDetails": {"truncated": false}}),
+                        ),
                     )),
                 );
                 return Ok(result);
             }
-            Ok(Err(InvokeError::Function { error_type, payload })) => Failure::new(error_type, payload.to_string()),
+            Ok(Err(InvokeError::Function { error_type, payload })) => {
+                Failure::new(error_type, payload.to_string())
+            }
             Ok(Err(InvokeError::NotFound(name))) => Failure::new(
                 "Lambda.ResourceNotFoundException",
                 format!("Function not found: {function_arn} (no function named {name} is registered)"),
             ),
             Err(_) => {
-                let failure = Failure::new(error::TIMEOUT, format!("The task did not finish within {} seconds", limit.unwrap_or(0)));
+                let failure = Failure::new(
+                    error::TIMEOUT,
+                    format!("The task did not finish within {} seconds", limit.unwrap_or(0)),
+                );
                 *cursor = self.history.push(
                     *cursor,
                     timed_out,
@@ -516,7 +579,10 @@ impl Run {
 }
 
 fn not_found(what: &str, path: &str, input: &Value) -> Failure {
-    Failure::runtime(format!("Invalid path '{path}' for {what}: no results in the input {}", truncate(input)))
+    Failure::runtime(format!(
+        "Invalid path '{path}' for {what}: no results in the input {}",
+        truncate(input)
+    ))
 }
 
 fn truncate(value: &Value) -> String {
@@ -552,11 +618,15 @@ fn result_path(path: Option<&str>, raw: &Value, result: Value) -> Result<Value, 
     let Some(path) = path else {
         return Ok(raw.clone());
     };
-    let reference = RefPath::parse(path).ok_or_else(|| Failure::runtime(format!("'{path}' is not a reference path")))?;
+    let reference =
+        RefPath::parse(path).ok_or_else(|| Failure::runtime(format!("'{path}' is not a reference path")))?;
     reference.set(raw.clone(), result, path).map_err(|e| match e {
         PathError::Unwritable(_, why) => Failure::new(
             error::RESULT_PATH_MATCH_FAILURE,
-            format!("Unable to apply ResultPath '{path}' to input {}: {why}", truncate(raw)),
+            format!(
+                "Unable to apply ResultPath '{path}' to input {}: {why}",
+                truncate(raw)
+            ),
         ),
         other => Failure::runtime(other.to_string()),
     })
@@ -624,8 +694,13 @@ fn wait_duration(wait: &WaitFor, input: &Value) -> Result<Duration, Failure> {
         WaitFor::TimestampPath(p) => {
             let at = path::query(p, input)
                 .ok()
-                .and_then(|v| v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()))
-                .ok_or_else(|| Failure::runtime(format!("The path '{p}' must yield an ISO 8601 timestamp")))?;
+                .and_then(|v| {
+                    v.as_str()
+                        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                })
+                .ok_or_else(|| {
+                    Failure::runtime(format!("The path '{p}' must yield an ISO 8601 timestamp"))
+                })?;
             Ok(until(at.with_timezone(&Utc)))
         }
     }

@@ -19,7 +19,10 @@ impl Event {
     /// The event as the API returns it.
     pub fn to_json(&self) -> Value {
         let mut object = Map::new();
-        object.insert("timestamp".into(), json!(self.timestamp.timestamp_millis() as f64 / 1000.0));
+        object.insert(
+            "timestamp".into(),
+            json!(self.timestamp.timestamp_millis() as f64 / 1000.0),
+        );
         object.insert("type".into(), json!(self.kind));
         object.insert("id".into(), json!(self.id));
         object.insert("previousEventId".into(), json!(self.previous_event_id));
@@ -38,7 +41,10 @@ pub struct History {
 impl History {
     /// Appends an event that follows `previous` (0 for none) and returns its id.
     pub fn push(&self, previous: u64, kind: &str, details: Option<(&str, Value)>) -> u64 {
-        let mut events = self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let id = events.len() as u64 + 1;
         events.push(Event {
             id,
@@ -51,7 +57,10 @@ impl History {
     }
 
     pub fn events(&self) -> Vec<Event> {
-        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub fn len(&self) -> usize {

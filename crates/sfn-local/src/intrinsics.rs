@@ -9,7 +9,10 @@ use serde_json::{Number, Value};
 #[derive(Debug, Clone, PartialEq)]
 enum Arg {
     /// A string literal: its value, and its text with `\{` `\}` kept (for Format's template).
-    Str { value: String, raw: String },
+    Str {
+        value: String,
+        raw: String,
+    },
     Literal(Value),
     Path(String),
     Call(Call),
@@ -152,7 +155,11 @@ impl<'a> Parser<'a> {
         if rest.starts_with("States.") {
             return Ok(Arg::Call(self.call()?));
         }
-        for (word, value) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {
+        for (word, value) in [
+            ("true", Value::Bool(true)),
+            ("false", Value::Bool(false)),
+            ("null", Value::Null),
+        ] {
             if rest.starts_with(word) {
                 self.pos += word.len();
                 return Ok(Arg::Literal(value));
@@ -265,7 +272,10 @@ fn eval(call: &Call, input: &Value, context: &Value) -> Result<Value, String> {
                 return Err("the chunk size must be positive".into());
             }
             Ok(Value::Array(
-                items.chunks(size as usize).map(|chunk| Value::Array(chunk.to_vec())).collect(),
+                items
+                    .chunks(size as usize)
+                    .map(|chunk| Value::Array(chunk.to_vec()))
+                    .collect(),
             ))
         }
         "States.ArrayContains" => {
@@ -410,7 +420,9 @@ fn format(template: &str, args: &[Value]) -> Result<Value, String> {
                 match args.next() {
                     Some(Value::String(s)) => out.push_str(s),
                     Some(Value::Array(_) | Value::Object(_)) => {
-                        return Err("States.Format arguments must be strings, numbers, booleans or null".into());
+                        return Err(
+                            "States.Format arguments must be strings, numbers, booleans or null".into(),
+                        );
                     }
                     Some(other) => out.push_str(&other.to_string()),
                     None => return Err("more placeholders than arguments".into()),
@@ -441,11 +453,15 @@ fn hash(data: &[u8], algorithm: &str) -> Result<String, String> {
 }
 
 fn string(value: &Value) -> Result<&str, String> {
-    value.as_str().ok_or_else(|| format!("expected a string, got {value}"))
+    value
+        .as_str()
+        .ok_or_else(|| format!("expected a string, got {value}"))
 }
 
 fn array(value: &Value) -> Result<&Vec<Value>, String> {
-    value.as_array().ok_or_else(|| format!("expected an array, got {value}"))
+    value
+        .as_array()
+        .ok_or_else(|| format!("expected an array, got {value}"))
 }
 
 fn integer(value: &Value) -> Result<i64, String> {
@@ -474,34 +490,79 @@ mod tests {
     #[test]
     fn every_function_evaluates_as_documented() {
         let input = json!({"name": "Ana", "n": 3, "list": [1, 2, 2, 3], "obj": {"a": 1}, "s": "a,b,,c"});
-        assert_eq!(ok("States.Format('Hello, {}! You are {}.', $.name, $.n)", input.clone()), json!("Hello, Ana! You are 3."));
-        assert_eq!(ok("States.Format('\\{{}\\}', $.name)", input.clone()), json!("{Ana}"));
-        assert_eq!(ok("States.StringToJson('{\"x\": [1]}')", input.clone()), json!({"x": [1]}));
-        assert_eq!(ok("States.JsonToString($.obj)", input.clone()), json!("{\"a\":1}"));
-        assert_eq!(ok("States.Array('a', 1, true, null, $.n)", input.clone()), json!(["a", 1, true, null, 3]));
-        assert_eq!(ok("States.ArrayPartition($.list, 3)", input.clone()), json!([[1, 2, 2], [3]]));
+        assert_eq!(
+            ok(
+                "States.Format('Hello, {}! You are {}.', $.name, $.n)",
+                input.clone()
+            ),
+            json!("Hello, Ana! You are 3.")
+        );
+        assert_eq!(
+            ok("States.Format('\\{{}\\}', $.name)", input.clone()),
+            json!("{Ana}")
+        );
+        assert_eq!(
+            ok("States.StringToJson('{\"x\": [1]}')", input.clone()),
+            json!({"x": [1]})
+        );
+        assert_eq!(
+            ok("States.JsonToString($.obj)", input.clone()),
+            json!("{\"a\":1}")
+        );
+        assert_eq!(
+            ok("States.Array('a', 1, true, null, $.n)", input.clone()),
+            json!(["a", 1, true, null, 3])
+        );
+        assert_eq!(
+            ok("States.ArrayPartition($.list, 3)", input.clone()),
+            json!([[1, 2, 2], [3]])
+        );
         assert_eq!(ok("States.ArrayContains($.list, 3)", input.clone()), json!(true));
-        assert_eq!(ok("States.ArrayRange(1, 9, 2)", input.clone()), json!([1, 3, 5, 7, 9]));
+        assert_eq!(
+            ok("States.ArrayRange(1, 9, 2)", input.clone()),
+            json!([1, 3, 5, 7, 9])
+        );
         assert_eq!(ok("States.ArrayGetItem($.list, 3)", input.clone()), json!(3));
         assert_eq!(ok("States.ArrayLength($.list)", input.clone()), json!(4));
         assert_eq!(ok("States.ArrayUnique($.list)", input.clone()), json!([1, 2, 3]));
-        assert_eq!(ok("States.Base64Encode('Data to encode')", input.clone()), json!("RGF0YSB0byBlbmNvZGU="));
-        assert_eq!(ok("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", input.clone()), json!("Data to encode"));
+        assert_eq!(
+            ok("States.Base64Encode('Data to encode')", input.clone()),
+            json!("RGF0YSB0byBlbmNvZGU=")
+        );
+        assert_eq!(
+            ok("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", input.clone()),
+            json!("Data to encode")
+        );
         assert_eq!(
             ok("States.Hash('input data', 'SHA-1')", input.clone()),
             json!("aaff4a450a104cd177d28d18d74485e8cae074b7")
         );
-        assert_eq!(ok("States.Hash('', 'MD5')", input.clone()), json!("d41d8cd98f00b204e9800998ecf8427e"));
         assert_eq!(
-            ok("States.JsonMerge($.obj, States.StringToJson('{\"b\":2}'), false)", input.clone()),
+            ok("States.Hash('', 'MD5')", input.clone()),
+            json!("d41d8cd98f00b204e9800998ecf8427e")
+        );
+        assert_eq!(
+            ok(
+                "States.JsonMerge($.obj, States.StringToJson('{\"b\":2}'), false)",
+                input.clone()
+            ),
             json!({"a": 1, "b": 2})
         );
         let random = ok("States.MathRandom(1, 10)", input.clone());
         assert!((1..10).contains(&random.as_i64().unwrap_or(0)), "{random}");
-        assert_eq!(ok("States.MathRandom(1, 1000, 7)", input.clone()), ok("States.MathRandom(1, 1000, 7)", input.clone()));
+        assert_eq!(
+            ok("States.MathRandom(1, 1000, 7)", input.clone()),
+            ok("States.MathRandom(1, 1000, 7)", input.clone())
+        );
         assert_eq!(ok("States.MathAdd($.n, -1)", input.clone()), json!(2));
-        assert_eq!(ok("States.StringSplit($.s, ',')", input.clone()), json!(["a", "b", "c"]));
-        assert_eq!(ok("States.Format('{}', $$.Execution.Name)", input.clone()).as_str(), Some("exec-1"));
+        assert_eq!(
+            ok("States.StringSplit($.s, ',')", input.clone()),
+            json!(["a", "b", "c"])
+        );
+        assert_eq!(
+            ok("States.Format('{}', $$.Execution.Name)", input.clone()).as_str(),
+            Some("exec-1")
+        );
         let uuid = ok("States.UUID()", input);
         assert_eq!(uuid.as_str().map(str::len), Some(36));
     }
@@ -517,7 +578,9 @@ mod tests {
             "States.Hash('x', 'CRC32')",
             "States.JsonMerge(States.StringToJson('{}'), States.StringToJson('{}'), true)",
         ] {
-            let err = run(text, json!({})).err().unwrap_or_else(|| panic!("{text} must fail"));
+            let err = run(text, json!({}))
+                .err()
+                .unwrap_or_else(|| panic!("{text} must fail"));
             assert_eq!(err.error, INTRINSIC_FAILURE, "{text}");
         }
         assert!(validate("States.Nope()").is_err());

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sfn-local", about = "A local Step Functions engine serving the Step Functions API on 127.0.0.1")]
+#[command(
+    name = "sfn-local",
+    about = "A local Step Functions engine serving the Step Functions API on 127.0.0.1"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,7 +72,9 @@ async fn serve(
     region: String,
 ) -> Result<(), String> {
     if !(time_scale >= 0.0 && time_scale.is_finite()) {
-        return Err(format!("--time-scale must be a non-negative number, not {time_scale}"));
+        return Err(format!(
+            "--time-scale must be a non-negative number, not {time_scale}"
+        ));
     }
     let registry = Functions::new();
     for spec in &functions {
@@ -79,9 +84,20 @@ async fn serve(
             .ok_or_else(|| format!("--function takes NAME=EXECUTABLE, not {spec:?}"))?;
         let executable = PathBuf::from(executable);
         if !executable.is_file() {
-            return Err(format!("--function {name}: {} is not a file", executable.display()));
+            return Err(format!(
+                "--function {name}: {} is not a file",
+                executable.display()
+            ));
         }
-        registry.register(name, std::sync::Arc::new(RuntimeFunction::new(name, executable, &region, sbx_sfn_local::service::ACCOUNT)));
+        registry.register(
+            name,
+            std::sync::Arc::new(RuntimeFunction::new(
+                name,
+                executable,
+                &region,
+                sbx_sfn_local::service::ACCOUNT,
+            )),
+        );
     }
     let service = Service::new(Engine {
         functions: registry,
@@ -91,8 +107,10 @@ async fn serve(
     if let Some(dir) = state_machines {
         let substitutions: HashMap<String, String> = match substitutions {
             Some(file) => {
-                let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-                serde_json::from_str(&text).map_err(|e| format!("{}: not a JSON object of strings: {e}", file.display()))?
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("{}: not a JSON object of strings: {e}", file.display()))?
             }
             None => HashMap::new(),
         };

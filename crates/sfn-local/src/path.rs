@@ -36,7 +36,8 @@ impl RefPath {
             if let Some(after) = rest.strip_prefix('.') {
                 let end = after.find(['.', '[']).unwrap_or(after.len());
                 let name = &after[..end];
-                if name.is_empty() || name.contains(['*', '(', ')', '?', '@', '$', ' ', '\'', '"', ']', ',']) {
+                if name.is_empty() || name.contains(['*', '(', ')', '?', '@', '$', ' ', '\'', '"', ']', ','])
+                {
                     return None;
                 }
                 segments.push(Segment::Field(name.to_owned()));
@@ -65,14 +66,20 @@ impl RefPath {
     }
 
     pub fn get<'a>(&self, value: &'a Value) -> Option<&'a Value> {
-        self.0.iter().try_fold(value, |node, segment| match (segment, node) {
-            (Segment::Field(name), Value::Object(map)) => map.get(name),
-            (Segment::Index(index), Value::Array(items)) => {
-                let index = if *index < 0 { items.len() as i64 + index } else { *index };
-                usize::try_from(index).ok().and_then(|i| items.get(i))
-            }
-            _ => None,
-        })
+        self.0
+            .iter()
+            .try_fold(value, |node, segment| match (segment, node) {
+                (Segment::Field(name), Value::Object(map)) => map.get(name),
+                (Segment::Index(index), Value::Array(items)) => {
+                    let index = if *index < 0 {
+                        items.len() as i64 + index
+                    } else {
+                        *index
+                    };
+                    usize::try_from(index).ok().and_then(|i| items.get(i))
+                }
+                _ => None,
+            })
     }
 
     /// `target` with `value` placed at this path, creating missing objects on the way.
@@ -89,7 +96,11 @@ impl RefPath {
                 Ok(Value::Object(map))
             }
             (Segment::Index(index), Value::Array(mut items)) => {
-                let index = if *index < 0 { items.len() as i64 + index } else { *index };
+                let index = if *index < 0 {
+                    items.len() as i64 + index
+                } else {
+                    *index
+                };
                 let slot = usize::try_from(index)
                     .ok()
                     .filter(|i| *i < items.len())
@@ -102,7 +113,10 @@ impl RefPath {
                 "it would place a field in a {} value",
                 type_name(&other)
             ))),
-            (Segment::Index(_), other) => Err(unwritable(&format!("it would index a {} value", type_name(&other)))),
+            (Segment::Index(_), other) => Err(unwritable(&format!(
+                "it would index a {} value",
+                type_name(&other)
+            ))),
         }
     }
 }
@@ -184,7 +198,10 @@ mod tests {
         assert!(matches!(query("$.a.x", &doc), Err(PathError::NotFound(_))));
 
         let path = RefPath::parse("$.x.y").unwrap_or_else(|| panic!("valid"));
-        assert_eq!(path.set(json!({"k": 1}), json!(5), "$.x.y"), Ok(json!({"k": 1, "x": {"y": 5}})));
+        assert_eq!(
+            path.set(json!({"k": 1}), json!(5), "$.x.y"),
+            Ok(json!({"k": 1, "x": {"y": 5}}))
+        );
         assert!(path.set(json!({"x": 1}), json!(5), "$.x.y").is_err());
         let root = RefPath::parse("$").unwrap_or_else(|| panic!("valid"));
         assert_eq!(root.set(json!({"k": 1}), json!(5), "$"), Ok(json!(5)));

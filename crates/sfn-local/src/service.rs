@@ -79,9 +79,15 @@ impl Status {
     }
 
     pub fn parse(text: &str) -> Option<Status> {
-        [Status::Running, Status::Succeeded, Status::Failed, Status::TimedOut, Status::Aborted]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            Status::Running,
+            Status::Succeeded,
+            Status::Failed,
+            Status::TimedOut,
+            Status::Aborted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -177,11 +183,16 @@ impl Service {
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn state_machine_arn(&self, name: &str) -> String {
-        format!("arn:aws:states:{}:{ACCOUNT}:stateMachine:{name}", self.engine.region)
+        format!(
+            "arn:aws:states:{}:{ACCOUNT}:stateMachine:{name}",
+            self.engine.region
+        )
     }
 
     pub fn create_state_machine(
@@ -233,10 +244,14 @@ impl Service {
             name: current.name.clone(),
             definition_text: text,
             definition: parsed,
-            role_arn: role_arn.map(str::to_owned).unwrap_or_else(|| current.role_arn.clone()),
+            role_arn: role_arn
+                .map(str::to_owned)
+                .unwrap_or_else(|| current.role_arn.clone()),
             created: current.created,
         });
-        self.registry().machines.insert(machine.arn.clone(), machine.clone());
+        self.registry()
+            .machines
+            .insert(machine.arn.clone(), machine.clone());
         Ok(machine)
     }
 
@@ -281,7 +296,10 @@ impl Service {
         let input: Value = serde_json::from_str(&input_text)
             .map_err(|e| ServiceError::InvalidExecutionInput(format!("the input is not JSON: {e}")))?;
         check_size(&input, "input", "execution").map_err(|f| ServiceError::InvalidExecutionInput(f.cause))?;
-        let arn = format!("arn:aws:states:{}:{ACCOUNT}:execution:{}:{name}", self.engine.region, machine.name);
+        let arn = format!(
+            "arn:aws:states:{}:{ACCOUNT}:execution:{}:{name}",
+            self.engine.region, machine.name
+        );
 
         let mut registry = self.registry();
         if let Some(existing) = registry.executions.get(&arn) {
@@ -408,7 +426,11 @@ impl Service {
     }
 
     /// The executions of a state machine, newest first.
-    pub fn executions(&self, state_machine_arn: &str, status: Option<Status>) -> Result<Vec<Arc<Execution>>, ServiceError> {
+    pub fn executions(
+        &self,
+        state_machine_arn: &str,
+        status: Option<Status>,
+    ) -> Result<Vec<Arc<Execution>>, ServiceError> {
         self.state_machine(state_machine_arn)?;
         let registry = self.registry();
         Ok(registry
@@ -422,7 +444,12 @@ impl Service {
             .collect())
     }
 
-    pub fn stop_execution(&self, arn: &str, error: Option<&str>, cause: Option<&str>) -> Result<Outcome, ServiceError> {
+    pub fn stop_execution(
+        &self,
+        arn: &str,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<Outcome, ServiceError> {
         let execution = self.execution(arn)?;
         let mut details = json!({});
         if let Some(error) = error {
@@ -449,7 +476,11 @@ impl Service {
 
     /// Creates a state machine for every `*.asl.json` in `dir`, named after the file, with
     /// `${Name}` placeholders replaced from `substitutions`.
-    pub fn load_dir(&self, dir: &Path, substitutions: &HashMap<String, String>) -> Result<Vec<String>, String> {
+    pub fn load_dir(
+        &self,
+        dir: &Path,
+        substitutions: &HashMap<String, String>,
+    ) -> Result<Vec<String>, String> {
         let mut names = Vec::new();
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
@@ -459,9 +490,13 @@ impl Service {
             .collect();
         entries.sort();
         for path in entries {
-            let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let file = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let name = file.trim_end_matches(".asl.json").to_owned();
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let text = substitute(&text, substitutions).map_err(|e| format!("{file}: {e}"))?;
             self.create_state_machine(&name, &text, None)
                 .map_err(|e| format!("{file}: {e}"))?;
@@ -528,5 +563,10 @@ fn check_arn(arn: &str, kind: &str) -> Result<(), ServiceError> {
 
 /// An execution's history as JSON events (for the API).
 pub fn history_json(execution: &Execution) -> Vec<Value> {
-    execution.history.events().iter().map(history::Event::to_json).collect()
+    execution
+        .history
+        .events()
+        .iter()
+        .map(history::Event::to_json)
+        .collect()
 }

@@ -42,7 +42,10 @@ fn output(outcome: &Outcome) -> Value {
 
 fn failed(outcome: &Outcome) -> (String, String) {
     assert_eq!(outcome.status, Status::Failed, "{outcome:?}");
-    (outcome.error.clone().unwrap_or_default(), outcome.cause.clone().unwrap_or_default())
+    (
+        outcome.error.clone().unwrap_or_default(),
+        outcome.cause.clone().unwrap_or_default(),
+    )
 }
 
 fn lambda(name: &str) -> String {
@@ -74,7 +77,10 @@ async fn pass_with_result_and_result_path() {
         "ResultPath": "$.coords", "End": true
     }));
     let out = output(&run(functions(), definition, json!({"georefOf": "Home"})).await);
-    assert_eq!(out, json!({"georefOf": "Home", "coords": {"x-datum": 0.381018, "y-datum": 622.2269926397355}}));
+    assert_eq!(
+        out,
+        json!({"georefOf": "Home", "coords": {"x-datum": 0.381018, "y-datum": 622.2269926397355}})
+    );
 }
 
 #[tokio::test]
@@ -108,7 +114,9 @@ async fn null_paths() {
     let out = output(&run(functions(), definition, json!({"k": 1})).await);
     assert_eq!(out, json!({"was": {}}));
 
-    let definition = single(json!({"Type": "Task", "Resource": lambda("echo"), "InputPath": null, "ResultPath": "$.seen", "End": true}));
+    let definition = single(
+        json!({"Type": "Task", "Resource": lambda("echo"), "InputPath": null, "ResultPath": "$.seen", "End": true}),
+    );
     let out = output(&run(functions(), definition, json!({"k": 1})).await);
     assert_eq!(out, json!({"k": 1, "seen": {}}));
 }
@@ -121,7 +129,14 @@ async fn context_object_and_map_item() {
         "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": true}}},
         "End": true
     }}});
-    let out = output(&run(functions(), definition, json!({"items": ["a", "b", "c"], "tag": "t"})).await);
+    let out = output(
+        &run(
+            functions(),
+            definition,
+            json!({"items": ["a", "b", "c"], "tag": "t"}),
+        )
+        .await,
+    );
     assert_eq!(
         out,
         json!([
@@ -209,20 +224,41 @@ async fn choice_operators_and_default() {
         (json!({"Variable": "$.s", "StringLessThan": "y"}), true),
         (json!({"Variable": "$.s", "StringGreaterThan": "y"}), false),
         (json!({"Variable": "$.s", "StringLessThanEquals": "x"}), true),
-        (json!({"Variable": "$.s", "StringGreaterThanEqualsPath": "$.s2"}), true),
+        (
+            json!({"Variable": "$.s", "StringGreaterThanEqualsPath": "$.s2"}),
+            true,
+        ),
         (json!({"Variable": "$.file", "StringMatches": "log-*.txt"}), true),
         (json!({"Variable": "$.n", "NumericEquals": 10}), true),
         (json!({"Variable": "$.n", "NumericLessThan": 10}), false),
-        (json!({"Variable": "$.n", "NumericGreaterThanPath": "$.small"}), true),
+        (
+            json!({"Variable": "$.n", "NumericGreaterThanPath": "$.small"}),
+            true,
+        ),
         (json!({"Variable": "$.n", "NumericLessThanEquals": 10.0}), true),
         (json!({"Variable": "$.n", "NumericGreaterThanEquals": 11}), false),
         (json!({"Variable": "$.b", "BooleanEquals": true}), true),
         (json!({"Variable": "$.b", "BooleanEqualsPath": "$.f"}), false),
-        (json!({"Variable": "$.t", "TimestampEquals": "2026-01-01T00:00:00Z"}), true),
-        (json!({"Variable": "$.t", "TimestampLessThan": "2026-01-02T00:00:00Z"}), true),
-        (json!({"Variable": "$.t", "TimestampGreaterThanPath": "$.early"}), true),
-        (json!({"Variable": "$.t", "TimestampLessThanEqualsPath": "$.early"}), false),
-        (json!({"Variable": "$.t", "TimestampGreaterThanEquals": "2026-01-01T00:00:00Z"}), true),
+        (
+            json!({"Variable": "$.t", "TimestampEquals": "2026-01-01T00:00:00Z"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampLessThan": "2026-01-02T00:00:00Z"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampGreaterThanPath": "$.early"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampLessThanEqualsPath": "$.early"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampGreaterThanEquals": "2026-01-01T00:00:00Z"}),
+            true,
+        ),
         (json!({"Variable": "$.z", "IsNull": true}), true),
         (json!({"Variable": "$.nothing", "IsPresent": false}), true),
         (json!({"Variable": "$.n", "IsNumeric": true}), true),
@@ -230,8 +266,14 @@ async fn choice_operators_and_default() {
         (json!({"Variable": "$.b", "IsBoolean": false}), false),
         (json!({"Variable": "$.t", "IsTimestamp": true}), true),
         (json!({"Variable": "$.n", "StringEquals": "10"}), false),
-        (json!({"And": [{"Variable": "$.n", "NumericEquals": 10}, {"Variable": "$.b", "BooleanEquals": true}]}), true),
-        (json!({"Or": [{"Variable": "$.n", "NumericEquals": 1}, {"Variable": "$.b", "BooleanEquals": false}]}), false),
+        (
+            json!({"And": [{"Variable": "$.n", "NumericEquals": 10}, {"Variable": "$.b", "BooleanEquals": true}]}),
+            true,
+        ),
+        (
+            json!({"Or": [{"Variable": "$.n", "NumericEquals": 1}, {"Variable": "$.b", "BooleanEquals": false}]}),
+            false,
+        ),
         (json!({"Not": {"Variable": "$.s", "StringEquals": "y"}}), true),
     ];
     let input = json!({
@@ -280,10 +322,16 @@ async fn wait_states_wait_scaled_and_pass_input_through() {
         let (outcome, _) = run_on(&service(functions(), 0.1), single(state), input.clone()).await;
         assert_eq!(output(&outcome), input);
         let elapsed = started.elapsed();
-        assert!(elapsed >= Duration::from_millis(150), "{wait}: waited {elapsed:?}, scaled 2 s is 200 ms");
+        assert!(
+            elapsed >= Duration::from_millis(150),
+            "{wait}: waited {elapsed:?}, scaled 2 s is 200 ms"
+        );
     }
     let past = single(json!({"Type": "Wait", "Timestamp": "2000-01-01T00:00:00Z", "End": true}));
-    assert_eq!(output(&run(functions(), past, json!({"k": 1})).await), json!({"k": 1}));
+    assert_eq!(
+        output(&run(functions(), past, json!({"k": 1})).await),
+        json!({"k": 1})
+    );
 }
 
 #[tokio::test]
@@ -297,7 +345,14 @@ async fn fail_state_with_paths_and_intrinsics() {
         "Type": "Fail", "ErrorPath": "$.code", "CausePath": "States.Format('order {} failed', $.order)"
     }));
     assert_eq!(
-        failed(&run(functions(), definition, json!({"code": "Order.Failed", "order": 7})).await),
+        failed(
+            &run(
+                functions(),
+                definition,
+                json!({"code": "Order.Failed", "order": 7})
+            )
+            .await
+        ),
         ("Order.Failed".into(), "order 7 failed".into())
     );
 }
@@ -342,7 +397,12 @@ async fn retry_then_success_and_exhausted_retrier_goes_to_catch() {
     assert_eq!(calls.load(Ordering::SeqCst), 3, "1 try and 2 retries");
     assert_eq!(out["in"], json!(1));
     assert_eq!(out["error"]["Error"], json!("Flaky.Error"));
-    assert!(out["error"]["Cause"].as_str().unwrap_or_default().contains("call 3"));
+    assert!(
+        out["error"]["Cause"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("call 3")
+    );
 
     // MaxAttempts 0: never retried.
     let (functions, calls) = counting("flaky", 5, "Flaky.Error");
@@ -358,7 +418,12 @@ async fn each_retrier_counts_for_the_whole_state() {
     let counter = calls.clone();
     functions.handler("alternating", move |_event: Value| {
         let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-        async move { Err(FunctionError::new(if n % 2 == 1 { "A" } else { "B" }, format!("call {n}"))) }
+        async move {
+            Err(FunctionError::new(
+                if n % 2 == 1 { "A" } else { "B" },
+                format!("call {n}"),
+            ))
+        }
     });
     let definition = single(json!({
         "Type": "Task", "Resource": lambda("alternating"),
@@ -401,11 +466,19 @@ async fn catch_matching_rules() {
         }})
     };
     let input = json!({"errorType": "Custom.Error", "message": "boom"});
-    for errors in [json!(["Custom.Error"]), json!(["States.TaskFailed"]), json!(["States.ALL"])] {
+    for errors in [
+        json!(["Custom.Error"]),
+        json!(["States.TaskFailed"]),
+        json!(["States.ALL"]),
+    ] {
         let out = output(&run(functions(), definition(errors.clone()), input.clone()).await);
         assert_eq!(out["Error"], json!("Custom.Error"), "{errors}");
         let cause: Value = serde_json::from_str(out["Cause"].as_str().unwrap_or("{}")).unwrap_or_default();
-        assert_eq!(cause["errorMessage"], json!("boom"), "the cause is the function's error payload");
+        assert_eq!(
+            cause["errorMessage"],
+            json!("boom"),
+            "the cause is the function's error payload"
+        );
     }
     let (error, _) = failed(&run(functions(), definition(json!(["Other.Error"])), input).await);
     assert_eq!(error, "Custom.Error");
@@ -426,18 +499,35 @@ async fn timeouts_raise_states_timeout_which_task_failed_does_not_catch() {
         }
         json!({"StartAt": "T", "States": {"T": task, "Caught": {"Type": "Pass", "End": true}}})
     };
-    let out = output(&run(functions.clone(), definition(json!({"TimeoutSeconds": 1}), json!(["States.Timeout"])), json!({})).await);
-    assert_eq!(out["Error"], json!("States.Timeout"));
     let out = output(
         &run(
             functions.clone(),
-            definition(json!({"TimeoutSeconds": 10, "HeartbeatSeconds": 1}), json!(["States.ALL"])),
+            definition(json!({"TimeoutSeconds": 1}), json!(["States.Timeout"])),
             json!({}),
         )
         .await,
     );
     assert_eq!(out["Error"], json!("States.Timeout"));
-    let (error, _) = failed(&run(functions, definition(json!({"TimeoutSeconds": 1}), json!(["States.TaskFailed"])), json!({})).await);
+    let out = output(
+        &run(
+            functions.clone(),
+            definition(
+                json!({"TimeoutSeconds": 10, "HeartbeatSeconds": 1}),
+                json!(["States.ALL"]),
+            ),
+            json!({}),
+        )
+        .await,
+    );
+    assert_eq!(out["Error"], json!("States.Timeout"));
+    let (error, _) = failed(
+        &run(
+            functions,
+            definition(json!({"TimeoutSeconds": 1}), json!(["States.TaskFailed"])),
+            json!({}),
+        )
+        .await,
+    );
     assert_eq!(error, "States.Timeout");
 }
 
@@ -454,13 +544,18 @@ async fn runtime_errors_are_not_caught() {
     assert!(cause.contains("$.missing"), "{cause}");
 
     let parameters = single(json!({"Type": "Pass", "Parameters": {"x.$": "$.nope"}, "End": true}));
-    assert_eq!(failed(&run(functions(), parameters, json!({})).await).0, "States.Runtime");
+    assert_eq!(
+        failed(&run(functions(), parameters, json!({})).await).0,
+        "States.Runtime"
+    );
 }
 
 #[tokio::test]
 async fn data_limit_exceeded_is_caught_only_by_name() {
     let functions = Functions::new();
-    functions.handler("big", |_event: Value| async move { Ok(json!({"blob": "x".repeat(300 * 1024)})) });
+    functions.handler("big", |_event: Value| async move {
+        Ok(json!({"blob": "x".repeat(300 * 1024)}))
+    });
     let definition = |errors: Value| {
         json!({"StartAt": "T", "States": {
             "T": {"Type": "Task", "Resource": lambda("big"), "Catch": [{"ErrorEquals": errors, "Next": "Caught"}], "End": true},
@@ -469,7 +564,14 @@ async fn data_limit_exceeded_is_caught_only_by_name() {
     };
     let (error, _) = failed(&run(functions.clone(), definition(json!(["States.ALL"])), json!({})).await);
     assert_eq!(error, "States.DataLimitExceeded");
-    let out = output(&run(functions, definition(json!(["States.DataLimitExceeded"])), json!({})).await);
+    let out = output(
+        &run(
+            functions,
+            definition(json!(["States.DataLimitExceeded"])),
+            json!({}),
+        )
+        .await,
+    );
     assert_eq!(out["Error"], json!("States.DataLimitExceeded"));
 }
 
@@ -490,14 +592,24 @@ async fn lambda_invoke_integration_wraps_the_result_and_names_function_errors() 
         "Parameters": {"FunctionName": "fail:live", "Payload.$": "$"},
         "End": true
     }));
-    let (error, cause) = failed(&run(functions(), definition, json!({"errorType": "Sbx.Conflict", "message": "busy"})).await);
+    let (error, cause) = failed(
+        &run(
+            functions(),
+            definition,
+            json!({"errorType": "Sbx.Conflict", "message": "busy"}),
+        )
+        .await,
+    );
     assert_eq!(error, "Sbx.Conflict");
     let cause: Value = serde_json::from_str(&cause).unwrap_or_default();
     assert_eq!(cause["errorType"], json!("Sbx.Conflict"));
     assert_eq!(cause["errorMessage"], json!("busy"));
 
     let missing = single(json!({"Type": "Task", "Resource": lambda("nobody"), "End": true}));
-    assert_eq!(failed(&run(functions(), missing, json!({})).await).0, "Lambda.ResourceNotFoundException");
+    assert_eq!(
+        failed(&run(functions(), missing, json!({})).await).0,
+        "Lambda.ResourceNotFoundException"
+    );
 }
 
 #[tokio::test]
@@ -538,10 +650,17 @@ async fn execution_timeout_and_history() {
 async fn invalid_definitions_are_refused_with_the_rule() {
     let service = service(functions(), 0.0);
     let err = service
-        .create_state_machine("bad", r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"}}}"#, None)
+        .create_state_machine(
+            "bad",
+            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"}}}"#,
+            None,
+        )
         .err()
         .map(|e| (e.code(), e.to_string()));
     let (code, message) = err.unwrap_or_default();
     assert_eq!(code, "InvalidDefinition");
-    assert!(message.contains("MISSING_TRANSITION_TARGET") && message.contains("/States/A/Next"), "{message}");
+    assert!(
+        message.contains("MISSING_TRANSITION_TARGET") && message.contains("/States/A/Next"),
+        "{message}"
+    );
 }

@@ -12,7 +12,11 @@ use std::time::Duration;
 /// The fixture executable, built if this test run did not build it already.
 fn fixture() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe.parent().and_then(|deps| deps.parent()).map(PathBuf::from).unwrap_or_default();
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let path = dir.join("lambda-fixture");
     if !path.is_file() {
         let status = std::process::Command::new(env!("CARGO"))
@@ -58,8 +62,14 @@ fn output(outcome: &Outcome) -> Value {
 #[tokio::test]
 async fn a_warm_process_serves_the_next_invocation_and_concurrent_ones_get_their_own() {
     let function = function();
-    let first = function.invoke(json!({"action": "pid"})).await.unwrap_or_else(|e| panic!("{e:?}"));
-    let second = function.invoke(json!({"action": "pid"})).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let first = function
+        .invoke(json!({"action": "pid"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let second = function
+        .invoke(json!({"action": "pid"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(first, second, "the second invocation reuses the warm process");
     let cold = function.cold_starts();
     assert_eq!(cold.len(), 1);
@@ -70,7 +80,11 @@ async fn a_warm_process_serves_the_next_invocation_and_concurrent_ones_get_their
         function.invoke(json!({"action": "sleep", "ms": 300}))
     );
     assert!(a.is_ok() && b.is_ok());
-    assert_eq!(function.cold_starts().len(), 2, "a concurrent invocation starts a second process");
+    assert_eq!(
+        function.cold_starts().len(),
+        2,
+        "a concurrent invocation starts a second process"
+    );
     assert_eq!(function.idle_workers(), 2);
 }
 
@@ -81,9 +95,17 @@ async fn a_function_error_is_an_asl_error_named_by_its_error_type() {
               "Catch": [{"ErrorEquals": ["Sbx.Conflict"], "ResultPath": "$.error", "Next": "Caught"}], "End": true},
         "Caught": {"Type": "Pass", "End": true}
     }});
-    let out = output(&run(&function(), definition, json!({"action": "fail", "errorType": "Sbx.Conflict", "message": "sandbox busy"})).await);
+    let out = output(
+        &run(
+            &function(),
+            definition,
+            json!({"action": "fail", "errorType": "Sbx.Conflict", "message": "sandbox busy"}),
+        )
+        .await,
+    );
     assert_eq!(out["error"]["Error"], json!("Sbx.Conflict"));
-    let cause: Value = serde_json::from_str(out["error"]["Cause"].as_str().unwrap_or("{}")).unwrap_or_default();
+    let cause: Value =
+        serde_json::from_str(out["error"]["Cause"].as_str().unwrap_or("{}")).unwrap_or_default();
     assert_eq!(cause["errorType"], json!("Sbx.Conflict"));
     assert_eq!(cause["errorMessage"], json!("sandbox busy"));
 }
@@ -122,7 +144,9 @@ async fn a_crashing_function_is_a_runtime_exit_error() {
     let function = function();
     let result = function.invoke(json!({"action": "exit"})).await;
     match result {
-        Err(sbx_sfn_local::invoke::InvokeError::Function { error_type, .. }) => assert_eq!(error_type, "Runtime.ExitError"),
+        Err(sbx_sfn_local::invoke::InvokeError::Function { error_type, .. }) => {
+            assert_eq!(error_type, "Runtime.ExitError")
+        }
         other => panic!("expected Runtime.ExitError, got {other:?}"),
     }
 }
@@ -135,9 +159,13 @@ async fn the_serve_command_runs_definitions_from_a_directory() -> Result<(), Box
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join("hello.asl.json"),
-        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "${FixtureArn}", "End": true}}}).to_string(),
+        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "${FixtureArn}", "End": true}}})
+            .to_string(),
     )?;
-    std::fs::write(dir.join("substitutions.json"), json!({"FixtureArn": FIXTURE}).to_string())?;
+    std::fs::write(
+        dir.join("substitutions.json"),
+        json!({"FixtureArn": FIXTURE}).to_string(),
+    )?;
 
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sfn-local"))
         .args(["serve", "--port", "0", "--time-scale", "0"])
@@ -152,7 +180,9 @@ async fn the_serve_command_runs_definitions_from_a_directory() -> Result<(), Box
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??.unwrap_or_default();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await??
+        .unwrap_or_default();
     let endpoint = line.rsplit(' ').next().unwrap_or_default().to_owned();
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{line}");
 
@@ -160,7 +190,9 @@ async fn the_serve_command_runs_definitions_from_a_directory() -> Result<(), Box
         .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
         .region(aws_sdk_sfn::config::Region::new("us-east-1"))
         .endpoint_url(&endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new("a", "b", None, None, "test"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "a", "b", None, None, "test",
+        ))
         .build();
     let sfn = aws_sdk_sfn::Client::from_conf(config);
     let started = sfn
@@ -171,14 +203,24 @@ async fn the_serve_command_runs_definitions_from_a_directory() -> Result<(), Box
         .await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let described = loop {
-        let described = sfn.describe_execution().execution_arn(started.execution_arn()).send().await?;
+        let described = sfn
+            .describe_execution()
+            .execution_arn(started.execution_arn())
+            .send()
+            .await?;
         if described.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
             break described;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the execution did not end");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the execution did not end"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(described.status(), &aws_sdk_sfn::types::ExecutionStatus::Succeeded);
+    assert_eq!(
+        described.status(),
+        &aws_sdk_sfn::types::ExecutionStatus::Succeeded
+    );
     assert_eq!(described.output(), Some(r#"{"action":"echo","hello":"world"}"#));
 
     child.start_kill()?;

@@ -111,7 +111,10 @@ impl Functions {
     }
 
     pub fn register(&self, name: impl Into<String>, function: Arc<dyn Function>) {
-        let mut map = self.by_name.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = self
+            .by_name
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         map.insert(name.into(), function);
     }
 
@@ -126,7 +129,10 @@ impl Functions {
 
     pub fn invoke(&self, name: &str, payload: Value) -> BoxFuture<'static, Result<Value, InvokeError>> {
         let function = {
-            let map = self.by_name.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let map = self
+                .by_name
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             map.get(name).cloned()
         };
         match function {
@@ -153,10 +159,18 @@ mod tests {
             Target::from_resource("arn:aws:lambda:us-east-1:123456789012:function:f:live"),
             Some(Target::Function("f".into()))
         );
-        assert_eq!(Target::from_resource("arn:aws:states:::lambda:invoke"), Some(Target::LambdaInvoke));
+        assert_eq!(
+            Target::from_resource("arn:aws:states:::lambda:invoke"),
+            Some(Target::LambdaInvoke)
+        );
         assert_eq!(Target::from_resource("arn:aws:states:::sqs:sendMessage"), None);
         assert_eq!(Target::from_resource("${LaunchInstancesArn}"), None);
-        for name in ["f", "f:1", "arn:aws:lambda:us-east-1:123456789012:function:f", "123456789012:function:f:live"] {
+        for name in [
+            "f",
+            "f:1",
+            "arn:aws:lambda:us-east-1:123456789012:function:f",
+            "123456789012:function:f:live",
+        ] {
             assert_eq!(function_name(name), "f", "{name}");
         }
     }

@@ -117,14 +117,22 @@ impl Inner {
     async fn spawn_worker(self: &Arc<Self>) -> Result<Worker, InvokeError> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
-            .map_err(|e| service_error("Lambda.ServiceException", format!("cannot open a Runtime API port: {e}")))?;
+            .map_err(|e| {
+                service_error(
+                    "Lambda.ServiceException",
+                    format!("cannot open a Runtime API port: {e}"),
+                )
+            })?;
         let address = listener
             .local_addr()
             .map_err(|e| service_error("Lambda.ServiceException", e.to_string()))?;
         let (jobs_tx, jobs_rx) = mpsc::channel(1);
         let (first_tx, first_rx) = oneshot::channel();
         let api = Arc::new(Api {
-            function_arn: format!("arn:aws:lambda:{}:{}:function:{}", self.region, self.account, self.name),
+            function_arn: format!(
+                "arn:aws:lambda:{}:{}:function:{}",
+                self.region, self.account, self.name
+            ),
             jobs: tokio::sync::Mutex::new(jobs_rx),
             inflight: Mutex::new(HashMap::new()),
             spawned_at: Instant::now(),
@@ -134,7 +142,10 @@ impl Inner {
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(invocation_error))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(api.clone());
         let server = tokio::spawn(async move {
@@ -148,13 +159,18 @@ impl Inner {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.name))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{}", uuid::Uuid::new_v4().simple()))
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("local/{}", uuid::Uuid::new_v4().simple()),
+            )
             .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
             .env("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")
             .env("_HANDLER", "bootstrap")
             .kill_on_drop(true);
         if std::env::var_os("AWS_REGION").is_none() {
-            command.env("AWS_REGION", &self.region).env("AWS_DEFAULT_REGION", &self.region);
+            command
+                .env("AWS_REGION", &self.region)
+                .env("AWS_DEFAULT_REGION", &self.region);
         }
         let mut child = command.spawn().map_err(|e| {
             server.abort();
@@ -219,7 +235,10 @@ impl Function for RuntimeFunction {
                 reply: reply_tx,
             };
             if worker.jobs.send(job).await.is_err() {
-                return Err(service_error("Lambda.ServiceException", "the worker is gone".into()));
+                return Err(service_error(
+                    "Lambda.ServiceException",
+                    "the worker is gone".into(),
+                ));
             }
             // If this future is dropped (a Task timeout), `worker` is dropped too: it is killed.
             let mut exited = worker.exited.clone();
@@ -259,7 +278,14 @@ async fn next(State(api): State<Arc<Api>>) -> Response {
     set("lambda-runtime-aws-request-id", job.id);
     set("lambda-runtime-deadline-ms", deadline.to_string());
     set("lambda-runtime-invoked-function-arn", api.function_arn.clone());
-    set("lambda-runtime-trace-id", format!("Root=1-{:08x}-{}", chrono::Utc::now().timestamp(), uuid::Uuid::new_v4().simple()));
+    set(
+        "lambda-runtime-trace-id",
+        format!(
+            "Root=1-{:08x}-{}",
+            chrono::Utc::now().timestamp(),
+            uuid::Uuid::new_v4().simple()
+        ),
+    );
     set("content-type", "application/json".into());
     (StatusCode::OK, headers, body).into_response()
 }
@@ -269,7 +295,10 @@ async fn response(State(api): State<Arc<Api>>, Path(id): Path<String>, body: Byt
         Ok(Value::Null)
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            service_error("Lambda.InvalidResponse", format!("the function returned invalid JSON: {e}"))
+            service_error(
+                "Lambda.InvalidResponse",
+                format!("the function returned invalid JSON: {e}"),
+            )
         })
     };
     reply(&api, &id, result)
@@ -293,9 +322,8 @@ async fn init_error(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes
 }
 
 fn error_document(headers: &HeaderMap, body: &[u8]) -> (String, Value) {
-    let payload: Value = serde_json::from_slice(body).unwrap_or_else(|_| {
-        json!({"errorType": "Unhandled", "errorMessage": String::from_utf8_lossy(body)})
-    });
+    let payload: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| json!({"errorType": "Unhandled", "errorMessage": String::from_utf8_lossy(body)}));
     let error_type = payload
         .get("errorType")
         .and_then(Value::as_str)
@@ -318,7 +346,9 @@ fn reply(api: &Api, id: &str, result: Result<Value, InvokeError>) -> Response {
         }
         None => (
             StatusCode::BAD_REQUEST,
-            axum::Json(json!({"errorType": "InvalidRequestID", "errorMessage": format!("unknown request id {id}")})),
+            axum::Json(
+                json!({"errorType": "InvalidRequestID", "errorMessage": format!("unknown request id {id}")}),
+            ),
         )
             .into_response(),
     }
