@@ -82,7 +82,7 @@ struct QuotaItem {
 }
 
 /// A transaction that did not apply: why each of its items was refused, or another error.
-enum TxError {
+pub(crate) enum TxError {
     Cancelled(Vec<CancellationReason>),
     Failed(StoreError),
 }
@@ -198,7 +198,7 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(build(put.build())?).build())
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         match self
             .client
             .transact_write_items()
@@ -435,6 +435,41 @@ impl SandboxStore for DynamoStore {
         })
     }
 
+    async fn assign_account(&self, tenant: &str, id: &str, account_id: &str) -> Result<Sandbox, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.tables.sandboxes)
+            .key("tenant", s(tenant))
+            .key("id", s(id))
+            .update_expression("SET #account = :account")
+            .condition_expression(
+                "attribute_exists(#id) AND (attribute_not_exists(#account) OR #account = :account)",
+            )
+            .expression_attribute_names("#account", "account_id")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":account", s(account_id))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // NotFound when there is no such record; otherwise it lives in another account.
+                self.get(tenant, id).await?;
+                Err(StoreError::AccountUnavailable {
+                    account_id: account_id.to_owned(),
+                    state: crate::AccountState::Assigned,
+                })
+            }
+            Err(err) => Err(StoreError::aws("UpdateItem", err)),
+        }
+    }
+
     async fn events(&self, tenant: &str, id: &str) -> Result<Vec<Event>, StoreError> {
         let mut events = Vec::new();
         let mut start = None;
@@ -504,7 +539,7 @@ fn fingerprint(name: &str, options: &SandboxOptions) -> Result<String, StoreErro
 }
 
 /// Whether the transaction's item `index` failed its condition.
-fn refused(reasons: &[CancellationReason], index: usize) -> bool {
+pub(crate) fn refused(reasons: &[CancellationReason], index: usize) -> bool {
     reasons
         .get(index)
         .and_then(|reason| reason.code())

@@ -41,6 +41,18 @@ pub enum StoreError {
         holder: String,
     },
 
+    #[error("account {account_id} not found")]
+    AccountNotFound { account_id: String },
+
+    #[error("account {account_id} is {state}")]
+    AccountUnavailable {
+        account_id: String,
+        state: crate::AccountState,
+    },
+
+    #[error("no account is left in the pool")]
+    PoolExhausted,
+
     /// Concurrent writers kept winning; trying again later may succeed.
     #[error("gave up on {operation} after {attempts} attempts under contention")]
     Contended { operation: &'static str, attempts: u32 },

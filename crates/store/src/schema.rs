@@ -21,10 +21,12 @@ pub const SANDBOXES: &str = "SandboxesTable";
 pub const EVENTS: &str = "EventsTable";
 pub const TENANTS: &str = "TenantsTable";
 pub const LOCKS: &str = "LocksTable";
+pub const ACCOUNTS: &str = "AccountsTable";
 
 /// Sparse index of live sandboxes by expiry: partition `live`, sort `expires_at`.
 pub const BY_EXPIRY: &str = "by-expiry";
-/// Index of sandboxes by state: partition `state`, sort `updated_at`.
+/// Index of sandboxes by state: partition `state`, sort `updated_at`; of accounts by state:
+/// partition `state`, sort `account_id`.
 pub const BY_STATE: &str = "by-state";
 
 /// The physical names of the tables.
@@ -34,6 +36,7 @@ pub struct TableNames {
     pub events: String,
     pub tenants: String,
     pub locks: String,
+    pub accounts: String,
 }
 
 impl TableNames {
@@ -44,6 +47,7 @@ impl TableNames {
             events: format!("{prefix}events"),
             tenants: format!("{prefix}tenants"),
             locks: format!("{prefix}locks"),
+            accounts: format!("{prefix}accounts"),
         }
     }
 
@@ -55,6 +59,7 @@ impl TableNames {
             events: var("SBX_EVENTS_TABLE")?,
             tenants: var("SBX_TENANTS_TABLE")?,
             locks: var("SBX_LOCKS_TABLE")?,
+            accounts: var("SBX_ACCOUNTS_TABLE")?,
         })
     }
 
@@ -64,6 +69,7 @@ impl TableNames {
             EVENTS => Some(&self.events),
             TENANTS => Some(&self.tenants),
             LOCKS => Some(&self.locks),
+            ACCOUNTS => Some(&self.accounts),
             _ => None,
         }
     }
@@ -272,7 +278,7 @@ mod tests {
         let defs = defs();
         assert_eq!(
             defs.keys().map(String::as_str).collect::<Vec<_>>(),
-            [EVENTS, LOCKS, SANDBOXES, TENANTS]
+            [ACCOUNTS, EVENTS, LOCKS, SANDBOXES, TENANTS]
         );
         let sandboxes = &defs[SANDBOXES];
         assert_eq!(keys(&sandboxes.key_schema), [("tenant", "HASH"), ("id", "RANGE")]);
@@ -300,6 +306,16 @@ mod tests {
             [("tenant", "HASH"), ("key", "RANGE")]
         );
         assert_eq!(keys(&defs[LOCKS].key_schema), [("lock", "HASH")]);
+        let accounts = &defs[ACCOUNTS];
+        assert_eq!(keys(&accounts.key_schema), [("account_id", "HASH")]);
+        assert_eq!(
+            accounts
+                .global_secondary_indexes
+                .iter()
+                .map(|index| (index.index_name.as_str(), keys(&index.key_schema)))
+                .collect::<Vec<_>>(),
+            [(BY_STATE, vec![("state", "HASH"), ("account_id", "RANGE")])]
+        );
         for table in [SANDBOXES, TENANTS, LOCKS] {
             assert_eq!(
                 defs[table].time_to_live_specification,

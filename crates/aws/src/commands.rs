@@ -1,0 +1,69 @@
+//! Installing constellations on the OCP VM with SSM Run Command, and watching the command.
+
+use crate::error::{AwsError, sdk};
+use aws_sdk_ssm::Client;
+
+/// Where a command stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    Running,
+    Succeeded,
+    Failed(String),
+}
+
+/// The shell commands that install `constellations`.
+pub fn script(constellations: &[String]) -> Vec<String> {
+    constellations
+        .iter()
+        .map(|name| format!("/opt/sbx/bin/install-constellation '{}'", name.replace('\'', "")))
+        .collect()
+}
+
+/// Sends the install command to `instance_id`; returns the command id.
+pub async fn install(
+    ssm: &Client,
+    instance_id: &str,
+    sandbox: &str,
+    constellations: &[String],
+) -> Result<String, AwsError> {
+    let output = ssm
+        .send_command()
+        .document_name("AWS-RunShellScript")
+        .instance_ids(instance_id)
+        .comment(format!("sbx: constellations for {sandbox}"))
+        .parameters("commands", script(constellations))
+        .send()
+        .await
+        .map_err(sdk("SendCommand"))?;
+    output
+        .command()
+        .and_then(|c| c.command_id())
+        .map(str::to_owned)
+        .ok_or_else(|| AwsError::Missing("SendCommand returned no command id".into()))
+}
+
+/// The command's progress on `instance_id`.
+pub async fn progress(ssm: &Client, command_id: &str, instance_id: &str) -> Result<Progress, AwsError> {
+    let output = ssm
+        .get_command_invocation()
+        .command_id(command_id)
+        .instance_id(instance_id)
+        .send()
+        .await
+        .map_err(sdk("GetCommandInvocation"));
+    let output = match output {
+        Ok(output) => output,
+        // Right after SendCommand the invocation may not be visible yet.
+        Err(err) if err.has_code(&["InvocationDoesNotExist"]) => return Ok(Progress::Running),
+        Err(err) => return Err(err),
+    };
+    let status = output.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
+    Ok(match status.as_str() {
+        "Pending" | "InProgress" | "Delayed" => Progress::Running,
+        "Success" => Progress::Succeeded,
+        other => Progress::Failed(format!(
+            "command {command_id} ended {other}: {}",
+            output.standard_error_content().unwrap_or_default()
+        )),
+    })
+}

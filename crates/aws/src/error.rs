@@ -1,0 +1,165 @@
+//! What an AWS call can fail with, classified for the state machines: transient or not, and the
+//! service's error code so that callers can tolerate a resource that is gone already.
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("{operation} failed: {code}: {message}")]
+    Api {
+        operation: &'static str,
+        code: String,
+        message: String,
+        transient: bool,
+    },
+
+    #[error("{operation} could not be sent: {message}")]
+    Unreachable {
+        operation: &'static str,
+        message: String,
+    },
+
+    #[error("could not build the {operation} request: {message}")]
+    Build {
+        operation: &'static str,
+        message: String,
+    },
+
+    #[error("image {image_id} cannot be used: {message}")]
+    ImageNotFound { image_id: String, message: String },
+
+    #[error("installing the constellations failed: {0}")]
+    CommandFailed(String),
+
+    /// A resource that this step needs and an earlier step should have made does not exist.
+    #[error("{0}")]
+    Missing(String),
+
+    #[error("no free {what} is left in {within}")]
+    Exhausted { what: &'static str, within: String },
+}
+
+/// Error codes that mean "try again later".
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+    "InsufficientInstanceCapacity",
+    "IncorrectState",
+    "ConcurrentModificationException",
+    "ExpiredToken",
+];
+
+impl AwsError {
+    /// Wraps an SDK error of any AWS service.
+    pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        match &err {
+            SdkError::ServiceError(_) => {
+                let code = err.code().unwrap_or("Unknown").to_owned();
+                let message = err.message().unwrap_or_default().to_owned();
+                let transient = TRANSIENT_CODES.contains(&code.as_str());
+                AwsError::Api {
+                    operation,
+                    code,
+                    message,
+                    transient,
+                }
+            }
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                AwsError::Unreachable {
+                    operation,
+                    message: format!("{}", aws_sdk_ec2::error::DisplayErrorContext(&err)),
+                }
+            }
+            _ => AwsError::Api {
+                operation,
+                code: "Unknown".into(),
+                message: format!("{}", aws_sdk_ec2::error::DisplayErrorContext(&err)),
+                transient: false,
+            },
+        }
+    }
+
+    pub fn build(operation: &'static str, err: impl std::fmt::Display) -> Self {
+        AwsError::Build {
+            operation,
+            message: err.to_string(),
+        }
+    }
+
+    /// The service's error code, e.g. `InvalidInstanceID.NotFound`.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn has_code(&self, codes: &[&str]) -> bool {
+        self.code().is_some_and(|code| codes.contains(&code))
+    }
+
+    /// Whether the same call may succeed if repeated later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AwsError::Api { transient, .. } => *transient,
+            AwsError::Unreachable { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// `map_err` adapter: `.map_err(sdk("RunInstances"))`.
+pub(crate) fn sdk<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |err| AwsError::from_sdk(operation, err)
+}
+
+/// `Ok(None)` for an error with one of `codes` (the resource is gone), the error otherwise.
+pub(crate) fn gone<T>(result: Result<T, AwsError>, codes: &[&str]) -> Result<Option<T>, AwsError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.has_code(codes) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_matched_and_classified() {
+        let err = AwsError::Api {
+            operation: "TerminateInstances",
+            code: "InvalidInstanceID.NotFound".into(),
+            message: "gone".into(),
+            transient: false,
+        };
+        assert!(err.has_code(&["InvalidInstanceID.NotFound"]));
+        assert!(!err.is_transient());
+        assert!(matches!(
+            gone::<()>(Err(err), &["InvalidInstanceID.NotFound"]),
+            Ok(None)
+        ));
+        let unreachable = AwsError::Unreachable {
+            operation: "RunInstances",
+            message: "connection refused".into(),
+        };
+        assert!(unreachable.is_transient());
+        assert!(TRANSIENT_CODES.contains(&"RequestLimitExceeded"));
+    }
+}

@@ -1,0 +1,154 @@
+//! Virtual machines: launched once per role (found by tag before launching, and launched with a
+//! client token), started, stopped, terminated, and watched.
+
+use crate::error::{AwsError, sdk};
+use crate::tags::{self, Owner};
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{InstanceStateName, InstanceType, ResourceType};
+
+/// What to launch.
+#[derive(Debug, Clone)]
+pub struct Launch<'a> {
+    pub owner: &'a Owner,
+    /// The tag `sbx:role`: `acp`, `ocp`, `proxy-0`, ...
+    pub role: &'a str,
+    pub image_id: &'a str,
+    pub instance_type: &'a str,
+    pub subnet_id: &'a str,
+    pub security_group_id: &'a str,
+    /// Unique per launch attempt of one execution; AWS returns the same instance for a repeat.
+    pub client_token: &'a str,
+}
+
+/// One instance as the steps see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vm {
+    pub id: String,
+    pub role: String,
+    pub state: String,
+}
+
+/// States in which an instance still exists for its owner.
+const ALIVE: [&str; 4] = ["pending", "running", "stopping", "stopped"];
+
+/// The owner's instances that are not terminated (or shutting down), with their roles.
+pub async fn find(ec2: &Client, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
+    let key = match owner {
+        Owner::Sandbox { sandbox, .. } => (tags::SANDBOX, sandbox.as_str()),
+        Owner::Account { account, .. } => (tags::ACCOUNT, account.as_str()),
+    };
+    let mut request = ec2
+        .describe_instances()
+        .filters(tags::filter(&format!("tag:{}", key.0), key.1));
+    request = request.filters(
+        aws_sdk_ec2::types::Filter::builder()
+            .name("instance-state-name")
+            .set_values(Some(ALIVE.iter().map(|s| s.to_string()).collect()))
+            .build(),
+    );
+    let output = request.send().await.map_err(sdk("DescribeInstances"))?;
+    let mut vms = Vec::new();
+    for reservation in output.reservations() {
+        for instance in reservation.instances() {
+            let role = instance
+                .tags()
+                .iter()
+                .find(|tag| tag.key() == Some(tags::ROLE))
+                .and_then(|tag| tag.value())
+                .unwrap_or_default();
+            vms.push(Vm {
+                id: instance.instance_id().unwrap_or_default().to_owned(),
+                role: role.to_owned(),
+                state: instance
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_owned())
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    vms.sort_by(|a, b| a.role.cmp(&b.role).then(a.id.cmp(&b.id)));
+    Ok(vms)
+}
+
+/// The instance of `launch.role`, launched now unless an earlier try launched it.
+pub async fn ensure(ec2: &Client, launch: &Launch<'_>) -> Result<String, AwsError> {
+    if let Some(vm) = find(ec2, launch.owner)
+        .await?
+        .into_iter()
+        .find(|vm| vm.role == launch.role)
+    {
+        return Ok(vm.id);
+    }
+    let output = ec2
+        .run_instances()
+        .image_id(launch.image_id)
+        .instance_type(InstanceType::from(launch.instance_type))
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(launch.subnet_id)
+        .security_group_ids(launch.security_group_id)
+        .client_token(launch.client_token)
+        .tag_specifications(launch.owner.ec2_spec(ResourceType::Instance, launch.role))
+        .send()
+        .await
+        .map_err(sdk("RunInstances"))?;
+    let id = output
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .map(str::to_owned)
+        .ok_or_else(|| AwsError::Missing("RunInstances returned no instance".into()))?;
+    tracing::info!(instance = %id, role = launch.role, "instance launched");
+    Ok(id)
+}
+
+pub async fn start(ec2: &Client, ids: &[String]) -> Result<(), AwsError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ec2.start_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(sdk("StartInstances"))?;
+    Ok(())
+}
+
+pub async fn stop(ec2: &Client, ids: &[String]) -> Result<(), AwsError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ec2.stop_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(sdk("StopInstances"))?;
+    Ok(())
+}
+
+/// Terminates the instances; those gone already are skipped.
+pub async fn terminate(ec2: &Client, ids: &[String]) -> Result<(), AwsError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let result = ec2
+        .terminate_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(sdk("TerminateInstances"));
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if err.has_code(&["InvalidInstanceID.NotFound"]) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether every instance of the owner is in `state` (`terminated`: none is left).
+pub fn all_in(vms: &[Vm], state: InstanceStateName) -> bool {
+    match state {
+        InstanceStateName::Terminated => vms.is_empty(),
+        state => vms.iter().all(|vm| vm.state == state.as_str()),
+    }
+}

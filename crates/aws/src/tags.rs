@@ -1,0 +1,122 @@
+//! The tags sbx puts on everything it creates (SPEC: Tags). They are how cleanup proves an
+//! account empty and finds orphans, and how every step finds what an earlier try created.
+
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+
+pub const TENANT: &str = "sbx:tenant";
+pub const SANDBOX: &str = "sbx:sandbox";
+pub const ACCOUNT: &str = "sbx:account";
+/// What the resource is for: `acp`, `ocp`, `proxy`, `nat`, `vpc`, `public`, ...
+pub const ROLE: &str = "sbx:role";
+
+/// Who a resource belongs to: a sandbox, or the account's shared infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Sandbox { tenant: String, sandbox: String },
+    Account { tenant: String, account: String },
+}
+
+impl Owner {
+    /// The tags of a resource of this owner with `role`.
+    pub fn tags(&self, role: &str) -> Vec<(&'static str, String)> {
+        let mut tags = match self {
+            Owner::Sandbox { tenant, sandbox } => vec![(TENANT, tenant.clone()), (SANDBOX, sandbox.clone())],
+            Owner::Account { tenant, account } => vec![(TENANT, tenant.clone()), (ACCOUNT, account.clone())],
+        };
+        tags.push((ROLE, role.to_owned()));
+        tags
+    }
+
+    /// EC2 filters that find this owner's resources with `role`.
+    pub fn filters(&self, role: &str) -> Vec<Filter> {
+        let key = match self {
+            Owner::Sandbox { sandbox, .. } => (SANDBOX, sandbox.as_str()),
+            Owner::Account { account, .. } => (ACCOUNT, account.as_str()),
+        };
+        vec![
+            filter(&format!("tag:{}", key.0), key.1),
+            filter(&format!("tag:{ROLE}"), role),
+        ]
+    }
+
+    /// An EC2 tag specification for a new resource of `kind`.
+    pub fn ec2_spec(&self, kind: ResourceType, role: &str) -> TagSpecification {
+        TagSpecification::builder()
+            .resource_type(kind)
+            .set_tags(Some(
+                self.tags(role)
+                    .into_iter()
+                    .map(|(key, value)| Tag::builder().key(key).value(value).build())
+                    .collect(),
+            ))
+            .build()
+    }
+
+    /// ELBv2 tags for a new load balancer or target group.
+    pub fn elb_tags(&self, role: &str) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
+        self.tags(role)
+            .into_iter()
+            .map(|(key, value)| {
+                aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+            })
+            .collect()
+    }
+}
+
+pub fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+/// A short, stable name for a sandbox's resources whose names are limited (target groups:
+/// 32 characters), derived from its tenant and id.
+pub fn short_name(prefix: &str, tenant: &str, sandbox: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{tenant}/{sandbox}").as_bytes());
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{hex}")
+}
+
+/// A number in `0..modulus` derived from the sandbox, where probing for a free slot starts.
+pub fn slot(tenant: &str, sandbox: &str, modulus: u32) -> u32 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{tenant}/{sandbox}").as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % modulus.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_are_stable_distinct_and_fit() {
+        let a = short_name("sbx", "acme", "sbx-1");
+        assert_eq!(a, short_name("sbx", "acme", "sbx-1"));
+        assert_ne!(a, short_name("sbx", "globex", "sbx-1"));
+        assert!(a.len() <= 32, "{a}");
+        assert!(slot("acme", "sbx-1", 7) < 7);
+    }
+
+    #[test]
+    fn owners_tag_with_tenant_and_their_own_key() {
+        let sandbox = Owner::Sandbox {
+            tenant: "acme".into(),
+            sandbox: "s1".into(),
+        };
+        assert_eq!(
+            sandbox.tags("acp"),
+            [
+                (TENANT, "acme".into()),
+                (SANDBOX, "s1".into()),
+                (ROLE, "acp".into())
+            ]
+        );
+        let account = Owner::Account {
+            tenant: "acme".into(),
+            account: "111".into(),
+        };
+        assert_eq!(account.tags("nat")[1], (ACCOUNT, "111".into()));
+    }
+}

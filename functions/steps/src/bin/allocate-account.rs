@@ -1,0 +1,6 @@
+//! The `allocate-account` Lambda. See `sbx_steps::dispatch` for its handler.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    sbx_steps::lambda::serve("allocate-account").await
+}

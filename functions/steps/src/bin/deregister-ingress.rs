@@ -1,0 +1,6 @@
+//! The `deregister-ingress` Lambda. See `sbx_steps::dispatch` for its handler.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    sbx_steps::lambda::serve("deregister-ingress").await
+}

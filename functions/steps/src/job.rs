@@ -1,0 +1,59 @@
+//! The payload the state machines carry between steps: the [`Job`] that `begin-operation`
+//! produces (`$.job`), which every later step reads. It stays small and flat.
+
+use sbx_aws::Owner;
+use sbx_lifecycle::{Operation, SandboxOptions};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub tenant: String,
+    pub sandbox_id: String,
+    pub operation: Operation,
+    /// The record's version while the operation runs: what finishing it compares with.
+    pub version: u64,
+    /// The execution id: the owner of the account lock while this job holds it.
+    pub execution: String,
+    /// The execution name: unique per job, the prefix of its client tokens.
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub options: SandboxOptions,
+}
+
+impl Job {
+    pub fn sandbox_owner(&self) -> Owner {
+        Owner::Sandbox {
+            tenant: self.tenant.clone(),
+            sandbox: self.sandbox_id.clone(),
+        }
+    }
+
+    pub fn account_owner(&self, account_id: &str) -> Owner {
+        Owner::Account {
+            tenant: self.tenant.clone(),
+            account: account_id.to_owned(),
+        }
+    }
+
+    /// The name of the account lock this job takes.
+    pub fn lock_name(account_id: &str) -> String {
+        format!("account:{account_id}")
+    }
+
+    /// A client token for `what`, unique to this job and at most 64 characters.
+    pub fn client_token(&self, what: &str) -> String {
+        let token = format!("{}-{what}", self.token);
+        if token.len() <= 64 {
+            token
+        } else {
+            sbx_aws::tags::short_name(what, &self.token, &self.sandbox_id)
+        }
+    }
+}
+
+/// The host name of a sandbox's ingress.
+pub fn host(tenant: &str, sandbox: &str, domain: &str) -> String {
+    format!("{sandbox}.{tenant}.{domain}")
+}

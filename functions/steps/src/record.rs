@@ -1,0 +1,238 @@
+//! `begin-operation` and `finish-operation`: the sandbox record's changes of state.
+//!
+//! An operation begun by the API (which answers 202 with the record) arrives with the version
+//! it produced, and beginning it again is a no-op. An operator's execution from the console
+//! arrives without one, and the step begins the operation itself.
+
+use crate::error::StepError;
+use crate::job::Job;
+use sbx_lifecycle::{InstanceSize, NewSandbox, Operation, Outcome, SandboxOptions, State};
+use sbx_store::SandboxStore;
+use serde::{Deserialize, Serialize};
+
+/// What an execution was started with (the state machine's input).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub tenant: String,
+    pub sandbox_id: String,
+    /// The version the API's begin produced; absent when an operator starts the execution.
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// For create: the sandbox's name and options.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub amq: bool,
+    #[serde(default)]
+    pub smart_client: bool,
+    #[serde(default)]
+    pub constellations: Vec<String>,
+    #[serde(default)]
+    pub instance_size: InstanceSize,
+    /// For create: hours until the sandbox expires.
+    #[serde(default)]
+    pub ttl_hours: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BeginInput {
+    pub operation: Operation,
+    pub execution: String,
+    pub token: String,
+    pub request: Request,
+}
+
+/// The longest a sandbox may live.
+pub const MAX_TTL_HOURS: u32 = 24 * 30;
+const DEFAULT_TTL_HOURS: u32 = 8;
+
+/// Checks what a create asks for; the message names the field.
+pub fn validate(request: &Request) -> Result<(), StepError> {
+    let id_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    if !id_ok(&request.tenant) {
+        return Err(StepError::InvalidInput(
+            "tenant: 1 to 63 of a-z, 0-9 and -".into(),
+        ));
+    }
+    if !id_ok(&request.sandbox_id) {
+        return Err(StepError::InvalidInput(
+            "sandbox_id: 1 to 63 of a-z, 0-9 and -".into(),
+        ));
+    }
+    if let Some(name) = &request.name
+        && (name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control))
+    {
+        return Err(StepError::InvalidInput(
+            "name: 1 to 100 printable characters".into(),
+        ));
+    }
+    if request.constellations.len() > 20 || !request.constellations.iter().all(|c| id_ok(c)) {
+        return Err(StepError::InvalidInput(
+            "constellations: at most 20 names of a-z, 0-9 and -".into(),
+        ));
+    }
+    if let Some(hours) = request.ttl_hours
+        && !(1..=MAX_TTL_HOURS).contains(&hours)
+    {
+        return Err(StepError::InvalidInput(format!(
+            "ttl_hours: 1 to {MAX_TTL_HOURS}"
+        )));
+    }
+    Ok(())
+}
+
+/// Begins the operation (or finds it begun) and returns the job the later steps carry.
+pub async fn begin(store: &impl SandboxStore, input: BeginInput) -> Result<Job, StepError> {
+    let BeginInput {
+        operation,
+        execution,
+        token,
+        request,
+    } = input;
+    validate(&request)?;
+    let (tenant, id) = (request.tenant.as_str(), request.sandbox_id.as_str());
+    let record = match (operation, request.version) {
+        // Begun by the API: it must still be running at that version.
+        (_, Some(version)) => {
+            let record = store.get(tenant, id).await?;
+            if record.state != operation.running() || record.version != version {
+                return Err(StepError::Conflict(format!(
+                    "sandbox {id} is {} at version {}, not {} at version {version}",
+                    record.state,
+                    record.version,
+                    operation.running()
+                )));
+            }
+            record
+        }
+        (Operation::Create, None) => {
+            let options = SandboxOptions {
+                amq: request.amq,
+                smart_client: request.smart_client,
+                constellations: request.constellations.clone(),
+                instance_size: request.instance_size,
+            };
+            let hours = request.ttl_hours.unwrap_or(DEFAULT_TTL_HOURS);
+            let new = NewSandbox {
+                tenant: tenant.to_owned(),
+                id: id.to_owned(),
+                name: request.name.clone().unwrap_or_else(|| id.to_owned()),
+                options,
+                expires_at: chrono::Utc::now() + chrono::Duration::hours(i64::from(hours)),
+            };
+            // The execution name is the idempotency key: a redelivered start creates nothing twice.
+            store.create(new, Some(&token)).await?.sandbox
+        }
+        (operation, None) => store.begin(tenant, id, operation).await?,
+    };
+    Ok(Job {
+        tenant: record.tenant,
+        sandbox_id: record.id,
+        operation,
+        version: record.version,
+        execution,
+        token,
+        account_id: record.account_id,
+        options: record.options,
+    })
+}
+
+/// How the operation ended, as the state machine passes it: a Catch's `{Error, Cause}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FinishInput {
+    pub job: Job,
+    /// Absent: the operation succeeded.
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FinishOutput {
+    pub state: State,
+    pub version: u64,
+}
+
+/// Records the operation's outcome: its success state, or `failed` with the error's name and
+/// cause.
+pub async fn finish(store: &impl SandboxStore, input: FinishInput) -> Result<FinishOutput, StepError> {
+    let job = input.job;
+    let outcome = match input.error {
+        None => Outcome::Succeeded,
+        Some(caught) => Outcome::Failed {
+            cause: readable_cause(&caught.cause),
+            error: caught.error,
+        },
+    };
+    let record = store
+        .finish(&job.tenant, &job.sandbox_id, job.operation, job.version, outcome)
+        .await?;
+    Ok(FinishOutput {
+        state: record.state,
+        version: record.version,
+    })
+}
+
+/// A Lambda error's cause is its error document; its message is what a person wants to read.
+fn readable_cause(cause: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|doc| {
+            doc.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| cause.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        serde_json::from_value(serde_json::json!({"tenant": "acme", "sandbox_id": "s-1", "name": "demo"}))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn requests_are_validated_field_by_field() {
+        assert!(validate(&request()).is_ok());
+        let mut bad = request();
+        bad.tenant = "Acme Corp".into();
+        assert!(matches!(validate(&bad), Err(StepError::InvalidInput(m)) if m.starts_with("tenant")));
+        let mut bad = request();
+        bad.constellations = vec!["ok".into(), "rm -rf /".into()];
+        assert!(matches!(validate(&bad), Err(StepError::InvalidInput(m)) if m.starts_with("constellations")));
+        let mut bad = request();
+        bad.ttl_hours = Some(0);
+        assert!(matches!(validate(&bad), Err(StepError::InvalidInput(m)) if m.starts_with("ttl_hours")));
+        let unknown = serde_json::from_value::<Request>(
+            serde_json::json!({"tenant": "a", "sandbox_id": "b", "colour": 1}),
+        );
+        assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn a_lambda_error_document_reads_as_its_message() {
+        assert_eq!(
+            readable_cause(
+                r#"{"errorType":"Sbx.ImageNotFound","errorMessage":"image ami-1 cannot be used"}"#
+            ),
+            "image ami-1 cannot be used"
+        );
+        assert_eq!(readable_cause("plain words"), "plain words");
+    }
+}
