@@ -1,0 +1,273 @@
+//! The local stack: the whole of sbx on one machine with no AWS account.
+//!
+//! [`LocalStack::start`] starts moto (or uses an AWS endpoint that is already running), creates
+//! the tables from `infra/template.yaml`, seeds the management account's machine images and a
+//! pool of customer accounts, and starts the local Step Functions engine with the definitions
+//! of `statemachines/` and every step function registered in this process. The end-to-end
+//! tests use it as it is; `sbx up` runs it in the foreground.
+
+mod seed;
+
+pub use seed::Seed;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use sbx_aws::streaming::{StandIn, Streaming};
+use sbx_moto::MotoServer;
+use sbx_sfn_local::{Engine, FunctionError, Functions, Service};
+use sbx_steps::{Settings, Steps};
+use sbx_store::TableNames;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The state machine definitions, embedded so that `sbx up` runs from anywhere.
+pub const STATE_MACHINES: [(&str, &str); 4] = [
+    ("create", include_str!("../../../statemachines/create.asl.json")),
+    ("start", include_str!("../../../statemachines/start.asl.json")),
+    ("stop", include_str!("../../../statemachines/stop.asl.json")),
+    ("delete", include_str!("../../../statemachines/delete.asl.json")),
+];
+
+/// The account the local engine and the management account live in.
+pub const MANAGEMENT_ACCOUNT: &str = "123456789012";
+pub const REGION: &str = sbx_moto::REGION;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Use this AWS endpoint instead of starting moto.
+    pub aws_endpoint: Option<String>,
+    /// The engine's port on 127.0.0.1 (0: any free port).
+    pub sfn_port: u16,
+    /// Scale of Wait states and retry delays (0: no waiting).
+    pub time_scale: f64,
+    /// How many customer accounts the pool starts with.
+    pub pool_size: u32,
+    /// Prefix of the table names.
+    pub table_prefix: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            aws_endpoint: None,
+            sfn_port: 0,
+            time_scale: 1.0,
+            pool_size: 5,
+            table_prefix: "sbx-".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Moto(#[from] sbx_moto::MotoError),
+    #[error("seeding the local AWS failed: {0}")]
+    Seed(String),
+    #[error("state machine {name}: {message}")]
+    StateMachine { name: String, message: String },
+    #[error("cannot serve the Step Functions API: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+pub struct LocalStack {
+    /// The moto server this stack started (none with `aws_endpoint`).
+    moto: Option<MotoServer>,
+    pub aws_endpoint: String,
+    pub sfn_endpoint: String,
+    /// The management account's SDK configuration.
+    pub config: SdkConfig,
+    pub tables: TableNames,
+    pub seed: Seed,
+    pub steps: Arc<Steps>,
+    pub service: Service,
+    /// The in-process streaming stand-in (AppStream has no emulator here).
+    pub stand_in: Arc<StandIn>,
+    api: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for LocalStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStack")
+            .field("aws_endpoint", &self.aws_endpoint)
+            .field("sfn_endpoint", &self.sfn_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SDK configuration of the management account at `endpoint`.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            sbx_moto::ACCESS_KEY_ID,
+            sbx_moto::SECRET_ACCESS_KEY,
+            None,
+            None,
+            "sbx-local",
+        ))
+        .load()
+        .await
+}
+
+/// `launch-instances` → `LaunchInstancesArn`: the substitution names of the definitions.
+pub fn substitution_name(function: &str) -> String {
+    let pascal: String = function
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("{pascal}Arn")
+}
+
+pub fn function_arn(function: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{MANAGEMENT_ACCOUNT}:function:{function}")
+}
+
+pub fn state_machine_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{MANAGEMENT_ACCOUNT}:stateMachine:{name}")
+}
+
+impl LocalStack {
+    pub async fn start(options: Options) -> Result<Self, StackError> {
+        let (moto, aws_endpoint) = match options.aws_endpoint {
+            Some(endpoint) => (None, endpoint),
+            None => {
+                let moto = MotoServer::start()?;
+                let endpoint = moto.endpoint();
+                (Some(moto), endpoint)
+            }
+        };
+        let config = sdk_config(&aws_endpoint).await;
+        let tables = TableNames::with_prefix(&options.table_prefix);
+        let seed = seed::seed(&config, &tables, options.pool_size).await?;
+
+        let settings = Settings {
+            region: REGION.to_owned(),
+            images: seed.images.clone(),
+            provisioning_role: seed::PROVISIONING_ROLE.to_owned(),
+            ingress_domain: "sandboxes.sbx.localhost".to_owned(),
+            lock_lease: Duration::from_secs(900),
+            lock_wait: Duration::from_secs(20),
+            proxy_instance_type: "t3.small".to_owned(),
+        };
+        let stand_in = Arc::new(StandIn::default());
+        let steps = Arc::new(Steps::new(
+            &config,
+            settings,
+            tables.clone(),
+            Streaming::StandIn(stand_in.clone()),
+        ));
+
+        let functions = Functions::new();
+        for name in sbx_steps::FUNCTIONS {
+            register(&functions, &steps, name);
+        }
+        let service = Service::new(Engine {
+            functions,
+            time_scale: options.time_scale,
+            region: REGION.to_owned(),
+        });
+        let substitutions: HashMap<String, String> = sbx_steps::FUNCTIONS
+            .iter()
+            .map(|name| (substitution_name(name), function_arn(name)))
+            .collect();
+        for (name, text) in STATE_MACHINES {
+            let definition = sbx_sfn_local::service::substitute(text, &substitutions).map_err(|message| {
+                StackError::StateMachine {
+                    name: name.to_owned(),
+                    message,
+                }
+            })?;
+            service
+                .create_state_machine(name, &definition, None)
+                .map_err(|e| StackError::StateMachine {
+                    name: name.to_owned(),
+                    message: e.to_string(),
+                })?;
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.sfn_port)).await?;
+        let sfn_endpoint = format!("http://{}", listener.local_addr()?);
+        let api = tokio::spawn({
+            let service = service.clone();
+            async move {
+                if let Err(err) = sbx_sfn_local::api::serve(service, listener).await {
+                    tracing::error!(%err, "the Step Functions API stopped");
+                }
+            }
+        });
+        Ok(Self {
+            moto,
+            aws_endpoint,
+            sfn_endpoint,
+            config,
+            tables,
+            seed,
+            steps,
+            service,
+            stand_in,
+            api,
+        })
+    }
+
+    /// The engine's function registry; tests may wrap a step function to inject a fault.
+    pub fn functions(&self) -> &Functions {
+        &self.service.engine().functions
+    }
+
+    /// What a shell needs to talk to this stack, as `export` lines.
+    pub fn exports(&self) -> String {
+        [
+            format!("export AWS_ENDPOINT_URL={}", self.aws_endpoint),
+            format!("export AWS_ENDPOINT_URL_SFN={}", self.sfn_endpoint),
+            format!("export AWS_REGION={REGION}"),
+            format!("export AWS_DEFAULT_REGION={REGION}"),
+            format!("export AWS_ACCESS_KEY_ID={}", sbx_moto::ACCESS_KEY_ID),
+            format!("export AWS_SECRET_ACCESS_KEY={}", sbx_moto::SECRET_ACCESS_KEY),
+        ]
+        .join("\n")
+    }
+
+    /// Stops the engine's API and the moto server this stack started.
+    pub fn stop(self) {
+        self.api.abort();
+        if let Some(moto) = self.moto {
+            moto.stop();
+        }
+    }
+}
+
+/// Registers the step function `name` as an in-process handler of the engine.
+pub fn register(functions: &Functions, steps: &Arc<Steps>, name: &'static str) {
+    let steps = steps.clone();
+    functions.handler(name, move |payload| {
+        let steps = steps.clone();
+        async move {
+            sbx_steps::invoke(&steps, name, payload)
+                .await
+                .map_err(|e| FunctionError::new(e.name(), e.to_string()))
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitution_names_are_pascal_case_arns() {
+        assert_eq!(substitution_name("launch-instances"), "LaunchInstancesArn");
+        assert_eq!(substitution_name("begin-operation"), "BeginOperationArn");
+        assert_eq!(
+            function_arn("acquire-lock"),
+            "arn:aws:lambda:us-east-1:123456789012:function:acquire-lock"
+        );
+    }
+}
