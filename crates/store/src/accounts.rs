@@ -176,6 +176,10 @@ impl AccountStore for DynamoStore {
             }
             let candidates = self.accounts(AccountState::Pool, CANDIDATES).await?;
             if candidates.is_empty() {
+                // A concurrent allocation for this tenant may have taken the last pool account.
+                if let Some(assigned) = self.assignment(tenant).await? {
+                    return self.reuse(tenant, &assigned).await;
+                }
                 return Err(StoreError::PoolExhausted);
             }
             // Start at a different candidate per tenant, so that concurrent allocations for
