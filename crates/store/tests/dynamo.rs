@@ -562,3 +562,69 @@ async fn concurrent_lock_holders_never_overlap() -> TestResult {
     assert_eq!(h.store.holder("account-1").await?, None);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_allocations_give_each_tenant_one_account_and_no_account_two_tenants() -> TestResult {
+    use sbx_store::{AccountState, AccountStore};
+    let h = harness(5).await?;
+    for account in ["100000000001", "100000000002", "100000000003"] {
+        h.store.add_to_pool(account).await?;
+    }
+    // Six tenants, each asking three times at once, for a pool of three accounts.
+    let tenants: Vec<String> = (0..6).map(|i| format!("tenant-{i}")).collect();
+    let results = join_all(
+        tenants
+            .iter()
+            .flat_map(|tenant| std::iter::repeat_n(tenant.clone(), 3))
+            .map(|tenant| {
+                let store = h.store.clone();
+                async move { (tenant.clone(), store.allocate(&tenant).await) }
+            }),
+    )
+    .await;
+    let mut by_tenant: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    let mut exhausted = BTreeSet::new();
+    for (tenant, result) in results {
+        match result {
+            Ok(account) => {
+                assert_eq!(account.state, AccountState::Assigned);
+                assert_eq!(account.tenant.as_deref(), Some(tenant.as_str()));
+                by_tenant.entry(tenant).or_default().insert(account.account_id);
+            }
+            Err(StoreError::PoolExhausted) => {
+                exhausted.insert(tenant);
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    assert_eq!(
+        by_tenant.len(),
+        3,
+        "three tenants got the three accounts: {by_tenant:?}"
+    );
+    for (tenant, accounts) in &by_tenant {
+        assert_eq!(
+            accounts.len(),
+            1,
+            "{tenant} got one account, however often it asked"
+        );
+        assert!(
+            !exhausted.contains(tenant),
+            "{tenant} got an account and was refused one"
+        );
+    }
+    let assigned: BTreeSet<&String> = by_tenant.values().flatten().collect();
+    assert_eq!(assigned.len(), 3, "no account serves two tenants");
+    assert_eq!(exhausted.len(), 3);
+
+    // Expiring the account keeps it the tenant's until it is cleaned; asking again takes it back.
+    let (tenant, accounts) = by_tenant.iter().next().ok_or("no tenant")?;
+    let account = accounts.iter().next().ok_or("no account")?;
+    assert_eq!(
+        h.store.expire(tenant, account).await?.state,
+        AccountState::Expired
+    );
+    assert_eq!(&h.store.allocate(tenant).await?.account_id, account);
+    assert!(h.store.accounts(AccountState::Pool, 10).await?.is_empty());
+    Ok(())
+}
