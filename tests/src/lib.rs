@@ -97,6 +97,12 @@ impl Account {
         }
     }
 
+    /// Whether the account has the IAM role `name`.
+    pub async fn has_role(&self, name: &str) -> bool {
+        let iam = aws_sdk_iam::Client::new(&self.clients.config);
+        iam.get_role().role_name(name).send().await.is_ok()
+    }
+
     /// `role=state` of every instance of the sandbox that has not been terminated.
     pub async fn sandbox_instances(&self, sandbox: &str) -> Vec<String> {
         let owner = sbx_aws::Owner::Sandbox {

@@ -53,6 +53,11 @@ async fn create_stop_start_delete_one_sandbox() {
         "HTTP only: the sandbox has no amq"
     );
     assert_eq!(account.infrastructure().await, BASE);
+    assert!(
+        account.has_role("sbx-provisioning").await,
+        "the seed put the provisioning role there"
+    );
+    assert!(!account.has_role("sbx-no-such-role").await);
     let images = &stack.seed.images;
     let shared = sbx_aws::images::shared_with(&aws_sdk_ec2::Client::new(&stack.config), &images.acp).await;
     assert_eq!(

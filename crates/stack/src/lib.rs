@@ -154,7 +154,7 @@ impl LocalStack {
             images: seed.images.clone(),
             provisioning_role: seed::PROVISIONING_ROLE.to_owned(),
             ingress_domain: "sandboxes.sbx.localhost".to_owned(),
-            lock_lease: Duration::from_secs(900),
+            lock_lease: Duration::from_secs(2700),
             lock_wait: Duration::from_secs(20),
             proxy_instance_type: "t3.small".to_owned(),
         };

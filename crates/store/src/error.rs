@@ -60,13 +60,29 @@ pub enum StoreError {
     #[error("a stored item could not be read or written: {0}")]
     Malformed(String),
 
-    #[error("DynamoDB {operation} failed: {source}")]
+    #[error("DynamoDB {operation} failed: {}", detail(.source.as_ref()))]
     Aws {
         operation: &'static str,
         transient: bool,
         #[source]
         source: BoxError,
     },
+}
+
+/// An error with its chain of causes, which is where the SDK keeps the service's code and
+/// message (its own `Display` says only "service error").
+fn detail(err: &(dyn std::error::Error + Send + Sync)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 impl StoreError {

@@ -160,7 +160,8 @@ pub fn table_defs() -> Result<BTreeMap<String, TableDef>, SchemaError> {
         .collect()
 }
 
-/// Creates every table of the template under `names`, with its indexes and TTL.
+/// Creates every table of the template under `names`, with its indexes and TTL. A table that
+/// exists already is left as it is.
 pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), StoreError> {
     for (logical_id, def) in table_defs().map_err(schema_error)? {
         let name = names.for_logical_id(&logical_id).ok_or_else(|| {
@@ -216,10 +217,18 @@ async fn create_table(client: &Client, name: &str, def: &TableDef) -> Result<(),
                 .map_err(|e| invalid(e.to_string()))?,
         );
     }
-    request
-        .send()
-        .await
-        .map_err(|e| StoreError::aws("CreateTable", e))?;
+    match request.send().await {
+        Ok(_) => {}
+        // The table exists already (a local AWS seeded before): keep it.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            return Ok(());
+        }
+        Err(err) => return Err(StoreError::aws("CreateTable", err)),
+    }
 
     if let Some(ttl) = def.time_to_live_specification.as_ref().filter(|ttl| ttl.enabled) {
         client

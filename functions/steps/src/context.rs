@@ -22,7 +22,9 @@ pub struct Settings {
     pub provisioning_role: String,
     /// Sandboxes are reachable at `<sandbox>.<tenant>.<domain>`.
     pub ingress_domain: String,
-    /// How long an account lock lease lasts unless released.
+    /// How long an account lock lease lasts unless released. A create holds the lock from the
+    /// allocation to the end (SPEC), so this covers its bounded waits: instances (60 × 5 s) and
+    /// the SSM command (120 × 10 s), with room for retries.
     pub lock_lease: Duration,
     /// How long acquiring the lock waits for it before failing with `Sbx.LockHeld`.
     pub lock_wait: Duration,
@@ -53,7 +55,7 @@ impl Settings {
             },
             provisioning_role: var("SBX_PROVISIONING_ROLE").unwrap_or_else(|| "sbx-provisioning".into()),
             ingress_domain: var("SBX_INGRESS_DOMAIN").unwrap_or_else(|| "sandboxes.sbx.example".into()),
-            lock_lease: seconds("SBX_LOCK_LEASE_SECONDS", 900)?,
+            lock_lease: seconds("SBX_LOCK_LEASE_SECONDS", 2700)?,
             lock_wait: seconds("SBX_LOCK_WAIT_SECONDS", 20)?,
             proxy_instance_type: var("SBX_PROXY_INSTANCE_TYPE").unwrap_or_else(|| "t3.small".into()),
         })
