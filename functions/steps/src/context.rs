@@ -31,19 +31,32 @@ pub struct Settings {
     pub proxy_instance_type: String,
 }
 
+/// A setting missing from, or wrong in, the function's environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} must be a number of seconds, not {value:?}")]
+    NotSeconds { name: &'static str, value: String },
+}
+
 impl Settings {
     /// Settings from the function's environment (`SBX_*`), with defaults where one makes sense.
-    pub fn from_env(region: &str) -> Result<Self, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let required =
-            |name: &str| var(name).ok_or_else(|| format!("environment variable {name} is not set"));
-        let seconds = |name: &str, default: u64| -> Result<Duration, String> {
+    pub fn from_env(region: &str) -> Result<Self, ConfigError> {
+        Self::from_vars(region, |name| std::env::var(name).ok())
+    }
+
+    /// Settings from `var`, which reads one variable.
+    pub fn from_vars(region: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty());
+        let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
+        let seconds = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
             match var(name) {
                 None => Ok(Duration::from_secs(default)),
-                Some(text) => text
+                Some(value) => value
                     .parse()
                     .map(Duration::from_secs)
-                    .map_err(|_| format!("{name} must be a number of seconds, not {text:?}")),
+                    .map_err(|_| ConfigError::NotSeconds { name, value }),
             }
         };
         Ok(Self {
@@ -86,5 +99,44 @@ impl Steps {
 
     pub async fn account(&self, account_id: &str) -> AccountClients {
         self.accounts.open(account_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_vars("eu-central-2", |name| vars.get(name).cloned())
+    }
+
+    const IMAGES: [(&str, &str); 3] = [
+        ("SBX_ACP_IMAGE_ID", "ami-a"),
+        ("SBX_OCP_IMAGE_ID", "ami-o"),
+        ("SBX_PROXY_IMAGE_ID", "ami-p"),
+    ];
+
+    #[test]
+    fn images_are_required_and_the_rest_has_defaults() {
+        assert_eq!(
+            settings(&IMAGES[..2]).err(),
+            Some(ConfigError::Missing("SBX_PROXY_IMAGE_ID"))
+        );
+        let defaults = settings(&IMAGES).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(defaults.images.ocp, "ami-o");
+        assert_eq!(defaults.lock_lease, Duration::from_secs(2700));
+        assert_eq!(defaults.provisioning_role, "sbx-provisioning");
+        let mut vars = IMAGES.to_vec();
+        vars.push(("SBX_LOCK_WAIT_SECONDS", "soon"));
+        assert!(matches!(
+            settings(&vars),
+            Err(ConfigError::NotSeconds {
+                name: "SBX_LOCK_WAIT_SECONDS",
+                ..
+            })
+        ));
     }
 }

@@ -30,6 +30,6 @@ pub mod network;
 pub mod record;
 pub mod sandboxes;
 
-pub use context::{Images, Settings, Steps};
+pub use context::{ConfigError, Images, Settings, Steps};
 pub use dispatch::{FUNCTIONS, invoke};
 pub use error::StepError;

@@ -77,3 +77,112 @@ pub async fn ensure_held(locks: &impl LockStore, job: &Job, account: &str) -> Re
         None => Err(StepError::LockLost(format!("{lock} is not held by this job"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sbx_store::Lease;
+    use std::sync::Mutex;
+
+    /// A lock held by "other" for the first `busy_for` acquisition attempts.
+    struct Busy {
+        busy_for: u32,
+        attempts: Mutex<u32>,
+        holder: Mutex<Option<String>>,
+    }
+
+    impl LockStore for Busy {
+        async fn acquire(&self, lock: &str, owner: &str, lease: Duration) -> Result<Lease, StoreError> {
+            let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+            *attempts += 1;
+            let until = chrono::Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+            if *attempts <= self.busy_for {
+                return Err(StoreError::LockHeld {
+                    lock: lock.into(),
+                    owner: "other".into(),
+                    until,
+                });
+            }
+            *self.holder.lock().unwrap_or_else(|p| p.into_inner()) = Some(owner.into());
+            Ok(Lease {
+                lock: lock.into(),
+                owner: owner.into(),
+                expires_at: until,
+            })
+        }
+
+        async fn release(&self, lock: &str, owner: &str) -> Result<(), StoreError> {
+            let mut holder = self.holder.lock().unwrap_or_else(|p| p.into_inner());
+            match holder.as_deref() {
+                Some(current) if current != owner => Err(StoreError::NotLockOwner {
+                    lock: lock.into(),
+                    owner: owner.into(),
+                    holder: current.into(),
+                }),
+                _ => {
+                    *holder = None;
+                    Ok(())
+                }
+            }
+        }
+
+        async fn holder(&self, _lock: &str) -> Result<Option<Lease>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    fn busy(busy_for: u32) -> Busy {
+        Busy {
+            busy_for,
+            attempts: Mutex::new(0),
+            holder: Mutex::new(None),
+        }
+    }
+
+    fn job() -> Job {
+        serde_json::from_value(serde_json::json!({
+            "tenant": "acme", "sandbox_id": "s1", "operation": "create", "version": 1,
+            "execution": "arn:exec:1", "token": "s1-create-1", "account_id": "100000000001"
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn acquiring_waits_while_the_lock_is_held_then_takes_it() {
+        let locks = busy(3);
+        let out = acquire(&locks, job(), Duration::from_secs(60), Duration::from_secs(5)).await;
+        assert_eq!(
+            out.ok(),
+            Some(LockOutput {
+                lock: "account:100000000001".into(),
+                held: true
+            })
+        );
+        assert_eq!(*locks.attempts.lock().unwrap_or_else(|p| p.into_inner()), 4);
+    }
+
+    #[tokio::test]
+    async fn acquiring_gives_up_with_lock_held_when_the_wait_runs_out() {
+        let locks = busy(u32::MAX);
+        let out = acquire(&locks, job(), Duration::from_secs(60), Duration::from_millis(100)).await;
+        assert!(matches!(out, Err(StepError::LockHeld(_))), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn releasing_another_owners_lease_leaves_it_alone() {
+        let locks = busy(0);
+        *locks.holder.lock().unwrap_or_else(|p| p.into_inner()) = Some("someone-else".into());
+        let out = release(&locks, job()).await;
+        assert_eq!(out.ok().map(|o| o.held), Some(false));
+        assert_eq!(
+            locks.holder.lock().unwrap_or_else(|p| p.into_inner()).as_deref(),
+            Some("someone-else")
+        );
+        let mut without_account = job();
+        without_account.account_id = None;
+        assert!(matches!(
+            acquire(&locks, without_account, Duration::from_secs(1), Duration::ZERO).await,
+            Err(StepError::InvalidInput(_))
+        ));
+    }
+}
