@@ -444,3 +444,34 @@ async fn ten_sandboxes_in_one_account_run_their_lifecycles_concurrently() {
     assert_eq!(lock.ok(), Some(None));
     stack.stop();
 }
+
+/// The sample inputs an operator pastes into the console run a whole lifecycle as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sample_events_run_a_whole_lifecycle() {
+    let stack = stack(2).await;
+    let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut sandbox = None;
+    for machine in ["create", "stop", "start", "delete"] {
+        let path = events.join(format!("{machine}.json"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let input: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        succeed(&stack, machine, &format!("sample-{machine}"), &input).await;
+        let (tenant, id) = (
+            input["tenant"].as_str().unwrap_or_default(),
+            input["sandbox_id"].as_str().unwrap_or_default(),
+        );
+        sandbox.get_or_insert_with(|| (tenant.to_owned(), id.to_owned()));
+        assert_eq!(
+            sandbox.as_ref(),
+            Some(&(tenant.to_owned(), id.to_owned())),
+            "every sample names one sandbox"
+        );
+        let expected = match machine {
+            "create" | "start" => State::Started,
+            "stop" => State::Stopped,
+            _ => State::Deleted,
+        };
+        assert_eq!(state(&stack, tenant, id).await, expected, "after {machine}");
+    }
+    stack.stop();
+}
