@@ -475,3 +475,47 @@ async fn the_sample_events_run_a_whole_lifecycle() {
     }
     stack.stop();
 }
+
+/// Releasing infrastructure only deletes: in an account that never got its network (a create
+/// that failed before it), it creates none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn releasing_in_an_account_without_a_network_creates_nothing() {
+    let stack = stack(1).await;
+    let account = stack
+        .steps
+        .store
+        .allocate("acme")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let lock = format!("account:{}", account.account_id);
+    let held = stack
+        .steps
+        .store
+        .acquire(&lock, "exec-1", std::time::Duration::from_secs(60))
+        .await;
+    assert!(held.is_ok(), "{held:?}");
+    let job = json!({
+        "tenant": "acme", "sandbox_id": "never", "operation": "create", "version": 1,
+        "execution": "exec-1", "token": "never-create-1", "account_id": account.account_id
+    });
+    let inspector = sbx_aws::Provisioner::new(stack.config.clone(), "sbx-e2e-inspector");
+    let ec2 = aws_sdk_ec2::Client::new(&inspector.open(&account.account_id).await.config);
+    let vpcs = || async {
+        let found = ec2
+            .describe_vpcs()
+            .filters(sbx_aws::tags::filter("tag:sbx:account", &account.account_id))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        found.vpcs().len()
+    };
+
+    let released = sbx_steps::invoke(&stack.steps, "release-infrastructure", job.clone()).await;
+    assert_eq!(released.ok(), Some(json!({"changes": []})));
+    assert_eq!(vpcs().await, 0, "a release created a network");
+
+    let ensured = sbx_steps::invoke(&stack.steps, "ensure-infrastructure", job).await;
+    assert!(ensured.is_ok(), "{ensured:?}");
+    assert_eq!(vpcs().await, 1, "an ensure creates the account's network");
+    stack.stop();
+}

@@ -54,94 +54,150 @@ pub struct ProxySpec {
     pub instance_type: String,
 }
 
-/// Makes the account's infrastructure what `want` says; returns what it changed.
+/// Makes the account's infrastructure what `want` says; returns what it changed. Creating
+/// needs the account's network; deleting does not, so a release passes `None` where the
+/// account has none, and then nothing is created.
 pub async fn converge(
     clients: &AccountClients,
     owner: &Owner,
-    network: &AccountNetwork,
+    network: Option<&AccountNetwork>,
     want: Want,
     proxy: &ProxySpec,
     streaming: &Streaming,
     client_token: &str,
 ) -> Result<Vec<String>, AwsError> {
     let before = present(clients, owner, streaming).await?;
+    let want = Want {
+        base: want.base,
+        nlb: want.base && want.nlb,
+        fleet: want.base && want.fleet,
+    };
+    let missing =
+        (want.base && (!before.nat || !before.alb || before.proxies < PROXIES)) || (want.nlb && !before.nlb);
     let mut changes = Vec::new();
-    let want_nlb = want.base && want.nlb;
-    let want_fleet = want.base && want.fleet;
-    if want.base {
-        if !before.nat {
-            ensure_nat(clients, owner, network, client_token).await?;
-            changes.push("create nat".to_owned());
-        }
-        if !before.alb {
-            let arn = ensure_load_balancer(
-                clients,
-                owner,
-                ALB_NAME,
-                LoadBalancerTypeEnum::Application,
-                network,
-            )
-            .await?;
-            ensure_http_listener(clients, &arn).await?;
-            changes.push("create alb".to_owned());
-        }
-        if before.proxies < PROXIES {
-            for i in 0..PROXIES {
-                let role = format!("proxy-{i}");
-                let token = format!("{client_token}-{role}");
-                instances::ensure(
-                    &clients.ec2,
-                    &Launch {
-                        owner,
-                        role: &role,
-                        image_id: &proxy.image_id,
-                        instance_type: &proxy.instance_type,
-                        subnet_id: &network.public_subnets[i % network.public_subnets.len()],
-                        security_group_id: &network.proxy_group,
-                        client_token: &truncate_token(&token),
-                    },
-                )
-                .await?;
-            }
-            changes.push("create proxies".to_owned());
-        }
+    let plan = Plan {
+        clients,
+        owner,
+        before,
+        want,
+    };
+    if missing {
+        let network = network.ok_or_else(|| {
+            AwsError::Missing("the account has no network to put its infrastructure in".into())
+        })?;
+        create_missing(&plan, network, proxy, client_token, &mut changes).await?;
     }
-    if want_nlb && !before.nlb {
-        ensure_load_balancer(clients, owner, NLB_NAME, LoadBalancerTypeEnum::Network, network).await?;
-        changes.push("create nlb".to_owned());
-    }
-    if !want_nlb && before.nlb {
-        delete_load_balancer(clients, NLB_NAME).await?;
-        changes.push("delete nlb".to_owned());
-    }
-    if want_fleet && !before.fleet {
+    if want.fleet && !before.fleet {
         streaming.ensure(clients).await?;
         changes.push("create fleet".to_owned());
     }
-    if !want_fleet && before.fleet {
+    delete_unwanted(&plan, streaming, &mut changes).await?;
+    Ok(changes)
+}
+
+/// What converging starts from and aims at.
+struct Plan<'a> {
+    clients: &'a AccountClients,
+    owner: &'a Owner,
+    before: Present,
+    want: Want,
+}
+
+async fn create_missing(
+    plan: &Plan<'_>,
+    network: &AccountNetwork,
+    proxy: &ProxySpec,
+    client_token: &str,
+    changes: &mut Vec<String>,
+) -> Result<(), AwsError> {
+    let Plan {
+        clients,
+        owner,
+        before,
+        want,
+    } = *plan;
+    if want.base && !before.nat {
+        ensure_nat(clients, owner, network, client_token).await?;
+        changes.push("create nat".to_owned());
+    }
+    if want.base && !before.alb {
+        let arn = ensure_load_balancer(
+            clients,
+            owner,
+            ALB_NAME,
+            LoadBalancerTypeEnum::Application,
+            network,
+        )
+        .await?;
+        ensure_http_listener(clients, &arn).await?;
+        changes.push("create alb".to_owned());
+    }
+    if want.base && before.proxies < PROXIES {
+        for i in 0..PROXIES {
+            let role = format!("proxy-{i}");
+            instances::ensure(
+                &clients.ec2,
+                &Launch {
+                    owner,
+                    role: &role,
+                    image_id: &proxy.image_id,
+                    instance_type: &proxy.instance_type,
+                    subnet_id: &network.public_subnets[i % network.public_subnets.len()],
+                    security_group_id: &network.proxy_group,
+                    client_token: &truncate_token(&format!("{client_token}-{role}")),
+                },
+            )
+            .await?;
+        }
+        changes.push("create proxies".to_owned());
+    }
+    if want.nlb && !before.nlb {
+        ensure_load_balancer(clients, owner, NLB_NAME, LoadBalancerTypeEnum::Network, network).await?;
+        changes.push("create nlb".to_owned());
+    }
+    Ok(())
+}
+
+async fn delete_unwanted(
+    plan: &Plan<'_>,
+    streaming: &Streaming,
+    changes: &mut Vec<String>,
+) -> Result<(), AwsError> {
+    let Plan {
+        clients,
+        owner,
+        before,
+        want,
+    } = *plan;
+    if !want.nlb && before.nlb {
+        delete_load_balancer(clients, NLB_NAME).await?;
+        changes.push("delete nlb".to_owned());
+    }
+    if !want.fleet && before.fleet {
         streaming.release(clients).await?;
         changes.push("delete fleet".to_owned());
     }
-    if !want.base {
-        if before.alb {
-            delete_load_balancer(clients, ALB_NAME).await?;
-            changes.push("delete alb".to_owned());
-        }
-        if before.proxies > 0 {
-            let ids: Vec<String> = proxies(clients, owner)
-                .await?
-                .into_iter()
-                .map(|vm| vm.id)
-                .collect();
-            instances::terminate(&clients.ec2, &ids).await?;
-            changes.push("delete proxies".to_owned());
-        }
-        if before.nat {
-            delete_nat(clients, owner).await?;
-            changes.push("delete nat".to_owned());
-        }
+    if want.base {
+        return Ok(());
     }
-    Ok(changes)
+    if before.alb {
+        delete_load_balancer(clients, ALB_NAME).await?;
+        changes.push("delete alb".to_owned());
+    }
+    if before.proxies > 0 {
+        let ids: Vec<String> = proxies(clients, owner)
+            .await?
+            .into_iter()
+            .map(|vm| vm.id)
+            .collect();
+        instances::terminate(&clients.ec2, &ids).await?;
+        changes.push("delete proxies".to_owned());
+    }
+    if before.nat {
+        delete_nat(clients, owner).await?;
+        changes.push("delete nat".to_owned());
+    }
+    Ok(())
 }
 
 /// What of the infrastructure exists now.

@@ -38,7 +38,7 @@ pub async fn ensure(steps: &Steps, job: Job) -> Result<InfraOutput, StepError> {
     want.base = true;
     want.nlb |= job.options.amq;
     want.fleet |= job.options.smart_client;
-    converge(steps, &job, want, "ensure").await
+    converge(steps, &job, want, Network::Ensure).await
 }
 
 /// Removes what no active sandbox other than this one needs any more.
@@ -47,10 +47,21 @@ pub async fn release(steps: &Steps, job: Job) -> Result<InfraOutput, StepError> 
         return Ok(InfraOutput { changes: Vec::new() });
     }
     let want = wanted(steps, &job, Some(&job.sandbox_id)).await?;
-    converge(steps, &job, want, "release").await
+    converge(steps, &job, want, Network::Existing).await
 }
 
-async fn converge(steps: &Steps, job: &Job, want: Want, verb: &str) -> Result<InfraOutput, StepError> {
+/// Whether converging may create the account's network, or uses only what exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Network {
+    Ensure,
+    Existing,
+}
+
+async fn converge(steps: &Steps, job: &Job, want: Want, network: Network) -> Result<InfraOutput, StepError> {
+    let verb = match network {
+        Network::Ensure => "ensure",
+        Network::Existing => "release",
+    };
     let account = job
         .account_id
         .as_deref()
@@ -59,7 +70,12 @@ async fn converge(steps: &Steps, job: &Job, want: Want, verb: &str) -> Result<In
     let started_at = chrono::Utc::now();
     let clients = steps.account(account).await;
     let owner = job.account_owner(account);
-    let network = network::ensure_account_network(&clients.ec2, &owner, &steps.settings.region).await?;
+    let network = match network {
+        Network::Ensure => {
+            Some(network::ensure_account_network(&clients.ec2, &owner, &steps.settings.region).await?)
+        }
+        Network::Existing => network::account_network(&clients.ec2, &owner).await?,
+    };
     let proxy = ProxySpec {
         image_id: steps.settings.images.proxy.clone(),
         instance_type: steps.settings.proxy_instance_type.clone(),
@@ -67,7 +83,7 @@ async fn converge(steps: &Steps, job: &Job, want: Want, verb: &str) -> Result<In
     let changes = infra::converge(
         &clients,
         &owner,
-        &network,
+        network.as_ref(),
         want,
         &proxy,
         &steps.streaming,
