@@ -2,8 +2,9 @@
 //! through the Step Functions API with `aws-sdk-sfn` (as an operator would), and a look at a
 //! tenant account's resources through a client of its own.
 
+use aws_sdk_ec2::types::Filter;
 use sbx_aws::Provisioner;
-use sbx_aws::infra::{self, Present};
+use sbx_aws::infra::Present;
 use sbx_stack::{LocalStack, Options, state_machine_arn};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -78,53 +79,101 @@ pub async fn succeed(stack: &LocalStack, machine: &str, name: &str, input: &Valu
     assert_eq!(ended.status, "SUCCEEDED", "{machine}/{name}: {ended:?}");
 }
 
-/// A view of one tenant account, through clients of its own.
+/// A view of one tenant account through plain SDK clients of its own: what it reports comes
+/// from the AWS APIs directly, never from the adapters under test.
 pub struct Account {
     pub id: String,
     pub tenant: String,
-    clients: sbx_aws::AccountClients,
-    streaming: sbx_aws::streaming::Streaming,
+    config: aws_config::SdkConfig,
+    ec2: aws_sdk_ec2::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    stand_in: std::sync::Arc<sbx_aws::streaming::StandIn>,
+}
+
+/// Instance states in which an instance still exists.
+const ALIVE: [&str; 4] = ["pending", "running", "stopping", "stopped"];
+
+fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .build()
+}
+
+fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> &'a str {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+        .unwrap_or_default()
 }
 
 impl Account {
     pub async fn open(stack: &LocalStack, tenant: &str, id: &str) -> Self {
+        // Any role name will do: moto's AssumeRole switches accounts by the ARN alone.
         let inspector = Provisioner::new(stack.config.clone(), "sbx-e2e-inspector");
+        let config = inspector.open(id).await.config;
         Self {
             id: id.to_owned(),
             tenant: tenant.to_owned(),
-            clients: inspector.open(id).await,
-            streaming: sbx_aws::streaming::Streaming::StandIn(stack.stand_in.clone()),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            config,
+            stand_in: stack.stand_in.clone(),
         }
     }
 
     /// Whether the account has the IAM role `name`.
     pub async fn has_role(&self, name: &str) -> bool {
-        let iam = aws_sdk_iam::Client::new(&self.clients.config);
+        let iam = aws_sdk_iam::Client::new(&self.config);
         iam.get_role().role_name(name).send().await.is_ok()
     }
 
-    /// `role=state` of every instance of the sandbox that has not been terminated.
-    pub async fn sandbox_instances(&self, sandbox: &str) -> Vec<String> {
-        let owner = sbx_aws::Owner::Sandbox {
-            tenant: self.tenant.clone(),
-            sandbox: sandbox.to_owned(),
-        };
-        sbx_aws::instances::find(&self.clients.ec2, &owner)
+    /// The instances that still exist with `filters`, each as (its tags, its state).
+    async fn instances(&self, filters: Vec<Filter>) -> Vec<(Vec<aws_sdk_ec2::types::Tag>, String)> {
+        let output = self
+            .ec2
+            .describe_instances()
+            .set_filters(Some(filters))
+            .filters(filter("instance-state-name", &ALIVE))
+            .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_iter()
-            .map(|vm| format!("{}={}", vm.role, vm.state))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        output
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| {
+                let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned());
+                (i.tags().to_vec(), state.unwrap_or_default())
+            })
             .collect()
+    }
+
+    /// `role=state` of every instance of the sandbox that has not been terminated, sorted.
+    pub async fn sandbox_instances(&self, sandbox: &str) -> Vec<String> {
+        let mut found: Vec<String> = self
+            .instances(vec![filter("tag:sbx:sandbox", &[sandbox])])
+            .await
+            .into_iter()
+            .map(|(tags, state)| format!("{}={state}", tag(&tags, "sbx:role")))
+            .collect();
+        found.sort();
+        found
     }
 
     /// (subnets, security groups) tagged with the sandbox.
     pub async fn sandbox_network(&self, sandbox: &str) -> (usize, usize) {
-        let filter = || vec![sbx_aws::tags::filter("tag:sbx:sandbox", sandbox)];
-        let ec2 = &self.clients.ec2;
-        let subnets = ec2.describe_subnets().set_filters(Some(filter())).send().await;
-        let groups = ec2
+        let tagged = || vec![filter("tag:sbx:sandbox", &[sandbox])];
+        let subnets = self
+            .ec2
+            .describe_subnets()
+            .set_filters(Some(tagged()))
+            .send()
+            .await;
+        let groups = self
+            .ec2
             .describe_security_groups()
-            .set_filters(Some(filter()))
+            .set_filters(Some(tagged()))
             .send()
             .await;
         (
@@ -137,46 +186,80 @@ impl Account {
         )
     }
 
-    /// The sandbox's target groups.
+    /// The target groups tagged with the sandbox.
     pub async fn target_groups(&self, sandbox: &str) -> usize {
-        sbx_aws::ingress::target_groups(&self.clients, &self.tenant, sandbox)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .len()
-    }
-
-    /// The account's shared infrastructure.
-    pub async fn infrastructure(&self) -> Present {
-        let owner = sbx_aws::Owner::Account {
-            tenant: self.tenant.clone(),
-            account: self.id.clone(),
-        };
-        infra::present(&self.clients, &owner, &self.streaming)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Every instance in the account that is not terminated, of any owner.
-    pub async fn live_instance_tags(&self) -> Vec<String> {
-        let output = self
-            .clients
-            .ec2
-            .describe_instances()
+        let groups = self
+            .elb
+            .describe_target_groups()
             .send()
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
-        output
-            .reservations()
+        let arns: Vec<String> = groups
+            .target_groups()
             .iter()
-            .flat_map(|r| r.instances())
-            .filter(|i| {
-                i.state()
-                    .and_then(|s| s.name())
-                    .is_some_and(|n| n.as_str() != "terminated")
-            })
-            .map(|i| {
-                i.tags()
+            .filter_map(|g| g.target_group_arn().map(str::to_owned))
+            .collect();
+        if arns.is_empty() {
+            return 0;
+        }
+        let tags = self
+            .elb
+            .describe_tags()
+            .set_resource_arns(Some(arns))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        tags.tag_descriptions()
+            .iter()
+            .filter(|d| {
+                d.tags()
                     .iter()
+                    .any(|t| t.key() == Some("sbx:sandbox") && t.value() == Some(sandbox))
+            })
+            .count()
+    }
+
+    /// The account's shared infrastructure, as the AWS APIs show it.
+    pub async fn infrastructure(&self) -> Present {
+        let nat = self
+            .ec2
+            .describe_nat_gateways()
+            .filter(filter("state", &["pending", "available"]))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let balancers = self
+            .elb
+            .describe_load_balancers()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let of_type = |kind: &str| {
+            balancers
+                .load_balancers()
+                .iter()
+                .any(|lb| lb.r#type().is_some_and(|t| t.as_str() == kind))
+        };
+        let proxies = self
+            .instances(vec![filter("tag:sbx:role", &["proxy-0", "proxy-1"])])
+            .await
+            .len();
+        Present {
+            nat: !nat.nat_gateways().is_empty(),
+            alb: of_type("application"),
+            proxies,
+            nlb: of_type("network"),
+            fleet: !self.stand_in.fleets(&self.id).is_empty(),
+        }
+    }
+
+    /// The tags of every instance in the account that is not terminated, of any owner.
+    pub async fn live_instance_tags(&self) -> Vec<String> {
+        self.instances(Vec::new())
+            .await
+            .into_iter()
+            .map(|(tags, _)| {
+                tags.iter()
                     .map(|t| {
                         format!(
                             "{}={}",

@@ -19,12 +19,6 @@ pub enum AwsError {
         message: String,
     },
 
-    #[error("could not build the {operation} request: {message}")]
-    Build {
-        operation: &'static str,
-        message: String,
-    },
-
     #[error("image {image_id} cannot be used: {message}")]
     ImageNotFound { image_id: String, message: String },
 
@@ -87,13 +81,6 @@ impl AwsError {
                 message: format!("{}", aws_sdk_ec2::error::DisplayErrorContext(&err)),
                 transient: false,
             },
-        }
-    }
-
-    pub fn build(operation: &'static str, err: impl std::fmt::Display) -> Self {
-        AwsError::Build {
-            operation,
-            message: err.to_string(),
         }
     }
 

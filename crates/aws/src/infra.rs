@@ -144,7 +144,7 @@ async fn create_missing(
                     instance_type: &proxy.instance_type,
                     subnet_id: &network.public_subnets[i % network.public_subnets.len()],
                     security_group_id: &network.proxy_group,
-                    client_token: &truncate_token(&format!("{client_token}-{role}")),
+                    client_token: &crate::tags::client_token(client_token, &role),
                 },
             )
             .await?;
@@ -213,14 +213,6 @@ pub async fn present(
         nlb: find_load_balancer(clients, NLB_NAME).await?.is_some(),
         fleet: streaming.exists(clients).await?,
     })
-}
-
-/// Client tokens are at most 64 characters.
-fn truncate_token(token: &str) -> String {
-    if token.len() <= 64 {
-        return token.to_owned();
-    }
-    crate::tags::short_name("t", token, "")
 }
 
 async fn proxies(clients: &AccountClients, owner: &Owner) -> Result<Vec<instances::Vm>, AwsError> {
@@ -298,7 +290,7 @@ async fn ensure_nat(
         .create_nat_gateway()
         .subnet_id(&network.public_subnets[0])
         .allocation_id(allocation)
-        .client_token(truncate_token(&format!("{token}-nat")))
+        .client_token(crate::tags::client_token(token, "nat"))
         .tag_specifications(owner.ec2_spec(ResourceType::Natgateway, "nat"))
         .send()
         .await

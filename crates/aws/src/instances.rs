@@ -4,7 +4,7 @@
 use crate::error::{AwsError, sdk};
 use crate::tags::{self, Owner};
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{InstanceStateName, InstanceType, ResourceType};
+use aws_sdk_ec2::types::{InstanceType, ResourceType};
 
 /// What to launch.
 #[derive(Debug, Clone)]
@@ -142,13 +142,5 @@ pub async fn terminate(ec2: &Client, ids: &[String]) -> Result<(), AwsError> {
         Ok(_) => Ok(()),
         Err(err) if err.has_code(&["InvalidInstanceID.NotFound"]) => Ok(()),
         Err(err) => Err(err),
-    }
-}
-
-/// Whether every instance of the owner is in `state` (`terminated`: none is left).
-pub fn all_in(vms: &[Vm], state: InstanceStateName) -> bool {
-    match state {
-        InstanceStateName::Terminated => vms.is_empty(),
-        state => vms.iter().all(|vm| vm.state == state.as_str()),
     }
 }

@@ -79,6 +79,18 @@ pub fn short_name(prefix: &str, tenant: &str, sandbox: &str) -> String {
     format!("{prefix}-{hex}")
 }
 
+/// An EC2 client token for `what` within the attempt `scope` (an execution): `<scope>-<what>`,
+/// or a digest of both where that is longer than the 64 characters EC2 accepts. The same
+/// scope and purpose always give the same token, so a repeated call creates nothing twice.
+pub fn client_token(scope: &str, what: &str) -> String {
+    let token = format!("{scope}-{what}");
+    if token.len() <= 64 {
+        token
+    } else {
+        short_name(what, scope, "")
+    }
+}
+
 /// A number in `0..modulus` derived from the sandbox, where probing for a free slot starts.
 pub fn slot(tenant: &str, sandbox: &str, modulus: u32) -> u32 {
     use sha2::Digest;
@@ -97,6 +109,10 @@ mod tests {
         assert_ne!(a, short_name("sbx", "globex", "sbx-1"));
         assert!(a.len() <= 32, "{a}");
         assert!(slot("acme", "sbx-1", 7) < 7);
+        assert_eq!(client_token("s1-create-3", "acp"), "s1-create-3-acp");
+        let long = client_token(&"x".repeat(80), "acp");
+        assert!(long.len() <= 64 && long.starts_with("acp-"), "{long}");
+        assert_eq!(long, client_token(&"x".repeat(80), "acp"));
     }
 
     #[test]

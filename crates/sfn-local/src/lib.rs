@@ -15,6 +15,7 @@ pub mod intrinsics;
 pub mod invoke;
 pub mod path;
 pub mod service;
+pub mod signal;
 
 pub use engine::Engine;
 pub use invoke::{FunctionError, Functions, RuntimeFunction};

@@ -124,29 +124,9 @@ async fn serve(
     println!("sfn-local listening on http://{address}");
     tokio::select! {
         result = api::serve(service, listener) => result.map_err(|e| e.to_string()),
-        _ = shutdown() => {
+        _ = sbx_sfn_local::signal::stop_requested() => {
             tracing::info!("stopping");
             Ok(())
         }
     }
-}
-
-async fn shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

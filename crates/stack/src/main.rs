@@ -69,25 +69,8 @@ async fn main() -> ExitCode {
         state_machine_arn("create")
     );
     eprintln!("sbx: up; Ctrl-C to stop");
-    shutdown().await;
+    sbx_sfn_local::signal::stop_requested().await;
     eprintln!("sbx: stopping");
     stack.stop();
     ExitCode::SUCCESS
-}
-
-async fn shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-            let _ = ctrl_c.await;
-            return;
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

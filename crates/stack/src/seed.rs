@@ -4,6 +4,7 @@
 
 use crate::StackError;
 use aws_config::SdkConfig;
+use sbx_aws::Provisioner;
 use sbx_steps::Images;
 use sbx_store::{AccountStore, DynamoStore, StoreConfig, TableNames};
 
@@ -42,6 +43,7 @@ pub(crate) async fn seed(
     };
 
     let store = DynamoStore::new(dynamo, StoreConfig::new(tables.clone()));
+    let bootstrap = Provisioner::new(config.clone(), BOOTSTRAP_ROLE);
     let mut accounts = Vec::new();
     for i in 0..u64::from(pool_size) {
         let account_id = (FIRST_ACCOUNT + i).to_string();
@@ -49,7 +51,7 @@ pub(crate) async fn seed(
             .add_to_pool(&account_id)
             .await
             .map_err(|e| StackError::Seed(e.to_string()))?;
-        provisioning_role(config, &account_id).await?;
+        provisioning_role(&bootstrap, &account_id).await?;
         accounts.push(account_id);
     }
     tracing::info!(pool = accounts.len(), ?images, "local AWS seeded");
@@ -99,20 +101,8 @@ fn provisioning_policy() -> Result<String, StackError> {
 
 /// Puts the provisioning role into `account_id`, trusting the management account, unless it is
 /// there.
-async fn provisioning_role(config: &SdkConfig, account_id: &str) -> Result<(), StackError> {
-    let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
-        "arn:aws:iam::{account_id}:role/{BOOTSTRAP_ROLE}"
-    ))
-    .session_name("sbx-seed")
-    .configure(config)
-    .build()
-    .await;
-    let member = config
-        .to_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            provider,
-        ))
-        .build();
+async fn provisioning_role(bootstrap: &Provisioner, account_id: &str) -> Result<(), StackError> {
+    let member = bootstrap.open(account_id).await.config;
     let iam = aws_sdk_iam::Client::new(&member);
     let existing = iam.get_role().role_name(PROVISIONING_ROLE).send().await;
     match existing {

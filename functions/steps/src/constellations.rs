@@ -21,10 +21,7 @@ pub async fn install(steps: &Steps, job: Job) -> Result<InstallOutput, StepError
             instance_id: None,
         });
     }
-    let account = job
-        .account_id
-        .as_deref()
-        .ok_or_else(|| StepError::InvalidInput(format!("sandbox {} has no account yet", job.sandbox_id)))?;
+    let account = job.account()?;
     let clients = steps.account(account).await;
     let ocp = sbx_aws::instances::find(&clients.ec2, &job.sandbox_owner())
         .await?

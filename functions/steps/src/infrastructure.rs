@@ -62,10 +62,7 @@ async fn converge(steps: &Steps, job: &Job, want: Want, network: Network) -> Res
         Network::Ensure => "ensure",
         Network::Existing => "release",
     };
-    let account = job
-        .account_id
-        .as_deref()
-        .ok_or_else(|| StepError::InvalidInput(format!("sandbox {} has no account yet", job.sandbox_id)))?;
+    let account = job.account()?;
     lock::ensure_held(&steps.store, job, account).await?;
     let started_at = chrono::Utc::now();
     let clients = steps.account(account).await;

@@ -15,10 +15,7 @@ pub struct RoutesOutput {
 }
 
 pub async fn register(steps: &Steps, job: Job) -> Result<RoutesOutput, StepError> {
-    let account = job
-        .account_id
-        .as_deref()
-        .ok_or_else(|| StepError::InvalidInput(format!("sandbox {} has no account yet", job.sandbox_id)))?;
+    let account = job.account()?;
     let clients = steps.account(account).await;
     let network = sbx_aws::network::account_network(&clients.ec2, &job.account_owner(account))
         .await?

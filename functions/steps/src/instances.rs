@@ -5,6 +5,7 @@ use crate::context::Steps;
 use crate::error::StepError;
 use crate::job::Job;
 use crate::network::NetworkOutput;
+use sbx_aws::AccountClients;
 use sbx_aws::instances::{self, Launch, Vm};
 use sbx_lifecycle::InstanceSize;
 use serde::{Deserialize, Serialize};
@@ -34,15 +35,9 @@ pub struct LaunchOutput {
     pub ocp: String,
 }
 
-fn account(job: &Job) -> Result<&str, StepError> {
-    job.account_id
-        .as_deref()
-        .ok_or_else(|| StepError::InvalidInput(format!("sandbox {} has no account yet", job.sandbox_id)))
-}
-
 pub async fn launch(steps: &Steps, input: LaunchInput) -> Result<LaunchOutput, StepError> {
     let job = &input.job;
-    let clients = steps.account(account(job)?).await;
+    let clients = steps.account(job.account()?).await;
     let owner = job.sandbox_owner();
     let images = &steps.settings.images;
     let mut ids = Vec::new();
@@ -72,56 +67,50 @@ pub struct InstancesOutput {
     pub instances: Vec<String>,
 }
 
-async fn sandbox_vms(steps: &Steps, job: &Job) -> Result<Vec<Vm>, StepError> {
+/// The sandbox's instances, with the clients of its account they were read through; none
+/// before an account is allocated.
+async fn sandbox_vms(steps: &Steps, job: &Job) -> Result<(Option<AccountClients>, Vec<Vm>), StepError> {
     let Some(account) = job.account_id.as_deref() else {
-        return Ok(Vec::new());
+        return Ok((None, Vec::new()));
     };
     let clients = steps.account(account).await;
-    Ok(instances::find(&clients.ec2, &job.sandbox_owner()).await?)
+    let vms = instances::find(&clients.ec2, &job.sandbox_owner()).await?;
+    Ok((Some(clients), vms))
 }
 
-fn ids(vms: &[Vm]) -> Vec<String> {
-    vms.iter().map(|vm| vm.id.clone()).collect()
+fn ids<'a>(vms: impl IntoIterator<Item = &'a Vm>) -> Vec<String> {
+    vms.into_iter().map(|vm| vm.id.clone()).collect()
+}
+
+fn is_up(vm: &Vm) -> bool {
+    vm.state == "running" || vm.state == "pending"
 }
 
 pub async fn start(steps: &Steps, job: Job) -> Result<InstancesOutput, StepError> {
-    let vms = sandbox_vms(steps, &job).await?;
-    if vms.len() < ROLES.len() {
+    let (clients, vms) = sandbox_vms(steps, &job).await?;
+    let Some(clients) = clients.filter(|_| vms.len() >= ROLES.len()) else {
         return Err(StepError::Failed(format!(
             "sandbox {} has {} of its {} instances; it cannot be started",
             job.sandbox_id,
             vms.len(),
             ROLES.len()
         )));
-    }
-    let clients = steps.account(account(&job)?).await;
-    let stopped: Vec<String> = vms
-        .iter()
-        .filter(|vm| vm.state != "running" && vm.state != "pending")
-        .map(|vm| vm.id.clone())
-        .collect();
-    instances::start(&clients.ec2, &stopped).await?;
+    };
+    instances::start(&clients.ec2, &ids(vms.iter().filter(|vm| !is_up(vm)))).await?;
     Ok(InstancesOutput { instances: ids(&vms) })
 }
 
 pub async fn stop(steps: &Steps, job: Job) -> Result<InstancesOutput, StepError> {
-    let vms = sandbox_vms(steps, &job).await?;
-    if let Some(account) = job.account_id.as_deref() {
-        let clients = steps.account(account).await;
-        let running: Vec<String> = vms
-            .iter()
-            .filter(|vm| vm.state == "running" || vm.state == "pending")
-            .map(|vm| vm.id.clone())
-            .collect();
-        instances::stop(&clients.ec2, &running).await?;
+    let (clients, vms) = sandbox_vms(steps, &job).await?;
+    if let Some(clients) = clients {
+        instances::stop(&clients.ec2, &ids(vms.iter().filter(|vm| is_up(vm)))).await?;
     }
     Ok(InstancesOutput { instances: ids(&vms) })
 }
 
 pub async fn terminate(steps: &Steps, job: Job) -> Result<InstancesOutput, StepError> {
-    let vms = sandbox_vms(steps, &job).await?;
-    if let Some(account) = job.account_id.as_deref() {
-        let clients = steps.account(account).await;
+    let (clients, vms) = sandbox_vms(steps, &job).await?;
+    if let Some(clients) = clients {
         instances::terminate(&clients.ec2, &ids(&vms)).await?;
     }
     Ok(InstancesOutput { instances: ids(&vms) })
@@ -149,7 +138,7 @@ pub struct CheckOutput {
 }
 
 pub async fn check(steps: &Steps, input: CheckInput) -> Result<CheckOutput, StepError> {
-    let vms = sandbox_vms(steps, &input.job).await?;
+    let (_, vms) = sandbox_vms(steps, &input.job).await?;
     let states: Vec<String> = vms.iter().map(|vm| format!("{}={}", vm.role, vm.state)).collect();
     let ready = match input.want {
         Target::Terminated => vms.is_empty(),

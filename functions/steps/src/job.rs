@@ -1,6 +1,7 @@
 //! The payload the state machines carry between steps: the [`Job`] that `begin-operation`
 //! produces (`$.job`), which every later step reads. It stays small and flat.
 
+use crate::error::StepError;
 use sbx_aws::Owner;
 use sbx_lifecycle::{Operation, SandboxOptions};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,14 @@ pub struct Job {
 }
 
 impl Job {
+    /// The sandbox's account; steps that act in it fail with `Sbx.InvalidInput` before one is
+    /// allocated.
+    pub fn account(&self) -> Result<&str, StepError> {
+        self.account_id
+            .as_deref()
+            .ok_or_else(|| StepError::InvalidInput(format!("sandbox {} has no account yet", self.sandbox_id)))
+    }
+
     pub fn sandbox_owner(&self) -> Owner {
         Owner::Sandbox {
             tenant: self.tenant.clone(),
@@ -42,14 +51,9 @@ impl Job {
         format!("account:{account_id}")
     }
 
-    /// A client token for `what`, unique to this job and at most 64 characters.
+    /// A client token for `what`, unique to this job (see `sbx_aws::tags::client_token`).
     pub fn client_token(&self, what: &str) -> String {
-        let token = format!("{}-{what}", self.token);
-        if token.len() <= 64 {
-            token
-        } else {
-            sbx_aws::tags::short_name(what, &self.token, &self.sandbox_id)
-        }
+        sbx_aws::tags::client_token(&self.token, what)
     }
 }
 

@@ -16,10 +16,7 @@ pub struct LockOutput {
 
 /// The lock of the job's account.
 fn lock_of(job: &Job) -> Result<String, StepError> {
-    job.account_id
-        .as_deref()
-        .map(Job::lock_name)
-        .ok_or_else(|| StepError::InvalidInput(format!("sandbox {} has no account yet", job.sandbox_id)))
+    job.account().map(Job::lock_name)
 }
 
 pub async fn acquire(
