@@ -5,6 +5,7 @@
 //! here as a [`Change`]: the next record (version + 1) and the audit [`Event`] that describes it.
 //! Persisting a change as one compare-and-set is the store's job, not this crate's.
 
+pub mod rules;
 mod sandbox;
 mod time;
 

@@ -1,7 +1,7 @@
 //! [`SandboxStore`] on DynamoDB.
 
 use crate::error::StoreError;
-use crate::page;
+use crate::page::{self, PageKey};
 use crate::schema::TableNames;
 use crate::{Clock, Created, ListQuery, Page, SandboxStore, SystemClock};
 use aws_sdk_dynamodb::Client;
@@ -35,6 +35,8 @@ pub struct StoreConfig {
     pub deleted_retention: chrono::Duration,
     /// How long an idempotency key is remembered.
     pub idempotency_window: chrono::Duration,
+    /// Signs the page tokens of [`SandboxStore::list`].
+    pub page_key: PageKey,
 }
 
 impl StoreConfig {
@@ -44,6 +46,7 @@ impl StoreConfig {
             quota: 10,
             deleted_retention: chrono::Duration::days(90),
             idempotency_window: chrono::Duration::hours(24),
+            page_key: PageKey::random(),
         }
     }
 }
@@ -317,7 +320,7 @@ impl SandboxStore for DynamoStore {
         };
         let mut start = match &query.next_token {
             Some(token) => {
-                let last_id = page::decode(token, tenant, query.state)?;
+                let last_id = page::decode(&self.config.page_key, token, tenant, query.state)?;
                 Some(HashMap::from([
                     ("tenant".to_owned(), s(tenant)),
                     ("id".to_owned(), s(last_id)),
@@ -361,7 +364,7 @@ impl SandboxStore for DynamoStore {
                     .get("id")
                     .and_then(|id| id.as_s().ok())
                     .ok_or_else(|| StoreError::Malformed("LastEvaluatedKey without an id".into()))?;
-                Some(page::encode(tenant, last_id, query.state))
+                Some(page::encode(&self.config.page_key, tenant, last_id, query.state))
             }
             None => None,
         };
@@ -464,6 +467,45 @@ impl SandboxStore for DynamoStore {
                 Err(StoreError::AccountUnavailable {
                     account_id: account_id.to_owned(),
                     state: crate::AccountState::Assigned,
+                })
+            }
+            Err(err) => Err(StoreError::aws("UpdateItem", err)),
+        }
+    }
+
+    async fn extend(&self, tenant: &str, id: &str, expires_at: DateTime<Utc>) -> Result<Sandbox, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.tables.sandboxes)
+            .key("tenant", s(tenant))
+            .key("id", s(id))
+            .update_expression("SET #expires = :expires")
+            .condition_expression("attribute_exists(#id) AND NOT (#state IN (:deleting, :deleted))")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(
+                ":expires",
+                s(sbx_lifecycle::rfc3339_millis::format(&sbx_lifecycle::rfc3339_millis::truncate(expires_at))),
+            )
+            .expression_attribute_values(":deleting", s(State::Deleting.as_str()))
+            .expression_attribute_values(":deleted", s(State::Deleted.as_str()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // NotFound when there is no such record; otherwise it is being deleted.
+                let current = self.get(tenant, id).await?;
+                Err(StoreError::NotExtendable {
+                    id: id.to_owned(),
+                    state: current.state,
                 })
             }
             Err(err) => Err(StoreError::aws("UpdateItem", err)),

@@ -15,6 +15,10 @@ pub enum StoreError {
     #[error(transparent)]
     Conflict(#[from] Refused),
 
+    /// A sandbox being deleted, or deleted, keeps its expiry.
+    #[error("sandbox {id} is {state}; its expiry can no longer change")]
+    NotExtendable { id: String, state: sbx_lifecycle::State },
+
     #[error("sandbox {id} already exists")]
     AlreadyExists { id: String },
 

@@ -16,6 +16,7 @@ pub mod schema;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::{DynamoStore, StoreConfig};
+pub use page::PageKey;
 pub use error::StoreError;
 pub use schema::TableNames;
 
@@ -96,6 +97,16 @@ pub trait SandboxStore: Send + Sync {
         tenant: &str,
         id: &str,
         account_id: &str,
+    ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
+
+    /// Sets the sandbox's expiry. Not a change of state: the version stays, so a running
+    /// operation is not disturbed. Refused with [`StoreError::NotExtendable`] once the sandbox
+    /// is being deleted.
+    fn extend(
+        &self,
+        tenant: &str,
+        id: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
 
     /// The sandbox's audit trail, oldest first.

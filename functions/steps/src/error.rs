@@ -87,7 +87,8 @@ impl From<StoreError> for StepError {
             StoreError::NotFound { .. } | StoreError::AccountNotFound { .. } => StepError::NotFound(message),
             StoreError::Conflict(_)
             | StoreError::AlreadyExists { .. }
-            | StoreError::AccountUnavailable { .. } => StepError::Conflict(message),
+            | StoreError::AccountUnavailable { .. }
+            | StoreError::NotExtendable { .. } => StepError::Conflict(message),
             StoreError::QuotaExceeded { .. } => StepError::QuotaExceeded(message),
             StoreError::IdempotencyKeyReused | StoreError::InvalidPageToken => {
                 StepError::InvalidInput(message)

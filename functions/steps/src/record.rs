@@ -6,7 +6,7 @@
 
 use crate::error::StepError;
 use crate::job::Job;
-use sbx_lifecycle::{InstanceSize, NewSandbox, Operation, Outcome, SandboxOptions, State};
+use sbx_lifecycle::{InstanceSize, rules, NewSandbox, Operation, Outcome, SandboxOptions, State};
 use sbx_store::SandboxStore;
 use serde::{Deserialize, Serialize};
 
@@ -43,48 +43,21 @@ pub struct BeginInput {
     pub request: Request,
 }
 
-/// The longest a sandbox may live.
-pub const MAX_TTL_HOURS: u32 = 24 * 30;
-const DEFAULT_TTL_HOURS: u32 = 8;
-
-/// Checks what a create asks for; the message names the field.
+/// Checks what an execution asks for with the rules the API applies; the message names the field.
 pub fn validate(request: &Request) -> Result<(), StepError> {
-    let id_ok = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 63
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    let check = || -> Result<(), rules::Invalid> {
+        rules::id("tenant", &request.tenant)?;
+        rules::id("sandbox_id", &request.sandbox_id)?;
+        if let Some(name) = &request.name {
+            rules::name(name)?;
+        }
+        rules::constellations(&request.constellations)?;
+        if let Some(hours) = request.ttl_hours {
+            rules::ttl_hours(hours)?;
+        }
+        Ok(())
     };
-    if !id_ok(&request.tenant) {
-        return Err(StepError::InvalidInput(
-            "tenant: 1 to 63 of a-z, 0-9 and -".into(),
-        ));
-    }
-    if !id_ok(&request.sandbox_id) {
-        return Err(StepError::InvalidInput(
-            "sandbox_id: 1 to 63 of a-z, 0-9 and -".into(),
-        ));
-    }
-    if let Some(name) = &request.name
-        && (name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control))
-    {
-        return Err(StepError::InvalidInput(
-            "name: 1 to 100 printable characters".into(),
-        ));
-    }
-    if request.constellations.len() > 20 || !request.constellations.iter().all(|c| id_ok(c)) {
-        return Err(StepError::InvalidInput(
-            "constellations: at most 20 names of a-z, 0-9 and -".into(),
-        ));
-    }
-    if let Some(hours) = request.ttl_hours
-        && !(1..=MAX_TTL_HOURS).contains(&hours)
-    {
-        return Err(StepError::InvalidInput(format!(
-            "ttl_hours: 1 to {MAX_TTL_HOURS}"
-        )));
-    }
-    Ok(())
+    check().map_err(StepError::InvalidInput)
 }
 
 /// Begins the operation (or finds it begun) and returns the job the later steps carry.
@@ -118,7 +91,7 @@ pub async fn begin(store: &impl SandboxStore, input: BeginInput) -> Result<Job, 
                 constellations: request.constellations.clone(),
                 instance_size: request.instance_size,
             };
-            let hours = request.ttl_hours.unwrap_or(DEFAULT_TTL_HOURS);
+            let hours = request.ttl_hours.unwrap_or(rules::DEFAULT_TTL_HOURS);
             let new = NewSandbox {
                 tenant: tenant.to_owned(),
                 id: id.to_owned(),

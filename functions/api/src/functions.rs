@@ -1,0 +1,195 @@
+//! The three API functions, built once per process from their [`Settings`].
+
+use crate::accounts::Accounts;
+use crate::directory::Cognito;
+use crate::routes;
+use crate::sandboxes::Sandboxes;
+use crate::token::{CognitoAuth, Token};
+use crate::workflows::StepFunctions;
+use aws_config::SdkConfig;
+use lambda_http::{Body, Request, Response};
+use sbx_lifecycle::Operation;
+use sbx_store::{DynamoStore, PageKey, StoreConfig, TableNames};
+
+/// What the functions are configured with. A deployed function reads it from its environment
+/// ([`Settings::from_env`]); each function needs only some of it.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `SBX_USER_POOL_ID`: where users and their `custom:tenant` live.
+    pub user_pool_id: Option<String>,
+    /// `SBX_USER_POOL_CLIENT_ID`: the app client `POST /token` signs in with.
+    pub client_id: Option<String>,
+    /// `SBX_*_TABLE`.
+    pub tables: Option<TableNames>,
+    /// `SBX_QUOTA`: live sandboxes per tenant.
+    pub quota: Option<u32>,
+    /// `SBX_PAGE_TOKEN_KEY`: the secret (base64, 32 bytes or more) that signs page tokens.
+    pub page_key: Option<PageKey>,
+    /// `SBX_{CREATE,START,STOP,DELETE}_STATE_MACHINE_ARN`, in the order of `Operation::ALL`.
+    pub state_machines: Option<[String; 4]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name}: {problem}")]
+    Invalid { name: &'static str, problem: String },
+    #[error("there is no API function {0:?}")]
+    UnknownFunction(String),
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty());
+        let quota = match var("SBX_QUOTA") {
+            None => None,
+            Some(text) => Some(text.parse().map_err(|_| ConfigError::Invalid {
+                name: "SBX_QUOTA",
+                problem: format!("a number, not {text:?}"),
+            })?),
+        };
+        let page_key = match var("SBX_PAGE_TOKEN_KEY") {
+            None => None,
+            Some(text) => {
+                use base64::Engine;
+                let invalid = |problem: String| ConfigError::Invalid {
+                    name: "SBX_PAGE_TOKEN_KEY",
+                    problem,
+                };
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .map_err(|e| invalid(format!("not base64: {e}")))?;
+                Some(PageKey::new(&bytes).map_err(|e| invalid(e.to_string()))?)
+            }
+        };
+        let machines = ["CREATE", "START", "STOP", "DELETE"].map(|op| var(&format!("SBX_{op}_STATE_MACHINE_ARN")));
+        let state_machines = match machines {
+            [Some(a), Some(b), Some(c), Some(d)] => Some([a, b, c, d]),
+            _ => None,
+        };
+        let tables = match (
+            var("SBX_SANDBOXES_TABLE"),
+            var("SBX_EVENTS_TABLE"),
+            var("SBX_TENANTS_TABLE"),
+            var("SBX_LOCKS_TABLE"),
+            var("SBX_ACCOUNTS_TABLE"),
+        ) {
+            (Some(sandboxes), Some(events), Some(tenants), Some(locks), Some(accounts)) => Some(TableNames {
+                sandboxes,
+                events,
+                tenants,
+                locks,
+                accounts,
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            user_pool_id: var("SBX_USER_POOL_ID"),
+            client_id: var("SBX_USER_POOL_CLIENT_ID"),
+            tables,
+            quota,
+            page_key,
+            state_machines,
+        })
+    }
+
+    fn store(&self, config: &SdkConfig) -> Result<DynamoStore, ConfigError> {
+        let tables = self.tables.clone().ok_or(ConfigError::Missing("SBX_SANDBOXES_TABLE"))?;
+        let mut store_config = StoreConfig::new(tables);
+        if let Some(quota) = self.quota {
+            store_config.quota = quota;
+        }
+        store_config.page_key = self.page_key.clone().ok_or(ConfigError::Missing("SBX_PAGE_TOKEN_KEY"))?;
+        Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(config), store_config))
+    }
+
+    fn directory(&self, config: &SdkConfig) -> Result<Cognito, ConfigError> {
+        let pool = self.user_pool_id.clone().ok_or(ConfigError::Missing("SBX_USER_POOL_ID"))?;
+        Ok(Cognito::new(
+            aws_sdk_cognitoidentityprovider::Client::new(config),
+            pool,
+        ))
+    }
+}
+
+pub type SandboxesFunction = Sandboxes<DynamoStore, StepFunctions, Cognito>;
+pub type AccountsFunction = Accounts<DynamoStore, Cognito>;
+pub type TokenFunction = Token<CognitoAuth>;
+
+/// One API function with what it works with.
+pub enum Function {
+    Token(TokenFunction),
+    Sandboxes(Box<SandboxesFunction>),
+    Accounts(Box<AccountsFunction>),
+}
+
+impl Function {
+    /// The function `name` (one of [`routes::FUNCTIONS`]), with the clients and settings it uses.
+    pub fn build(name: &str, config: &SdkConfig, settings: &Settings) -> Result<Self, ConfigError> {
+        Ok(match name {
+            routes::TOKEN => Function::Token(Token {
+                auth: CognitoAuth {
+                    client: aws_sdk_cognitoidentityprovider::Client::new(config),
+                    client_id: settings
+                        .client_id
+                        .clone()
+                        .ok_or(ConfigError::Missing("SBX_USER_POOL_CLIENT_ID"))?,
+                },
+            }),
+            routes::SANDBOXES => {
+                let arns = settings
+                    .state_machines
+                    .clone()
+                    .ok_or(ConfigError::Missing("SBX_CREATE_STATE_MACHINE_ARN"))?;
+                debug_assert_eq!(Operation::ALL[0], Operation::Create);
+                Function::Sandboxes(Box::new(Sandboxes {
+                    store: settings.store(config)?,
+                    workflows: StepFunctions::new(aws_sdk_sfn::Client::new(config), arns),
+                    directory: settings.directory(config)?,
+                }))
+            }
+            routes::ACCOUNTS => Function::Accounts(Box::new(Accounts {
+                store: settings.store(config)?,
+                directory: settings.directory(config)?,
+            })),
+            other => return Err(ConfigError::UnknownFunction(other.to_owned())),
+        })
+    }
+
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        match self {
+            Function::Token(f) => f.handle(request).await,
+            Function::Sandboxes(f) => f.handle(request).await,
+            Function::Accounts(f) => f.handle(request).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_read_and_checked() {
+        let vars = |name: &str| match name {
+            "SBX_QUOTA" => Some("5".to_owned()),
+            "SBX_PAGE_TOKEN_KEY" => Some("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==".to_owned()),
+            "SBX_USER_POOL_ID" => Some("us-east-1_x".to_owned()),
+            "SBX_CREATE_STATE_MACHINE_ARN" | "SBX_START_STATE_MACHINE_ARN" => Some("arn".to_owned()),
+            _ => None,
+        };
+        let settings = Settings::from_vars(vars).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.quota, Some(5));
+        assert!(settings.page_key.is_some());
+        assert!(settings.state_machines.is_none(), "all four or none");
+        let short = Settings::from_vars(|name| (name == "SBX_PAGE_TOKEN_KEY").then(|| "c2hvcnQ=".to_owned()));
+        assert!(matches!(short, Err(ConfigError::Invalid { name: "SBX_PAGE_TOKEN_KEY", .. })));
+        let quota = Settings::from_vars(|name| (name == "SBX_QUOTA").then(|| "many".to_owned()));
+        assert!(quota.is_err());
+    }
+}

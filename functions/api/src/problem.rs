@@ -1,0 +1,199 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`).
+//!
+//! Every answer that is not a success is a [`Problem`]: a stable `type` a client can branch on,
+//! the HTTP `status`, a `title` per type and a `detail` that says what was wrong with this
+//! request. Handlers return problems as responses, never as `Err`: an `Err` would be a 5xx.
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use sbx_lifecycle::State;
+use serde::Serialize;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// The kinds of problem, each with its status. The `type` member is the kind's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    InvalidRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    InvalidTransition,
+    QuotaExceeded,
+    IdempotencyKeyReused,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    TooManyRequests,
+    Unavailable,
+    Internal,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 12] = [
+        Kind::InvalidRequest,
+        Kind::Unauthorized,
+        Kind::Forbidden,
+        Kind::NotFound,
+        Kind::InvalidTransition,
+        Kind::QuotaExceeded,
+        Kind::IdempotencyKeyReused,
+        Kind::PayloadTooLarge,
+        Kind::UnsupportedMediaType,
+        Kind::TooManyRequests,
+        Kind::Unavailable,
+        Kind::Internal,
+    ];
+
+    /// The `type` member: a relative URI reference, stable across releases.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::InvalidRequest => "invalid-request",
+            Kind::Unauthorized => "unauthorized",
+            Kind::Forbidden => "forbidden",
+            Kind::NotFound => "not-found",
+            Kind::InvalidTransition => "invalid-transition",
+            Kind::QuotaExceeded => "quota-exceeded",
+            Kind::IdempotencyKeyReused => "idempotency-key-reused",
+            Kind::PayloadTooLarge => "payload-too-large",
+            Kind::UnsupportedMediaType => "unsupported-media-type",
+            Kind::TooManyRequests => "too-many-requests",
+            Kind::Unavailable => "unavailable",
+            Kind::Internal => "internal",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Kind::InvalidRequest => StatusCode::BAD_REQUEST,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::InvalidTransition | Kind::QuotaExceeded => StatusCode::CONFLICT,
+            Kind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::InvalidRequest => "The request is not valid",
+            Kind::Unauthorized => "Authentication failed",
+            Kind::Forbidden => "Not allowed",
+            Kind::NotFound => "Not found",
+            Kind::InvalidTransition => "The sandbox's state does not allow this",
+            Kind::QuotaExceeded => "The tenant's sandbox quota is used up",
+            Kind::IdempotencyKeyReused => "The idempotency key was used for another request",
+            Kind::PayloadTooLarge => "The request body is too large",
+            Kind::UnsupportedMediaType => "The request body must be JSON",
+            Kind::TooManyRequests => "Too many requests",
+            Kind::Unavailable => "Temporarily unavailable",
+            Kind::Internal => "Internal error",
+        }
+    }
+}
+
+/// One problem details document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// For `invalid-transition`: the sandbox's current state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+}
+
+impl Problem {
+    pub fn new(kind: Kind, detail: impl Into<String>) -> Self {
+        Self {
+            kind: kind.name(),
+            title: kind.title(),
+            status: kind.status().as_u16(),
+            detail: detail.into(),
+            state: None,
+        }
+    }
+
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(Kind::InvalidRequest, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(Kind::NotFound, detail)
+    }
+
+    /// `operation` is not allowed while the sandbox is in `state`.
+    pub fn transition(detail: impl Into<String>, state: State) -> Self {
+        Self {
+            state: Some(state),
+            ..Self::new(Kind::InvalidTransition, detail)
+        }
+    }
+
+    /// A failure of ours, not the client's: logged in full, answered without internals.
+    pub fn internal(kind: Kind, what: &str, err: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "{what}");
+        Self::new(kind, format!("{what}; try again later"))
+    }
+
+    pub fn response(&self) -> Response<Body> {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = Response::new(Body::Text(
+            serde_json::to_string(self).unwrap_or_else(|_| format!("{{\"status\":{}}}", self.status)),
+        ));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        response
+    }
+}
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    match serde_json::to_string(value) {
+        Ok(text) => {
+            let mut response = Response::new(Body::Text(text));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(err) => Problem::internal(Kind::Internal, "the answer could not be written", &err).response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_is_problem_json_with_its_status() {
+        let response = Problem::transition("cannot stop sandbox sb-1: it is stopped", State::Stopped).response();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
+        let Body::Text(text) = response.body() else {
+            panic!("a text body");
+        };
+        let doc: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        assert_eq!(doc["type"], "invalid-transition");
+        assert_eq!(doc["status"], 409);
+        assert_eq!(doc["state"], "stopped");
+        assert!(doc["detail"].as_str().is_some_and(|d| d.contains("stopped")));
+    }
+
+    #[test]
+    fn kinds_have_distinct_names() {
+        let names: std::collections::HashSet<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), Kind::ALL.len());
+        assert_eq!(Kind::QuotaExceeded.name(), "quota-exceeded");
+    }
+}

@@ -1,0 +1,307 @@
+//! The `api-sandboxes` function: `/sandboxes` and everything under it.
+//!
+//! A write changes the record first (one conditional write, quota and audit included), then
+//! starts the operation's state machine under the execution name the record's version gives.
+//! If the execution cannot be started, the operation is ended as failed at once, so that no
+//! record waits for work that never began.
+
+use crate::caller::{Caller, identify};
+use crate::directory::Directory;
+use crate::input;
+use crate::problem::{Kind, Problem, json};
+use crate::workflows::{ExecutionInput, Workflows};
+use chrono::{DateTime, Utc};
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use sbx_lifecycle::{InstanceSize, NewSandbox, Operation, Outcome, Sandbox, SandboxOptions, State, rules};
+use sbx_store::{ListQuery, SandboxStore, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// The longest `next_token` accepted.
+const MAX_PAGE_TOKEN: usize = 2048;
+/// The error name a record gets when its execution could not be started.
+pub const NOT_STARTED: &str = "Sbx.ExecutionNotStarted";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    pub name: String,
+    #[serde(default)]
+    pub amq: bool,
+    #[serde(default)]
+    pub smart_client: bool,
+    #[serde(default)]
+    pub constellations: Vec<String>,
+    #[serde(default)]
+    pub ttl_hours: Option<u32>,
+    #[serde(default)]
+    pub instance_size: InstanceSize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize)]
+struct SandboxPage<'a> {
+    items: &'a [Sandbox],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct EventList<'a> {
+    items: &'a [sbx_lifecycle::Event],
+}
+
+pub struct Sandboxes<S, W, D> {
+    pub store: S,
+    pub workflows: W,
+    pub directory: D,
+}
+
+impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        match self.route(&request).await {
+            Ok(response) => response,
+            Err(problem) => problem.response(),
+        }
+    }
+
+    async fn route(&self, request: &Request) -> Result<Response<Body>, Problem> {
+        let caller = identify(request, &self.directory).await?;
+        match crate::route_key(request).as_deref() {
+            Some("POST /sandboxes") => self.create(&caller, request).await,
+            Some("GET /sandboxes") => self.list(&caller, request).await,
+            Some("GET /sandboxes/{id}") => self.get(&caller, request).await,
+            Some("PATCH /sandboxes/{id}") => self.extend(&caller, request).await,
+            Some("DELETE /sandboxes/{id}") => self.begin(&caller, request, Operation::Delete).await,
+            Some("POST /sandboxes/{id}/start") => self.begin(&caller, request, Operation::Start).await,
+            Some("POST /sandboxes/{id}/stop") => self.begin(&caller, request, Operation::Stop).await,
+            Some("GET /sandboxes/{id}/events") => self.events(&caller, request).await,
+            other => Err(crate::unknown_route(other)),
+        }
+    }
+
+    async fn create(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let query = input::query(request, &["tenant"])?;
+        let tenant = caller.tenant_for(query.get("tenant"))?;
+        let key = input::header(request, "idempotency-key", MAX_IDEMPOTENCY_KEY)?;
+        let body: CreateBody = input::json_body(request)?;
+        rules::name(&body.name).map_err(Problem::invalid)?;
+        rules::constellations(&body.constellations).map_err(Problem::invalid)?;
+        let hours = body.ttl_hours.unwrap_or(rules::DEFAULT_TTL_HOURS);
+        rules::ttl_hours(hours).map_err(Problem::invalid)?;
+        let new = NewSandbox {
+            tenant,
+            id: new_id(),
+            name: body.name,
+            options: SandboxOptions {
+                amq: body.amq,
+                smart_client: body.smart_client,
+                constellations: body.constellations,
+                instance_size: body.instance_size,
+            },
+            expires_at: Utc::now() + chrono::Duration::hours(i64::from(hours)),
+        };
+        let created = self.store.create(new, key).await.map_err(problem)?;
+        let sandbox = created.sandbox;
+        // A repeated request whose create never got its execution starts it now; one whose
+        // work is under way or done starts nothing.
+        if sandbox.state == State::Initializing && sandbox.version == 1 {
+            self.launch(Operation::Create, &sandbox).await?;
+        }
+        Ok(accepted(&sandbox))
+    }
+
+    async fn list(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let query = input::query(request, &["tenant", "state", "limit", "next_token"])?;
+        let tenant = caller.tenant_for(query.get("tenant"))?;
+        let state = match query.get("state") {
+            None => None,
+            Some(text) => Some(text.parse::<State>().map_err(|_| {
+                let states: Vec<_> = State::ALL.iter().map(|s| s.as_str()).collect();
+                Problem::invalid(format!("state: one of {}, not {text:?}", states.join(", ")))
+            })?),
+        };
+        let limit = query
+            .number("limit", 1..=ListQuery::MAX_LIMIT)?
+            .unwrap_or(ListQuery::DEFAULT_LIMIT);
+        let next_token = match query.get("next_token") {
+            Some(token) if token.is_empty() || token.len() > MAX_PAGE_TOKEN => {
+                return Err(page_token_problem());
+            }
+            other => other.map(str::to_owned),
+        };
+        let page = self
+            .store
+            .list(
+                &tenant,
+                &ListQuery {
+                    state,
+                    limit,
+                    next_token,
+                },
+            )
+            .await
+            .map_err(problem)?;
+        Ok(json(
+            StatusCode::OK,
+            &SandboxPage {
+                items: &page.items,
+                next_token: page.next_token.as_deref(),
+            },
+        ))
+    }
+
+    async fn get(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let (tenant, id) = target(caller, request)?;
+        let sandbox = self.store.get(&tenant, &id).await.map_err(problem)?;
+        Ok(json(StatusCode::OK, &sandbox))
+    }
+
+    async fn begin(&self, caller: &Caller, request: &Request, operation: Operation) -> Result<Response<Body>, Problem> {
+        let (tenant, id) = target(caller, request)?;
+        let sandbox = self.store.begin(&tenant, &id, operation).await.map_err(problem)?;
+        self.launch(operation, &sandbox).await?;
+        Ok(accepted(&sandbox))
+    }
+
+    async fn extend(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let (tenant, id) = target(caller, request)?;
+        let body: PatchBody = input::json_body(request)?;
+        let at = DateTime::parse_from_rfc3339(&body.expires_at)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|_| Problem::invalid("expires_at: an RFC 3339 date-time, e.g. 2026-11-30T18:00:00Z"))?;
+        let current = self.store.get(&tenant, &id).await.map_err(problem)?;
+        rules::expires_at(current.created_at, Utc::now(), at).map_err(Problem::invalid)?;
+        let sandbox = self.store.extend(&tenant, &id, at).await.map_err(problem)?;
+        Ok(json(StatusCode::OK, &sandbox))
+    }
+
+    async fn events(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let (tenant, id) = target(caller, request)?;
+        // An unknown sandbox is 404, not an empty trail.
+        self.store.get(&tenant, &id).await.map_err(problem)?;
+        let events = self.store.events(&tenant, &id).await.map_err(problem)?;
+        Ok(json(StatusCode::OK, &EventList { items: &events }))
+    }
+
+    /// Starts the execution of `operation` that `sandbox`'s version calls for. When it cannot
+    /// be started, the operation ends as failed and the client gets a 503.
+    async fn launch(&self, operation: Operation, sandbox: &Sandbox) -> Result<(), Problem> {
+        let name = rules::execution_name(&sandbox.id, operation, sandbox.version);
+        let input = ExecutionInput {
+            tenant: sandbox.tenant.clone(),
+            sandbox_id: sandbox.id.clone(),
+            version: sandbox.version,
+        };
+        let Err(err) = self.workflows.start(operation, &name, &input).await else {
+            return Ok(());
+        };
+        let outcome = Outcome::Failed {
+            error: NOT_STARTED.to_owned(),
+            cause: err.to_string(),
+        };
+        if let Err(finish) = self
+            .store
+            .finish(&sandbox.tenant, &sandbox.id, operation, sandbox.version, outcome)
+            .await
+        {
+            tracing::error!(error = %finish, sandbox = %sandbox.id, "the unstarted operation could not be ended");
+        }
+        Err(Problem::internal(
+            Kind::Unavailable,
+            &format!("the {operation} of sandbox {} could not be started", sandbox.id),
+            &err,
+        ))
+    }
+}
+
+/// The tenant and sandbox id a `/sandboxes/{id}` request is about.
+fn target(caller: &Caller, request: &Request) -> Result<(String, String), Problem> {
+    let query = input::query(request, &["tenant"])?;
+    let tenant = caller.tenant_for(query.get("tenant"))?;
+    let id = input::path_id(request)?;
+    // An id that cannot exist is not found, as another tenant's is.
+    if rules::id("id", &id).is_err() {
+        return Err(Problem::not_found(format!("sandbox {id:?} not found")));
+    }
+    Ok((tenant, id))
+}
+
+fn accepted(sandbox: &Sandbox) -> Response<Body> {
+    let mut response = json(StatusCode::ACCEPTED, sandbox);
+    if let Ok(location) = HeaderValue::from_str(&format!("/sandboxes/{}", sandbox.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// A new sandbox id: `sb-` and 12 hex digits of a random UUID.
+fn new_id() -> String {
+    let uuid = uuid::Uuid::new_v4().simple().to_string();
+    format!("sb-{}", &uuid[..12])
+}
+
+fn page_token_problem() -> Problem {
+    Problem::invalid("next_token: not a token this list issued for this query")
+}
+
+/// The answer to a store error.
+pub fn problem(err: StoreError) -> Problem {
+    match err {
+        StoreError::NotFound { id } => Problem::not_found(format!("sandbox {id} not found")),
+        StoreError::Conflict(refused) => Problem::transition(refused.to_string(), refused.current),
+        StoreError::NotExtendable { ref state, .. } => Problem::transition(err.to_string(), *state),
+        StoreError::QuotaExceeded { limit } => Problem::new(
+            Kind::QuotaExceeded,
+            format!("the tenant already has {limit} live sandboxes, its quota; delete one first"),
+        ),
+        StoreError::IdempotencyKeyReused => Problem::new(
+            Kind::IdempotencyKeyReused,
+            "Idempotency-Key: already used for a request with another body",
+        ),
+        StoreError::InvalidPageToken => page_token_problem(),
+        StoreError::AccountNotFound { account_id } => Problem::not_found(format!("account {account_id} not found")),
+        err if err.is_transient() => Problem::internal(Kind::Unavailable, "the store is busy", &err),
+        err => Problem::internal(Kind::Internal, "the store failed", &err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_short_and_valid() {
+        let id = new_id();
+        assert_eq!(id.len(), 15);
+        assert!(rules::id("id", &id).is_ok());
+        assert_ne!(id, new_id());
+    }
+
+    #[test]
+    fn store_errors_become_client_problems() {
+        let refused = sbx_lifecycle::Refused {
+            operation: Operation::Stop,
+            current: State::Stopped,
+        };
+        let p = problem(StoreError::Conflict(refused));
+        assert_eq!((p.status, p.kind, p.state), (409, "invalid-transition", Some(State::Stopped)));
+        let p = problem(StoreError::QuotaExceeded { limit: 5 });
+        assert_eq!((p.status, p.kind), (409, "quota-exceeded"));
+        assert_eq!(problem(StoreError::InvalidPageToken).status, 400);
+        assert_eq!(problem(StoreError::NotFound { id: "x".into() }).status, 404);
+        assert_eq!(problem(StoreError::IdempotencyKeyReused).status, 422);
+        let p = problem(StoreError::Contended {
+            operation: "create",
+            attempts: 8,
+        });
+        assert_eq!(p.status, 503);
+    }
+}
