@@ -6,8 +6,10 @@
 //! of `statemachines/` and every step function registered in this process. The end-to-end
 //! tests use it as it is; `sbx up` runs it in the foreground.
 
+pub mod identity;
 mod seed;
 
+pub use identity::Identity;
 pub use seed::Seed;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -45,6 +47,10 @@ pub struct Options {
     pub pool_size: u32,
     /// Prefix of the table names.
     pub table_prefix: String,
+    /// The HTTP API's port on 127.0.0.1 (0: any free port).
+    pub api_port: u16,
+    /// Live sandboxes a tenant may have.
+    pub quota: u32,
 }
 
 impl Default for Options {
@@ -55,6 +61,8 @@ impl Default for Options {
             time_scale: 1.0,
             pool_size: 5,
             table_prefix: "sbx-".into(),
+            api_port: 0,
+            quota: 10,
         }
     }
 }
@@ -84,7 +92,12 @@ pub struct LocalStack {
     pub service: Service,
     /// The in-process streaming stand-in (AppStream has no emulator here).
     pub stand_in: Arc<StandIn>,
-    api: tokio::task::JoinHandle<()>,
+    /// The local Cognito user pool and app client.
+    pub identity: Identity,
+    /// The HTTP API, behind the local API gateway.
+    pub api_url: String,
+    sfn_api: tokio::task::JoinHandle<()>,
+    http_api: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -92,6 +105,7 @@ impl std::fmt::Debug for LocalStack {
         f.debug_struct("LocalStack")
             .field("aws_endpoint", &self.aws_endpoint)
             .field("sfn_endpoint", &self.sfn_endpoint)
+            .field("api_url", &self.api_url)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +162,7 @@ impl LocalStack {
         let config = sdk_config(&aws_endpoint).await;
         let tables = TableNames::with_prefix(&options.table_prefix);
         let seed = seed::seed(&config, &tables, options.pool_size).await?;
+        let identity = identity::seed(&config, &aws_endpoint, REGION).await?;
 
         let settings = Settings {
             region: REGION.to_owned(),
@@ -195,12 +210,47 @@ impl LocalStack {
         }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.sfn_port)).await?;
         let sfn_endpoint = format!("http://{}", listener.local_addr()?);
-        let api = tokio::spawn({
+        let sfn_api = tokio::spawn({
             let service = service.clone();
             async move {
                 if let Err(err) = sbx_sfn_local::api::serve(service, listener).await {
                     tracing::error!(%err, "the Step Functions API stopped");
                 }
+            }
+        });
+
+        let settings = sbx_api::Settings {
+            user_pool_id: Some(identity.user_pool_id.clone()),
+            client_id: Some(identity.client_id.clone()),
+            tables: Some(tables.clone()),
+            quota: Some(options.quota),
+            page_key: Some(sbx_store::PageKey::random()),
+            state_machines: Some(sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str()))),
+        };
+        let sfn_config = config.to_builder().endpoint_url(&sfn_endpoint).build();
+        let authorizer = sbx_gateway::jwt::Authorizer::new(
+            identity.issuer.clone(),
+            vec![identity.client_id.clone()],
+            sbx_gateway::jwt::Keys::Url(identity.jwks_url.clone()),
+        );
+        let mut gateway = sbx_gateway::Gateway::new(authorizer);
+        for name in sbx_api::routes::FUNCTIONS {
+            let function = sbx_api::Function::build(name, &config, &sfn_config, &settings)
+                .map_err(|e| StackError::Seed(format!("API function {name}: {e}")))?;
+            let function = Arc::new(function);
+            gateway.function(
+                name,
+                Arc::new(move |request| {
+                    let function = function.clone();
+                    Box::pin(async move { function.handle(request).await })
+                }),
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port)).await?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        let http_api = tokio::spawn(async move {
+            if let Err(err) = Arc::new(gateway).serve(listener).await {
+                tracing::error!(%err, "the HTTP API stopped");
             }
         });
         Ok(Self {
@@ -213,7 +263,10 @@ impl LocalStack {
             steps,
             service,
             stand_in,
-            api,
+            identity,
+            api_url,
+            sfn_api,
+            http_api,
         })
     }
 
@@ -231,13 +284,17 @@ impl LocalStack {
             format!("export AWS_DEFAULT_REGION={REGION}"),
             format!("export AWS_ACCESS_KEY_ID={}", sbx_moto::ACCESS_KEY_ID),
             format!("export AWS_SECRET_ACCESS_KEY={}", sbx_moto::SECRET_ACCESS_KEY),
+            format!("export SBX_API_URL={}", self.api_url),
+            format!("export SBX_USER_POOL_ID={}", self.identity.user_pool_id),
+            format!("export SBX_USER_POOL_CLIENT_ID={}", self.identity.client_id),
         ]
         .join("\n")
     }
 
-    /// Stops the engine's API and the moto server this stack started.
+    /// Stops the HTTP API, the engine's API and the moto server this stack started.
     pub fn stop(self) {
-        self.api.abort();
+        self.http_api.abort();
+        self.sfn_api.abort();
         if let Some(moto) = self.moto {
             moto.stop();
         }

@@ -30,6 +30,12 @@ enum Command {
         /// Customer accounts in the pool.
         #[arg(long, default_value_t = 5)]
         pool_size: u32,
+        /// Port of the HTTP API on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 8084)]
+        api_port: u16,
+        /// Live sandboxes a tenant may have.
+        #[arg(long, default_value_t = 10)]
+        quota: u32,
     },
 }
 
@@ -43,6 +49,8 @@ async fn main() -> ExitCode {
                 sfn_port,
                 time_scale,
                 pool_size,
+                api_port,
+                quota,
             },
     } = Cli::parse();
     if !(time_scale >= 0.0 && time_scale.is_finite()) {
@@ -54,6 +62,8 @@ async fn main() -> ExitCode {
         sfn_port,
         time_scale,
         pool_size,
+        api_port,
+        quota,
         ..Options::default()
     };
     let stack = match LocalStack::start(options).await {
@@ -67,6 +77,23 @@ async fn main() -> ExitCode {
     println!(
         "# aws stepfunctions start-execution --state-machine-arn {} --name demo-create-1 --input file://events/create.json",
         state_machine_arn("create")
+    );
+    println!("# Users (user / password / tenant):");
+    for user in sbx_stack::identity::USERS {
+        let tenant = match (user.tenant, user.admin) {
+            (Some(tenant), _) => tenant.to_owned(),
+            (None, true) => "(admins: any, with ?tenant=)".to_owned(),
+            (None, false) => "-".to_owned(),
+        };
+        println!("#   {} / {} / {tenant}", user.username, user.password);
+    }
+    let alice = &sbx_stack::identity::USERS[0];
+    println!(
+        "# TOKEN=$(curl -s -X POST \"$SBX_API_URL/token\" -H 'content-type: application/json' -d '{{\"username\":\"{}\",\"password\":\"{}\"}}' | jq -r .access_token)",
+        alice.username, alice.password
+    );
+    println!(
+        "# curl -s -X POST \"$SBX_API_URL/sandboxes\" -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' -H 'idempotency-key: demo-1' -d '{{\"name\":\"demo\",\"amq\":true}}'"
     );
     eprintln!("sbx: up; Ctrl-C to stop");
     sbx_sfn_local::signal::stop_requested().await;

@@ -130,7 +130,9 @@ pub enum Function {
 
 impl Function {
     /// The function `name` (one of [`routes::FUNCTIONS`]), with the clients and settings it uses.
-    pub fn build(name: &str, config: &SdkConfig, settings: &Settings) -> Result<Self, ConfigError> {
+    /// `sfn` configures the Step Functions client; in Lambda it is `config` itself, the local
+    /// stack points it at its own engine.
+    pub fn build(name: &str, config: &SdkConfig, sfn: &SdkConfig, settings: &Settings) -> Result<Self, ConfigError> {
         Ok(match name {
             routes::TOKEN => Function::Token(Token {
                 auth: CognitoAuth {
@@ -149,7 +151,7 @@ impl Function {
                 debug_assert_eq!(Operation::ALL[0], Operation::Create);
                 Function::Sandboxes(Box::new(Sandboxes {
                     store: settings.store(config)?,
-                    workflows: StepFunctions::new(aws_sdk_sfn::Client::new(config), arns),
+                    workflows: StepFunctions::new(aws_sdk_sfn::Client::new(sfn), arns),
                     directory: settings.directory(config)?,
                 }))
             }

@@ -10,7 +10,7 @@ pub async fn serve(name: &'static str) -> Result<(), lambda_http::Error> {
     sbx_telemetry::init();
     let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let settings = Settings::from_env()?;
-    let function = Function::build(name, &config, &settings)?;
+    let function = Function::build(name, &config, &config, &settings)?;
     let function = &function;
     lambda_http::run(service_fn(move |request: Request| async move {
         Ok::<_, std::convert::Infallible>(function.handle(request).await)
