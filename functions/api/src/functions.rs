@@ -23,7 +23,7 @@ pub struct Settings {
     pub tables: Option<TableNames>,
     /// `SBX_QUOTA`: live sandboxes per tenant.
     pub quota: Option<u32>,
-    /// `SBX_PAGE_TOKEN_KEY`: the secret (base64, 32 bytes or more) that signs page tokens.
+    /// `SBX_PAGE_TOKEN_KEY`: the secret (32 bytes of text or more) that signs page tokens.
     pub page_key: Option<PageKey>,
     /// `SBX_{CREATE,START,STOP,DELETE}_STATE_MACHINE_ARN`, in the order of `Operation::ALL`.
     pub state_machines: Option<[String; 4]>,
@@ -55,17 +55,10 @@ impl Settings {
         };
         let page_key = match var("SBX_PAGE_TOKEN_KEY") {
             None => None,
-            Some(text) => {
-                use base64::Engine;
-                let invalid = |problem: String| ConfigError::Invalid {
-                    name: "SBX_PAGE_TOKEN_KEY",
-                    problem,
-                };
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(text.trim())
-                    .map_err(|e| invalid(format!("not base64: {e}")))?;
-                Some(PageKey::new(&bytes).map_err(|e| invalid(e.to_string()))?)
-            }
+            Some(text) => Some(PageKey::new(text.as_bytes()).map_err(|e| ConfigError::Invalid {
+                name: "SBX_PAGE_TOKEN_KEY",
+                problem: e.to_string(),
+            })?),
         };
         let machines = ["CREATE", "START", "STOP", "DELETE"].map(|op| var(&format!("SBX_{op}_STATE_MACHINE_ARN")));
         let state_machines = match machines {
@@ -180,7 +173,7 @@ mod tests {
     fn settings_are_read_and_checked() {
         let vars = |name: &str| match name {
             "SBX_QUOTA" => Some("5".to_owned()),
-            "SBX_PAGE_TOKEN_KEY" => Some("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==".to_owned()),
+            "SBX_PAGE_TOKEN_KEY" => Some("a-secret-of-at-least-32-bytes-of-text".to_owned()),
             "SBX_USER_POOL_ID" => Some("us-east-1_x".to_owned()),
             "SBX_CREATE_STATE_MACHINE_ARN" | "SBX_START_STATE_MACHINE_ARN" => Some("arn".to_owned()),
             _ => None,
@@ -189,7 +182,7 @@ mod tests {
         assert_eq!(settings.quota, Some(5));
         assert!(settings.page_key.is_some());
         assert!(settings.state_machines.is_none(), "all four or none");
-        let short = Settings::from_vars(|name| (name == "SBX_PAGE_TOKEN_KEY").then(|| "c2hvcnQ=".to_owned()));
+        let short = Settings::from_vars(|name| (name == "SBX_PAGE_TOKEN_KEY").then(|| "short".to_owned()));
         assert!(matches!(short, Err(ConfigError::Invalid { name: "SBX_PAGE_TOKEN_KEY", .. })));
         let quota = Settings::from_vars(|name| (name == "SBX_QUOTA").then(|| "many".to_owned()));
         assert!(quota.is_err());
