@@ -34,10 +34,27 @@ pub struct CreateBody {
     pub smart_client: bool,
     #[serde(default)]
     pub constellations: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub ttl_hours: Option<u32>,
     #[serde(default)]
     pub instance_size: InstanceSize,
+}
+
+/// A whole number, also when written as `8.0` (JSON Schema's `integer`). Numbers beyond `u32`
+/// saturate, so that the range rule names the limits.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(u32::try_from(n).unwrap_or(u32::MAX)));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= 0.0 => Ok(Some(if f > f64::from(u32::MAX) { u32::MAX } else { f as u32 })),
+        _ => Err(serde::de::Error::custom(format!(
+            "a whole, non-negative number, not {number}"
+        ))),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -276,6 +293,20 @@ pub fn problem(err: StoreError) -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ttl_hours_are_whole_numbers_in_any_notation() {
+        let ttl = |json: &str| {
+            serde_json::from_str::<CreateBody>(&format!(r#"{{"name":"n","ttl_hours":{json}}}"#))
+                .map(|b| b.ttl_hours)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(ttl("8"), Ok(Some(8)));
+        assert_eq!(ttl("8.0"), Ok(Some(8)));
+        assert_eq!(ttl("null"), Ok(None));
+        assert_eq!(ttl("1e12"), Ok(Some(u32::MAX)));
+        assert!(ttl("8.5").is_err() && ttl("-1").is_err() && ttl("\"8\"").is_err());
+    }
 
     #[test]
     fn ids_are_short_and_valid() {
