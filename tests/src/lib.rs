@@ -2,6 +2,8 @@
 //! through the Step Functions API with `aws-sdk-sfn` (as an operator would), and a look at a
 //! tenant account's resources through a client of its own.
 
+pub mod api;
+
 use aws_sdk_ec2::types::Filter;
 use sbx_aws::Provisioner;
 use sbx_aws::infra::Present;
@@ -11,10 +13,18 @@ use std::time::{Duration, Instant};
 
 /// A local stack with no waiting (time scale 0) and a pool of `pool_size` accounts.
 pub async fn stack(pool_size: u32) -> LocalStack {
-    let options = Options {
-        time_scale: 0.0,
+    stack_with(Options {
         pool_size,
         ..Options::default()
+    })
+    .await
+}
+
+/// A local stack with `options`, with no waiting (time scale 0).
+pub async fn stack_with(options: Options) -> LocalStack {
+    let options = Options {
+        time_scale: 0.0,
+        ..options
     };
     LocalStack::start(options)
         .await

@@ -65,7 +65,12 @@ pub fn event(incoming: &Incoming<'_>, matched: &Matched<'_>, request_id: &str, h
     }
 
     let mut query = Map::new();
-    for pair in incoming.query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    for pair in incoming
+        .query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let (name, value) = (decode_query(name), decode_query(value));
         match query.get_mut(&name) {
@@ -193,7 +198,8 @@ mod tests {
         assert_eq!(request.uri().path(), "/sandboxes/sb-1/start");
         assert_eq!(request.path_parameters().first("id"), Some("sb-1"));
         assert_eq!(request.query_string_parameters().first("x"), Some("a b"));
-        let Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        let Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) = request.request_context_ref()
+        else {
             panic!("an HTTP API request context");
         };
         assert_eq!(context.route_key.as_deref(), Some("POST /sandboxes/{id}/start"));

@@ -77,7 +77,10 @@ impl Authorizer {
 
     /// The claims of the `Authorization` header's token, if it passes every check.
     pub async fn authorize(&self, authorization: Option<&str>) -> Result<Map<String, Value>, Refused> {
-        let header = authorization.map(str::trim).filter(|h| !h.is_empty()).ok_or(Refused::Missing)?;
+        let header = authorization
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .ok_or(Refused::Missing)?;
         // API Gateway takes the token with or without the Bearer scheme.
         let token = match header.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
@@ -122,7 +125,11 @@ impl Authorizer {
             .claims;
 
         let now = chrono::Utc::now().timestamp();
-        if claims.get("iat").and_then(Value::as_i64).is_some_and(|iat| iat > now) {
+        if claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .is_some_and(|iat| iat > now)
+        {
             return Err(Refused::Early);
         }
         let audience = claims
@@ -142,7 +149,10 @@ impl Authorizer {
     /// The decoding key `kid`, fetching the JWKS when it is not known (at most every 30 s).
     async fn key(&self, kid: &str) -> Result<DecodingKey, Refused> {
         let (known, stale) = {
-            let cache = self.cache.lock().map_err(|_| Refused::Jwks("poisoned cache".into()))?;
+            let cache = self
+                .cache
+                .lock()
+                .map_err(|_| Refused::Jwks("poisoned cache".into()))?;
             match cache.as_ref() {
                 Some((set, at)) => (set.find(kid).cloned(), at.elapsed() > REFETCH_AFTER),
                 None => (None, true),
@@ -233,14 +243,20 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(claims["username"], "alice");
-        assert!(authorizer().authorize(Some(&with(|_| {}))).await.is_ok(), "without the scheme");
+        assert!(
+            authorizer().authorize(Some(&with(|_| {}))).await.is_ok(),
+            "without the scheme"
+        );
     }
 
     #[tokio::test]
     async fn every_wrong_token_is_refused_for_its_reason() {
         let now = chrono::Utc::now().timestamp();
         assert_eq!(authorizer().authorize(None).await.err(), Some(Refused::Missing));
-        assert_eq!(authorizer().authorize(Some("Bearer ")).await.err(), Some(Refused::Malformed));
+        assert_eq!(
+            authorizer().authorize(Some("Bearer ")).await.err(),
+            Some(Refused::Malformed)
+        );
         assert_eq!(refused("not-a-jwt").await, Some(Refused::Malformed));
         assert_eq!(refused("a.b.c").await, Some(Refused::Algorithm));
         assert_eq!(
@@ -256,7 +272,10 @@ mod tests {
             Some(Refused::Early)
         );
         assert_eq!(
-            refused(&with(|c| c["iss"] = json!("https://cognito-idp.us-east-1.amazonaws.com/other"))).await,
+            refused(&with(
+                |c| c["iss"] = json!("https://cognito-idp.us-east-1.amazonaws.com/other")
+            ))
+            .await,
             Some(Refused::Issuer)
         );
         assert_eq!(
@@ -270,16 +289,30 @@ mod tests {
         });
         assert_eq!(refused(&id_token).await, Some(Refused::TokenUse));
         // Signed by a key the issuer does not publish, under its own kid or the trusted one.
-        assert_eq!(refused(&sign("foreign", "foreign", &claims())).await, Some(Refused::UnknownKey));
-        assert_eq!(refused(&sign("foreign", "trusted", &claims())).await, Some(Refused::Signature));
+        assert_eq!(
+            refused(&sign("foreign", "foreign", &claims())).await,
+            Some(Refused::UnknownKey)
+        );
+        assert_eq!(
+            refused(&sign("foreign", "trusted", &claims())).await,
+            Some(Refused::Signature)
+        );
     }
 
     #[tokio::test]
     async fn unsigned_and_altered_tokens_are_refused() {
         let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        let none = format!("{}.{}.", b64(&json!({"alg": "none", "kid": "trusted"})), b64(&claims()));
+        let none = format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "kid": "trusted"})),
+            b64(&claims())
+        );
         assert_eq!(refused(&none).await, Some(Refused::Algorithm));
-        let hs256 = format!("{}.{}.c2ln", b64(&json!({"alg": "HS256", "kid": "trusted"})), b64(&claims()));
+        let hs256 = format!(
+            "{}.{}.c2ln",
+            b64(&json!({"alg": "HS256", "kid": "trusted"})),
+            b64(&claims())
+        );
         assert_eq!(refused(&hs256).await, Some(Refused::Algorithm));
         // A valid token whose payload is changed: another user, the same signature.
         let token = with(|_| {});

@@ -25,8 +25,11 @@ use std::sync::Arc;
 pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
 /// A function as the gateway calls it.
-pub type Handler =
-    Arc<dyn Fn(lambda_http::Request) -> BoxFuture<'static, lambda_http::Response<lambda_http::Body>> + Send + Sync>;
+pub type Handler = Arc<
+    dyn Fn(lambda_http::Request) -> BoxFuture<'static, lambda_http::Response<lambda_http::Body>>
+        + Send
+        + Sync,
+>;
 
 pub struct Gateway {
     pub authorizer: Authorizer,
@@ -86,7 +89,12 @@ async fn handle(
     response
 }
 
-async fn route(gateway: &Gateway, peer: SocketAddr, request: axum::extract::Request, request_id: &str) -> Response {
+async fn route(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    request: axum::extract::Request,
+    request_id: &str,
+) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await else {
         return gateway_answer(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
@@ -97,10 +105,7 @@ async fn route(gateway: &Gateway, peer: SocketAddr, request: axum::extract::Requ
         return gateway_answer(StatusCode::NOT_FOUND, "Not Found");
     };
     let claims = if route.authorized {
-        let authorization = parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
+        let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
         match gateway.authorizer.authorize(authorization).await {
             Ok(claims) => Some(claims),
             Err(refused) => {
@@ -119,7 +124,13 @@ async fn route(gateway: &Gateway, peer: SocketAddr, request: axum::extract::Requ
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        // Bytes outside ASCII pass on as they are (lossily as text), for the function to judge.
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let host = parts
         .headers
@@ -139,7 +150,9 @@ async fn route(gateway: &Gateway, peer: SocketAddr, request: axum::extract::Requ
         route_key: route.key(),
         path_parameters: id
             .map(|id| {
-                let decoded = percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned();
+                let decoded = percent_encoding::percent_decode_str(id)
+                    .decode_utf8_lossy()
+                    .into_owned();
                 vec![("id", decoded)]
             })
             .unwrap_or_default(),

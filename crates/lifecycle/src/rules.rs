@@ -31,15 +31,16 @@ pub fn id(field: &str, value: &str) -> Result<(), Invalid> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{field}: 1 to 63 of a-z, 0-9 and -, not starting with -"
-        ))
+        Err(format!("{field}: 1 to 63 of a-z, 0-9 and -, not starting with -"))
     }
 }
 
 /// A display name: 1 to 100 printable characters, not only blanks.
 pub fn name(value: &str) -> Result<(), Invalid> {
-    if value.trim().is_empty() || value.chars().count() > MAX_NAME_CHARS || value.chars().any(char::is_control) {
+    if value.trim().is_empty()
+        || value.chars().count() > MAX_NAME_CHARS
+        || value.chars().any(char::is_control)
+    {
         return Err(format!("name: 1 to {MAX_NAME_CHARS} printable characters"));
     }
     Ok(())
@@ -47,9 +48,7 @@ pub fn name(value: &str) -> Result<(), Invalid> {
 
 pub fn constellations(values: &[String]) -> Result<(), Invalid> {
     if values.len() > MAX_CONSTELLATIONS {
-        return Err(format!(
-            "constellations: at most {MAX_CONSTELLATIONS} names"
-        ));
+        return Err(format!("constellations: at most {MAX_CONSTELLATIONS} names"));
     }
     for (i, value) in values.iter().enumerate() {
         id(&format!("constellations[{i}]"), value)?;

@@ -151,6 +151,41 @@ impl Drop for MotoServer {
     }
 }
 
+/// Prints, as hex, the PKCS#1 DER form of the key moto signs every user pool's tokens with.
+const SIGNING_KEY_PY: &str = r#"
+from moto.utilities.utils import load_resource
+from joserfc import jwk
+from cryptography.hazmat.primitives import serialization as s
+key = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+print(key.private_key.private_bytes(s.Encoding.DER, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption()).hex())
+"#;
+
+/// The private key (PKCS#1 DER) moto's Cognito signs every token with: one fixed key of its
+/// package. With it a test can make a token that differs from a real one in one claim only
+/// (expired, another issuer, another audience) and show that exactly that claim is checked.
+pub fn user_pool_signing_key() -> Result<Vec<u8>, MotoError> {
+    let python = python();
+    if !python.exists() {
+        return Err(MotoError::NoPython(python));
+    }
+    let output = Command::new(&python)
+        .arg("-c")
+        .arg(SIGNING_KEY_PY)
+        .output()
+        .map_err(MotoError::Spawn)?;
+    let hex = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if !output.status.success() || hex.len() % 2 != 0 {
+        return Err(MotoError::Exited(
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ));
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|e| MotoError::Exited(format!("not hex: {e}")))
+}
+
 /// The Python that has moto: `SBX_PYTHON`, or the project's `.venv`.
 fn python() -> PathBuf {
     match std::env::var_os("SBX_PYTHON") {

@@ -72,7 +72,10 @@ pub(crate) async fn seed(config: &SdkConfig, endpoint: &str, region: &str) -> Re
         .await
     {
         Ok(_) => {}
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_group_exists_exception()) => {}
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_group_exists_exception()) => {}
         Err(err) => return Err(seed_error("CreateGroup", err)),
     }
     for user in &USERS {
@@ -81,7 +84,10 @@ pub(crate) async fn seed(config: &SdkConfig, endpoint: &str, region: &str) -> Re
     tracing::info!(%user_pool_id, users = USERS.len(), "user pool seeded");
     Ok(Identity {
         issuer: format!("https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"),
-        jwks_url: format!("{}/{user_pool_id}/.well-known/jwks.json", endpoint.trim_end_matches('/')),
+        jwks_url: format!(
+            "{}/{user_pool_id}/.well-known/jwks.json",
+            endpoint.trim_end_matches('/')
+        ),
         user_pool_id,
         client_id,
     })
@@ -172,7 +178,10 @@ pub async fn add_user(cognito: &Client, pool: &str, user: &SeedUser) -> Result<(
     }
     match create.send().await {
         Ok(_) => {}
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_username_exists_exception()) => {}
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_username_exists_exception()) => {}
         Err(err) => return Err(seed_error("AdminCreateUser", err)),
     }
     cognito

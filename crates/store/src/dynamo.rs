@@ -487,7 +487,9 @@ impl SandboxStore for DynamoStore {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(
                 ":expires",
-                s(sbx_lifecycle::rfc3339_millis::format(&sbx_lifecycle::rfc3339_millis::truncate(expires_at))),
+                s(sbx_lifecycle::rfc3339_millis::format(
+                    &sbx_lifecycle::rfc3339_millis::truncate(expires_at),
+                )),
             )
             .expression_attribute_values(":deleting", s(State::Deleting.as_str()))
             .expression_attribute_values(":deleted", s(State::Deleted.as_str()))

@@ -16,8 +16,8 @@ pub mod schema;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::{DynamoStore, StoreConfig};
-pub use page::PageKey;
 pub use error::StoreError;
+pub use page::PageKey;
 pub use schema::TableNames;
 
 use sbx_lifecycle::{Event, NewSandbox, Operation, Outcome, Sandbox, State};

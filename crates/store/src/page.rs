@@ -75,7 +75,12 @@ pub(crate) fn encode(key: &PageKey, tenant: &str, last_id: &str, state: Option<S
 
 /// The last id of the previous page, if `token` was signed with `key` and issued for this
 /// tenant and filter.
-pub(crate) fn decode(key: &PageKey, token: &str, tenant: &str, state: Option<State>) -> Result<String, StoreError> {
+pub(crate) fn decode(
+    key: &PageKey,
+    token: &str,
+    tenant: &str,
+    state: Option<State>,
+) -> Result<String, StoreError> {
     let (body, tag) = token.split_once('.').ok_or(StoreError::InvalidPageToken)?;
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
@@ -125,9 +130,17 @@ mod tests {
         // The same tenant and query, another starting point: well-formed, but not signed.
         let forged = URL_SAFE_NO_PAD.encode(br#"{"t":"acme","k":"sbx-0"}"#);
         assert_ne!(forged, body);
-        for changed in [format!("{forged}.{tag}"), forged.clone(), format!("{body}x.{tag}"), format!("{body}.{tag}x")] {
+        for changed in [
+            format!("{forged}.{tag}"),
+            forged.clone(),
+            format!("{body}x.{tag}"),
+            format!("{body}.{tag}x"),
+        ] {
             assert!(
-                matches!(decode(&key, &changed, "acme", None), Err(StoreError::InvalidPageToken)),
+                matches!(
+                    decode(&key, &changed, "acme", None),
+                    Err(StoreError::InvalidPageToken)
+                ),
                 "{changed}"
             );
         }
@@ -138,7 +151,10 @@ mod tests {
         let key = PageKey::random();
         for token in ["", ".", "!!!", "e30", "e30.e30", "a.b.c"] {
             assert!(
-                matches!(decode(&key, token, "acme", None), Err(StoreError::InvalidPageToken)),
+                matches!(
+                    decode(&key, token, "acme", None),
+                    Err(StoreError::InvalidPageToken)
+                ),
                 "{token}"
             );
         }

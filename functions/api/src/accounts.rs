@@ -61,14 +61,11 @@ impl<S: AccountStore, D: Directory> Accounts<S, D> {
         let query = input::query(request, &["state", "limit"])?;
         let states = match query.get("state") {
             None => STATES.to_vec(),
-            Some(text) => vec![
-                STATES
-                    .into_iter()
-                    .find(|s| s.as_str() == text)
-                    .ok_or_else(|| Problem::invalid(format!(
-                        "state: one of pool, assigned, expired, quarantined, not {text:?}"
-                    )))?,
-            ],
+            Some(text) => vec![STATES.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
+                Problem::invalid(format!(
+                    "state: one of pool, assigned, expired, quarantined, not {text:?}"
+                ))
+            })?],
         };
         let limit = query.number("limit", 1..=MAX_LIMIT)?.unwrap_or(MAX_LIMIT) as usize;
         let mut items = Vec::new();

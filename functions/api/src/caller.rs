@@ -59,7 +59,9 @@ pub fn groups(claim: &str) -> Vec<String> {
 pub async fn identify(request: &Request, directory: &impl Directory) -> Result<Caller, Problem> {
     let unauthorized = |detail: &str| Problem::new(Kind::Unauthorized, detail);
     let claims = claims(request).ok_or_else(|| {
-        unauthorized("the request carries no verified identity: send a Cognito access token as a bearer token")
+        unauthorized(
+            "the request carries no verified identity: send a Cognito access token as a bearer token",
+        )
     })?;
     if claims.get("token_use").map(String::as_str) != Some("access") {
         return Err(unauthorized("the bearer token must be an access token"));
@@ -142,14 +144,28 @@ mod tests {
 
     #[test]
     fn only_admins_cross_tenants() {
-        assert_eq!(caller(Some("acme"), false).tenant_for(None).ok().as_deref(), Some("acme"));
         assert_eq!(
-            caller(Some("acme"), false).tenant_for(Some("globex")).map_err(|p| p.status),
+            caller(Some("acme"), false).tenant_for(None).ok().as_deref(),
+            Some("acme")
+        );
+        assert_eq!(
+            caller(Some("acme"), false)
+                .tenant_for(Some("globex"))
+                .map_err(|p| p.status),
             Err(403)
         );
-        assert_eq!(caller(None, true).tenant_for(Some("globex")).ok().as_deref(), Some("globex"));
-        assert_eq!(caller(None, true).tenant_for(None).map_err(|p| p.status), Err(400));
-        assert_eq!(caller(None, true).tenant_for(Some("Bad!")).map_err(|p| p.status), Err(400));
+        assert_eq!(
+            caller(None, true).tenant_for(Some("globex")).ok().as_deref(),
+            Some("globex")
+        );
+        assert_eq!(
+            caller(None, true).tenant_for(None).map_err(|p| p.status),
+            Err(400)
+        );
+        assert_eq!(
+            caller(None, true).tenant_for(Some("Bad!")).map_err(|p| p.status),
+            Err(400)
+        );
         assert!(caller(Some("acme"), false).require_admin().is_err());
     }
 }

@@ -19,7 +19,10 @@ pub struct DirectoryError {
 
 pub trait Directory: Send + Sync {
     /// The tenant of an enabled user; `None` for a user with none, a disabled or unknown one.
-    fn tenant_of(&self, username: &str) -> impl Future<Output = Result<Option<String>, DirectoryError>> + Send;
+    fn tenant_of(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<String>, DirectoryError>> + Send;
 }
 
 /// [`Directory`] on a Cognito user pool (AdminGetUser), with a short cache per process.

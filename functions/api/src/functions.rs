@@ -60,7 +60,8 @@ impl Settings {
                 problem: e.to_string(),
             })?),
         };
-        let machines = ["CREATE", "START", "STOP", "DELETE"].map(|op| var(&format!("SBX_{op}_STATE_MACHINE_ARN")));
+        let machines =
+            ["CREATE", "START", "STOP", "DELETE"].map(|op| var(&format!("SBX_{op}_STATE_MACHINE_ARN")));
         let state_machines = match machines {
             [Some(a), Some(b), Some(c), Some(d)] => Some([a, b, c, d]),
             _ => None,
@@ -92,17 +93,29 @@ impl Settings {
     }
 
     fn store(&self, config: &SdkConfig) -> Result<DynamoStore, ConfigError> {
-        let tables = self.tables.clone().ok_or(ConfigError::Missing("SBX_SANDBOXES_TABLE"))?;
+        let tables = self
+            .tables
+            .clone()
+            .ok_or(ConfigError::Missing("SBX_SANDBOXES_TABLE"))?;
         let mut store_config = StoreConfig::new(tables);
         if let Some(quota) = self.quota {
             store_config.quota = quota;
         }
-        store_config.page_key = self.page_key.clone().ok_or(ConfigError::Missing("SBX_PAGE_TOKEN_KEY"))?;
-        Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(config), store_config))
+        store_config.page_key = self
+            .page_key
+            .clone()
+            .ok_or(ConfigError::Missing("SBX_PAGE_TOKEN_KEY"))?;
+        Ok(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(config),
+            store_config,
+        ))
     }
 
     fn directory(&self, config: &SdkConfig) -> Result<Cognito, ConfigError> {
-        let pool = self.user_pool_id.clone().ok_or(ConfigError::Missing("SBX_USER_POOL_ID"))?;
+        let pool = self
+            .user_pool_id
+            .clone()
+            .ok_or(ConfigError::Missing("SBX_USER_POOL_ID"))?;
         Ok(Cognito::new(
             aws_sdk_cognitoidentityprovider::Client::new(config),
             pool,
@@ -125,7 +138,12 @@ impl Function {
     /// The function `name` (one of [`routes::FUNCTIONS`]), with the clients and settings it uses.
     /// `sfn` configures the Step Functions client; in Lambda it is `config` itself, the local
     /// stack points it at its own engine.
-    pub fn build(name: &str, config: &SdkConfig, sfn: &SdkConfig, settings: &Settings) -> Result<Self, ConfigError> {
+    pub fn build(
+        name: &str,
+        config: &SdkConfig,
+        sfn: &SdkConfig,
+        settings: &Settings,
+    ) -> Result<Self, ConfigError> {
         Ok(match name {
             routes::TOKEN => Function::Token(Token {
                 auth: CognitoAuth {
@@ -183,7 +201,13 @@ mod tests {
         assert!(settings.page_key.is_some());
         assert!(settings.state_machines.is_none(), "all four or none");
         let short = Settings::from_vars(|name| (name == "SBX_PAGE_TOKEN_KEY").then(|| "short".to_owned()));
-        assert!(matches!(short, Err(ConfigError::Invalid { name: "SBX_PAGE_TOKEN_KEY", .. })));
+        assert!(matches!(
+            short,
+            Err(ConfigError::Invalid {
+                name: "SBX_PAGE_TOKEN_KEY",
+                ..
+            })
+        ));
         let quota = Settings::from_vars(|name| (name == "SBX_QUOTA").then(|| "many".to_owned()));
         assert!(quota.is_err());
     }

@@ -136,7 +136,11 @@ pub fn header<'r>(request: &'r Request, name: &str, max: usize) -> Result<Option
         return Ok(None);
     };
     match value.to_str() {
-        Ok(text) if !text.is_empty() && text.len() <= max && text.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => {
+        Ok(text)
+            if !text.is_empty()
+                && text.len() <= max
+                && text.bytes().all(|b| b.is_ascii_graphic() || b == b' ') =>
+        {
             Ok(Some(text))
         }
         _ => Err(Problem::invalid(format!(
@@ -160,7 +164,9 @@ mod tests {
     }
 
     fn request(body: &str, content_type: Option<&str>) -> Request {
-        let mut builder = lambda_http::http::Request::builder().method("POST").uri("/sandboxes");
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/sandboxes");
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
         }
@@ -188,8 +194,21 @@ mod tests {
         assert!(detail.starts_with("body:"), "{detail}");
         let (_, detail) = refusal(json_body(&request(r#"{"name":"x"} []"#, None)));
         assert!(detail.contains("trailing"), "{detail}");
-        assert_eq!(refusal(json_body(&request("a=b", Some("application/x-www-form-urlencoded")))).0, 415);
-        assert!(json_body::<Body_>(&request(r#"{"name":"x"}"#, Some("application/x-www-form-urlencoded"))).is_ok());
+        assert_eq!(
+            refusal(json_body(&request(
+                "a=b",
+                Some("application/x-www-form-urlencoded")
+            )))
+            .0,
+            415
+        );
+        assert!(
+            json_body::<Body_>(&request(
+                r#"{"name":"x"}"#,
+                Some("application/x-www-form-urlencoded")
+            ))
+            .is_ok()
+        );
         let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         assert_eq!(refusal(json_body(&request(&big, None))).0, 413);
     }

@@ -161,10 +161,9 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
         Ok(text) => {
             let mut response = Response::new(Body::Text(text));
             *response.status_mut() = status;
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
         Err(err) => Problem::internal(Kind::Internal, "the answer could not be written", &err).response(),
@@ -177,7 +176,8 @@ mod tests {
 
     #[test]
     fn a_problem_is_problem_json_with_its_status() {
-        let response = Problem::transition("cannot stop sandbox sb-1: it is stopped", State::Stopped).response();
+        let response =
+            Problem::transition("cannot stop sandbox sb-1: it is stopped", State::Stopped).response();
         assert_eq!(response.status(), StatusCode::CONFLICT);
         assert_eq!(response.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
         let Body::Text(text) = response.body() else {

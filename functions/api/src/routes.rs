@@ -87,7 +87,10 @@ mod tests {
         let (route, id) = find("POST", "/sandboxes/sb-1/start").unwrap_or_else(|| panic!("a route"));
         assert_eq!(route.key(), "POST /sandboxes/{id}/start");
         assert_eq!(id, Some("sb-1"));
-        assert_eq!(find("GET", "/sandboxes").map(|(r, _)| r.function), Some(SANDBOXES));
+        assert_eq!(
+            find("GET", "/sandboxes").map(|(r, _)| r.function),
+            Some(SANDBOXES)
+        );
         assert!(find("GET", "/sandboxes/").is_none());
         assert!(find("GET", "/sandboxes//events").is_none());
         assert!(find("PUT", "/sandboxes/sb-1").is_none());

@@ -50,7 +50,11 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Opt
         return Ok(Some(u32::try_from(n).unwrap_or(u32::MAX)));
     }
     match number.as_f64() {
-        Some(f) if f.fract() == 0.0 && f >= 0.0 => Ok(Some(if f > f64::from(u32::MAX) { u32::MAX } else { f as u32 })),
+        Some(f) if f.fract() == 0.0 && f >= 0.0 => Ok(Some(if f > f64::from(u32::MAX) {
+            u32::MAX
+        } else {
+            f as u32
+        })),
         _ => Err(serde::de::Error::custom(format!(
             "a whole, non-negative number, not {number}"
         ))),
@@ -181,7 +185,12 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
         Ok(json(StatusCode::OK, &sandbox))
     }
 
-    async fn begin(&self, caller: &Caller, request: &Request, operation: Operation) -> Result<Response<Body>, Problem> {
+    async fn begin(
+        &self,
+        caller: &Caller,
+        request: &Request,
+        operation: Operation,
+    ) -> Result<Response<Body>, Problem> {
         let (tenant, id) = target(caller, request)?;
         let sandbox = self.store.begin(&tenant, &id, operation).await.map_err(problem)?;
         self.launch(operation, &sandbox).await?;
@@ -284,7 +293,9 @@ pub fn problem(err: StoreError) -> Problem {
             "Idempotency-Key: already used for a request with another body",
         ),
         StoreError::InvalidPageToken => page_token_problem(),
-        StoreError::AccountNotFound { account_id } => Problem::not_found(format!("account {account_id} not found")),
+        StoreError::AccountNotFound { account_id } => {
+            Problem::not_found(format!("account {account_id} not found"))
+        }
         err if err.is_transient() => Problem::internal(Kind::Unavailable, "the store is busy", &err),
         err => Problem::internal(Kind::Internal, "the store failed", &err),
     }
@@ -323,7 +334,10 @@ mod tests {
             current: State::Stopped,
         };
         let p = problem(StoreError::Conflict(refused));
-        assert_eq!((p.status, p.kind, p.state), (409, "invalid-transition", Some(State::Stopped)));
+        assert_eq!(
+            (p.status, p.kind, p.state),
+            (409, "invalid-transition", Some(State::Stopped))
+        );
         let p = problem(StoreError::QuotaExceeded { limit: 5 });
         assert_eq!((p.status, p.kind), (409, "quota-exceeded"));
         assert_eq!(problem(StoreError::InvalidPageToken).status, 400);

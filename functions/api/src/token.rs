@@ -169,7 +169,9 @@ impl<A: Authenticator> Token<A> {
         let credentials = credentials(input::json_body(request)?)?;
         let tokens = self.auth.sign_in(credentials).await.map_err(|err| match err {
             SignInError::Refused => Problem::new(Kind::Unauthorized, "the credentials are not valid"),
-            SignInError::Throttled => Problem::new(Kind::TooManyRequests, "too many sign-in attempts; wait a little"),
+            SignInError::Throttled => {
+                Problem::new(Kind::TooManyRequests, "too many sign-in attempts; wait a little")
+            }
             SignInError::Failed(_) => Problem::internal(Kind::Unavailable, "sign-in is not available", &err),
         })?;
         let mut response = json(StatusCode::OK, &tokens);
@@ -204,7 +206,11 @@ mod tests {
             serde_json::json!({"username": "alice", "password": "pw", "refresh_token": "r"}),
             serde_json::json!({"username": "", "password": "pw"}),
         ] {
-            assert_eq!(credentials(body(bad.clone())).map_err(|p| p.status).err(), Some(400), "{bad}");
+            assert_eq!(
+                credentials(body(bad.clone())).map_err(|p| p.status).err(),
+                Some(400),
+                "{bad}"
+            );
         }
     }
 

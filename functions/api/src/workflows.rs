@@ -48,7 +48,12 @@ impl StepFunctions {
 }
 
 impl Workflows for StepFunctions {
-    async fn start(&self, operation: Operation, name: &str, input: &ExecutionInput) -> Result<(), WorkflowError> {
+    async fn start(
+        &self,
+        operation: Operation,
+        name: &str,
+        input: &ExecutionInput,
+    ) -> Result<(), WorkflowError> {
         let error = |message: String| WorkflowError { operation, message };
         let input = serde_json::to_string(input).map_err(|e| error(e.to_string()))?;
         let result = self

@@ -6,7 +6,7 @@
 
 use crate::error::StepError;
 use crate::job::Job;
-use sbx_lifecycle::{InstanceSize, rules, NewSandbox, Operation, Outcome, SandboxOptions, State};
+use sbx_lifecycle::{InstanceSize, NewSandbox, Operation, Outcome, SandboxOptions, State, rules};
 use sbx_store::SandboxStore;
 use serde::{Deserialize, Serialize};
 
