@@ -140,3 +140,31 @@ fn every_api_function_is_a_lambda_binary() {
         assert!(binary.is_file(), "{function}: no {}", binary.display());
     }
 }
+
+/// `events/api/*.json` are API Gateway payload v2 requests of real routes, as `cargo lambda
+/// invoke --data-file` sends them: they read as `lambda_http` requests, and each names a route
+/// of the table with its function's claims (or none, for `POST /token`).
+#[test]
+fn the_sample_api_events_are_requests_of_real_routes() {
+    let dir = root().join("events/api");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.map(|e| e.path()).unwrap_or_default();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let request =
+            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let key = sbx_api::route_key(&request).unwrap_or_else(|| panic!("{}: no route", path.display()));
+        let route = ROUTES
+            .iter()
+            .find(|r| r.key() == key)
+            .unwrap_or_else(|| panic!("{}: {key} is no route", path.display()));
+        assert_eq!(
+            sbx_api::caller::claims(&request).is_some(),
+            route.authorized,
+            "{}: claims exactly on guarded routes",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 4, "{seen} sample events");
+}

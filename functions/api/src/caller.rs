@@ -125,6 +125,60 @@ impl Caller {
 mod tests {
     use super::*;
 
+    use crate::directory::DirectoryError;
+
+    /// A directory of one user, alice of acme.
+    struct OneUser;
+
+    impl Directory for OneUser {
+        async fn tenant_of(&self, username: &str) -> Result<Option<String>, DirectoryError> {
+            Ok((username == "alice").then(|| "acme".to_owned()))
+        }
+    }
+
+    /// A request as API Gateway passes it, with these claims (none: no authorizer ran).
+    fn request(claims: Option<serde_json::Value>) -> Request {
+        let mut event = serde_json::json!({
+            "version": "2.0", "routeKey": "GET /sandboxes", "rawPath": "/sandboxes",
+            "rawQueryString": "", "headers": {}, "isBase64Encoded": false,
+            "requestContext": {"http": {"method": "GET", "path": "/sandboxes"}, "routeKey": "GET /sandboxes"},
+        });
+        if let Some(claims) = claims {
+            event["requestContext"]["authorizer"] = serde_json::json!({"jwt": {"claims": claims}});
+        }
+        lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn status(claims: Option<serde_json::Value>) -> Result<Caller, u16> {
+        identify(&request(claims), &OneUser).await.map_err(|p| p.status)
+    }
+
+    #[tokio::test]
+    async fn only_verified_access_token_claims_identify_a_caller() {
+        let alice = status(Some(
+            serde_json::json!({"token_use": "access", "username": "alice"}),
+        ))
+        .await;
+        assert_eq!(alice.map(|c| c.tenant), Ok(Some("acme".to_owned())));
+        assert_eq!(status(None).await, Err(401), "no authorizer, no caller");
+        assert_eq!(status(Some(serde_json::json!({}))).await, Err(401));
+        let id_token =
+            serde_json::json!({"token_use": "id", "cognito:username": "alice", "username": "alice"});
+        assert_eq!(status(Some(id_token)).await, Err(401));
+        assert_eq!(
+            status(Some(serde_json::json!({"token_use": "access"}))).await,
+            Err(401)
+        );
+        let stranger = serde_json::json!({"token_use": "access", "username": "mallory"});
+        assert_eq!(status(Some(stranger)).await, Err(403), "a user without a tenant");
+        let admin =
+            serde_json::json!({"token_use": "access", "username": "olivia", "cognito:groups": "[admins]"});
+        assert_eq!(
+            status(Some(admin)).await.map(|c| (c.admin, c.tenant)),
+            Ok((true, None))
+        );
+    }
+
     #[test]
     fn group_claims_are_read_in_every_form() {
         assert_eq!(groups("[admins]"), ["admins"]);
