@@ -74,6 +74,30 @@ impl Seen {
         self.0.insert((route.to_owned(), reply.status));
         reply.clone()
     }
+
+    /// What every `/sandboxes/{id}` route answers besides its own: 404 to another tenant (for
+    /// the owner's sandbox), 403 to a member naming a tenant, 400 to an unknown parameter, 401
+    /// without a token.
+    async fn refusals(
+        &mut self,
+        api: &Api,
+        route: &str,
+        path: &str,
+        body: Option<&Value>,
+        owner: &str,
+        other: &str,
+    ) {
+        let method = route.split(' ').next().unwrap_or_default();
+        for (path, token, status) in [
+            (path.to_owned(), Some(other), 404),
+            (format!("{path}?tenant=acme"), Some(other), 403),
+            (format!("{path}?x=1"), Some(owner), 400),
+            (path.to_owned(), None, 401),
+        ] {
+            let reply = self.see(route, &api.send(method, &path, token, body).await);
+            assert_eq!(reply.status, status, "{route} {path}: {reply:?}");
+        }
+    }
 }
 
 /// Every route's success path and its documented errors, through the local gateway; at the end
@@ -441,55 +465,19 @@ async fn every_route_answers_as_documented() {
         .problem(),
         "not-found"
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", &format!("/sandboxes/{id}"), Some(&bob), None)
-                .await
+    seen.refusals(&api, route, &format!("/sandboxes/{id}"), None, &alice, &bob)
+        .await;
+    let admin = seen.see(
+        route,
+        &api.send(
+            "GET",
+            &format!("/sandboxes/{id}?tenant=acme"),
+            Some(&olivia),
+            None,
         )
-        .status,
-        404
+        .await,
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", &format!("/sandboxes/{id}?tenant=acme"), Some(&bob), None)
-                .await
-        )
-        .status,
-        403
-    );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", &format!("/sandboxes/{id}?x=1"), Some(&alice), None)
-                .await
-        )
-        .status,
-        400
-    );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send(
-                "GET",
-                &format!("/sandboxes/{id}?tenant=acme"),
-                Some(&olivia),
-                None
-            )
-            .await
-        )
-        .status,
-        200
-    );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", &format!("/sandboxes/{id}"), None, None).await
-        )
-        .status,
-        401
-    );
+    assert_eq!(admin.status, 200, "{admin:?}");
 
     // POST /sandboxes/{id}/stop and /start
     for (operation, running, done) in [("stop", "stopping", "stopped"), ("start", "starting", "started")] {
@@ -511,33 +499,7 @@ async fn every_route_answers_as_documented() {
             refused.body["state"].is_string(),
             "the current state: {refused:?}"
         );
-        assert_eq!(
-            seen.see(&route, &api.send("POST", &path, Some(&bob), None).await)
-                .status,
-            404
-        );
-        assert_eq!(
-            seen.see(
-                &route,
-                &api.send("POST", &format!("{path}?tenant=acme"), Some(&bob), None)
-                    .await
-            )
-            .status,
-            403
-        );
-        assert_eq!(
-            seen.see(
-                &route,
-                &api.send("POST", &format!("{path}?x=1"), Some(&alice), None).await
-            )
-            .status,
-            400
-        );
-        assert_eq!(
-            seen.see(&route, &api.send("POST", &path, None, None).await)
-                .status,
-            401
-        );
+        seen.refusals(&api, &route, &path, None, &alice, &bob).await;
         api.wait_for(&alice, &id, done).await;
     }
 
@@ -574,29 +536,9 @@ async fn every_route_answers_as_documented() {
             "{body}: {reply:?}"
         );
     }
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("PATCH", &path, Some(&bob), Some(&json!({"expires_at": later})))
-                .await
-        )
-        .status,
-        404
-    );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send(
-                "PATCH",
-                &format!("{path}?tenant=acme"),
-                Some(&bob),
-                Some(&json!({"expires_at": later}))
-            )
-            .await
-        )
-        .status,
-        403
-    );
+    let extend = json!({"expires_at": later});
+    seen.refusals(&api, route, &path, Some(&extend), &alice, &bob)
+        .await;
     assert_eq!(
         seen.see(route, &api.send("PATCH", &path, Some(&alice), Some(&big)).await)
             .status,
@@ -614,15 +556,6 @@ async fn every_route_answers_as_documented() {
         )
         .status,
         415
-    );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("PATCH", &path, None, Some(&json!({"expires_at": later})))
-                .await
-        )
-        .status,
-        401
     );
 
     // GET /sandboxes/{id}/events
@@ -643,47 +576,15 @@ async fn every_route_answers_as_documented() {
         (1..=6).collect::<Vec<_>>(),
         "create, stop and start, each begun and ended: {events:?}"
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", &format!("/sandboxes/{id}/events"), Some(&bob), None)
-                .await
-        )
-        .status,
-        404
-    );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send(
-                "GET",
-                &format!("/sandboxes/{id}/events?tenant=acme"),
-                Some(&bob),
-                None
-            )
-            .await
-        )
-        .status,
-        403
-    );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", &format!("/sandboxes/{id}/events?x=1"), Some(&alice), None)
-                .await
-        )
-        .status,
-        400
-    );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", &format!("/sandboxes/{id}/events"), None, None)
-                .await
-        )
-        .status,
-        401
-    );
+    seen.refusals(
+        &api,
+        route,
+        &format!("/sandboxes/{id}/events"),
+        None,
+        &alice,
+        &bob,
+    )
+    .await;
 
     // DELETE /sandboxes/{id}
     let route = "DELETE /sandboxes/{id}";
@@ -699,34 +600,7 @@ async fn every_route_answers_as_documented() {
         (409, Some("deleting")),
         "{twice:?}"
     );
-    assert_eq!(
-        seen.see(route, &api.send("DELETE", &path, Some(&bob), None).await)
-            .status,
-        404
-    );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("DELETE", &format!("{path}?tenant=acme"), Some(&bob), None)
-                .await
-        )
-        .status,
-        403
-    );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("DELETE", &format!("{path}?x=1"), Some(&alice), None)
-                .await
-        )
-        .status,
-        400
-    );
-    assert_eq!(
-        seen.see(route, &api.send("DELETE", &path, None, None).await)
-            .status,
-        401
-    );
+    seen.refusals(&api, route, &path, None, &alice, &bob).await;
     let late = seen.see(
         "PATCH /sandboxes/{id}",
         &api.send("PATCH", &path, Some(&alice), Some(&json!({"expires_at": later})))

@@ -5,7 +5,7 @@
 //! the same transaction as the account's move out of the pool: the account's condition makes
 //! sure no two tenants get one account, the tenant item's that no tenant gets two.
 
-use crate::dynamo::{DynamoStore, MAX_ATTEMPTS, TxError, backoff, build, n, refused, s};
+use crate::dynamo::{DynamoStore, MAX_ATTEMPTS, TxError, backoff, build, n, refused, s, updated};
 use crate::schema::BY_STATE;
 use crate::{Account, AccountState, AccountStore, InfraChange, StoreError};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
@@ -70,20 +70,15 @@ impl DynamoStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(output) => Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+        match updated(result)? {
+            Some(account) => Ok(account),
+            None => {
                 let account = self.account(account_id).await?;
                 Err(StoreError::AccountUnavailable {
                     account_id: account_id.to_owned(),
                     state: account.state,
                 })
             }
-            Err(err) => Err(StoreError::aws("UpdateItem", err)),
         }
     }
 
@@ -244,27 +239,18 @@ impl AccountStore for DynamoStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(output) => {
-                tracing::info!(tenant, account = account_id, "account expired");
-                Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?)
-            }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                let account = self.account(account_id).await?;
-                match (account.state, account.tenant.as_deref()) {
-                    // Expiring twice is a no-op.
-                    (AccountState::Expired, Some(owner)) if owner == tenant => Ok(account),
-                    (state, _) => Err(StoreError::AccountUnavailable {
-                        account_id: account_id.to_owned(),
-                        state,
-                    }),
-                }
-            }
-            Err(err) => Err(StoreError::aws("UpdateItem", err)),
+        if let Some(account) = updated(result)? {
+            tracing::info!(tenant, account = account_id, "account expired");
+            return Ok(account);
+        }
+        let account = self.account(account_id).await?;
+        match (account.state, account.tenant.as_deref()) {
+            // Expiring twice is a no-op.
+            (AccountState::Expired, Some(owner)) if owner == tenant => Ok(account),
+            (state, _) => Err(StoreError::AccountUnavailable {
+                account_id: account_id.to_owned(),
+                state,
+            }),
         }
     }
 

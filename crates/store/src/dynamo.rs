@@ -455,13 +455,9 @@ impl SandboxStore for DynamoStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(output) => Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+        match updated(result)? {
+            Some(sandbox) => Ok(sandbox),
+            None => {
                 // NotFound when there is no such record; otherwise it lives in another account.
                 self.get(tenant, id).await?;
                 Err(StoreError::AccountUnavailable {
@@ -469,7 +465,6 @@ impl SandboxStore for DynamoStore {
                     state: crate::AccountState::Assigned,
                 })
             }
-            Err(err) => Err(StoreError::aws("UpdateItem", err)),
         }
     }
 
@@ -496,13 +491,9 @@ impl SandboxStore for DynamoStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(output) => Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+        match updated(result)? {
+            Some(sandbox) => Ok(sandbox),
+            None => {
                 // NotFound when there is no such record; otherwise it is being deleted.
                 let current = self.get(tenant, id).await?;
                 Err(StoreError::NotExtendable {
@@ -510,7 +501,6 @@ impl SandboxStore for DynamoStore {
                     state: current.state,
                 })
             }
-            Err(err) => Err(StoreError::aws("UpdateItem", err)),
         }
     }
 
@@ -609,6 +599,29 @@ pub(crate) fn build<T>(built: Result<T, aws_sdk_dynamodb::error::BuildError>) ->
         transient: false,
         source: Box::new(e),
     })
+}
+
+/// The item a conditional UpdateItem (with `ReturnValues: ALL_NEW`) wrote; `None` when its
+/// condition did not hold.
+pub(crate) fn updated<T: serde::de::DeserializeOwned>(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+    >,
+) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(output) => Ok(Some(serde_dynamo::from_item(
+            output.attributes.unwrap_or_default(),
+        )?)),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(StoreError::aws("UpdateItem", err)),
+    }
 }
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {

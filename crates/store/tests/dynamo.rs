@@ -628,3 +628,31 @@ async fn concurrent_allocations_give_each_tenant_one_account_and_no_account_two_
     assert!(h.store.accounts(AccountState::Pool, 10).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn an_expiry_changes_without_a_new_version_until_the_sandbox_is_deleted() -> TestResult {
+    let h = harness(5).await?;
+    started(&h.store, "acme", "sb-1").await?;
+    let later = Utc::now() + Days::hours(30);
+    let extended = h.store.extend("acme", "sb-1", later).await?;
+    assert_eq!(extended.version, 2, "a running operation's finish still matches");
+    assert_eq!(
+        extended.expires_at,
+        sbx_lifecycle::rfc3339_millis::truncate(later)
+    );
+    assert_eq!(h.store.get("acme", "sb-1").await?, extended);
+    assert!(matches!(
+        h.store.extend("globex", "sb-1", later).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    h.store.begin("acme", "sb-1", Operation::Delete).await?;
+    assert!(matches!(
+        h.store.extend("acme", "sb-1", later).await,
+        Err(StoreError::NotExtendable {
+            state: State::Deleting,
+            ..
+        })
+    ));
+    assert_eq!(h.store.get("acme", "sb-1").await?.expires_at, extended.expires_at);
+    Ok(())
+}
