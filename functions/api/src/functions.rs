@@ -8,7 +8,6 @@ use crate::token::{CognitoAuth, Token};
 use crate::workflows::StepFunctions;
 use aws_config::SdkConfig;
 use lambda_http::{Body, Request, Response};
-use sbx_lifecycle::Operation;
 use sbx_store::{DynamoStore, PageKey, StoreConfig, TableNames};
 
 /// What the functions are configured with. A deployed function reads it from its environment
@@ -159,7 +158,6 @@ impl Function {
                     .state_machines
                     .clone()
                     .ok_or(ConfigError::Missing("SBX_CREATE_STATE_MACHINE_ARN"))?;
-                debug_assert_eq!(Operation::ALL[0], Operation::Create);
                 Function::Sandboxes(Box::new(Sandboxes {
                     store: settings.store(config)?,
                     workflows: StepFunctions::new(aws_sdk_sfn::Client::new(sfn), arns),
