@@ -11,6 +11,12 @@ use sbx_stack::{LocalStack, Options, state_machine_arn};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// The repository's root: where `infra/`, `statemachines/` and `events/` are.
+pub fn root() -> std::path::PathBuf {
+    let tests = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    tests.parent().map(std::path::Path::to_path_buf).unwrap_or(tests)
+}
+
 /// A local stack with no waiting (time scale 0) and a pool of `pool_size` accounts.
 pub async fn stack(pool_size: u32) -> LocalStack {
     stack_with(Options {

@@ -3,15 +3,11 @@
 //! running on the local engine, and the answers checked against `infra/openapi.yaml`.
 
 use sbx_e2e::api::{Api, Reply, Signer, claims_of, forge};
+use sbx_e2e::root;
 use sbx_e2e::stack_with;
 use sbx_stack::{LocalStack, Options};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 async fn stack(quota: u32) -> LocalStack {
     stack_with(Options {
@@ -75,6 +71,13 @@ impl Seen {
         reply.clone()
     }
 
+    /// Records the answer to `route` and asserts its status.
+    fn expect(&mut self, route: &str, reply: Reply, status: u16) -> Reply {
+        let reply = self.see(route, &reply);
+        assert_eq!(reply.status, status, "{route}: {reply:?}");
+        reply
+    }
+
     /// What every `/sandboxes/{id}` route answers besides its own: 404 to another tenant (for
     /// the owner's sandbox), 403 to a member naming a tenant, 400 to an unknown parameter, 401
     /// without a token.
@@ -94,8 +97,7 @@ impl Seen {
             (format!("{path}?x=1"), Some(owner), 400),
             (path.to_owned(), None, 401),
         ] {
-            let reply = self.see(route, &api.send(method, &path, token, body).await);
-            assert_eq!(reply.status, status, "{route} {path}: {reply:?}");
+            self.expect(route, api.send(method, &path, token, body).await, status);
         }
     }
 }
@@ -200,11 +202,7 @@ async fn every_route_answers_as_documented() {
         .await,
     );
     assert_eq!(form.status, 415);
-    assert_eq!(
-        seen.see(route, &api.send("POST", "/token", None, Some(&big)).await)
-            .status,
-        413
-    );
+    seen.expect(route, api.send("POST", "/token", None, Some(&big)).await, 413);
 
     // POST /sandboxes
     let route = "POST /sandboxes";
@@ -279,22 +277,16 @@ async fn every_route_answers_as_documented() {
         .problem(),
         "forbidden"
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("POST", "/sandboxes", None, Some(&json!({"name": "x"})))
-                .await
-        )
-        .status,
-        401
+    seen.expect(
+        route,
+        api.send("POST", "/sandboxes", None, Some(&json!({"name": "x"})))
+            .await,
+        401,
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("POST", "/sandboxes", Some(&alice), Some(&big)).await
-        )
-        .status,
-        413
+    seen.expect(
+        route,
+        api.send("POST", "/sandboxes", Some(&alice), Some(&big)).await,
+        413,
     );
     let text = seen.see(
         route,
@@ -417,14 +409,11 @@ async fn every_route_answers_as_documented() {
             .await,
     );
     assert_eq!(filtered.body["items"], json!([]));
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", "/sandboxes?tenant=globex", Some(&alice), None)
-                .await
-        )
-        .status,
-        403
+    seen.expect(
+        route,
+        api.send("GET", "/sandboxes?tenant=globex", Some(&alice), None)
+            .await,
+        403,
     );
     let admin = seen.see(
         route,
@@ -432,16 +421,12 @@ async fn every_route_answers_as_documented() {
             .await,
     );
     assert_eq!(admin.body["items"].as_array().map(Vec::len), Some(3), "{admin:?}");
-    assert_eq!(
-        seen.see(route, &api.send("GET", "/sandboxes", Some(&olivia), None).await)
-            .status,
-        400
+    seen.expect(
+        route,
+        api.send("GET", "/sandboxes", Some(&olivia), None).await,
+        400,
     );
-    assert_eq!(
-        seen.see(route, &api.send("GET", "/sandboxes", None, None).await)
-            .status,
-        401
-    );
+    seen.expect(route, api.send("GET", "/sandboxes", None, None).await, 401);
 
     // GET /sandboxes/{id}
     let route = "GET /sandboxes/{id}";
@@ -539,23 +524,20 @@ async fn every_route_answers_as_documented() {
     let extend = json!({"expires_at": later});
     seen.refusals(&api, route, &path, Some(&extend), &alice, &bob)
         .await;
-    assert_eq!(
-        seen.see(route, &api.send("PATCH", &path, Some(&alice), Some(&big)).await)
-            .status,
-        413
+    seen.expect(
+        route,
+        api.send("PATCH", &path, Some(&alice), Some(&big)).await,
+        413,
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &Api::reply(
-                api.request("PATCH", &path, Some(&alice))
-                    .header("content-type", "text/plain")
-                    .body("soon")
-            )
-            .await
+    seen.expect(
+        route,
+        Api::reply(
+            api.request("PATCH", &path, Some(&alice))
+                .header("content-type", "text/plain")
+                .body("soon"),
         )
-        .status,
-        415
+        .await,
+        415,
     );
 
     // GET /sandboxes/{id}/events
@@ -639,24 +621,17 @@ async fn every_route_answers_as_documented() {
             .await,
     );
     assert_eq!(assigned.body["items"][0]["tenant"], "acme", "{assigned:?}");
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", "/accounts?state=lost", Some(&olivia), None).await
-        )
-        .status,
-        400
+    seen.expect(
+        route,
+        api.send("GET", "/accounts?state=lost", Some(&olivia), None).await,
+        400,
     );
     assert_eq!(
         seen.see(route, &api.send("GET", "/accounts", Some(&alice), None).await)
             .problem(),
         "forbidden"
     );
-    assert_eq!(
-        seen.see(route, &api.send("GET", "/accounts", None, None).await)
-            .status,
-        401
-    );
+    seen.expect(route, api.send("GET", "/accounts", None, None).await, 401);
     let route = "POST /accounts";
     let added = seen.see(
         route,
@@ -673,74 +648,59 @@ async fn every_route_answers_as_documented() {
         (200, Some("pool")),
         "{added:?}"
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send(
-                "POST",
-                "/accounts",
-                Some(&olivia),
-                Some(&json!({"account_id": "12"}))
-            )
-            .await
+    seen.expect(
+        route,
+        api.send(
+            "POST",
+            "/accounts",
+            Some(&olivia),
+            Some(&json!({"account_id": "12"})),
         )
-        .status,
-        400
+        .await,
+        400,
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send(
-                "POST",
-                "/accounts",
-                Some(&olivia),
-                Some(&json!({"account_id": "1".repeat(20_000)}))
-            )
-            .await
+    seen.expect(
+        route,
+        api.send(
+            "POST",
+            "/accounts",
+            Some(&olivia),
+            Some(&json!({"account_id": "1".repeat(20_000)})),
         )
-        .status,
-        413
+        .await,
+        413,
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &Api::reply(
-                api.request("POST", "/accounts", Some(&olivia))
-                    .header("content-type", "text/plain")
-                    .body("account=200000000001")
-            )
-            .await
+    seen.expect(
+        route,
+        Api::reply(
+            api.request("POST", "/accounts", Some(&olivia))
+                .header("content-type", "text/plain")
+                .body("account=200000000001"),
         )
-        .status,
-        415
+        .await,
+        415,
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send(
-                "POST",
-                "/accounts",
-                Some(&alice),
-                Some(&json!({"account_id": "200000000002"}))
-            )
-            .await
+    seen.expect(
+        route,
+        api.send(
+            "POST",
+            "/accounts",
+            Some(&alice),
+            Some(&json!({"account_id": "200000000002"})),
         )
-        .status,
-        403
+        .await,
+        403,
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send(
-                "POST",
-                "/accounts",
-                None,
-                Some(&json!({"account_id": "200000000002"}))
-            )
-            .await
+    seen.expect(
+        route,
+        api.send(
+            "POST",
+            "/accounts",
+            None,
+            Some(&json!({"account_id": "200000000002"})),
         )
-        .status,
-        401
+        .await,
+        401,
     );
     let route = "GET /accounts/{id}";
     let one = seen.see(
@@ -752,40 +712,28 @@ async fn every_route_answers_as_documented() {
         (one.status, one.body["account_id"].as_str()),
         (200, Some("200000000001"))
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", "/accounts/999999999999", Some(&olivia), None)
-                .await
-        )
-        .status,
-        404
+    seen.expect(
+        route,
+        api.send("GET", "/accounts/999999999999", Some(&olivia), None)
+            .await,
+        404,
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", "/accounts/200000000001?x=1", Some(&olivia), None)
-                .await
-        )
-        .status,
-        400
+    seen.expect(
+        route,
+        api.send("GET", "/accounts/200000000001?x=1", Some(&olivia), None)
+            .await,
+        400,
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", "/accounts/200000000001", Some(&alice), None)
-                .await
-        )
-        .status,
-        403
+    seen.expect(
+        route,
+        api.send("GET", "/accounts/200000000001", Some(&alice), None)
+            .await,
+        403,
     );
-    assert_eq!(
-        seen.see(
-            route,
-            &api.send("GET", "/accounts/200000000001", None, None).await
-        )
-        .status,
-        401
+    seen.expect(
+        route,
+        api.send("GET", "/accounts/200000000001", None, None).await,
+        401,
     );
 
     // The gateway: no route, no function.

@@ -4,13 +4,9 @@
 //! `api.rs`.)
 
 use sbx_api::routes::{FUNCTIONS, ROUTES};
+use sbx_e2e::root;
 use serde_yaml::Value;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn yaml(path: &str) -> Value {
     let text = std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));

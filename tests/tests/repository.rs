@@ -1,11 +1,7 @@
 //! Checks on the repository as a whole.
 
+use sbx_e2e::root;
 use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    let tests = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    tests.parent().map(Path::to_path_buf).unwrap_or(tests)
-}
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {

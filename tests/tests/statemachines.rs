@@ -1,13 +1,9 @@
 //! Checks on `statemachines/`: the contract between the definitions and the step functions.
 
+use sbx_e2e::root;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    let tests = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    tests.parent().map(Path::to_path_buf).unwrap_or(tests)
-}
+use std::path::PathBuf;
 
 /// Every definition, by file name.
 fn definitions() -> Vec<(String, Value)> {

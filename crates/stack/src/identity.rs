@@ -161,7 +161,7 @@ async fn app_client(cognito: &Client, pool: &str) -> Result<String, StackError> 
 }
 
 /// Creates `user` (unless it exists) with a permanent password, its tenant and its groups.
-pub async fn add_user(cognito: &Client, pool: &str, user: &SeedUser) -> Result<(), StackError> {
+async fn add_user(cognito: &Client, pool: &str, user: &SeedUser) -> Result<(), StackError> {
     let mut create = cognito
         .admin_create_user()
         .user_pool_id(pool)
