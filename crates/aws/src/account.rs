@@ -7,6 +7,7 @@ use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::Mutex;
 
 /// The clients a step uses in one tenant account.
@@ -19,12 +20,13 @@ pub struct AccountClients {
     pub config: SdkConfig,
 }
 
-/// Opens tenant accounts through their provisioning role, once per account per process.
-#[derive(Debug)]
+/// Opens tenant accounts through their provisioning role, once per account per process. Its
+/// clones share what they opened.
+#[derive(Debug, Clone)]
 pub struct Provisioner {
     base: SdkConfig,
     role_name: String,
-    opened: Mutex<HashMap<String, AccountClients>>,
+    opened: Arc<Mutex<HashMap<String, AccountClients>>>,
 }
 
 impl Provisioner {
@@ -33,8 +35,16 @@ impl Provisioner {
         Self {
             base,
             role_name: role_name.into(),
-            opened: Mutex::default(),
+            opened: Arc::default(),
         }
+    }
+
+    /// The region every account is used in: the base configuration's.
+    pub fn region(&self) -> String {
+        self.base
+            .region()
+            .map(|region| region.to_string())
+            .unwrap_or_else(|| "us-east-1".into())
     }
 
     /// The configuration of the management account (the orchestrator's own).

@@ -8,7 +8,8 @@
 //! - [`ingress`]: a sandbox's target groups, listener rule and NLB listener;
 //! - [`commands`]: installing constellations with SSM Run Command;
 //! - [`images`]: sharing the machine images from the management account;
-//! - [`streaming`]: the AppStream port and its local stand-in.
+//! - [`streaming`]: the AppStream port and its local stand-in;
+//! - [`ports`]: the narrow traits the step handlers take, implemented on these modules.
 //!
 //! Every create is idempotent (it looks for what an earlier try made, by tag or name, first)
 //! and every delete tolerates its resource being gone.
@@ -21,9 +22,11 @@ pub mod infra;
 pub mod ingress;
 pub mod instances;
 pub mod network;
+pub mod ports;
 pub mod streaming;
 pub mod tags;
 
 pub use account::{AccountClients, Provisioner};
 pub use error::AwsError;
+pub use ports::{Commands, ImageSharing, Infrastructure, Ingress, Networks, SharedInfrastructure, Vms};
 pub use tags::Owner;

@@ -165,12 +165,13 @@ impl LocalStack {
         let identity = identity::seed(&config, &aws_endpoint, REGION).await?;
 
         let settings = Settings {
-            region: REGION.to_owned(),
             images: seed.images.clone(),
             provisioning_role: seed::PROVISIONING_ROLE.to_owned(),
             ingress_domain: "sandboxes.sbx.localhost".to_owned(),
-            lock_lease: Duration::from_secs(2700),
-            lock_wait: Duration::from_secs(20),
+            locks: sbx_steps::LockSettings {
+                lease: Duration::from_secs(2700),
+                wait: Duration::from_secs(20),
+            },
             proxy_instance_type: "t3.small".to_owned(),
         };
         let stand_in = Arc::new(StandIn::default());

@@ -17,6 +17,7 @@ pub mod schema;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::{DynamoStore, StoreConfig};
 pub use error::StoreError;
+pub use locks::LockTable;
 pub use page::PageKey;
 pub use schema::TableNames;
 

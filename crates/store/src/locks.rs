@@ -1,12 +1,71 @@
-//! [`LockStore`] on DynamoDB: one lease item per lock in the locks table.
+//! [`LockStore`] on DynamoDB: one lease item per lock in the locks table. [`LockTable`] needs
+//! that table only, so a function whose role reaches nothing else can hold it.
 
 use crate::dynamo::{DynamoStore, MAX_ATTEMPTS, backoff, n, s};
-use crate::{Lease, LockStore, StoreError};
+use crate::{Clock, Lease, LockStore, StoreError, SystemClock};
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The locks table.
+#[derive(Clone)]
+pub struct LockTable {
+    client: Client,
+    table: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for LockTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockTable")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LockTable {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+impl DynamoStore {
+    /// The locks table of this store.
+    pub fn locks(&self) -> LockTable {
+        LockTable {
+            client: self.client.clone(),
+            table: self.config.tables.locks.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl LockStore for DynamoStore {
+    async fn acquire(&self, lock: &str, owner: &str, lease: Duration) -> Result<Lease, StoreError> {
+        self.locks().acquire(lock, owner, lease).await
+    }
+
+    async fn release(&self, lock: &str, owner: &str) -> Result<(), StoreError> {
+        self.locks().release(lock, owner).await
+    }
+
+    async fn holder(&self, lock: &str) -> Result<Option<Lease>, StoreError> {
+        self.locks().holder(lock).await
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct LeaseItem {
@@ -31,7 +90,7 @@ impl LeaseItem {
 /// How long after its expiry a forgotten lease item is removed by TTL.
 const LINGER: chrono::Duration = chrono::Duration::days(1);
 
-impl LockStore for DynamoStore {
+impl LockStore for LockTable {
     async fn acquire(&self, lock: &str, owner: &str, lease: Duration) -> Result<Lease, StoreError> {
         let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         for attempt in 1..=MAX_ATTEMPTS {
@@ -46,7 +105,7 @@ impl LockStore for DynamoStore {
             let result = self
                 .client
                 .put_item()
-                .table_name(&self.config.tables.locks)
+                .table_name(&self.table)
                 .set_item(Some(serde_dynamo::to_item(&item)?))
                 .condition_expression("attribute_not_exists(#lock) OR #expires_at < :now OR #owner = :owner")
                 .expression_attribute_names("#lock", "lock")
@@ -91,7 +150,7 @@ impl LockStore for DynamoStore {
         let result = self
             .client
             .delete_item()
-            .table_name(&self.config.tables.locks)
+            .table_name(&self.table)
             .key("lock", s(lock))
             .condition_expression("attribute_not_exists(#lock) OR #owner = :owner")
             .expression_attribute_names("#lock", "lock")
@@ -128,7 +187,7 @@ impl LockStore for DynamoStore {
         let found = self
             .client
             .get_item()
-            .table_name(&self.config.tables.locks)
+            .table_name(&self.table)
             .key("lock", s(lock))
             .consistent_read(true)
             .send()

@@ -126,7 +126,46 @@ pub type SandboxesFunction = Sandboxes<DynamoStore, StepFunctions, Cognito>;
 pub type AccountsFunction = Accounts<DynamoStore, Cognito>;
 pub type TokenFunction = Token<CognitoAuth>;
 
-/// One API function with what it works with.
+impl Settings {
+    /// `api-token`: Cognito's InitiateAuth with the app client.
+    pub fn token(&self, config: &SdkConfig) -> Result<TokenFunction, ConfigError> {
+        Ok(Token {
+            auth: CognitoAuth {
+                client: aws_sdk_cognitoidentityprovider::Client::new(config),
+                client_id: self
+                    .client_id
+                    .clone()
+                    .ok_or(ConfigError::Missing("SBX_USER_POOL_CLIENT_ID"))?,
+            },
+        })
+    }
+
+    /// `api-sandboxes`: the store, the state machines and the user directory. `sfn` configures
+    /// the Step Functions client; in Lambda it is `config` itself, the local stack points it at
+    /// its own engine.
+    pub fn sandboxes(&self, config: &SdkConfig, sfn: &SdkConfig) -> Result<SandboxesFunction, ConfigError> {
+        let arns = self
+            .state_machines
+            .clone()
+            .ok_or(ConfigError::Missing("SBX_CREATE_STATE_MACHINE_ARN"))?;
+        Ok(Sandboxes {
+            store: self.store(config)?,
+            workflows: StepFunctions::new(aws_sdk_sfn::Client::new(sfn), arns),
+            directory: self.directory(config)?,
+        })
+    }
+
+    /// `api-accounts`: the store and the user directory.
+    pub fn accounts(&self, config: &SdkConfig) -> Result<AccountsFunction, ConfigError> {
+        Ok(Accounts {
+            store: self.store(config)?,
+            directory: self.directory(config)?,
+        })
+    }
+}
+
+/// One API function with what it works with, for serving them all in one process (the local
+/// stack). A deployed Lambda builds only its own (see `src/bin/`).
 pub enum Function {
     Token(TokenFunction),
     Sandboxes(Box<SandboxesFunction>),
@@ -135,8 +174,6 @@ pub enum Function {
 
 impl Function {
     /// The function `name` (one of [`routes::FUNCTIONS`]), with the clients and settings it uses.
-    /// `sfn` configures the Step Functions client; in Lambda it is `config` itself, the local
-    /// stack points it at its own engine.
     pub fn build(
         name: &str,
         config: &SdkConfig,
@@ -144,30 +181,9 @@ impl Function {
         settings: &Settings,
     ) -> Result<Self, ConfigError> {
         Ok(match name {
-            routes::TOKEN => Function::Token(Token {
-                auth: CognitoAuth {
-                    client: aws_sdk_cognitoidentityprovider::Client::new(config),
-                    client_id: settings
-                        .client_id
-                        .clone()
-                        .ok_or(ConfigError::Missing("SBX_USER_POOL_CLIENT_ID"))?,
-                },
-            }),
-            routes::SANDBOXES => {
-                let arns = settings
-                    .state_machines
-                    .clone()
-                    .ok_or(ConfigError::Missing("SBX_CREATE_STATE_MACHINE_ARN"))?;
-                Function::Sandboxes(Box::new(Sandboxes {
-                    store: settings.store(config)?,
-                    workflows: StepFunctions::new(aws_sdk_sfn::Client::new(sfn), arns),
-                    directory: settings.directory(config)?,
-                }))
-            }
-            routes::ACCOUNTS => Function::Accounts(Box::new(Accounts {
-                store: settings.store(config)?,
-                directory: settings.directory(config)?,
-            })),
+            routes::TOKEN => Function::Token(settings.token(config)?),
+            routes::SANDBOXES => Function::Sandboxes(Box::new(settings.sandboxes(config, sfn)?)),
+            routes::ACCOUNTS => Function::Accounts(Box::new(settings.accounts(config)?)),
             other => return Err(ConfigError::UnknownFunction(other.to_owned())),
         })
     }

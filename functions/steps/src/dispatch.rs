@@ -1,14 +1,14 @@
-//! Every step function by name: the one place that turns a JSON payload into a handler's typed
-//! input and its output back into JSON. The Lambda binaries and the local stack's in-process
-//! functions both go through [`invoke`].
+//! Every step function by name, for running them all in one process: the local stack and the
+//! end-to-end tests register [`FUNCTIONS`] with the engine and call [`invoke`]. A deployed
+//! Lambda does not come through here: its binary names its own handler (`src/bin/<name>.rs`).
+//! [`FUNCTIONS`] is the one list of the steps; the binaries, the template's functions and the
+//! state machines' substitutions are tested against it.
 
 use crate::context::Steps;
 use crate::error::StepError;
+use crate::lambda::typed;
 use crate::{account, constellations, infrastructure, ingress, instances, lock, network, record};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::future::Future;
 
 /// The step functions, by the name of their Lambda (and of their binary).
 pub const FUNCTIONS: [&str; 19] = [
@@ -33,47 +33,39 @@ pub const FUNCTIONS: [&str; 19] = [
     "check-constellations",
 ];
 
-async fn typed<I, O, F, Fut>(payload: Value, handler: F) -> Result<Value, StepError>
-where
-    I: DeserializeOwned,
-    O: Serialize,
-    F: FnOnce(I) -> Fut,
-    Fut: Future<Output = Result<O, StepError>>,
-{
-    let input: I = serde_json::from_value(payload)
-        .map_err(|e| StepError::InvalidInput(format!("invalid input: {e}")))?;
-    let output = handler(input).await?;
-    serde_json::to_value(output).map_err(|e| StepError::Failed(format!("unserializable output: {e}")))
-}
-
-/// Runs the step function `name` on `payload`.
+/// Runs the step function `name` on `payload`, with its handler's dependencies taken from
+/// `steps`. Each arm passes exactly what the function's binary builds.
 pub async fn invoke(steps: &Steps, name: &str, payload: Value) -> Result<Value, StepError> {
-    let settings = &steps.settings;
+    let (store, aws, infra) = (&steps.store, &steps.accounts, &steps.infrastructure);
+    let domain = steps.ingress_domain.as_str();
+    let sandbox_images = steps.images.sandbox();
     match name {
-        "begin-operation" => typed(payload, |i| record::begin(&steps.store, i)).await,
-        "finish-operation" => typed(payload, |i| record::finish(&steps.store, i)).await,
-        "acquire-lock" => {
+        "begin-operation" => typed(payload, |i| record::begin(store, i)).await,
+        "finish-operation" => typed(payload, |i| record::finish(store, i)).await,
+        "acquire-lock" => typed(payload, |job| lock::acquire(store, job, steps.locks)).await,
+        "release-lock" => typed(payload, |job| lock::release(store, job)).await,
+        "allocate-account" => {
             typed(payload, |job| {
-                lock::acquire(&steps.store, job, settings.lock_lease, settings.lock_wait)
+                account::allocate(store, &steps.management_ec2, &steps.images, job)
             })
             .await
         }
-        "release-lock" => typed(payload, |job| lock::release(&steps.store, job)).await,
-        "allocate-account" => typed(payload, |job| account::allocate(steps, job)).await,
-        "retire-account" => typed(payload, |job| account::retire(steps, job)).await,
-        "ensure-infrastructure" => typed(payload, |job| infrastructure::ensure(steps, job)).await,
-        "release-infrastructure" => typed(payload, |job| infrastructure::release(steps, job)).await,
-        "create-network" => typed(payload, |job| network::create(steps, job)).await,
-        "delete-network" => typed(payload, |job| network::delete(steps, job)).await,
-        "launch-instances" => typed(payload, |i| instances::launch(steps, i)).await,
-        "start-instances" => typed(payload, |job| instances::start(steps, job)).await,
-        "stop-instances" => typed(payload, |job| instances::stop(steps, job)).await,
-        "terminate-instances" => typed(payload, |job| instances::terminate(steps, job)).await,
-        "check-instances" => typed(payload, |i| instances::check(steps, i)).await,
-        "register-ingress" => typed(payload, |job| ingress::register(steps, job)).await,
-        "deregister-ingress" => typed(payload, |job| ingress::deregister(steps, job)).await,
-        "install-constellations" => typed(payload, |job| constellations::install(steps, job)).await,
-        "check-constellations" => typed(payload, |i| constellations::check(steps, i)).await,
+        "retire-account" => typed(payload, |job| account::retire(store, job)).await,
+        "ensure-infrastructure" => typed(payload, |job| infrastructure::ensure(store, aws, infra, job)).await,
+        "release-infrastructure" => {
+            typed(payload, |job| infrastructure::release(store, aws, infra, job)).await
+        }
+        "create-network" => typed(payload, |job| network::create(aws, job)).await,
+        "delete-network" => typed(payload, |job| network::delete(aws, job)).await,
+        "launch-instances" => typed(payload, |i| instances::launch(aws, &sandbox_images, i)).await,
+        "start-instances" => typed(payload, |job| instances::start(aws, job)).await,
+        "stop-instances" => typed(payload, |job| instances::stop(aws, job)).await,
+        "terminate-instances" => typed(payload, |job| instances::terminate(aws, job)).await,
+        "check-instances" => typed(payload, |i| instances::check(aws, i)).await,
+        "register-ingress" => typed(payload, |job| ingress::register(aws, domain, job)).await,
+        "deregister-ingress" => typed(payload, |job| ingress::deregister(aws, domain, job)).await,
+        "install-constellations" => typed(payload, |job| constellations::install(aws, job)).await,
+        "check-constellations" => typed(payload, |i| constellations::check(aws, i)).await,
         other => Err(StepError::NotFound(format!("no step function named {other}"))),
     }
 }

@@ -3,14 +3,17 @@
 //! account is active). Both run under the account lock, check that they still hold it, and
 //! journal what they did with when they began and ended.
 
-use crate::context::Steps;
 use crate::error::StepError;
 use crate::job::Job;
 use crate::{lock, sandboxes};
-use sbx_aws::infra::{self, ProxySpec, Want};
-use sbx_aws::network;
-use sbx_store::{AccountStore, InfraChange};
+use sbx_aws::infra::Want;
+use sbx_aws::{Networks, SharedInfrastructure};
+use sbx_store::{AccountStore, InfraChange, LockStore, SandboxStore};
 use serde::Serialize;
+
+/// The store's parts these steps use: the tenant's records, the lock and the account journal.
+pub trait Store: SandboxStore + AccountStore + LockStore {}
+impl<T: SandboxStore + AccountStore + LockStore> Store for T {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InfraOutput {
@@ -18,9 +21,9 @@ pub struct InfraOutput {
 }
 
 /// What the tenant's active sandboxes need; `exclude` is the sandbox whose need is ending.
-async fn wanted(steps: &Steps, job: &Job, exclude: Option<&str>) -> Result<Want, StepError> {
+async fn wanted(store: &impl SandboxStore, job: &Job, exclude: Option<&str>) -> Result<Want, StepError> {
     let mut want = Want::default();
-    for sandbox in sandboxes::live(&steps.store, &job.tenant).await? {
+    for sandbox in sandboxes::live(store, &job.tenant).await? {
         if !sandbox.state.is_active() || Some(sandbox.id.as_str()) == exclude {
             continue;
         }
@@ -32,22 +35,32 @@ async fn wanted(steps: &Steps, job: &Job, exclude: Option<&str>) -> Result<Want,
 }
 
 /// Creates what the account's active sandboxes, this one included, need.
-pub async fn ensure(steps: &Steps, job: Job) -> Result<InfraOutput, StepError> {
-    let mut want = wanted(steps, &job, None).await?;
+pub async fn ensure(
+    store: &impl Store,
+    networks: &impl Networks,
+    infra: &impl SharedInfrastructure,
+    job: Job,
+) -> Result<InfraOutput, StepError> {
+    let mut want = wanted(store, &job, None).await?;
     // This job's sandbox is active by definition while it needs the infrastructure.
     want.base = true;
     want.nlb |= job.options.amq;
     want.fleet |= job.options.smart_client;
-    converge(steps, &job, want, Network::Ensure).await
+    converge(store, networks, infra, &job, want, Network::Ensure).await
 }
 
 /// Removes what no active sandbox other than this one needs any more.
-pub async fn release(steps: &Steps, job: Job) -> Result<InfraOutput, StepError> {
+pub async fn release(
+    store: &impl Store,
+    networks: &impl Networks,
+    infra: &impl SharedInfrastructure,
+    job: Job,
+) -> Result<InfraOutput, StepError> {
     if job.account_id.is_none() {
         return Ok(InfraOutput { changes: Vec::new() });
     }
-    let want = wanted(steps, &job, Some(&job.sandbox_id)).await?;
-    converge(steps, &job, want, Network::Existing).await
+    let want = wanted(store, &job, Some(&job.sandbox_id)).await?;
+    converge(store, networks, infra, &job, want, Network::Existing).await
 }
 
 /// Whether converging may create the account's network, or uses only what exists.
@@ -57,36 +70,35 @@ enum Network {
     Existing,
 }
 
-async fn converge(steps: &Steps, job: &Job, want: Want, network: Network) -> Result<InfraOutput, StepError> {
+async fn converge(
+    store: &impl Store,
+    networks: &impl Networks,
+    infra: &impl SharedInfrastructure,
+    job: &Job,
+    want: Want,
+    network: Network,
+) -> Result<InfraOutput, StepError> {
     let verb = match network {
         Network::Ensure => "ensure",
         Network::Existing => "release",
     };
     let account = job.account()?;
-    lock::ensure_held(&steps.store, job, account).await?;
+    lock::ensure_held(store, job, account).await?;
     let started_at = chrono::Utc::now();
-    let clients = steps.account(account).await;
     let owner = job.account_owner(account);
     let network = match network {
-        Network::Ensure => {
-            Some(network::ensure_account_network(&clients.ec2, &owner, &steps.settings.region).await?)
-        }
-        Network::Existing => network::account_network(&clients.ec2, &owner).await?,
+        Network::Ensure => Some(networks.ensure_account_network(account, &owner).await?),
+        Network::Existing => networks.account_network(account, &owner).await?,
     };
-    let proxy = ProxySpec {
-        image_id: steps.settings.images.proxy.clone(),
-        instance_type: steps.settings.proxy_instance_type.clone(),
-    };
-    let changes = infra::converge(
-        &clients,
-        &owner,
-        network.as_ref(),
-        want,
-        &proxy,
-        &steps.streaming,
-        &job.client_token("infra"),
-    )
-    .await?;
+    let changes = infra
+        .converge(
+            account,
+            &owner,
+            network.as_ref(),
+            want,
+            &job.client_token("infra"),
+        )
+        .await?;
     let change = InfraChange {
         account_id: account.to_owned(),
         owner: job.execution.clone(),
@@ -101,7 +113,7 @@ async fn converge(steps: &Steps, job: &Job, want: Want, network: Network) -> Res
         started_at,
         ended_at: chrono::Utc::now(),
     };
-    steps.store.record_infra_change(&change).await?;
+    store.record_infra_change(&change).await?;
     tracing::info!(account, action = %change.action, "infrastructure converged");
     Ok(InfraOutput { changes })
 }

@@ -1,10 +1,10 @@
 //! `register-ingress` and `deregister-ingress`: the sandbox's routes through the account's load
 //! balancers.
 
-use crate::context::Steps;
 use crate::error::StepError;
 use crate::job::{Job, host};
-use sbx_aws::ingress::{self, Targets};
+use sbx_aws::ingress::Targets;
+use sbx_aws::{Ingress, Networks, Vms};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -14,13 +14,19 @@ pub struct RoutesOutput {
     pub amq_port: Option<i32>,
 }
 
-pub async fn register(steps: &Steps, job: Job) -> Result<RoutesOutput, StepError> {
+/// Registers the sandbox's routes: its OCP VM behind the ALB, and its ACP VM behind the NLB
+/// when it has `amq`. `aws` finds the account's network and the sandbox's VMs, and routes.
+pub async fn register(
+    aws: &(impl Networks + Vms + Ingress),
+    domain: &str,
+    job: Job,
+) -> Result<RoutesOutput, StepError> {
     let account = job.account()?;
-    let clients = steps.account(account).await;
-    let network = sbx_aws::network::account_network(&clients.ec2, &job.account_owner(account))
+    let network = aws
+        .account_network(account, &job.account_owner(account))
         .await?
         .ok_or_else(|| StepError::Failed(format!("account {account} has no network")))?;
-    let vms = sbx_aws::instances::find(&clients.ec2, &job.sandbox_owner()).await?;
+    let vms = aws.find(account, &job.sandbox_owner()).await?;
     let instance = |role: &str| {
         vms.iter()
             .find(|vm| vm.role == role)
@@ -28,20 +34,21 @@ pub async fn register(steps: &Steps, job: Job) -> Result<RoutesOutput, StepError
             .ok_or_else(|| StepError::Failed(format!("sandbox {} has no {role} instance", job.sandbox_id)))
     };
     let (ocp, acp) = (instance("ocp")?, instance("acp")?);
-    let host = host(&job.tenant, &job.sandbox_id, &steps.settings.ingress_domain);
-    let routes = ingress::register(
-        &clients,
-        &Targets {
-            owner: &job.sandbox_owner(),
-            tenant: &job.tenant,
-            sandbox: &job.sandbox_id,
-            vpc_id: &network.vpc_id,
-            host: &host,
-            http: &ocp,
-            amq: job.options.amq.then_some(acp.as_str()),
-        },
-    )
-    .await?;
+    let host = host(&job.tenant, &job.sandbox_id, domain);
+    let routes = aws
+        .register(
+            account,
+            &Targets {
+                owner: &job.sandbox_owner(),
+                tenant: &job.tenant,
+                sandbox: &job.sandbox_id,
+                vpc_id: &network.vpc_id,
+                host: &host,
+                http: &ocp,
+                amq: job.options.amq.then_some(acp.as_str()),
+            },
+        )
+        .await?;
     Ok(RoutesOutput {
         host: routes.host,
         amq_port: routes.amq_port,
@@ -53,11 +60,82 @@ pub struct DeregisteredOutput {
     pub host: String,
 }
 
-pub async fn deregister(steps: &Steps, job: Job) -> Result<DeregisteredOutput, StepError> {
-    let host = host(&job.tenant, &job.sandbox_id, &steps.settings.ingress_domain);
+pub async fn deregister(
+    ingress: &impl Ingress,
+    domain: &str,
+    job: Job,
+) -> Result<DeregisteredOutput, StepError> {
+    let host = host(&job.tenant, &job.sandbox_id, domain);
     if let Some(account) = job.account_id.as_deref() {
-        let clients = steps.account(account).await;
-        ingress::deregister(&clients, &job.tenant, &job.sandbox_id, &host).await?;
+        ingress
+            .deregister(account, &job.tenant, &job.sandbox_id, &host)
+            .await?;
     }
     Ok(DeregisteredOutput { host })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{ACCOUNT, FakeAws, job};
+
+    const DOMAIN: &str = "sbx.test";
+
+    #[tokio::test]
+    async fn registering_twice_routes_once_and_amq_goes_to_the_acp() {
+        let aws = FakeAws::default();
+        aws.add_account_network(ACCOUNT);
+        let mut amq = job("create", Some(ACCOUNT));
+        amq.options.amq = true;
+        let owner = amq.sandbox_owner();
+        let acp = aws.add_vm(ACCOUNT, &owner, "acp", "running");
+        let ocp = aws.add_vm(ACCOUNT, &owner, "ocp", "running");
+        let first = register(&aws, DOMAIN, amq.clone()).await;
+        let again = register(&aws, DOMAIN, amq).await;
+        assert_eq!(
+            first.ok(),
+            Some(RoutesOutput {
+                host: "s1.acme.sbx.test".into(),
+                amq_port: Some(10_001)
+            })
+        );
+        assert!(again.is_ok());
+        let state = aws.state();
+        assert_eq!(state.changes, ["CreateRule s1.acme.sbx.test"]);
+        let behind = state.routes.values().next().map(|(_, ids)| ids.clone());
+        assert_eq!(behind, Some(vec![ocp, acp]), "HTTP to the OCP, AMQ to the ACP");
+    }
+
+    #[tokio::test]
+    async fn registering_refuses_a_missing_network_or_instance() {
+        let aws = FakeAws::default();
+        let no_network = register(&aws, DOMAIN, job("create", Some(ACCOUNT))).await;
+        assert!(
+            matches!(&no_network, Err(StepError::Failed(m)) if m.contains("no network")),
+            "{no_network:?}"
+        );
+        aws.add_account_network(ACCOUNT);
+        aws.add_vm(
+            ACCOUNT,
+            &job("create", Some(ACCOUNT)).sandbox_owner(),
+            "acp",
+            "running",
+        );
+        let no_ocp = register(&aws, DOMAIN, job("create", Some(ACCOUNT))).await;
+        assert!(
+            matches!(&no_ocp, Err(StepError::Failed(m)) if m.contains("no ocp")),
+            "{no_ocp:?}"
+        );
+        assert!(aws.state().changes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn deregistering_what_is_gone_is_ok() {
+        let aws = FakeAws::default();
+        for account in [None, Some(ACCOUNT), Some(ACCOUNT)] {
+            let out = deregister(&aws, DOMAIN, job("stop", account)).await;
+            assert_eq!(out.map(|o| o.host).ok().as_deref(), Some("s1.acme.sbx.test"));
+        }
+        assert!(aws.state().changes.is_empty());
+    }
 }

@@ -1,12 +1,12 @@
 //! `launch-instances`, `start-instances`, `stop-instances`, `terminate-instances` and
 //! `check-instances`: the sandbox's ACP and OCP VMs, found by their tags.
 
-use crate::context::Steps;
+use crate::config::SandboxImages;
 use crate::error::StepError;
 use crate::job::Job;
 use crate::network::NetworkOutput;
-use sbx_aws::AccountClients;
-use sbx_aws::instances::{self, Launch, Vm};
+use sbx_aws::Vms;
+use sbx_aws::instances::{Launch, Vm};
 use sbx_lifecycle::InstanceSize;
 use serde::{Deserialize, Serialize};
 
@@ -35,26 +35,30 @@ pub struct LaunchOutput {
     pub ocp: String,
 }
 
-pub async fn launch(steps: &Steps, input: LaunchInput) -> Result<LaunchOutput, StepError> {
+pub async fn launch(
+    vms: &impl Vms,
+    images: &SandboxImages,
+    input: LaunchInput,
+) -> Result<LaunchOutput, StepError> {
     let job = &input.job;
-    let clients = steps.account(job.account()?).await;
+    let account = job.account()?;
     let owner = job.sandbox_owner();
-    let images = &steps.settings.images;
     let mut ids = Vec::new();
     for (role, image) in ROLES.iter().zip([&images.acp, &images.ocp]) {
-        let id = instances::ensure(
-            &clients.ec2,
-            &Launch {
-                owner: &owner,
-                role,
-                image_id: image,
-                instance_type: instance_type(job.options.instance_size, role),
-                subnet_id: &input.network.subnet_id,
-                security_group_id: &input.network.security_group_id,
-                client_token: &job.client_token(role),
-            },
-        )
-        .await?;
+        let id = vms
+            .launch(
+                account,
+                &Launch {
+                    owner: &owner,
+                    role,
+                    image_id: image,
+                    instance_type: instance_type(job.options.instance_size, role),
+                    subnet_id: &input.network.subnet_id,
+                    security_group_id: &input.network.security_group_id,
+                    client_token: &job.client_token(role),
+                },
+            )
+            .await?;
         ids.push(id);
     }
     let [acp, ocp] =
@@ -67,15 +71,13 @@ pub struct InstancesOutput {
     pub instances: Vec<String>,
 }
 
-/// The sandbox's instances, with the clients of its account they were read through; none
-/// before an account is allocated.
-async fn sandbox_vms(steps: &Steps, job: &Job) -> Result<(Option<AccountClients>, Vec<Vm>), StepError> {
+/// The sandbox's account and its instances there; none before an account is allocated.
+async fn sandbox_vms<'j>(vms: &impl Vms, job: &'j Job) -> Result<(Option<&'j str>, Vec<Vm>), StepError> {
     let Some(account) = job.account_id.as_deref() else {
         return Ok((None, Vec::new()));
     };
-    let clients = steps.account(account).await;
-    let vms = instances::find(&clients.ec2, &job.sandbox_owner()).await?;
-    Ok((Some(clients), vms))
+    let found = vms.find(account, &job.sandbox_owner()).await?;
+    Ok((Some(account), found))
 }
 
 fn ids<'a>(vms: impl IntoIterator<Item = &'a Vm>) -> Vec<String> {
@@ -86,34 +88,44 @@ fn is_up(vm: &Vm) -> bool {
     vm.state == "running" || vm.state == "pending"
 }
 
-pub async fn start(steps: &Steps, job: Job) -> Result<InstancesOutput, StepError> {
-    let (clients, vms) = sandbox_vms(steps, &job).await?;
-    let Some(clients) = clients.filter(|_| vms.len() >= ROLES.len()) else {
+pub async fn start(vms: &impl Vms, job: Job) -> Result<InstancesOutput, StepError> {
+    let (account, found) = sandbox_vms(vms, &job).await?;
+    let Some(account) = account.filter(|_| found.len() >= ROLES.len()) else {
         return Err(StepError::Failed(format!(
             "sandbox {} has {} of its {} instances; it cannot be started",
             job.sandbox_id,
-            vms.len(),
+            found.len(),
             ROLES.len()
         )));
     };
-    instances::start(&clients.ec2, &ids(vms.iter().filter(|vm| !is_up(vm)))).await?;
-    Ok(InstancesOutput { instances: ids(&vms) })
+    let down = ids(found.iter().filter(|vm| !is_up(vm)));
+    if !down.is_empty() {
+        vms.start(account, &down).await?;
+    }
+    Ok(InstancesOutput {
+        instances: ids(&found),
+    })
 }
 
-pub async fn stop(steps: &Steps, job: Job) -> Result<InstancesOutput, StepError> {
-    let (clients, vms) = sandbox_vms(steps, &job).await?;
-    if let Some(clients) = clients {
-        instances::stop(&clients.ec2, &ids(vms.iter().filter(|vm| is_up(vm)))).await?;
+pub async fn stop(vms: &impl Vms, job: Job) -> Result<InstancesOutput, StepError> {
+    let (account, found) = sandbox_vms(vms, &job).await?;
+    let up = ids(found.iter().filter(|vm| is_up(vm)));
+    if let Some(account) = account.filter(|_| !up.is_empty()) {
+        vms.stop(account, &up).await?;
     }
-    Ok(InstancesOutput { instances: ids(&vms) })
+    Ok(InstancesOutput {
+        instances: ids(&found),
+    })
 }
 
-pub async fn terminate(steps: &Steps, job: Job) -> Result<InstancesOutput, StepError> {
-    let (clients, vms) = sandbox_vms(steps, &job).await?;
-    if let Some(clients) = clients {
-        instances::terminate(&clients.ec2, &ids(&vms)).await?;
+pub async fn terminate(vms: &impl Vms, job: Job) -> Result<InstancesOutput, StepError> {
+    let (account, found) = sandbox_vms(vms, &job).await?;
+    if let Some(account) = account.filter(|_| !found.is_empty()) {
+        vms.terminate(account, &ids(&found)).await?;
     }
-    Ok(InstancesOutput { instances: ids(&vms) })
+    Ok(InstancesOutput {
+        instances: ids(&found),
+    })
 }
 
 /// The state the sandbox's instances should reach.
@@ -137,8 +149,8 @@ pub struct CheckOutput {
     pub states: Vec<String>,
 }
 
-pub async fn check(steps: &Steps, input: CheckInput) -> Result<CheckOutput, StepError> {
-    let (_, vms) = sandbox_vms(steps, &input.job).await?;
+pub async fn check(vms: &impl Vms, input: CheckInput) -> Result<CheckOutput, StepError> {
+    let (_, vms) = sandbox_vms(vms, &input.job).await?;
     let states: Vec<String> = vms.iter().map(|vm| format!("{}={}", vm.role, vm.state)).collect();
     let ready = match input.want {
         Target::Terminated => vms.is_empty(),
@@ -156,4 +168,125 @@ pub async fn check(steps: &Steps, input: CheckInput) -> Result<CheckOutput, Step
         )));
     }
     Ok(CheckOutput { ready, states })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{ACCOUNT, FakeAws, job};
+
+    fn images() -> SandboxImages {
+        SandboxImages {
+            acp: "ami-acp".into(),
+            ocp: "ami-ocp".into(),
+        }
+    }
+
+    fn launch_input(account: Option<&str>) -> LaunchInput {
+        LaunchInput {
+            job: job("create", account),
+            network: NetworkOutput {
+                subnet_id: "subnet-1".into(),
+                security_group_id: "sg-1".into(),
+            },
+        }
+    }
+
+    fn check_input(operation: &str, want: Target) -> CheckInput {
+        CheckInput {
+            job: job(operation, Some(ACCOUNT)),
+            want,
+        }
+    }
+
+    #[tokio::test]
+    async fn launching_twice_launches_each_role_once_from_its_image() {
+        let aws = FakeAws::default();
+        let first = launch(&aws, &images(), launch_input(Some(ACCOUNT))).await;
+        let again = launch(&aws, &images(), launch_input(Some(ACCOUNT))).await;
+        assert!(first.is_ok(), "{first:?}");
+        assert_eq!(first.ok(), again.ok());
+        assert_eq!(
+            aws.state().changes,
+            ["RunInstances acp ami-acp", "RunInstances ocp ami-ocp"]
+        );
+        let no_account = launch(&aws, &images(), launch_input(None)).await;
+        assert!(
+            matches!(no_account, Err(StepError::InvalidInput(_))),
+            "{no_account:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn starting_starts_only_what_is_down_and_refuses_a_missing_instance() {
+        let aws = FakeAws::default();
+        let owner = job("start", Some(ACCOUNT)).sandbox_owner();
+        let acp = aws.add_vm(ACCOUNT, &owner, "acp", "stopped");
+        let missing = start(&aws, job("start", Some(ACCOUNT))).await;
+        assert!(
+            matches!(&missing, Err(StepError::Failed(m)) if m.contains("1 of its 2")),
+            "{missing:?}"
+        );
+        aws.add_vm(ACCOUNT, &owner, "ocp", "running");
+        let out = start(&aws, job("start", Some(ACCOUNT))).await;
+        assert_eq!(out.map(|o| o.instances.len()).ok(), Some(2));
+        assert_eq!(aws.state().changes, [format!("StartInstances {acp}")]);
+        // Both are up now: a re-run starts nothing.
+        assert!(start(&aws, job("start", Some(ACCOUNT))).await.is_ok());
+        assert_eq!(aws.state().changes.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn stopping_and_terminating_what_is_gone_is_ok_and_calls_nothing() {
+        let aws = FakeAws::default();
+        for out in [
+            stop(&aws, job("stop", Some(ACCOUNT))).await,
+            terminate(&aws, job("delete", Some(ACCOUNT))).await,
+            terminate(&aws, job("delete", None)).await,
+        ] {
+            assert_eq!(out.ok(), Some(InstancesOutput { instances: vec![] }));
+        }
+        assert!(aws.state().changes.is_empty());
+        let owner = job("stop", Some(ACCOUNT)).sandbox_owner();
+        let up = aws.add_vm(ACCOUNT, &owner, "acp", "running");
+        aws.add_vm(ACCOUNT, &owner, "ocp", "stopped");
+        assert!(stop(&aws, job("stop", Some(ACCOUNT))).await.is_ok());
+        assert_eq!(aws.state().changes, [format!("StopInstances {up}")]);
+        assert!(terminate(&aws, job("delete", Some(ACCOUNT))).await.is_ok());
+        assert!(terminate(&aws, job("delete", Some(ACCOUNT))).await.is_ok());
+        assert_eq!(aws.state().changes.len(), 2, "{:?}", aws.state().changes);
+    }
+
+    #[tokio::test]
+    async fn checking_tells_ready_and_fails_a_create_whose_instance_stopped() {
+        let aws = FakeAws::default();
+        let terminated = check(&aws, check_input("delete", Target::Terminated)).await;
+        assert_eq!(
+            terminated.map(|o| o.ready).ok(),
+            Some(true),
+            "none left is terminated"
+        );
+        let owner = job("create", Some(ACCOUNT)).sandbox_owner();
+        aws.add_vm(ACCOUNT, &owner, "acp", "running");
+        let one = check(&aws, check_input("create", Target::Running)).await;
+        assert_eq!(one.map(|o| o.ready).ok(), Some(false), "one of two is not ready");
+        aws.add_vm(ACCOUNT, &owner, "ocp", "running");
+        let both = check(&aws, check_input("create", Target::Running)).await;
+        assert_eq!(
+            both.ok(),
+            Some(CheckOutput {
+                ready: true,
+                states: vec!["acp=running".into(), "ocp=running".into()]
+            })
+        );
+        aws.add_vm(ACCOUNT, &owner, "acp", "stopped");
+        let stopped = check(&aws, check_input("create", Target::Running)).await;
+        assert!(matches!(stopped, Err(StepError::Failed(_))), "{stopped:?}");
+        let starting = check(&aws, check_input("start", Target::Running)).await;
+        assert_eq!(
+            starting.map(|o| o.ready).ok(),
+            Some(false),
+            "a start waits instead"
+        );
+    }
 }

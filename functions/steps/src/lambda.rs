@@ -1,34 +1,178 @@
-//! A step function as a Lambda: the context is built once per process, then each event is
-//! handed to [`crate::dispatch::invoke`].
+//! A step function as a Lambda. Its binary (`src/bin/<name>.rs`) calls [`init`] once, builds
+//! from it only the clients and settings its handler takes, and hands the handler to [`run`]:
+//!
+//! ```no_run
+//! # async fn main_() -> Result<(), lambda_runtime::Error> {
+//! let init = sbx_steps::lambda::init().await?;
+//! let (locks, timing) = (init.lock_table()?, init.lock_settings()?);
+//! sbx_steps::lambda::run(|job| sbx_steps::lock::acquire(&locks, job, timing)).await
+//! # }
+//! ```
+//!
+//! Nothing at init reaches the network (see `sbx_bootstrap`).
 
-use crate::context::{Settings, Steps};
-use aws_config::BehaviorVersion;
+use crate::config::{self, ConfigError, Images, LockSettings, SandboxImages, Vars};
+use crate::error::StepError;
+use aws_config::SdkConfig;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use sbx_aws::streaming::Streaming;
-use sbx_store::TableNames;
+use sbx_aws::{Infrastructure, Provisioner};
+use sbx_store::{DynamoStore, LockTable, StoreConfig, TableNames};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::future::Future;
 
-/// Runs the step function `name` under the Lambda runtime.
-pub async fn serve(name: &'static str) -> Result<(), lambda_runtime::Error> {
-    sbx_telemetry::init();
-    let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let region = config
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "us-east-1".into());
-    let settings = Settings::from_env(&region)?;
-    let tables = TableNames::from_env()?;
-    let streaming = Streaming::AppStream {
-        image_name: std::env::var("SBX_APPSTREAM_IMAGE").unwrap_or_else(|_| "sbx-smart-client".into()),
-        instance_type: std::env::var("SBX_APPSTREAM_INSTANCE_TYPE")
-            .unwrap_or_else(|_| "stream.standard.medium".into()),
-    };
-    let steps = Steps::new(&config, settings, tables, streaming);
-    let steps = &steps;
+/// What a step function starts from: logging, the SDK configuration and its environment.
+pub struct Init {
+    config: SdkConfig,
+    vars: Vars,
+}
+
+/// Sets up logging and the SDK configuration from the environment (see `sbx_bootstrap`).
+pub async fn init() -> Result<Init, ConfigError> {
+    let (config, vars) = sbx_bootstrap::init().await?;
+    Ok(Init { config, vars })
+}
+
+impl Init {
+    /// What a function with the variables `vars` starts from (without setting up logging).
+    pub async fn from_vars(vars: Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            config: sbx_bootstrap::sdk_config(&vars).await?,
+            vars,
+        })
+    }
+
+    /// The store over all five tables (`SBX_*_TABLE`).
+    pub fn store(&self) -> Result<DynamoStore, ConfigError> {
+        let var = |name| self.vars.required(name);
+        let tables = TableNames {
+            sandboxes: var("SBX_SANDBOXES_TABLE")?,
+            events: var("SBX_EVENTS_TABLE")?,
+            tenants: var("SBX_TENANTS_TABLE")?,
+            locks: var("SBX_LOCKS_TABLE")?,
+            accounts: var("SBX_ACCOUNTS_TABLE")?,
+        };
+        Ok(DynamoStore::new(self.dynamodb(), StoreConfig::new(tables)))
+    }
+
+    /// The locks table alone (`SBX_LOCKS_TABLE`).
+    pub fn lock_table(&self) -> Result<LockTable, ConfigError> {
+        Ok(LockTable::new(
+            self.dynamodb(),
+            self.vars.required("SBX_LOCKS_TABLE")?,
+        ))
+    }
+
+    pub fn lock_settings(&self) -> Result<LockSettings, ConfigError> {
+        LockSettings::from_vars(&self.vars)
+    }
+
+    /// The tenant accounts, through their provisioning role.
+    pub fn accounts(&self) -> Provisioner {
+        Provisioner::new(self.config.clone(), config::provisioning_role(&self.vars))
+    }
+
+    /// The shared infrastructure's adapter: the accounts, the proxies and AppStream.
+    pub fn infrastructure(&self) -> Result<Infrastructure, ConfigError> {
+        Ok(Infrastructure {
+            accounts: self.accounts(),
+            proxy: config::proxy(&self.vars)?,
+            streaming: config::streaming(&self.vars),
+        })
+    }
+
+    /// EC2 in the management account, which owns the images.
+    pub fn management_ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.config)
+    }
+
+    pub fn images(&self) -> Result<Images, ConfigError> {
+        Images::from_vars(&self.vars)
+    }
+
+    pub fn sandbox_images(&self) -> Result<SandboxImages, ConfigError> {
+        SandboxImages::from_vars(&self.vars)
+    }
+
+    pub fn ingress_domain(&self) -> String {
+        config::ingress_domain(&self.vars)
+    }
+
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+}
+
+/// Reads `payload` as the handler's input, runs the handler, and writes its output. Input that
+/// does not fit is `Sbx.InvalidInput`.
+pub async fn typed<I, O, F, Fut>(payload: Value, handler: F) -> Result<Value, StepError>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: FnOnce(I) -> Fut,
+    Fut: Future<Output = Result<O, StepError>>,
+{
+    let input: I = serde_json::from_value(payload)
+        .map_err(|e| StepError::InvalidInput(format!("invalid input: {e}")))?;
+    let output = handler(input).await?;
+    serde_json::to_value(output).map_err(|e| StepError::Failed(format!("unserializable output: {e}")))
+}
+
+/// Serves `handler` under the Lambda runtime until the runtime ends the process. Its errors
+/// leave with their `Sbx.*` names.
+pub async fn run<I, O, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<O, StepError>> + Send,
+{
+    let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        crate::dispatch::invoke(steps, name, event.payload)
-            .await
-            .map_err(Diagnostic::from)
+        typed(event.payload, handler).await.map_err(Diagnostic::from)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn init_needs_a_region_and_names_what_a_function_lacks() {
+        let none = Init::from_vars(Vars::from_fn(|_| None)).await;
+        assert_eq!(none.err(), Some(ConfigError::Missing("AWS_REGION")));
+        let init = Init::from_vars(Vars::from_fn(|name| {
+            (name == "AWS_REGION" || name == "SBX_LOCKS_TABLE").then(|| "x".to_owned())
+        }))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            init.lock_table().is_ok(),
+            "the lock functions need only the locks table"
+        );
+        assert_eq!(
+            init.store().err(),
+            Some(ConfigError::Missing("SBX_SANDBOXES_TABLE"))
+        );
+        assert_eq!(
+            init.images().err(),
+            Some(ConfigError::Missing("SBX_ACP_IMAGE_ID"))
+        );
+        assert_eq!(
+            init.infrastructure().err(),
+            Some(ConfigError::Missing("SBX_PROXY_IMAGE_ID"))
+        );
+    }
+
+    #[tokio::test]
+    async fn input_that_does_not_fit_is_invalid_input() {
+        let out = typed(
+            serde_json::json!({"tenant": 3}),
+            |job: crate::job::Job| async move { Ok::<_, StepError>(job.tenant) },
+        )
+        .await;
+        assert!(matches!(out, Err(StepError::InvalidInput(_))), "{out:?}");
+    }
 }

@@ -11,15 +11,19 @@
 //! - [`ingress`]: `register-ingress`, `deregister-ingress`;
 //! - [`constellations`]: `install-constellations`, `check-constellations`.
 //!
-//! Data flows one way: the state machine's payload ([`job::Job`]) → a handler → the AWS
-//! adapters (`sbx-aws`) and the store (`sbx-store`). Errors leave as [`error::StepError`],
+//! Data flows one way: the state machine's payload ([`job::Job`]) → a handler → the narrow
+//! ports it takes (`sbx_aws::ports`, `sbx_store`'s traits), implemented by the AWS adapters and
+//! the store. Each binary builds only what its handler takes ([`lambda`], [`config`]). Errors leave as [`error::StepError`],
 //! whose names the state machines match.
 
 pub mod account;
+pub mod config;
 pub mod constellations;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+#[cfg(test)]
+mod fakes;
 pub mod infrastructure;
 pub mod ingress;
 pub mod instances;
@@ -30,6 +34,7 @@ pub mod network;
 pub mod record;
 pub mod sandboxes;
 
-pub use context::{ConfigError, Images, Settings, Steps};
+pub use config::{ConfigError, Images, LockSettings, SandboxImages};
+pub use context::{Settings, Steps};
 pub use dispatch::{FUNCTIONS, invoke};
 pub use error::StepError;

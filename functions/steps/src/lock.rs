@@ -2,6 +2,7 @@
 //! with a conditional write; while another job holds it, acquiring waits with jittered backoff
 //! for a while and then fails with `Sbx.LockHeld`, which the state machine retries.
 
+use crate::config::LockSettings;
 use crate::error::StepError;
 use crate::job::Job;
 use sbx_store::{LockStore, StoreError};
@@ -22,9 +23,9 @@ fn lock_of(job: &Job) -> Result<String, StepError> {
 pub async fn acquire(
     locks: &impl LockStore,
     job: Job,
-    lease: Duration,
-    wait: Duration,
+    timing: LockSettings,
 ) -> Result<LockOutput, StepError> {
+    let LockSettings { lease, wait } = timing;
     let lock = lock_of(&job)?;
     let deadline = Instant::now() + wait;
     let mut delay = Duration::from_millis(20);
@@ -136,6 +137,13 @@ mod tests {
         }
     }
 
+    fn timing(lease_seconds: u64, wait_millis: u64) -> LockSettings {
+        LockSettings {
+            lease: Duration::from_secs(lease_seconds),
+            wait: Duration::from_millis(wait_millis),
+        }
+    }
+
     fn job() -> Job {
         serde_json::from_value(serde_json::json!({
             "tenant": "acme", "sandbox_id": "s1", "operation": "create", "version": 1,
@@ -147,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn acquiring_waits_while_the_lock_is_held_then_takes_it() {
         let locks = busy(3);
-        let out = acquire(&locks, job(), Duration::from_secs(60), Duration::from_secs(5)).await;
+        let out = acquire(&locks, job(), timing(60, 5_000)).await;
         assert_eq!(
             out.ok(),
             Some(LockOutput {
@@ -161,7 +169,7 @@ mod tests {
     #[tokio::test]
     async fn acquiring_gives_up_with_lock_held_when_the_wait_runs_out() {
         let locks = busy(u32::MAX);
-        let out = acquire(&locks, job(), Duration::from_secs(60), Duration::from_millis(100)).await;
+        let out = acquire(&locks, job(), timing(60, 100)).await;
         assert!(matches!(out, Err(StepError::LockHeld(_))), "{out:?}");
     }
 
@@ -178,7 +186,7 @@ mod tests {
         let mut without_account = job();
         without_account.account_id = None;
         assert!(matches!(
-            acquire(&locks, without_account, Duration::from_secs(1), Duration::ZERO).await,
+            acquire(&locks, without_account, timing(1, 0)).await,
             Err(StepError::InvalidInput(_))
         ));
     }

@@ -1,6 +1,8 @@
-//! The `api-accounts` Lambda: its routes are in `sbx_api::routes::ROUTES`.
+//! The `api-accounts` Lambda: serves the `/accounts` routes (admins only). Its routes are in `sbx_api::routes::ROUTES`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    sbx_api::lambda::serve("api-accounts").await
+    let init = sbx_api::lambda::init().await?;
+    let accounts = init.settings.accounts(&init.config)?;
+    sbx_api::lambda::run(|request| accounts.handle(request)).await
 }

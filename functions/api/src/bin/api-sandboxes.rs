@@ -1,6 +1,8 @@
-//! The `api-sandboxes` Lambda: its routes are in `sbx_api::routes::ROUTES`.
+//! The `api-sandboxes` Lambda: serves the `/sandboxes` routes. Its routes are in `sbx_api::routes::ROUTES`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    sbx_api::lambda::serve("api-sandboxes").await
+    let init = sbx_api::lambda::init().await?;
+    let sandboxes = init.settings.sandboxes(&init.config, &init.config)?;
+    sbx_api::lambda::run(|request| sandboxes.handle(request)).await
 }

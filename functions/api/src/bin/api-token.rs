@@ -1,6 +1,8 @@
-//! The `api-token` Lambda: its routes are in `sbx_api::routes::ROUTES`.
+//! The `api-token` Lambda: serves `POST /token`. Its routes are in `sbx_api::routes::ROUTES`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    sbx_api::lambda::serve("api-token").await
+    let init = sbx_api::lambda::init().await?;
+    let token = init.settings.token(&init.config)?;
+    sbx_api::lambda::run(|request| token.handle(request)).await
 }

@@ -1,6 +1,10 @@
-//! The `allocate-account` Lambda. See `sbx_steps::dispatch` for its handler.
+//! The `allocate-account` Lambda: the tenant's account from the pool, with the images shared with it.
+
+#![recursion_limit = "256"]
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sbx_steps::lambda::serve("allocate-account").await
+    let init = sbx_steps::lambda::init().await?;
+    let (store, images, management) = (init.store()?, init.images()?, init.management_ec2());
+    sbx_steps::lambda::run(|job| sbx_steps::account::allocate(&store, &management, &images, job)).await
 }

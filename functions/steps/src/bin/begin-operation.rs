@@ -1,6 +1,10 @@
-//! The `begin-operation` Lambda. See `sbx_steps::dispatch` for its handler.
+//! The `begin-operation` Lambda: begins the operation on the sandbox record.
+
+#![recursion_limit = "256"]
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sbx_steps::lambda::serve("begin-operation").await
+    let init = sbx_steps::lambda::init().await?;
+    let store = init.store()?;
+    sbx_steps::lambda::run(|input| sbx_steps::record::begin(&store, input)).await
 }

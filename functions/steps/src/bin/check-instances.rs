@@ -1,6 +1,9 @@
-//! The `check-instances` Lambda. See `sbx_steps::dispatch` for its handler.
+//! The `check-instances` Lambda: whether the sandbox's VMs reached the wanted state.
+
+#![recursion_limit = "256"]
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sbx_steps::lambda::serve("check-instances").await
+    let accounts = sbx_steps::lambda::init().await?.accounts();
+    sbx_steps::lambda::run(|input| sbx_steps::instances::check(&accounts, input)).await
 }

@@ -1,6 +1,9 @@
-//! The `create-network` Lambda. See `sbx_steps::dispatch` for its handler.
+//! The `create-network` Lambda: the sandbox's own subnet and security group.
+
+#![recursion_limit = "256"]
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sbx_steps::lambda::serve("create-network").await
+    let accounts = sbx_steps::lambda::init().await?.accounts();
+    sbx_steps::lambda::run(|job| sbx_steps::network::create(&accounts, job)).await
 }

@@ -1,6 +1,9 @@
-//! The `delete-network` Lambda. See `sbx_steps::dispatch` for its handler.
+//! The `delete-network` Lambda: deletes the sandbox's subnet and security group.
+
+#![recursion_limit = "256"]
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sbx_steps::lambda::serve("delete-network").await
+    let accounts = sbx_steps::lambda::init().await?.accounts();
+    sbx_steps::lambda::run(|job| sbx_steps::network::delete(&accounts, job)).await
 }

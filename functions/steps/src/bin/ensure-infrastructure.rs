@@ -1,6 +1,10 @@
-//! The `ensure-infrastructure` Lambda. See `sbx_steps::dispatch` for its handler.
+//! The `ensure-infrastructure` Lambda: creates the shared infrastructure the active sandboxes need.
+
+#![recursion_limit = "256"]
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sbx_steps::lambda::serve("ensure-infrastructure").await
+    let init = sbx_steps::lambda::init().await?;
+    let (store, accounts, infra) = (init.store()?, init.accounts(), init.infrastructure()?);
+    sbx_steps::lambda::run(|job| sbx_steps::infrastructure::ensure(&store, &accounts, &infra, job)).await
 }

@@ -1,6 +1,10 @@
-//! The `register-ingress` Lambda. See `sbx_steps::dispatch` for its handler.
+//! The `register-ingress` Lambda: the sandbox's routes through the load balancers.
+
+#![recursion_limit = "256"]
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sbx_steps::lambda::serve("register-ingress").await
+    let init = sbx_steps::lambda::init().await?;
+    let (accounts, domain) = (init.accounts(), init.ingress_domain());
+    sbx_steps::lambda::run(|job| sbx_steps::ingress::register(&accounts, &domain, job)).await
 }

@@ -1,6 +1,9 @@
-//! The `start-instances` Lambda. See `sbx_steps::dispatch` for its handler.
+//! The `start-instances` Lambda: starts the sandbox's VMs.
+
+#![recursion_limit = "256"]
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sbx_steps::lambda::serve("start-instances").await
+    let accounts = sbx_steps::lambda::init().await?.accounts();
+    sbx_steps::lambda::run(|job| sbx_steps::instances::start(&accounts, job)).await
 }
