@@ -1,12 +1,28 @@
 //! What every sbx Lambda starts with, once per process: logging ([`sbx_telemetry`]), its
 //! environment ([`Vars`]), and the SDK configuration its clients are built from ([`init`]).
 //!
-//! Nothing here reaches the network. The region must come from `AWS_REGION`, which Lambda
-//! sets: without it the SDK would ask the instance metadata service. Endpoints and credentials
-//! come from the standard `AWS_*` variables; the SDK resolves credentials and loads its TLS
-//! roots on the first call, not here.
+//! Nothing here reaches the network, and nothing is loaded that the first call can load:
+//!
+//! - The region must come from `AWS_REGION`, which Lambda sets: without it the SDK would ask
+//!   the instance metadata service.
+//! - Credentials come from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//!   `AWS_SESSION_TOKEN`), which is where Lambda puts the function role's. The SDK's default
+//!   chain would build its web-identity, container and instance-metadata providers here, each
+//!   with a client of its own.
+//! - The HTTPS connector, and with it the system's TLS roots (some 150 files read and parsed),
+//!   is built on the first call ([`Deferred`]), not by every client's construction. This moves
+//!   that work into the first invocation rather than saving it; the benchmark shows both.
+//!
+//! Endpoints come from the standard `AWS_ENDPOINT_URL*` variables.
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls::Provider;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use std::time::Duration;
 
 /// A setting missing from, or wrong in, the function's environment. It fails the function's
@@ -74,13 +90,50 @@ pub async fn init() -> Result<(SdkConfig, Vars), ConfigError> {
     Ok((sdk_config(&vars).await?, vars))
 }
 
-/// The SDK configuration for `vars`' `AWS_REGION`.
+/// The SDK configuration for `vars`' `AWS_REGION`, with credentials from the environment.
 pub async fn sdk_config(vars: &Vars) -> Result<SdkConfig, ConfigError> {
     let region = vars.required("AWS_REGION")?;
     Ok(aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region))
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+        .http_client(Deferred::https())
         .load()
         .await)
+}
+
+/// The SDK's own HTTP client, except that building a service client does not build its
+/// connector to check it: the SDK's check constructs the TLS configuration, root certificates
+/// included, at init. The connector is made, and cached by the wrapped client, on the first
+/// call; an error there fails that call as any connection error would.
+#[derive(Debug, Clone)]
+pub struct Deferred(SharedHttpClient);
+
+impl Deferred {
+    /// The SDK's default client: hyper 1 with rustls on aws-lc-rs, trusting the system's roots.
+    pub fn https() -> Self {
+        let tls = Provider::Rustls(CryptoMode::AwsLc);
+        Self(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls)
+                .build_https(),
+        )
+    }
+}
+
+impl HttpClient for Deferred {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +152,13 @@ mod tests {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-central-2"));
+        let client = format!("{:?}", config.http_client());
+        assert!(
+            client.contains("Deferred"),
+            "the connector is built on the first call: {client}"
+        );
+        let credentials = format!("{:?}", config.credentials_provider());
+        assert!(credentials.contains("EnvironmentVariable"), "{credentials}");
     }
 
     #[test]

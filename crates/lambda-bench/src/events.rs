@@ -8,6 +8,12 @@ use serde_json::{Value, json};
 /// The event of `function` for run `run` in `account`; `None` for an unknown function.
 pub fn event(function: &str, run: usize, account: &str, root: &std::path::Path) -> Option<Value> {
     let sandbox = format!("bench-{run}");
+    // Each run takes a lock of its own, so that no run waits for an earlier one's lease.
+    let lock_account = format!("9{run:011}");
+    let account = match function {
+        "acquire-lock" | "release-lock" => lock_account.as_str(),
+        _ => account,
+    };
     let execution = format!("arn:aws:states:us-east-1:123456789012:execution:create:{sandbox}-create-v1");
     let job = json!({
         "tenant": "acme", "sandbox_id": sandbox, "operation": "create", "version": 1,

@@ -10,14 +10,22 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sbx_lifecycle::State;
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, OnceLock};
 
 /// Queries one page may take when a state filter leaves most records out.
 pub(crate) const MAX_ROUNDS: usize = 8;
 
 /// The secret that signs page tokens. Every instance of a deployment must share it, or a token
-/// issued by one is refused by another.
+/// issued by one is refused by another. Its clones share one key.
 #[derive(Clone)]
-pub struct PageKey(hmac::Key);
+pub struct PageKey(Arc<Source>);
+
+enum Source {
+    Secret(hmac::Key),
+    /// Drawn on first use: seeding aws-lc's random generator costs tens of milliseconds of
+    /// CPU, which a Lambda's init must not pay for a key that most functions never use.
+    Random(OnceLock<hmac::Key>),
+}
 
 impl PageKey {
     /// A key from at least 32 bytes of secret.
@@ -27,16 +35,28 @@ impl PageKey {
                 "a page token key needs at least 32 bytes".into(),
             ));
         }
-        Ok(Self(hmac::Key::new(hmac::HMAC_SHA256, secret)))
+        Ok(Self(Arc::new(Source::Secret(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            secret,
+        )))))
     }
 
-    /// A fresh random key, for one process (a local stack or a test).
+    /// A random key for one process (a local stack, a test, or a step function, whose page
+    /// tokens never leave it), drawn when it first signs.
     pub fn random() -> Self {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        // Generating an HMAC key from the system's random source only fails without one.
-        hmac::Key::generate(hmac::HMAC_SHA256, &rng)
-            .map(Self)
-            .unwrap_or_else(|_| Self(hmac::Key::new(hmac::HMAC_SHA256, &fastrand_bytes())))
+        Self(Arc::new(Source::Random(OnceLock::new())))
+    }
+
+    fn key(&self) -> &hmac::Key {
+        match &*self.0 {
+            Source::Secret(key) => key,
+            Source::Random(cell) => cell.get_or_init(|| {
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                // Generating an HMAC key from the system's random source only fails without one.
+                hmac::Key::generate(hmac::HMAC_SHA256, &rng)
+                    .unwrap_or_else(|_| hmac::Key::new(hmac::HMAC_SHA256, &fastrand_bytes()))
+            }),
+        }
     }
 }
 
@@ -69,7 +89,7 @@ pub(crate) fn encode(key: &PageKey, tenant: &str, last_id: &str, state: Option<S
     };
     // Serializing a struct of strings cannot fail.
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default());
-    let tag = hmac::sign(&key.0, body.as_bytes());
+    let tag = hmac::sign(key.key(), body.as_bytes());
     format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
 }
 
@@ -85,7 +105,7 @@ pub(crate) fn decode(
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
         .map_err(|_| StoreError::InvalidPageToken)?;
-    hmac::verify(&key.0, body.as_bytes(), &tag).map_err(|_| StoreError::InvalidPageToken)?;
+    hmac::verify(key.key(), body.as_bytes(), &tag).map_err(|_| StoreError::InvalidPageToken)?;
     let bytes = URL_SAFE_NO_PAD
         .decode(body)
         .map_err(|_| StoreError::InvalidPageToken)?;
@@ -99,6 +119,18 @@ pub(crate) fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_random_key_is_drawn_once_and_shared_by_its_clones() {
+        let key = PageKey::random();
+        let clone = key.clone();
+        let token = encode(&clone, "acme", "sbx-1", None);
+        assert_eq!(decode(&key, &token, "acme", None).ok().as_deref(), Some("sbx-1"));
+        assert!(
+            decode(&PageKey::random(), &token, "acme", None).is_err(),
+            "another random key refuses it"
+        );
+    }
 
     #[test]
     fn a_token_round_trips_for_its_own_query_only() {

@@ -43,7 +43,8 @@ impl Init {
         })
     }
 
-    /// The store over all five tables (`SBX_*_TABLE`).
+    /// The store over all five tables (`SBX_*_TABLE`), with the tenants' quota (`SBX_QUOTA`,
+    /// the one the API enforces) for the creates an operator starts.
     pub fn store(&self) -> Result<DynamoStore, ConfigError> {
         let var = |name| self.vars.required(name);
         let tables = TableNames {
@@ -53,7 +54,15 @@ impl Init {
             locks: var("SBX_LOCKS_TABLE")?,
             accounts: var("SBX_ACCOUNTS_TABLE")?,
         };
-        Ok(DynamoStore::new(self.dynamodb(), StoreConfig::new(tables)))
+        let mut config = StoreConfig::new(tables);
+        if let Some(quota) = self.vars.optional("SBX_QUOTA") {
+            config.quota = quota.parse().map_err(|_| ConfigError::Invalid {
+                name: "SBX_QUOTA",
+                expected: "a whole number of sandboxes",
+                value: quota,
+            })?;
+        }
+        Ok(DynamoStore::new(self.dynamodb(), config))
     }
 
     /// The locks table alone (`SBX_LOCKS_TABLE`).

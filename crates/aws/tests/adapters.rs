@@ -1,0 +1,273 @@
+//! The AWS adapters against a real moto server, through the ports the step handlers take:
+//! ensuring twice makes one of each, deleting what is gone is Ok, and converging to nothing
+//! leaves nothing. What exists is read back with plain SDK calls, not through the adapters.
+
+use aws_sdk_ec2::types::Filter;
+use sbx_aws::infra::{ProxySpec, Want};
+use sbx_aws::ingress::Targets;
+use sbx_aws::instances::Launch;
+use sbx_aws::streaming::{StandIn, Streaming};
+use sbx_aws::{
+    AccountClients, Infrastructure, Ingress, Networks, Owner, Provisioner, SharedInfrastructure, Vms,
+};
+use sbx_moto::MotoServer;
+use std::sync::Arc;
+
+/// A tenant account on its own moto server, reached as the steps reach it: through the
+/// provisioning role (moto's STS gives each account its own resources).
+struct Account {
+    /// Kept for its lifetime: the server stops when the account is dropped.
+    _moto: MotoServer,
+    id: String,
+    /// For reading back what exists, with plain SDK calls.
+    clients: AccountClients,
+    /// The ports the handlers take.
+    ports: Provisioner,
+    infra: Infrastructure,
+}
+
+impl Account {
+    async fn new() -> Self {
+        let moto = MotoServer::start().unwrap_or_else(|e| panic!("moto: {e}"));
+        let config = moto.sdk_config().await;
+        let id = "100000000001".to_owned();
+        let ports = Provisioner::new(config, "sbx-provisioning");
+        let clients = ports.open(&id).await;
+        let image = clients
+            .ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .ok()
+            .and_then(|out| out.images().first().and_then(|i| i.image_id()).map(str::to_owned))
+            .unwrap_or_else(|| panic!("moto has no image"));
+        let infra = Infrastructure {
+            accounts: ports.clone(),
+            proxy: ProxySpec {
+                image_id: image,
+                instance_type: "t3.small".into(),
+            },
+            streaming: Streaming::StandIn(Arc::new(StandIn::default())),
+        };
+        Self {
+            _moto: moto,
+            id,
+            clients,
+            ports,
+            infra,
+        }
+    }
+
+    fn account_owner(&self) -> Owner {
+        Owner::Account {
+            tenant: "acme".into(),
+            account: self.id.clone(),
+        }
+    }
+
+    async fn vpcs(&self) -> usize {
+        let tagged = Filter::builder().name("tag:sbx:tenant").values("acme").build();
+        let out = self.clients.ec2.describe_vpcs().filters(tagged).send().await;
+        out.map(|o| o.vpcs().len())
+            .unwrap_or_else(|e| panic!("DescribeVpcs: {e:?}"))
+    }
+
+    async fn subnets_of(&self, sandbox: &str) -> usize {
+        let tagged = Filter::builder().name("tag:sbx:sandbox").values(sandbox).build();
+        let out = self.clients.ec2.describe_subnets().filters(tagged).send().await;
+        out.map(|o| o.subnets().len())
+            .unwrap_or_else(|e| panic!("DescribeSubnets: {e:?}"))
+    }
+
+    async fn live_nat_gateways(&self) -> usize {
+        let out = self.clients.ec2.describe_nat_gateways().send().await;
+        let gateways = out.unwrap_or_else(|e| panic!("DescribeNatGateways: {e:?}"));
+        gateways
+            .nat_gateways()
+            .iter()
+            .filter(|nat| nat.state().is_some_and(|s| s.as_str() != "deleted"))
+            .count()
+    }
+
+    async fn elastic_ips(&self) -> usize {
+        let out = self.clients.ec2.describe_addresses().send().await;
+        out.map(|o| o.addresses().len())
+            .unwrap_or_else(|e| panic!("DescribeAddresses: {e:?}"))
+    }
+
+    async fn load_balancers(&self) -> usize {
+        let out = self.clients.elb.describe_load_balancers().send().await;
+        out.map(|o| o.load_balancers().len())
+            .unwrap_or_else(|e| panic!("DescribeLoadBalancers: {e:?}"))
+    }
+
+    async fn target_groups(&self) -> usize {
+        let out = self.clients.elb.describe_target_groups().send().await;
+        out.map(|o| o.target_groups().len())
+            .unwrap_or_else(|e| panic!("DescribeTargetGroups: {e:?}"))
+    }
+
+    async fn running_instances(&self) -> usize {
+        let alive = Filter::builder()
+            .name("instance-state-name")
+            .values("pending")
+            .values("running")
+            .build();
+        let out = self.clients.ec2.describe_instances().filters(alive).send().await;
+        let out = out.unwrap_or_else(|e| panic!("DescribeInstances: {e:?}"));
+        out.reservations().iter().map(|r| r.instances().len()).sum()
+    }
+}
+
+fn sandbox(id: &str) -> Owner {
+    Owner::Sandbox {
+        tenant: "acme".into(),
+        sandbox: id.into(),
+    }
+}
+
+#[tokio::test]
+async fn ensuring_the_network_twice_makes_one_and_deleting_a_gone_one_is_ok() {
+    let account = Account::new().await;
+    let (ports, id, owner) = (&account.ports, account.id.as_str(), account.account_owner());
+    let first = ports
+        .ensure_account_network(id, &owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = ports
+        .ensure_account_network(id, &owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, again);
+    assert_eq!(account.vpcs().await, 1, "ensuring twice makes one VPC");
+    assert_eq!(
+        ports.account_network(id, &owner).await.ok().flatten(),
+        Some(first.clone())
+    );
+
+    let s1 = sandbox("s1");
+    let made = ports
+        .create_sandbox_network(id, &s1, &first, ("acme", "s1"))
+        .await;
+    let remade = ports
+        .create_sandbox_network(id, &s1, &first, ("acme", "s1"))
+        .await;
+    assert!(made.is_ok(), "{made:?}");
+    assert_eq!(made.ok(), remade.ok());
+    assert_eq!(
+        account.subnets_of("s1").await,
+        1,
+        "creating twice makes one subnet"
+    );
+
+    for _ in 0..2 {
+        let deleted = ports.delete_sandbox_network(id, &s1).await;
+        assert!(deleted.is_ok(), "{deleted:?}");
+    }
+    assert_eq!(account.subnets_of("s1").await, 0);
+    let never = ports.delete_sandbox_network(id, &sandbox("never-made")).await;
+    assert!(never.is_ok(), "deleting what never existed is Ok: {never:?}");
+}
+
+#[tokio::test]
+async fn infrastructure_converges_up_once_and_down_to_nothing() {
+    let account = Account::new().await;
+    let (ports, id, owner) = (&account.ports, account.id.as_str(), account.account_owner());
+    let network = ports
+        .ensure_account_network(id, &owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let all = Want {
+        base: true,
+        nlb: true,
+        fleet: true,
+    };
+    let infra = &account.infra;
+    let up = infra.converge(id, &owner, Some(&network), all, "t-1").await;
+    assert!(up.as_ref().is_ok_and(|changes| !changes.is_empty()), "{up:?}");
+    let again = infra.converge(id, &owner, Some(&network), all, "t-1").await;
+    assert_eq!(again.ok(), Some(vec![]), "converging again changes nothing");
+    assert_eq!(account.live_nat_gateways().await, 1);
+    assert_eq!(account.load_balancers().await, 2, "the ALB and the NLB");
+    assert_eq!(account.running_instances().await, 2, "the two proxies");
+
+    let down = infra.converge(id, &owner, None, Want::default(), "t-2").await;
+    assert!(down.is_ok(), "{down:?}");
+    assert_eq!(account.live_nat_gateways().await, 0, "no NAT gateway is left");
+    assert_eq!(account.elastic_ips().await, 0, "no Elastic IP is left");
+    assert_eq!(account.load_balancers().await, 0);
+    assert_eq!(account.running_instances().await, 0);
+    let empty = infra.converge(id, &owner, None, Want::default(), "t-3").await;
+    assert_eq!(empty.ok(), Some(vec![]), "converging nothing to nothing is Ok");
+}
+
+#[tokio::test]
+async fn routes_register_once_and_deregister_twice() {
+    let account = Account::new().await;
+    let (ports, id, owner) = (&account.ports, account.id.as_str(), account.account_owner());
+    let network = ports
+        .ensure_account_network(id, &owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let base = Want {
+        base: true,
+        nlb: true,
+        fleet: false,
+    };
+    let up = account
+        .infra
+        .converge(id, &owner, Some(&network), base, "t-1")
+        .await;
+    assert!(up.is_ok(), "{up:?}");
+    let s1 = sandbox("s1");
+    let net = ports
+        .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut vms = Vec::new();
+    for role in ["acp", "ocp"] {
+        let launch = Launch {
+            owner: &s1,
+            role,
+            image_id: &account.infra.proxy.image_id,
+            instance_type: "t3.medium",
+            subnet_id: &net.subnet_id,
+            security_group_id: &net.security_group_id,
+            client_token: &format!("s1-create-v1-{role}"),
+        };
+        let first = ports.launch(id, &launch).await;
+        let again = ports.launch(id, &launch).await;
+        assert!(first.is_ok(), "{first:?}");
+        assert_eq!(
+            first.as_ref().ok(),
+            again.as_ref().ok(),
+            "launching twice launches once"
+        );
+        vms.push(first.unwrap_or_default());
+    }
+    let targets = Targets {
+        owner: &s1,
+        tenant: "acme",
+        sandbox: "s1",
+        vpc_id: &network.vpc_id,
+        host: "s1.acme.sbx.test",
+        http: &vms[1],
+        amq: Some(&vms[0]),
+    };
+    let before = account.target_groups().await;
+    let first = ports.register(id, &targets).await;
+    let again = ports.register(id, &targets).await;
+    assert!(first.is_ok(), "{first:?}");
+    assert_eq!(first.ok(), again.ok(), "registering twice finds the first routes");
+    assert_eq!(
+        account.target_groups().await,
+        before + 2,
+        "an HTTP and an AMQ target group"
+    );
+    for _ in 0..2 {
+        let gone = ports.deregister(id, "acme", "s1", "s1.acme.sbx.test").await;
+        assert!(gone.is_ok(), "{gone:?}");
+    }
+    assert_eq!(account.target_groups().await, before);
+}
