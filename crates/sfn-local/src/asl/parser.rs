@@ -1,228 +1,15 @@
-//! The state machine definition: parsed from ASL JSON and validated as Step Functions does when
-//! a state machine is created. Every problem is reported with its rule and its location.
+//! Reading a definition's JSON into the [model](super::model), field by field, as Step
+//! Functions does when a state machine is created. Every problem is recorded with its rule and
+//! its location, and parsing goes on, so that one error report names them all.
 
+use super::model::*;
 use crate::{intrinsics, path};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-#[derive(Debug, Clone)]
-pub struct Definition {
-    pub start_at: String,
-    pub states: BTreeMap<String, State>,
-    pub timeout_seconds: Option<u64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct State {
-    pub name: String,
-    pub kind: Kind,
-    /// The next state; `None` ends the machine (or branch).
-    pub next: Option<String>,
-    /// `None` is a `null` path: the state sees `{}` (InputPath) or outputs `{}` (OutputPath).
-    pub input_path: Option<String>,
-    pub output_path: Option<String>,
-    pub parameters: Option<Value>,
-    pub result_selector: Option<Value>,
-    /// `None` is `null`: the result is discarded and the input passes through.
-    pub result_path: Option<String>,
-    pub retry: Vec<Retrier>,
-    pub catch: Vec<Catcher>,
-}
-
-#[derive(Debug, Clone)]
-pub enum Kind {
-    Pass {
-        result: Option<Value>,
-    },
-    Task {
-        resource: String,
-        timeout: Option<Seconds>,
-        heartbeat: Option<Seconds>,
-    },
-    Choice {
-        choices: Vec<ChoiceRule>,
-        default: Option<String>,
-    },
-    Wait(WaitFor),
-    Succeed,
-    Fail {
-        error: Option<Text>,
-        cause: Option<Text>,
-    },
-    Parallel {
-        branches: Vec<Definition>,
-    },
-    Map {
-        items_path: String,
-        item_selector: Option<Value>,
-        processor: Box<Definition>,
-        max_concurrency: Option<Seconds>,
-    },
-}
-
-impl Kind {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Kind::Pass { .. } => "Pass",
-            Kind::Task { .. } => "Task",
-            Kind::Choice { .. } => "Choice",
-            Kind::Wait(_) => "Wait",
-            Kind::Succeed => "Succeed",
-            Kind::Fail { .. } => "Fail",
-            Kind::Parallel { .. } => "Parallel",
-            Kind::Map { .. } => "Map",
-        }
-    }
-}
-
-/// A number given in the definition or read from the input with a path.
-#[derive(Debug, Clone)]
-pub enum Seconds {
-    Fixed(u64),
-    Path(String),
-}
-
-/// A string given in the definition or computed with a path or intrinsic function.
-#[derive(Debug, Clone)]
-pub enum Text {
-    Fixed(String),
-    Path(String),
-}
-
-#[derive(Debug, Clone)]
-pub enum WaitFor {
-    Seconds(u64),
-    SecondsPath(String),
-    Timestamp(DateTime<Utc>),
-    TimestampPath(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct Retrier {
-    pub errors: Vec<String>,
-    pub interval_seconds: f64,
-    pub max_attempts: u32,
-    pub backoff_rate: f64,
-    pub max_delay_seconds: Option<f64>,
-    pub full_jitter: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct Catcher {
-    pub errors: Vec<String>,
-    pub next: String,
-    pub result_path: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ChoiceRule {
-    pub condition: Condition,
-    pub next: String,
-}
-
-#[derive(Debug, Clone)]
-pub enum Condition {
-    And(Vec<Condition>),
-    Or(Vec<Condition>),
-    Not(Box<Condition>),
-    Test {
-        variable: String,
-        op: Op,
-        operand: Operand,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub enum Operand {
-    Value(Value),
-    Path(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    StringEquals,
-    StringLessThan,
-    StringGreaterThan,
-    StringLessThanEquals,
-    StringGreaterThanEquals,
-    StringMatches,
-    NumericEquals,
-    NumericLessThan,
-    NumericGreaterThan,
-    NumericLessThanEquals,
-    NumericGreaterThanEquals,
-    BooleanEquals,
-    TimestampEquals,
-    TimestampLessThan,
-    TimestampGreaterThan,
-    TimestampLessThanEquals,
-    TimestampGreaterThanEquals,
-    IsNull,
-    IsPresent,
-    IsNumeric,
-    IsString,
-    IsBoolean,
-    IsTimestamp,
-}
-
-const OPS: [(&str, Op); 23] = [
-    ("StringEquals", Op::StringEquals),
-    ("StringLessThan", Op::StringLessThan),
-    ("StringGreaterThan", Op::StringGreaterThan),
-    ("StringLessThanEquals", Op::StringLessThanEquals),
-    ("StringGreaterThanEquals", Op::StringGreaterThanEquals),
-    ("StringMatches", Op::StringMatches),
-    ("NumericEquals", Op::NumericEquals),
-    ("NumericLessThan", Op::NumericLessThan),
-    ("NumericGreaterThan", Op::NumericGreaterThan),
-    ("NumericLessThanEquals", Op::NumericLessThanEquals),
-    ("NumericGreaterThanEquals", Op::NumericGreaterThanEquals),
-    ("BooleanEquals", Op::BooleanEquals),
-    ("TimestampEquals", Op::TimestampEquals),
-    ("TimestampLessThan", Op::TimestampLessThan),
-    ("TimestampGreaterThan", Op::TimestampGreaterThan),
-    ("TimestampLessThanEquals", Op::TimestampLessThanEquals),
-    ("TimestampGreaterThanEquals", Op::TimestampGreaterThanEquals),
-    ("IsNull", Op::IsNull),
-    ("IsPresent", Op::IsPresent),
-    ("IsNumeric", Op::IsNumeric),
-    ("IsString", Op::IsString),
-    ("IsBoolean", Op::IsBoolean),
-    ("IsTimestamp", Op::IsTimestamp),
-];
-
-/// What a definition may not be, each with the rule's code and location, as AWS reports it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Invalid State Machine Definition: '{}'", .0.join(", "))]
-pub struct InvalidDefinition(pub Vec<String>);
-
-/// Parses and validates a definition.
-pub fn parse(text: &str) -> Result<Definition, InvalidDefinition> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| InvalidDefinition(vec![format!("INVALID_JSON_DESCRIPTION: {e}")]))?;
-    let mut errors = Vec::new();
-    let Some(object) = value.as_object() else {
-        return Err(InvalidDefinition(vec![
-            "SCHEMA_VALIDATION_FAILED: the definition must be a JSON object at /".into(),
-        ]));
-    };
-    if let Some(language) = object.get("QueryLanguage").and_then(Value::as_str)
-        && language != "JSONPath"
-    {
-        errors.push(format!(
-            "SCHEMA_VALIDATION_FAILED: QueryLanguage {language} is not supported by this engine (JSONPath only) at /QueryLanguage"
-        ));
-    }
-    let definition = Parser { errors: &mut errors }.machine(object, "");
-    match definition {
-        Some(definition) if errors.is_empty() => Ok(definition),
-        _ => Err(InvalidDefinition(errors)),
-    }
-}
-
-struct Parser<'e> {
-    errors: &'e mut Vec<String>,
+pub(super) struct Parser<'e> {
+    pub(super) errors: &'e mut Vec<String>,
 }
 
 const COMMON: &[&str] = &["Type", "Comment"];
@@ -282,11 +69,11 @@ fn allowed_fields(kind: &str) -> Option<Vec<&'static str>> {
 }
 
 impl Parser<'_> {
-    fn error(&mut self, code: &str, message: impl std::fmt::Display, at: &str) {
+    pub(super) fn error(&mut self, code: &str, message: impl std::fmt::Display, at: &str) {
         self.errors.push(format!("{code}: {message} at {at}"));
     }
 
-    fn machine(&mut self, object: &Map<String, Value>, at: &str) -> Option<Definition> {
+    pub(super) fn machine(&mut self, object: &Map<String, Value>, at: &str) -> Option<Definition> {
         for key in object.keys() {
             if ![
                 "StartAt",
@@ -355,58 +142,7 @@ impl Parser<'_> {
         Some(definition)
     }
 
-    /// Transitions lead to states of the same scope, every state is reachable, and the machine can end.
-    fn check_graph(&mut self, definition: &Definition, raw: &Map<String, Value>, at: &str) {
-        if !definition.start_at.is_empty() && !raw.contains_key(&definition.start_at) {
-            self.error(
-                "MISSING_TRANSITION_TARGET",
-                format!("Missing 'Next' target: {}", definition.start_at),
-                &format!("{at}/StartAt"),
-            );
-        }
-        let mut terminal = false;
-        for state in definition.states.values() {
-            let at = format!("{at}/States/{}", state.name);
-            for (field, target) in transitions(state) {
-                if !raw.contains_key(target) {
-                    self.error(
-                        "MISSING_TRANSITION_TARGET",
-                        format!("Missing 'Next' target: {target}"),
-                        &format!("{at}/{field}"),
-                    );
-                }
-            }
-            terminal |= state.next.is_none() && !matches!(state.kind, Kind::Choice { .. });
-        }
-        if !definition.states.is_empty() && !terminal {
-            self.error(
-                "MISSING_TERMINAL_STATE",
-                "No terminal state: no state ends with End, Succeed or Fail",
-                at,
-            );
-        }
-        let mut reached = BTreeSet::new();
-        let mut queue = vec![definition.start_at.as_str()];
-        while let Some(name) = queue.pop() {
-            if !reached.insert(name) {
-                continue;
-            }
-            if let Some(state) = definition.states.get(name) {
-                queue.extend(transitions(state).into_iter().map(|(_, target)| target));
-            }
-        }
-        for name in definition.states.keys() {
-            if !reached.contains(name.as_str()) {
-                self.error(
-                    "UNREACHABLE_STATE",
-                    format!("State '{name}' is not reachable"),
-                    &format!("{at}/States/{name}"),
-                );
-            }
-        }
-    }
-
-    fn state(&mut self, name: &str, spec: &Value, at: &str) -> Option<State> {
+    pub(super) fn state(&mut self, name: &str, spec: &Value, at: &str) -> Option<State> {
         let Some(object) = spec.as_object() else {
             self.error("SCHEMA_VALIDATION_FAILED", "A state must be an object", at);
             return None;
@@ -494,7 +230,7 @@ impl Parser<'_> {
         Some(state)
     }
 
-    fn task(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
+    pub(super) fn task(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
         let Some(resource) = object.get("Resource").and_then(Value::as_str) else {
             self.error("SCHEMA_VALIDATION_FAILED", "The field 'Resource' is required", at);
             return None;
@@ -524,7 +260,7 @@ impl Parser<'_> {
         })
     }
 
-    fn choice(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
+    pub(super) fn choice(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
         let Some(rules) = object
             .get("Choices")
             .and_then(Value::as_array)
@@ -565,7 +301,7 @@ impl Parser<'_> {
         })
     }
 
-    fn condition(&mut self, rule: &Map<String, Value>, at: &str, top: bool) -> Option<Condition> {
+    pub(super) fn condition(&mut self, rule: &Map<String, Value>, at: &str, top: bool) -> Option<Condition> {
         let mut found = Vec::new();
         for key in rule.keys() {
             match key.as_str() {
@@ -701,7 +437,7 @@ impl Parser<'_> {
         }
     }
 
-    fn wait(&mut self, object: &Map<String, Value>, at: &str) -> Option<WaitFor> {
+    pub(super) fn wait(&mut self, object: &Map<String, Value>, at: &str) -> Option<WaitFor> {
         let given: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
             .into_iter()
             .filter(|key| object.contains_key(*key))
@@ -751,7 +487,7 @@ impl Parser<'_> {
         }
     }
 
-    fn map(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
+    pub(super) fn map(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
         let processor_key = if object.contains_key("ItemProcessor") {
             "ItemProcessor"
         } else {
@@ -818,7 +554,7 @@ impl Parser<'_> {
         })
     }
 
-    fn seconds(
+    pub(super) fn seconds(
         &mut self,
         object: &Map<String, Value>,
         key: &str,
@@ -861,7 +597,7 @@ impl Parser<'_> {
         }
     }
 
-    fn positive(&mut self, value: &Value, at: &str) -> Option<u64> {
+    pub(super) fn positive(&mut self, value: &Value, at: &str) -> Option<u64> {
         match value.as_u64().filter(|n| *n > 0) {
             Some(n) => Some(n),
             None => {
@@ -871,7 +607,13 @@ impl Parser<'_> {
         }
     }
 
-    fn text(&mut self, object: &Map<String, Value>, key: &str, path_key: &str, at: &str) -> Option<Text> {
+    pub(super) fn text(
+        &mut self,
+        object: &Map<String, Value>,
+        key: &str,
+        path_key: &str,
+        at: &str,
+    ) -> Option<Text> {
         match (object.get(key), object.get(path_key)) {
             (Some(_), Some(_)) => {
                 self.error(
@@ -897,7 +639,7 @@ impl Parser<'_> {
         }
     }
 
-    fn path_field(&mut self, object: &Map<String, Value>, key: &str, at: &str) -> Option<String> {
+    pub(super) fn path_field(&mut self, object: &Map<String, Value>, key: &str, at: &str) -> Option<String> {
         match object.get(key) {
             None => Some("$".to_owned()),
             Some(Value::Null) => None,
@@ -916,7 +658,12 @@ impl Parser<'_> {
         }
     }
 
-    fn reference_field(&mut self, object: &Map<String, Value>, key: &str, at: &str) -> Option<String> {
+    pub(super) fn reference_field(
+        &mut self,
+        object: &Map<String, Value>,
+        key: &str,
+        at: &str,
+    ) -> Option<String> {
         let path = self.path_field(object, key, at)?;
         if path::RefPath::parse(&path).is_none() {
             self.error(
@@ -928,63 +675,14 @@ impl Parser<'_> {
         Some(path)
     }
 
-    fn check_path(&mut self, path: &str, at: &str) {
-        let ok = match path.strip_prefix('$') {
-            Some(rest) if rest.starts_with('$') => path::is_valid(rest),
-            _ => path::is_valid(path),
-        };
-        if !ok {
-            self.error(
-                "INVALID_JSON_PATH",
-                format!("'{path}' is not a valid JSONPath"),
-                at,
-            );
-        }
-    }
-
     /// A payload template: every `.$` field holds a path or an intrinsic function.
-    fn template(&mut self, object: &Map<String, Value>, key: &str, at: &str) -> Option<Value> {
+    pub(super) fn template(&mut self, object: &Map<String, Value>, key: &str, at: &str) -> Option<Value> {
         let value = object.get(key)?;
         self.check_template(value, &format!("{at}/{key}"));
         Some(value.clone())
     }
 
-    fn check_template(&mut self, value: &Value, at: &str) {
-        match value {
-            Value::Object(map) => {
-                for (key, child) in map {
-                    let at = format!("{at}/{key}");
-                    if key.ends_with(".$") {
-                        match child.as_str() {
-                            Some(text) if intrinsics::is_intrinsic(text) => {
-                                if let Err(e) = intrinsics::validate(text) {
-                                    self.error("SCHEMA_VALIDATION_FAILED", e, &at);
-                                }
-                            }
-                            Some(text) => self.check_path(text, &at),
-                            None => self.error(
-                                "SCHEMA_VALIDATION_FAILED",
-                                format!(
-                                    "The value for the field '{key}' must be a path or an intrinsic function"
-                                ),
-                                &at,
-                            ),
-                        }
-                    } else {
-                        self.check_template(child, &at);
-                    }
-                }
-            }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    self.check_template(item, &format!("{at}[{i}]"));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn error_names(&mut self, value: Option<&Value>, last: bool, at: &str) -> Vec<String> {
+    pub(super) fn error_names(&mut self, value: Option<&Value>, last: bool, at: &str) -> Vec<String> {
         let names: Vec<String> = value
             .and_then(Value::as_array)
             .map(|names| {
@@ -1012,7 +710,7 @@ impl Parser<'_> {
         names
     }
 
-    fn retriers(&mut self, object: &Map<String, Value>, at: &str) -> Vec<Retrier> {
+    pub(super) fn retriers(&mut self, object: &Map<String, Value>, at: &str) -> Vec<Retrier> {
         let Some(list) = object.get("Retry") else {
             return Vec::new();
         };
@@ -1124,7 +822,7 @@ impl Parser<'_> {
         retriers
     }
 
-    fn catchers(&mut self, object: &Map<String, Value>, at: &str) -> Vec<Catcher> {
+    pub(super) fn catchers(&mut self, object: &Map<String, Value>, at: &str) -> Vec<Catcher> {
         let Some(list) = object.get("Catch") else {
             return Vec::new();
         };
@@ -1164,120 +862,5 @@ impl Parser<'_> {
             });
         }
         catchers
-    }
-}
-
-/// Every state a state may go to next, with the field that names it.
-fn transitions(state: &State) -> Vec<(String, &str)> {
-    let mut targets: Vec<(String, &str)> = state
-        .next
-        .iter()
-        .map(|n| ("Next".to_owned(), n.as_str()))
-        .collect();
-    if let Kind::Choice { choices, default } = &state.kind {
-        targets.extend(
-            choices
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (format!("Choices[{i}]/Next"), c.next.as_str())),
-        );
-        targets.extend(default.iter().map(|d| ("Default".to_owned(), d.as_str())));
-    }
-    targets.extend(
-        state
-            .catch
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (format!("Catch[{i}]/Next"), c.next.as_str())),
-    );
-    targets
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn errors(text: &str) -> Vec<String> {
-        match parse(text) {
-            Ok(_) => Vec::new(),
-            Err(InvalidDefinition(errors)) => errors,
-        }
-    }
-
-    fn has(text: &str, expected: &str) {
-        let found = errors(text);
-        assert!(
-            found.iter().any(|e| e.contains(expected)),
-            "expected {expected:?} in {found:?}"
-        );
-    }
-
-    #[test]
-    fn a_valid_definition_parses() {
-        let text = r#"{"StartAt":"A","States":{
-            "A":{"Type":"Pass","Next":"B"},
-            "B":{"Type":"Choice","Choices":[{"Variable":"$.x","NumericGreaterThan":1,"Next":"C"}],"Default":"D"},
-            "C":{"Type":"Succeed"},
-            "D":{"Type":"Fail","Error":"E","Cause":"c"}}}"#;
-        assert_eq!(errors(text), Vec::<String>::new());
-    }
-
-    #[test]
-    fn errors_name_the_state_and_the_rule() {
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"Nope"}}}"#,
-            "MISSING_TRANSITION_TARGET: Missing 'Next' target: Nope at /States/A/Next",
-        );
-        has(
-            r#"{"StartAt":"Z","States":{"A":{"Type":"Pass","End":true}}}"#,
-            "MISSING_TRANSITION_TARGET: Missing 'Next' target: Z at /StartAt",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true},"B":{"Type":"Pass","End":true}}}"#,
-            "UNREACHABLE_STATE: State 'B' is not reachable at /States/B",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Pass","Next":"A"}}}"#,
-            "MISSING_TERMINAL_STATE",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:123456789012:function:f","End":true,
-                "Catch":[{"ErrorEquals":["States.ALL"],"Next":"B"},{"ErrorEquals":["X"],"Next":"B"}]},"B":{"Type":"Succeed"}}}"#,
-            "States.ALL must appear alone in ErrorEquals, in the last retrier or catcher at /States/A/Catch[0]/ErrorEquals",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Pass"}}}"#,
-            "must have exactly one of 'Next' or 'End: true'",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"Resource":"x"}}}"#,
-            "The field 'Resource' is not supported by Pass states at /States/A/Resource",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Nope","End":true}}}"#,
-            "'Nope' is not a valid state Type",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"ResultPath":"$.a[*]"}}}"#,
-            "INVALID_REFERENCE_PATH",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"Parameters":{"x.$":"States.Nope()"}}}}"#,
-            "unknown intrinsic function",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Map","End":true,"ItemProcessor":{"StartAt":"I","States":{"I":{"Type":"Pass","Next":"J"}}}}}}"#,
-            "MISSING_TRANSITION_TARGET: Missing 'Next' target: J at /States/A/ItemProcessor/States/I/Next",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Wait","End":true}}}"#,
-            "exactly one of Seconds",
-        );
-        has(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Choice","Choices":[{"Variable":"$.x","StringEquals":1,"Next":"A"}]}}}"#,
-            "The value of 'StringEquals' has the wrong type",
-        );
-        has("[1]", "must be a JSON object");
-        has("{", "INVALID_JSON_DESCRIPTION");
     }
 }
