@@ -5,8 +5,9 @@
 //! the same transaction as the account's move out of the pool: the account's condition makes
 //! sure no two tenants get one account, the tenant item's that no tenant gets two.
 
-use crate::dynamo::{DynamoStore, MAX_ATTEMPTS, TxError, backoff, build, n, refused, s, updated};
+use crate::dynamo::{DynamoStore, MAX_ATTEMPTS, TxError, backoff, build, n, s, updated};
 use crate::schema::BY_STATE;
+use crate::transaction::{Part, Transaction};
 use crate::{Account, AccountState, AccountStore, InfraChange, StoreError};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -108,19 +109,24 @@ impl DynamoStore {
             .set_item(Some(serde_dynamo::to_item(&assignment)?))
             .condition_expression("attribute_not_exists(#key)")
             .expression_attribute_names("#key", "key");
-        let items = vec![
-            TransactWriteItem::builder()
-                .update(build(update.build())?)
-                .build(),
-            TransactWriteItem::builder().put(build(put.build())?).build(),
-        ];
-        match self.transact(items).await {
+        let transaction = Transaction::default()
+            .with(
+                Part::Account,
+                TransactWriteItem::builder()
+                    .update(build(update.build())?)
+                    .build(),
+            )
+            .with(
+                Part::Assignment,
+                TransactWriteItem::builder().put(build(put.build())?).build(),
+            );
+        match self.transact(transaction).await {
             Ok(()) => {
                 tracing::info!(tenant, account = account_id, "account assigned");
                 Ok(Some(self.account(account_id).await?))
             }
             Err(TxError::Failed(err)) => Err(err),
-            Err(TxError::Cancelled(reasons)) if refused(&reasons, 1) => {
+            Err(TxError::Cancelled(cancelled)) if cancelled.refused(Part::Assignment) => {
                 // The tenant got an account meanwhile (a concurrent allocation): use that one.
                 match self.assignment(tenant).await? {
                     Some(assigned) => self.reuse(tenant, &assigned).await.map(Some),
@@ -285,15 +291,20 @@ impl AccountStore for DynamoStore {
             .condition_expression("#account = :account")
             .expression_attribute_names("#account", "account_id")
             .expression_attribute_values(":account", s(account_id));
-        let items = vec![
-            TransactWriteItem::builder()
-                .update(build(update.build())?)
-                .build(),
-            TransactWriteItem::builder()
-                .delete(build(delete.build())?)
-                .build(),
-        ];
-        match self.transact(items).await {
+        let transaction = Transaction::default()
+            .with(
+                Part::Account,
+                TransactWriteItem::builder()
+                    .update(build(update.build())?)
+                    .build(),
+            )
+            .with(
+                Part::Assignment,
+                TransactWriteItem::builder()
+                    .delete(build(delete.build())?)
+                    .build(),
+            );
+        match self.transact(transaction).await {
             Ok(()) => self.account(account_id).await,
             Err(TxError::Failed(err)) => Err(err),
             Err(TxError::Cancelled(_)) => Err(StoreError::AccountUnavailable {

@@ -3,11 +3,12 @@
 use crate::error::StoreError;
 use crate::page::{self, PageKey};
 use crate::schema::TableNames;
+use crate::transaction::{Cancelled, Part, Transaction};
 use crate::{Clock, Created, ListQuery, Page, SandboxStore, SystemClock};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::{Change, Event, NewSandbox, Operation, Outcome, Sandbox, SandboxOptions, State};
@@ -86,7 +87,7 @@ struct QuotaItem {
 
 /// A transaction that did not apply: why each of its items was refused, or another error.
 pub(crate) enum TxError {
-    Cancelled(Vec<CancellationReason>),
+    Cancelled(Cancelled),
     Failed(StoreError),
 }
 
@@ -105,7 +106,7 @@ impl DynamoStore {
     }
 
     /// The record and audit event of `change`, each guarded by its condition.
-    fn change_items(&self, change: &Change) -> Result<Vec<TransactWriteItem>, StoreError> {
+    fn change_items(&self, change: &Change) -> Result<Transaction, StoreError> {
         let mut record: Item = serde_dynamo::to_item(&change.record)?;
         if change.record.state.is_live() {
             record.insert("live".into(), s(LIVE));
@@ -139,10 +140,15 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(#seq)")
             .expression_attribute_names("#seq", "seq");
 
-        Ok(vec![
-            TransactWriteItem::builder().put(build(put.build())?).build(),
-            TransactWriteItem::builder().put(build(event.build())?).build(),
-        ])
+        Ok(Transaction::default()
+            .with(
+                Part::Record,
+                TransactWriteItem::builder().put(build(put.build())?).build(),
+            )
+            .with(
+                Part::Event,
+                TransactWriteItem::builder().put(build(event.build())?).build(),
+            ))
     }
 
     /// Counts one more live sandbox for `tenant`, refused at the quota.
@@ -201,7 +207,8 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(build(put.build())?).build())
     }
 
-    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+    pub(crate) async fn transact(&self, transaction: Transaction) -> Result<(), TxError> {
+        let (parts, items) = transaction.into_parts();
         match self
             .client
             .transact_write_items()
@@ -212,7 +219,10 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(err) => match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    Err(TxError::Cancelled(cancelled.cancellation_reasons().to_vec()))
+                    Err(TxError::Cancelled(Cancelled {
+                        parts,
+                        reasons: cancelled.cancellation_reasons().to_vec(),
+                    }))
                 }
                 _ => Err(TxError::Failed(StoreError::aws("TransactWriteItems", err))),
             },
@@ -244,10 +254,12 @@ impl DynamoStore {
         }))
     }
 
-    async fn apply(&self, change: &Change, extra: Option<TransactWriteItem>) -> Result<(), TxError> {
-        let mut items = self.change_items(change).map_err(TxError::Failed)?;
-        items.extend(extra);
-        self.transact(items).await
+    async fn apply(&self, change: &Change, extra: Option<(Part, TransactWriteItem)>) -> Result<(), TxError> {
+        let mut transaction = self.change_items(change).map_err(TxError::Failed)?;
+        if let Some((part, item)) = extra {
+            transaction.push(part, item);
+        }
+        self.transact(transaction).await
     }
 }
 
@@ -256,12 +268,12 @@ impl SandboxStore for DynamoStore {
         for attempt in 1..=MAX_ATTEMPTS {
             let now = self.clock.now();
             let change = Sandbox::create(new.clone(), now);
-            let mut items = self.change_items(&change)?;
-            items.push(self.count_in(&new.tenant)?);
+            let mut transaction = self.change_items(&change)?;
+            transaction.push(Part::QuotaCounter, self.count_in(&new.tenant)?);
             if let Some(key) = idempotency_key {
-                items.push(self.remember_key(&new, key, now)?);
+                transaction.push(Part::IdempotencyKey, self.remember_key(&new, key, now)?);
             }
-            match self.transact(items).await {
+            match self.transact(transaction).await {
                 Ok(()) => {
                     tracing::info!(tenant = %new.tenant, sandbox = %new.id, "sandbox created");
                     return Ok(Created {
@@ -270,18 +282,17 @@ impl SandboxStore for DynamoStore {
                     });
                 }
                 Err(TxError::Failed(err)) => return Err(err),
-                Err(TxError::Cancelled(reasons)) => {
-                    // Items: 0 record, 1 event, 2 quota counter, 3 idempotency key.
-                    if let Some(key) = idempotency_key.filter(|_| refused(&reasons, 3)) {
+                Err(TxError::Cancelled(cancelled)) => {
+                    if let Some(key) = idempotency_key.filter(|_| cancelled.refused(Part::IdempotencyKey)) {
                         match self.replay(&new, key).await? {
                             Some(created) => return Ok(created),
                             None => continue, // the key expired meanwhile: try again
                         }
                     }
-                    if refused(&reasons, 0) {
+                    if cancelled.refused(Part::Record) {
                         return Err(StoreError::AlreadyExists { id: new.id });
                     }
-                    if refused(&reasons, 2) {
+                    if cancelled.refused(Part::QuotaCounter) {
                         return Err(StoreError::QuotaExceeded {
                             limit: self.config.quota,
                         });
@@ -382,8 +393,8 @@ impl SandboxStore for DynamoStore {
                 }
                 Err(TxError::Failed(err)) => return Err(err),
                 // Someone else changed the record first: read it again and decide anew.
-                Err(TxError::Cancelled(reasons)) => {
-                    if contended(&reasons) {
+                Err(TxError::Cancelled(cancelled)) => {
+                    if cancelled.contended() {
                         backoff(attempt).await;
                     }
                 }
@@ -416,7 +427,7 @@ impl SandboxStore for DynamoStore {
             }
             let change = current.finish(operation, outcome.clone(), self.clock.now())?;
             let release = match change.record.state {
-                State::Deleted => Some(self.count_out(tenant)?),
+                State::Deleted => Some((Part::QuotaCounter, self.count_out(tenant)?)),
                 _ => None,
             };
             match self.apply(&change, release).await {
@@ -425,8 +436,8 @@ impl SandboxStore for DynamoStore {
                     return Ok(change.record);
                 }
                 Err(TxError::Failed(err)) => return Err(err),
-                Err(TxError::Cancelled(reasons)) => {
-                    if contended(&reasons) {
+                Err(TxError::Cancelled(cancelled)) => {
+                    if cancelled.contended() {
                         backoff(attempt).await;
                     }
                 }
@@ -570,21 +581,6 @@ fn idempotency_key(key: &str) -> String {
 
 fn fingerprint(name: &str, options: &SandboxOptions) -> Result<String, StoreError> {
     serde_json::to_string(&(name, options)).map_err(|e| StoreError::Malformed(e.to_string()))
-}
-
-/// Whether the transaction's item `index` failed its condition.
-pub(crate) fn refused(reasons: &[CancellationReason], index: usize) -> bool {
-    reasons
-        .get(index)
-        .and_then(|reason| reason.code())
-        .is_some_and(|code| code == "ConditionalCheckFailed")
-}
-
-/// Whether the transaction lost to a concurrent one rather than to a condition.
-fn contended(reasons: &[CancellationReason]) -> bool {
-    reasons
-        .iter()
-        .any(|reason| matches!(reason.code(), Some("TransactionConflict" | "ThrottlingError")))
 }
 
 /// Waits a little longer after each lost attempt, with jitter so that racers spread out.

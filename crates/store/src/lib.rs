@@ -13,6 +13,7 @@ mod error;
 mod locks;
 mod page;
 pub mod schema;
+mod transaction;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::{DynamoStore, StoreConfig};

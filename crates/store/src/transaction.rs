@@ -1,0 +1,98 @@
+//! A DynamoDB transaction whose items are named by what they guard, so that a cancellation is
+//! read by name ("the quota counter refused") rather than by position in the request.
+
+use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
+
+/// What an item of a transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// The sandbox record, compared on its state and version.
+    Record,
+    /// The record's audit event, one per version.
+    Event,
+    /// The tenant's live-sandbox counter, refused at the quota.
+    QuotaCounter,
+    /// A create's idempotency key, refused while an earlier create holds it.
+    IdempotencyKey,
+    /// An account of the pool, compared on its state.
+    Account,
+    /// The tenant's one account assignment.
+    Assignment,
+}
+
+/// The items of one transaction, each with its part.
+#[derive(Debug, Default)]
+pub(crate) struct Transaction {
+    parts: Vec<Part>,
+    items: Vec<TransactWriteItem>,
+}
+
+impl Transaction {
+    pub(crate) fn with(mut self, part: Part, item: TransactWriteItem) -> Self {
+        self.push(part, item);
+        self
+    }
+
+    pub(crate) fn push(&mut self, part: Part, item: TransactWriteItem) {
+        self.parts.push(part);
+        self.items.push(item);
+    }
+
+    /// The request's items, and the parts to read its cancellation by.
+    pub(crate) fn into_parts(self) -> (Vec<Part>, Vec<TransactWriteItem>) {
+        (self.parts, self.items)
+    }
+}
+
+/// Why a transaction was cancelled: a reason per item, in the order of its parts.
+#[derive(Debug, Clone)]
+pub(crate) struct Cancelled {
+    pub(crate) parts: Vec<Part>,
+    pub(crate) reasons: Vec<CancellationReason>,
+}
+
+impl Cancelled {
+    /// Whether the item that is `part` failed its condition.
+    pub(crate) fn refused(&self, part: Part) -> bool {
+        self.parts
+            .iter()
+            .zip(&self.reasons)
+            .any(|(p, reason)| *p == part && reason.code() == Some("ConditionalCheckFailed"))
+    }
+
+    /// Whether the transaction lost to a concurrent one rather than to a condition.
+    pub(crate) fn contended(&self) -> bool {
+        self.reasons
+            .iter()
+            .any(|reason| matches!(reason.code(), Some("TransactionConflict" | "ThrottlingError")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(code: &str) -> CancellationReason {
+        CancellationReason::builder().code(code).build()
+    }
+
+    #[test]
+    fn a_refusal_is_read_by_the_part_that_refused() {
+        let cancelled = Cancelled {
+            parts: vec![Part::Record, Part::Event, Part::QuotaCounter],
+            reasons: vec![reason("None"), reason("None"), reason("ConditionalCheckFailed")],
+        };
+        assert!(cancelled.refused(Part::QuotaCounter));
+        assert!(!cancelled.refused(Part::Record));
+        assert!(
+            !cancelled.refused(Part::IdempotencyKey),
+            "a part the transaction lacks"
+        );
+        assert!(!cancelled.contended());
+        let raced = Cancelled {
+            parts: vec![Part::Record, Part::Event],
+            reasons: vec![reason("TransactionConflict"), reason("None")],
+        };
+        assert!(raced.contended());
+    }
+}
