@@ -47,3 +47,67 @@ pub async fn retire(store: &(impl AccountStore + SandboxStore), job: Job) -> Res
     store.expire(&job.tenant, account).await?;
     Ok(RetireOutput { expired: true })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{ACCOUNT, FakeAws, FakeStore, job};
+    use sbx_lifecycle::{SandboxOptions, State};
+
+    fn images() -> Images {
+        Images {
+            acp: "ami-acp".into(),
+            ocp: "ami-ocp".into(),
+            proxy: "ami-proxy".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn allocating_shares_every_image_and_records_the_account_once() {
+        let (store, aws) = (FakeStore::default(), FakeAws::default());
+        store.pool(ACCOUNT);
+        store.add("s1", State::Initializing, SandboxOptions::default());
+        for _ in 0..2 {
+            let out = allocate(&store, &aws, &images(), job("create", None)).await;
+            assert_eq!(out.ok().and_then(|j| j.account_id).as_deref(), Some(ACCOUNT));
+        }
+        assert_eq!(
+            aws.state().shared.get(ACCOUNT).cloned(),
+            Some(vec!["ami-acp".into(), "ami-ocp".into(), "ami-proxy".into()])
+        );
+        let account = store.account(ACCOUNT).await.map(|a| (a.state, a.tenant));
+        assert_eq!(
+            account.ok(),
+            Some((sbx_store::AccountState::Assigned, Some("acme".into())))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_pool_and_a_failed_share_are_failures() {
+        let (store, aws) = (FakeStore::default(), FakeAws::default());
+        let empty = allocate(&store, &aws, &images(), job("create", None)).await;
+        assert!(matches!(empty, Err(StepError::PoolExhausted(_))), "{empty:?}");
+        store.pool(ACCOUNT);
+        aws.fail_with("InvalidAMIID.NotFound");
+        let unshared = allocate(&store, &aws, &images(), job("create", None)).await;
+        assert!(unshared.is_err(), "{unshared:?}");
+    }
+
+    #[tokio::test]
+    async fn retiring_expires_the_account_only_when_no_other_sandbox_is_left() {
+        let store = FakeStore::default();
+        store.pool(ACCOUNT);
+        assert!(store.allocate("acme").await.is_ok());
+        store.add("s1", State::Deleting, SandboxOptions::default());
+        store.add("s2", State::Stopped, SandboxOptions::default());
+        let kept = retire(&store, job("delete", Some(ACCOUNT))).await;
+        assert_eq!(kept.ok(), Some(RetireOutput { expired: false }));
+        store.put_state("s2", State::Deleted);
+        let expired = retire(&store, job("delete", Some(ACCOUNT))).await;
+        assert_eq!(expired.ok(), Some(RetireOutput { expired: true }));
+        let account = store.account(ACCOUNT).await.map(|a| a.state);
+        assert_eq!(account.ok(), Some(sbx_store::AccountState::Expired));
+        let no_account = retire(&store, job("delete", None)).await;
+        assert_eq!(no_account.ok(), Some(RetireOutput { expired: false }));
+    }
+}

@@ -360,3 +360,336 @@ pub fn job(operation: &str, account: Option<&str>) -> crate::job::Job {
 }
 
 pub const ACCOUNT: &str = "100000000001";
+
+/// An in-memory store: records, the account pool, leases and the infrastructure journal, with
+/// the lifecycle's own transition rules. Enough of the store's behaviour for the handlers that
+/// take it; the DynamoDB store itself is tested against moto in `crates/store/tests/`.
+#[derive(Debug, Default)]
+pub struct FakeStore {
+    pub sandboxes: Mutex<Vec<Sandbox>>,
+    pub events: Mutex<Vec<Event>>,
+    /// account id → account.
+    pub accounts: Mutex<BTreeMap<String, Account>>,
+    pub leases: Mutex<BTreeMap<String, Lease>>,
+    pub journal: Mutex<Vec<InfraChange>>,
+}
+
+use chrono::Utc;
+use sbx_lifecycle::{Event, NewSandbox, Operation, Outcome, Sandbox, SandboxOptions};
+use sbx_store::{
+    Account, AccountState, AccountStore, Created, InfraChange, Lease, ListQuery, LockStore, Page,
+    SandboxStore, StoreError,
+};
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl FakeStore {
+    /// Adds a sandbox of `acme` in `state` with `options`, in `ACCOUNT`.
+    pub fn add(&self, id: &str, state: sbx_lifecycle::State, options: SandboxOptions) {
+        let now = Utc::now();
+        let change = Sandbox::create(
+            NewSandbox {
+                tenant: "acme".into(),
+                id: id.into(),
+                name: id.into(),
+                options,
+                expires_at: now + chrono::Duration::hours(8),
+            },
+            now,
+        );
+        let mut record = change.record;
+        record.state = state;
+        record.account_id = Some(ACCOUNT.into());
+        locked(&self.sandboxes).push(record);
+    }
+
+    /// Adds a pool account.
+    pub fn pool(&self, account_id: &str) {
+        let account = Account {
+            account_id: account_id.into(),
+            state: AccountState::Pool,
+            tenant: None,
+            updated_at: Utc::now(),
+            expired_at: None,
+        };
+        locked(&self.accounts).insert(account_id.into(), account);
+    }
+
+    /// Gives `owner` the lease of `lock`.
+    pub fn hold(&self, lock: &str, owner: &str) {
+        let lease = Lease {
+            lock: lock.into(),
+            owner: owner.into(),
+            expires_at: Utc::now() + chrono::Duration::minutes(5),
+        };
+        locked(&self.leases).insert(lock.into(), lease);
+    }
+
+    /// Sets the state of `acme`'s sandbox `id`.
+    pub fn put_state(&self, id: &str, state: sbx_lifecycle::State) {
+        for sandbox in locked(&self.sandboxes).iter_mut().filter(|s| s.id == id) {
+            sandbox.state = state;
+        }
+    }
+
+    fn record(&self, tenant: &str, id: &str) -> Result<Sandbox, StoreError> {
+        locked(&self.sandboxes)
+            .iter()
+            .find(|s| s.tenant == tenant && s.id == id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound { id: id.into() })
+    }
+
+    fn put(&self, record: Sandbox) {
+        let mut sandboxes = locked(&self.sandboxes);
+        sandboxes.retain(|s| !(s.tenant == record.tenant && s.id == record.id));
+        sandboxes.push(record);
+    }
+
+    fn account_of(&self, account_id: &str) -> Result<Account, StoreError> {
+        locked(&self.accounts)
+            .get(account_id)
+            .cloned()
+            .ok_or_else(|| StoreError::AccountNotFound {
+                account_id: account_id.into(),
+            })
+    }
+}
+
+impl SandboxStore for FakeStore {
+    async fn create(&self, new: NewSandbox, _key: Option<&str>) -> Result<Created, StoreError> {
+        if self.record(&new.tenant, &new.id).is_ok() {
+            return Err(StoreError::AlreadyExists { id: new.id });
+        }
+        let change = Sandbox::create(new, Utc::now());
+        self.put(change.record.clone());
+        locked(&self.events).push(change.event);
+        Ok(Created {
+            sandbox: change.record,
+            replayed: false,
+        })
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> Result<Sandbox, StoreError> {
+        self.record(tenant, id)
+    }
+
+    async fn list(&self, tenant: &str, query: &ListQuery) -> Result<Page, StoreError> {
+        let items = locked(&self.sandboxes)
+            .iter()
+            .filter(|s| s.tenant == tenant && query.state.is_none_or(|state| s.state == state))
+            .cloned()
+            .collect();
+        Ok(Page {
+            items,
+            next_token: None,
+        })
+    }
+
+    async fn begin(&self, tenant: &str, id: &str, operation: Operation) -> Result<Sandbox, StoreError> {
+        let change = self.record(tenant, id)?.begin(operation, Utc::now())?;
+        self.put(change.record.clone());
+        locked(&self.events).push(change.event);
+        Ok(change.record)
+    }
+
+    async fn finish(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+        version: u64,
+        outcome: Outcome,
+    ) -> Result<Sandbox, StoreError> {
+        let current = self.record(tenant, id)?;
+        if current.version != version {
+            return Err(StoreError::Conflict(sbx_lifecycle::Refused {
+                operation,
+                current: current.state,
+            }));
+        }
+        let change = current.finish(operation, outcome, Utc::now())?;
+        self.put(change.record.clone());
+        locked(&self.events).push(change.event);
+        Ok(change.record)
+    }
+
+    async fn assign_account(&self, tenant: &str, id: &str, account_id: &str) -> Result<Sandbox, StoreError> {
+        let mut record = self.record(tenant, id)?;
+        record.account_id = Some(account_id.into());
+        self.put(record.clone());
+        Ok(record)
+    }
+
+    async fn extend(
+        &self,
+        tenant: &str,
+        id: &str,
+        expires_at: chrono::DateTime<Utc>,
+    ) -> Result<Sandbox, StoreError> {
+        let mut record = self.record(tenant, id)?;
+        record.expires_at = expires_at;
+        self.put(record.clone());
+        Ok(record)
+    }
+
+    async fn events(&self, tenant: &str, id: &str) -> Result<Vec<Event>, StoreError> {
+        let events = locked(&self.events);
+        Ok(events
+            .iter()
+            .filter(|e| e.tenant == tenant && e.sandbox_id == id)
+            .cloned()
+            .collect())
+    }
+
+    async fn live_count(&self, tenant: &str) -> Result<u64, StoreError> {
+        let sandboxes = locked(&self.sandboxes);
+        Ok(sandboxes
+            .iter()
+            .filter(|s| s.tenant == tenant && s.state.is_live())
+            .count() as u64)
+    }
+}
+
+impl AccountStore for FakeStore {
+    async fn add_to_pool(&self, account_id: &str) -> Result<Account, StoreError> {
+        if locked(&self.accounts).get(account_id).is_none() {
+            self.pool(account_id);
+        }
+        self.account_of(account_id)
+    }
+
+    async fn allocate(&self, tenant: &str) -> Result<Account, StoreError> {
+        let mut accounts = locked(&self.accounts);
+        if let Some(own) = accounts
+            .values_mut()
+            .find(|a| a.tenant.as_deref() == Some(tenant))
+        {
+            own.state = AccountState::Assigned;
+            return Ok(own.clone());
+        }
+        let free = accounts
+            .values_mut()
+            .find(|a| a.state == AccountState::Pool)
+            .ok_or(StoreError::PoolExhausted)?;
+        free.state = AccountState::Assigned;
+        free.tenant = Some(tenant.into());
+        Ok(free.clone())
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Account, StoreError> {
+        self.account_of(account_id)
+    }
+
+    async fn tenant_account(&self, tenant: &str) -> Result<Option<Account>, StoreError> {
+        let accounts = locked(&self.accounts);
+        Ok(accounts
+            .values()
+            .find(|a| a.tenant.as_deref() == Some(tenant))
+            .cloned())
+    }
+
+    async fn expire(&self, tenant: &str, account_id: &str) -> Result<Account, StoreError> {
+        let mut accounts = locked(&self.accounts);
+        let account = accounts
+            .get_mut(account_id)
+            .filter(|a| a.tenant.as_deref() == Some(tenant))
+            .ok_or_else(|| StoreError::AccountNotFound {
+                account_id: account_id.into(),
+            })?;
+        account.state = AccountState::Expired;
+        account.expired_at = Some(Utc::now());
+        Ok(account.clone())
+    }
+
+    async fn release_to_pool(&self, account_id: &str, clean: bool) -> Result<Account, StoreError> {
+        let mut accounts = locked(&self.accounts);
+        let account = accounts
+            .get_mut(account_id)
+            .ok_or_else(|| StoreError::AccountNotFound {
+                account_id: account_id.into(),
+            })?;
+        account.state = if clean {
+            AccountState::Pool
+        } else {
+            AccountState::Quarantined
+        };
+        account.tenant = None;
+        Ok(account.clone())
+    }
+
+    async fn accounts(&self, state: AccountState, limit: i32) -> Result<Vec<Account>, StoreError> {
+        let accounts = locked(&self.accounts);
+        let limit = usize::try_from(limit).unwrap_or(0);
+        Ok(accounts
+            .values()
+            .filter(|a| a.state == state)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn record_infra_change(&self, change: &InfraChange) -> Result<(), StoreError> {
+        locked(&self.journal).push(change.clone());
+        Ok(())
+    }
+
+    async fn infra_changes(&self, account_id: &str) -> Result<Vec<InfraChange>, StoreError> {
+        let journal = locked(&self.journal);
+        Ok(journal
+            .iter()
+            .filter(|c| c.account_id == account_id)
+            .cloned()
+            .collect())
+    }
+}
+
+impl LockStore for FakeStore {
+    async fn acquire(
+        &self,
+        lock: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<Lease, StoreError> {
+        let mut leases = locked(&self.leases);
+        let now = Utc::now();
+        if let Some(held) = leases
+            .get(lock)
+            .filter(|l| l.owner != owner && l.expires_at > now)
+        {
+            return Err(StoreError::LockHeld {
+                lock: lock.into(),
+                owner: held.owner.clone(),
+                until: held.expires_at,
+            });
+        }
+        let lease = Lease {
+            lock: lock.into(),
+            owner: owner.into(),
+            expires_at: now + chrono::Duration::from_std(lease).unwrap_or_default(),
+        };
+        leases.insert(lock.into(), lease.clone());
+        Ok(lease)
+    }
+
+    async fn release(&self, lock: &str, owner: &str) -> Result<(), StoreError> {
+        let mut leases = locked(&self.leases);
+        match leases.get(lock) {
+            Some(held) if held.owner != owner => Err(StoreError::NotLockOwner {
+                lock: lock.into(),
+                owner: owner.into(),
+                holder: held.owner.clone(),
+            }),
+            _ => {
+                leases.remove(lock);
+                Ok(())
+            }
+        }
+    }
+
+    async fn holder(&self, lock: &str) -> Result<Option<Lease>, StoreError> {
+        Ok(locked(&self.leases).get(lock).cloned())
+    }
+}

@@ -117,3 +117,96 @@ async fn converge(
     tracing::info!(account, action = %change.action, "infrastructure converged");
     Ok(InfraOutput { changes })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{ACCOUNT, FakeAws, FakeStore, job};
+    use sbx_lifecycle::{SandboxOptions, State};
+
+    fn amq() -> SandboxOptions {
+        SandboxOptions {
+            amq: true,
+            ..SandboxOptions::default()
+        }
+    }
+
+    /// A store where this job (`s1`) holds the account lock.
+    fn locked_by_the_job() -> FakeStore {
+        let store = FakeStore::default();
+        store.hold(&Job::lock_name(ACCOUNT), "arn:exec:1");
+        store
+    }
+
+    #[tokio::test]
+    async fn ensuring_makes_what_the_job_needs_once_and_journals_it() {
+        let (store, aws) = (locked_by_the_job(), FakeAws::default());
+        let mut create = job("create", Some(ACCOUNT));
+        create.options = amq();
+        let first = ensure(&store, &aws, &aws, create.clone()).await;
+        assert_eq!(
+            first.ok().map(|o| o.changes),
+            Some(vec!["created base".into(), "created nlb".into()])
+        );
+        let again = ensure(&store, &aws, &aws, create).await;
+        assert_eq!(again.ok().map(|o| o.changes), Some(vec![]));
+        assert_eq!(
+            aws.state().account_networks.len(),
+            1,
+            "the account network is made once"
+        );
+        let journal = store.journal.lock().map(|j| j.clone()).unwrap_or_default();
+        assert_eq!(journal.len(), 2);
+        assert_eq!(journal[0].action, "ensure: created base, created nlb");
+        assert_eq!(journal[1].action, "ensure: nothing");
+        assert!(
+            journal
+                .iter()
+                .all(|c| c.owner == "arn:exec:1" && c.started_at <= c.ended_at)
+        );
+    }
+
+    #[tokio::test]
+    async fn releasing_keeps_what_another_active_sandbox_needs() {
+        let (store, aws) = (locked_by_the_job(), FakeAws::default());
+        let mut create = job("create", Some(ACCOUNT));
+        create.options = amq();
+        assert!(ensure(&store, &aws, &aws, create).await.is_ok());
+        // Another sandbox of the tenant is running, without amq; a stopped one needs nothing.
+        store.add("s2", State::Started, SandboxOptions::default());
+        store.add("s3", State::Stopped, amq());
+        let out = release(&store, &aws, &aws, job("stop", Some(ACCOUNT))).await;
+        assert_eq!(out.ok().map(|o| o.changes), Some(vec!["deleted nlb".into()]));
+        store.put_state("s2", State::Stopped);
+        let out = release(&store, &aws, &aws, job("stop", Some(ACCOUNT))).await;
+        assert_eq!(out.ok().map(|o| o.changes), Some(vec!["deleted base".into()]));
+    }
+
+    #[tokio::test]
+    async fn without_the_lock_nothing_is_changed() {
+        let (store, aws) = (FakeStore::default(), FakeAws::default());
+        let out = ensure(&store, &aws, &aws, job("create", Some(ACCOUNT))).await;
+        assert!(matches!(out, Err(StepError::LockLost(_))), "{out:?}");
+        store.hold(&Job::lock_name(ACCOUNT), "arn:exec:other");
+        let out = release(&store, &aws, &aws, job("delete", Some(ACCOUNT))).await;
+        assert!(
+            matches!(&out, Err(StepError::LockLost(m)) if m.contains("arn:exec:other")),
+            "{out:?}"
+        );
+        assert!(aws.state().changes.is_empty());
+        assert!(store.journal.lock().map(|j| j.is_empty()).unwrap_or(false));
+    }
+
+    #[tokio::test]
+    async fn releasing_before_an_account_or_a_network_creates_nothing() {
+        let (store, aws) = (locked_by_the_job(), FakeAws::default());
+        let none = release(&store, &aws, &aws, job("delete", None)).await;
+        assert_eq!(none.ok().map(|o| o.changes), Some(vec![]));
+        let no_network = release(&store, &aws, &aws, job("delete", Some(ACCOUNT))).await;
+        assert_eq!(no_network.ok().map(|o| o.changes), Some(vec![]));
+        assert!(
+            aws.state().account_networks.is_empty(),
+            "a release never makes the network"
+        );
+    }
+}
