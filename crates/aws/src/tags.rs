@@ -73,8 +73,7 @@ pub fn filter(name: &str, value: &str) -> Filter {
 /// A short, stable name for a sandbox's resources whose names are limited (target groups:
 /// 32 characters), derived from its tenant and id.
 pub fn short_name(prefix: &str, tenant: &str, sandbox: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("{tenant}/{sandbox}").as_bytes());
+    let digest = sha256(tenant, sandbox);
     let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
     format!("{prefix}-{hex}")
 }
@@ -93,9 +92,20 @@ pub fn client_token(scope: &str, what: &str) -> String {
 
 /// A number in `0..modulus` derived from the sandbox, where probing for a free slot starts.
 pub fn slot(tenant: &str, sandbox: &str, modulus: u32) -> u32 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("{tenant}/{sandbox}").as_bytes());
+    let digest = sha256(tenant, sandbox);
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % modulus.max(1)
+}
+
+/// SHA-256 of `<tenant>/<sandbox>`, with the aws-lc-rs that the SDK's TLS already links (so no
+/// second SHA-256 implementation is linked into the functions).
+fn sha256(tenant: &str, sandbox: &str) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{tenant}/{sandbox}").as_bytes(),
+    );
+    let mut bytes = [0; 32];
+    bytes.copy_from_slice(digest.as_ref());
+    bytes
 }
 
 #[cfg(test)]
@@ -108,6 +118,8 @@ mod tests {
         assert_eq!(a, short_name("sbx", "acme", "sbx-1"));
         assert_ne!(a, short_name("sbx", "globex", "sbx-1"));
         assert!(a.len() <= 32, "{a}");
+        // SHA-256 of "acme/sbx-1": names stay those of resources already made.
+        assert_eq!(a, "sbx-e984fb9fb2988ea1c842");
         assert!(slot("acme", "sbx-1", 7) < 7);
         assert_eq!(client_token("s1-create-3", "acp"), "s1-create-3-acp");
         let long = client_token(&"x".repeat(80), "acp");
