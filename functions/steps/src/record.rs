@@ -208,4 +208,84 @@ mod tests {
         );
         assert_eq!(readable_cause("plain words"), "plain words");
     }
+
+    fn begin_input(operation: &str, version: Option<u64>) -> BeginInput {
+        let mut request =
+            serde_json::json!({"tenant": "acme", "sandbox_id": "s1", "name": "demo", "amq": true});
+        if let Some(version) = version {
+            request["version"] = version.into();
+        }
+        serde_json::from_value(serde_json::json!({
+            "operation": operation, "execution": "arn:exec:1", "token": "s1-op-1", "request": request,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn an_operator_create_makes_the_record_once() {
+        let store = crate::fakes::FakeStore::default();
+        let job = begin(&store, begin_input("create", None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((job.version, job.options.amq), (1, true));
+        let record = store.get("acme", "s1").await.map(|r| r.state);
+        assert_eq!(record.ok(), Some(State::Initializing));
+        let again = begin(&store, begin_input("create", None)).await;
+        assert!(
+            matches!(again, Err(StepError::Conflict(_))),
+            "a second create is refused: {again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_api_begun_operation_must_still_be_at_its_version() {
+        let store = crate::fakes::FakeStore::default();
+        assert!(begin(&store, begin_input("create", None)).await.is_ok());
+        let begun = begin(&store, begin_input("create", Some(1))).await;
+        assert_eq!(
+            begun.map(|j| j.version).ok(),
+            Some(1),
+            "the API's begin is found, not repeated"
+        );
+        let stale = begin(&store, begin_input("create", Some(7))).await;
+        assert!(matches!(stale, Err(StepError::Conflict(_))), "{stale:?}");
+        let missing = begin(&store, begin_input("stop", None)).await;
+        assert!(
+            matches!(missing, Err(StepError::Conflict(_))),
+            "stop from initializing: {missing:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn finishing_records_success_or_the_failure_with_a_readable_cause() {
+        let store = crate::fakes::FakeStore::default();
+        let job = begin(&store, begin_input("create", None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let failed = FinishInput {
+            job: job.clone(),
+            error: Some(CaughtError {
+                error: "Sbx.InstallFailed".into(),
+                cause: r#"{"errorType":"Sbx.InstallFailed","errorMessage":"exit 3"}"#.into(),
+            }),
+        };
+        let out = finish(&store, failed).await;
+        assert_eq!(
+            out.ok(),
+            Some(FinishOutput {
+                state: State::Failed,
+                version: 2
+            })
+        );
+        let failure = store.get("acme", "s1").await.ok().and_then(|r| r.failure);
+        assert_eq!(
+            failure.map(|f| (f.operation, f.error, f.cause)),
+            Some((Operation::Create, "Sbx.InstallFailed".into(), "exit 3".into()))
+        );
+        let late = finish(&store, FinishInput { job, error: None }).await;
+        assert!(
+            matches!(late, Err(StepError::Conflict(_))),
+            "a finish at an old version: {late:?}"
+        );
+    }
 }
