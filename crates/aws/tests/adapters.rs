@@ -59,6 +59,15 @@ impl Account {
         }
     }
 
+    /// The account's network, ensured through the port.
+    async fn network(&self) -> sbx_aws::network::AccountNetwork {
+        let ensured = self
+            .ports
+            .ensure_account_network(&self.id, &self.account_owner())
+            .await;
+        ensured.unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn account_owner(&self) -> Owner {
         Owner::Account {
             tenant: "acme".into(),
@@ -174,10 +183,7 @@ async fn ensuring_the_network_twice_makes_one_and_deleting_a_gone_one_is_ok() {
 async fn infrastructure_converges_up_once_and_down_to_nothing() {
     let account = Account::new().await;
     let (ports, id, owner) = (&account.ports, account.id.as_str(), account.account_owner());
-    let network = ports
-        .ensure_account_network(id, &owner)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let network = account.network().await;
     let all = Want {
         base: true,
         nlb: true,
@@ -206,10 +212,7 @@ async fn infrastructure_converges_up_once_and_down_to_nothing() {
 async fn routes_register_once_and_deregister_twice() {
     let account = Account::new().await;
     let (ports, id, owner) = (&account.ports, account.id.as_str(), account.account_owner());
-    let network = ports
-        .ensure_account_network(id, &owner)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let network = account.network().await;
     let base = Want {
         base: true,
         nlb: true,

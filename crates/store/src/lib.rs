@@ -10,9 +10,12 @@ mod accounts;
 mod clock;
 mod dynamo;
 mod error;
+mod events;
 mod locks;
 mod page;
+mod sandboxes;
 pub mod schema;
+mod tenants;
 mod transaction;
 
 pub use clock::{Clock, ManualClock, SystemClock};

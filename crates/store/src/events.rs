@@ -1,0 +1,54 @@
+//! The events table: each sandbox's append-only audit trail, one event per record version.
+
+use crate::StoreError;
+use crate::dynamo::{DynamoStore, build, s};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use sbx_lifecycle::Event;
+
+impl DynamoStore {
+    /// The put of `event`, refused if its version's event exists.
+    pub(crate) fn event_item(&self, event: &Event) -> Result<TransactWriteItem, StoreError> {
+        let mut item: crate::dynamo::Item = serde_dynamo::to_item(event)?;
+        item.insert(
+            "sandbox".into(),
+            s(event_partition(&event.tenant, &event.sandbox_id)),
+        );
+        let put = Put::builder()
+            .table_name(&self.config.tables.events)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#seq)")
+            .expression_attribute_names("#seq", "seq");
+        Ok(TransactWriteItem::builder().put(build(put.build())?).build())
+    }
+
+    /// The sandbox's audit trail, oldest first.
+    pub(crate) async fn read_events(&self, tenant: &str, id: &str) -> Result<Vec<Event>, StoreError> {
+        let mut events = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.config.tables.events)
+                .key_condition_expression("#sandbox = :sandbox")
+                .expression_attribute_names("#sandbox", "sandbox")
+                .expression_attribute_values(":sandbox", s(event_partition(tenant, id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::aws("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                events.push(serde_dynamo::from_item(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(events);
+            }
+        }
+    }
+}
+
+fn event_partition(tenant: &str, id: &str) -> String {
+    format!("{tenant}#{id}")
+}

@@ -1,0 +1,192 @@
+//! The sandboxes table: the records, keyed by tenant and id, with the sparse `by-expiry`
+//! index's `live` attribute on live records and a TTL on deleted ones.
+
+use crate::dynamo::{DynamoStore, Item, build, n, s, updated};
+use crate::page;
+use crate::{ListQuery, Page, StoreError};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use sbx_lifecycle::{Change, Sandbox, State};
+use std::collections::HashMap;
+
+/// The value of the `live` attribute, the partition of the sparse `by-expiry` index.
+const LIVE: &str = "live";
+
+impl DynamoStore {
+    /// The put of `change`'s record, compared on the state and version it was read at.
+    pub(crate) fn record_item(&self, change: &Change) -> Result<TransactWriteItem, StoreError> {
+        let mut record: Item = serde_dynamo::to_item(&change.record)?;
+        if change.record.state.is_live() {
+            record.insert("live".into(), s(LIVE));
+        } else {
+            let ttl = change.record.updated_at + self.config.deleted_retention;
+            record.insert("ttl".into(), n(ttl.timestamp()));
+        }
+        let put = Put::builder()
+            .table_name(&self.config.tables.sandboxes)
+            .set_item(Some(record));
+        let put = match change.expected() {
+            None => put
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", "id"),
+            Some((state, version)) => put
+                .condition_expression("#state = :state AND #version = :version")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":state", s(state.as_str()))
+                .expression_attribute_values(":version", n(version)),
+        };
+        Ok(TransactWriteItem::builder().put(build(put.build())?).build())
+    }
+
+    pub(crate) async fn read_record(&self, tenant: &str, id: &str) -> Result<Sandbox, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.config.tables.sandboxes)
+            .key("tenant", s(tenant))
+            .key("id", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", e))?;
+        match found.item {
+            Some(item) => Ok(serde_dynamo::from_item(item)?),
+            None => Err(StoreError::NotFound { id: id.to_owned() }),
+        }
+    }
+
+    pub(crate) async fn query_page(&self, tenant: &str, query: &ListQuery) -> Result<Page, StoreError> {
+        let limit = match query.limit {
+            0 => ListQuery::DEFAULT_LIMIT,
+            limit => limit.min(ListQuery::MAX_LIMIT),
+        };
+        let mut start = match &query.next_token {
+            Some(token) => {
+                let last_id = page::decode(&self.config.page_key, token, tenant, query.state)?;
+                Some(HashMap::from([
+                    ("tenant".to_owned(), s(tenant)),
+                    ("id".to_owned(), s(last_id)),
+                ]))
+            }
+            None => None,
+        };
+        let mut items = Vec::new();
+        // With a state filter, a query may return fewer matches than it read: read on until the
+        // page is full or the tenant's records end, in a bounded number of rounds.
+        for _ in 0..page::MAX_ROUNDS {
+            let remaining = limit - items.len() as u32;
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.config.tables.sandboxes)
+                .key_condition_expression("#tenant = :tenant")
+                .expression_attribute_names("#tenant", "tenant")
+                .expression_attribute_values(":tenant", s(tenant))
+                .consistent_read(true)
+                .limit(remaining as i32)
+                .set_exclusive_start_key(start.take());
+            if let Some(state) = query.state {
+                request = request
+                    .filter_expression("#state = :state")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_values(":state", s(state.as_str()));
+            }
+            let output = request.send().await.map_err(|e| StoreError::aws("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                items.push(serde_dynamo::from_item::<_, Sandbox>(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() || items.len() as u32 >= limit {
+                break;
+            }
+        }
+        let next_token = match start {
+            Some(key) => {
+                let last_id = key
+                    .get("id")
+                    .and_then(|id| id.as_s().ok())
+                    .ok_or_else(|| StoreError::Malformed("LastEvaluatedKey without an id".into()))?;
+                Some(page::encode(&self.config.page_key, tenant, last_id, query.state))
+            }
+            None => None,
+        };
+        Ok(Page { items, next_token })
+    }
+
+    pub(crate) async fn set_account(
+        &self,
+        tenant: &str,
+        id: &str,
+        account_id: &str,
+    ) -> Result<Sandbox, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.tables.sandboxes)
+            .key("tenant", s(tenant))
+            .key("id", s(id))
+            .update_expression("SET #account = :account")
+            .condition_expression(
+                "attribute_exists(#id) AND (attribute_not_exists(#account) OR #account = :account)",
+            )
+            .expression_attribute_names("#account", "account_id")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":account", s(account_id))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match updated(result)? {
+            Some(sandbox) => Ok(sandbox),
+            None => {
+                // NotFound when there is no such record; otherwise it lives in another account.
+                self.read_record(tenant, id).await?;
+                Err(StoreError::AccountUnavailable {
+                    account_id: account_id.to_owned(),
+                    state: crate::AccountState::Assigned,
+                })
+            }
+        }
+    }
+
+    pub(crate) async fn set_expiry(
+        &self,
+        tenant: &str,
+        id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Sandbox, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.tables.sandboxes)
+            .key("tenant", s(tenant))
+            .key("id", s(id))
+            .update_expression("SET #expires = :expires")
+            .condition_expression("attribute_exists(#id) AND NOT (#state IN (:deleting, :deleted))")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(
+                ":expires",
+                s(sbx_lifecycle::rfc3339_millis::format(
+                    &sbx_lifecycle::rfc3339_millis::truncate(expires_at),
+                )),
+            )
+            .expression_attribute_values(":deleting", s(State::Deleting.as_str()))
+            .expression_attribute_values(":deleted", s(State::Deleted.as_str()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match updated(result)? {
+            Some(sandbox) => Ok(sandbox),
+            None => {
+                // NotFound when there is no such record; otherwise it is being deleted.
+                let current = self.read_record(tenant, id).await?;
+                Err(StoreError::NotExtendable {
+                    id: id.to_owned(),
+                    state: current.state,
+                })
+            }
+        }
+    }
+}
