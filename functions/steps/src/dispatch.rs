@@ -69,3 +69,44 @@ pub async fn invoke(steps: &Steps, name: &str, payload: Value) -> Result<Value, 
         other => Err(StepError::NotFound(format!("no step function named {other}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Images, LockSettings};
+    use crate::context::Settings;
+    use sbx_aws::streaming::{StandIn, Streaming};
+    use sbx_store::TableNames;
+    use std::time::Duration;
+
+    /// Every listed function has its handler here: an input that fits none is refused by the
+    /// handler's input type (`Sbx.InvalidInput`), never as an unknown function.
+    #[tokio::test]
+    async fn every_listed_function_dispatches_to_its_handler() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let settings = Settings {
+            images: Images {
+                acp: "ami-a".into(),
+                ocp: "ami-o".into(),
+                proxy: "ami-p".into(),
+            },
+            provisioning_role: "sbx-provisioning".into(),
+            ingress_domain: "sbx.test".into(),
+            locks: LockSettings {
+                lease: Duration::from_secs(60),
+                wait: Duration::ZERO,
+            },
+            proxy_instance_type: "t3.small".into(),
+        };
+        let streaming = Streaming::StandIn(std::sync::Arc::new(StandIn::default()));
+        let steps = Steps::new(&config, settings, TableNames::with_prefix("t-"), streaming);
+        for name in FUNCTIONS {
+            let out = invoke(&steps, name, serde_json::json!({"not": "an input"})).await;
+            assert!(matches!(out, Err(StepError::InvalidInput(_))), "{name}: {out:?}");
+        }
+        let unknown = invoke(&steps, "launch-instance", serde_json::json!({})).await;
+        assert!(matches!(unknown, Err(StepError::NotFound(_))), "{unknown:?}");
+    }
+}
