@@ -182,7 +182,7 @@ async fn ensuring_the_network_twice_makes_one_and_deleting_a_gone_one_is_ok() {
 #[tokio::test]
 async fn infrastructure_converges_up_once_and_down_to_nothing() {
     let account = Account::new().await;
-    let (ports, id, owner) = (&account.ports, account.id.as_str(), account.account_owner());
+    let (id, owner) = (account.id.as_str(), account.account_owner());
     let network = account.network().await;
     let all = Want {
         base: true,
