@@ -8,7 +8,8 @@ use sbx_aws::ingress::Targets;
 use sbx_aws::instances::Launch;
 use sbx_aws::streaming::{StandIn, Streaming};
 use sbx_aws::{
-    AccountClients, Infrastructure, Ingress, Networks, Owner, Provisioner, SharedInfrastructure, Vms,
+    AccountClients, Commands, ImageSharing, Infrastructure, Ingress, Networks, Owner, Provisioner,
+    SharedInfrastructure, Vms,
 };
 use sbx_moto::MotoServer;
 use std::sync::Arc;
@@ -273,4 +274,86 @@ async fn routes_register_once_and_deregister_twice() {
         assert!(gone.is_ok(), "{gone:?}");
     }
     assert_eq!(account.target_groups().await, before);
+}
+
+#[tokio::test]
+async fn images_are_shared_once_and_a_missing_one_is_named() {
+    let moto = MotoServer::start().unwrap_or_else(|e| panic!("moto: {e}"));
+    let management = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
+    let registered = management.register_image().name("sbx-acp-test").send().await;
+    let image = registered
+        .ok()
+        .and_then(|out| out.image_id().map(str::to_owned))
+        .unwrap_or_else(|| panic!("RegisterImage"));
+    for _ in 0..2 {
+        let shared = management.share(&[&image], "100000000001").await;
+        assert!(shared.is_ok(), "{shared:?}");
+    }
+    let attribute = management
+        .describe_image_attribute()
+        .image_id(&image)
+        .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeImageAttribute: {e:?}"));
+    let accounts: Vec<_> = attribute
+        .launch_permissions()
+        .iter()
+        .filter_map(|p| p.user_id())
+        .collect();
+    assert_eq!(
+        accounts,
+        ["100000000001"],
+        "sharing twice gives one launch permission"
+    );
+    let missing = management.share(&["ami-0000000000000dead"], "100000000001").await;
+    assert!(
+        matches!(&missing, Err(sbx_aws::AwsError::ImageNotFound { image_id, .. }) if image_id == "ami-0000000000000dead"),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_install_command_is_sent_to_the_instance_and_watched() {
+    let account = Account::new().await;
+    let (ports, id) = (&account.ports, account.id.as_str());
+    let network = account.network().await;
+    let s1 = sandbox("s1");
+    let net = ports
+        .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let launch = Launch {
+        owner: &s1,
+        role: "ocp",
+        image_id: &account.infra.proxy.image_id,
+        instance_type: "t3.medium",
+        subnet_id: &net.subnet_id,
+        security_group_id: &net.security_group_id,
+        client_token: "s1-create-v1-ocp",
+    };
+    let ocp = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
+    let constellations = vec!["payments".to_owned()];
+    let command = ports
+        .install(id, &ocp, "s1", &constellations)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sent = account
+        .clients
+        .ssm
+        .list_commands()
+        .command_id(&command)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListCommands: {e:?}"));
+    let targets: Vec<_> = sent.commands().iter().flat_map(|c| c.instance_ids()).collect();
+    assert_eq!(targets, [&ocp], "the command goes to the OCP instance");
+    let progress = ports.progress(id, &command, &ocp).await;
+    assert!(
+        matches!(
+            progress,
+            Ok(sbx_aws::commands::Progress::Succeeded | sbx_aws::commands::Progress::Running)
+        ),
+        "{progress:?}"
+    );
 }
