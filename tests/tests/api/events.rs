@@ -1,0 +1,42 @@
+//! `GET /sandboxes/{id}/events`: a sandbox's audit trail.
+
+use crate::{Ctx, Seen, behaviour_tests};
+
+const ROUTE: &str = "GET /sandboxes/{id}/events";
+
+pub async fn the_trail_has_an_event_per_version(ctx: &Ctx, seen: &mut Seen) {
+    let id = ctx.started("Payments").await;
+    for (operation, done) in [("stop", "stopped"), ("start", "started")] {
+        let begun = ctx
+            .api
+            .send(
+                "POST",
+                &format!("/sandboxes/{id}/{operation}"),
+                Some(&ctx.alice),
+                None,
+            )
+            .await;
+        assert_eq!(begun.status, 202, "{begun:?}");
+        ctx.api.wait_for(&ctx.alice, &id, done).await;
+    }
+    let path = format!("/sandboxes/{id}/events");
+    let events = seen.expect(
+        ROUTE,
+        ctx.api.send("GET", &path, Some(&ctx.alice), None).await,
+        200,
+    );
+    let seqs: Vec<i64> = events.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["seq"].as_i64())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=6).collect::<Vec<_>>(),
+        "create, stop and start, each begun and ended: {events:?}"
+    );
+    seen.refusals(ctx, ROUTE, &path, None).await;
+}
+
+behaviour_tests!(the_trail_has_an_event_per_version);
