@@ -12,8 +12,13 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// The repository's root: where `infra/`, `statemachines/` and `events/` are.
+/// It is read at run time (cargo and nextest give every test its package's directory): a
+/// target directory shared by two clones, as `.ci/run` shares one, keeps the build-time path
+/// of the clone that built this library.
 pub fn root() -> std::path::PathBuf {
-    let tests = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let tests = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     tests.parent().map(std::path::Path::to_path_buf).unwrap_or(tests)
 }
 

@@ -449,7 +449,7 @@ async fn ten_sandboxes_in_one_account_run_their_lifecycles_concurrently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_sample_events_run_a_whole_lifecycle() {
     let stack = stack(2).await;
-    let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let events = sbx_e2e::root().join("events");
     let mut sandbox = None;
     for machine in ["create", "stop", "start", "delete"] {
         let path = events.join(format!("{machine}.json"));

@@ -167,7 +167,10 @@ fn megabytes(bytes: u64) -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // `cargo run` gives the package's directory at run time; the build-time one may be another
+    // clone's, where target directories are shared.
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let root = PathBuf::from(package).join("../..");
     let stack = LocalStack::start(Options {
         time_scale: 0.0,
         pool_size: 2,

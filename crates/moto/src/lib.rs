@@ -186,10 +186,21 @@ pub fn user_pool_signing_key() -> Result<Vec<u8>, MotoError> {
         .map_err(|e| MotoError::Exited(format!("not hex: {e}")))
 }
 
-/// The Python that has moto: `SBX_PYTHON`, or the project's `.venv`.
+/// The Python that has moto: `SBX_PYTHON`, or the project's `.venv`, looked for from the
+/// directory the process runs in upwards (a test runs in its package's directory, `sbx up` in
+/// the repository's). Not from this crate's build-time path: a target directory shared by two
+/// clones (as `.ci/run` shares one) keeps the path of the clone that built it.
 fn python() -> PathBuf {
-    match std::env::var_os("SBX_PYTHON") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"),
+    if let Some(path) = std::env::var_os("SBX_PYTHON") {
+        return PathBuf::from(path);
     }
+    let mut dir = std::env::current_dir().ok();
+    while let Some(here) = dir {
+        let venv = here.join(".venv/bin/python");
+        if venv.exists() {
+            return venv;
+        }
+        dir = here.parent().map(std::path::Path::to_path_buf);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
 }
