@@ -1,8 +1,9 @@
-//! In-memory fakes of the AWS-side ports, for the handlers' unit tests. [`FakeAws`] keeps, per
-//! account, what the real adapters would find by tag: instances, the account network, each
-//! sandbox's network, routes and commands. Like the adapters, its creates return what exists
+//! In-memory fakes of the AWS-side ports and of the store, for the handlers' unit tests.
+//! [`FakeAws`] keeps, per account, what the real adapters would find by tag: instances, the
+//! account network, each sandbox's network, routes and commands. Like the adapters, its creates return what exists
 //! and its deletes tolerate what is gone, so a handler's re-run can be tested against it.
 
+use chrono::Utc;
 use sbx_aws::AwsError;
 use sbx_aws::commands::Progress;
 use sbx_aws::infra::Want;
@@ -10,6 +11,11 @@ use sbx_aws::ingress::{Routes, Targets};
 use sbx_aws::instances::{Launch, Vm};
 use sbx_aws::network::{AccountNetwork, SandboxNetwork};
 use sbx_aws::{Commands, ImageSharing, Ingress, Networks, Owner, SharedInfrastructure, Vms};
+use sbx_lifecycle::{Event, NewSandbox, Operation, Outcome, Sandbox, SandboxOptions};
+use sbx_store::{
+    Account, AccountState, AccountStore, Created, InfraChange, Lease, ListQuery, LockStore, Page,
+    SandboxStore, StoreError,
+};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -373,13 +379,6 @@ pub struct FakeStore {
     pub leases: Mutex<BTreeMap<String, Lease>>,
     pub journal: Mutex<Vec<InfraChange>>,
 }
-
-use chrono::Utc;
-use sbx_lifecycle::{Event, NewSandbox, Operation, Outcome, Sandbox, SandboxOptions};
-use sbx_store::{
-    Account, AccountState, AccountStore, Created, InfraChange, Lease, ListQuery, LockStore, Page,
-    SandboxStore, StoreError,
-};
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())

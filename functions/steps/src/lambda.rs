@@ -10,6 +10,9 @@
 //! ```
 //!
 //! Nothing at init reaches the network (see `sbx_bootstrap`).
+//!
+//! Each binary carries `#![recursion_limit = "256"]`: the layout of its handler's future, with
+//! the SDK's nested futures inside, is deeper than rustc's default limit of 128 queries.
 
 use crate::config::{self, ConfigError, Images, LockSettings, SandboxImages, Vars};
 use crate::error::StepError;
