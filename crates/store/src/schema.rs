@@ -51,9 +51,10 @@ impl TableNames {
         }
     }
 
-    /// The names a deployed function gets from its environment (`SBX_SANDBOXES_TABLE`, ...).
-    pub fn from_env() -> Result<Self, SchemaError> {
-        let var = |name: &'static str| std::env::var(name).map_err(|_| SchemaError::MissingEnv(name));
+    /// The names a deployed function gets from its environment (`SBX_SANDBOXES_TABLE`, ...),
+    /// read by `var`; the error is the first one missing.
+    pub fn from_vars(var: impl Fn(&'static str) -> Option<String>) -> Result<Self, &'static str> {
+        let var = |name: &'static str| var(name).ok_or(name);
         Ok(Self {
             sandboxes: var("SBX_SANDBOXES_TABLE")?,
             events: var("SBX_EVENTS_TABLE")?,
@@ -81,8 +82,6 @@ pub enum SchemaError {
     Template(#[from] serde_yaml::Error),
     #[error("table {table}: {message}")]
     Table { table: String, message: String },
-    #[error("environment variable {0} is not set")]
-    MissingEnv(&'static str),
 }
 
 /// The parts of an `AWS::DynamoDB::Table` that decide how items are keyed and indexed.

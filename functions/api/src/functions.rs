@@ -11,7 +11,7 @@ use lambda_http::{Body, Request, Response};
 use sbx_store::{DynamoStore, PageKey, StoreConfig, TableNames};
 
 /// What the functions are configured with. A deployed function reads it from its environment
-/// ([`Settings::from_env`]); each function needs only some of it.
+/// (`sbx_api::lambda::init`); each function needs only some of it.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// `SBX_USER_POOL_ID`: where users and their `custom:tenant` live.
@@ -39,10 +39,6 @@ pub enum ConfigError {
 }
 
 impl Settings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(|name| std::env::var(name).ok())
-    }
-
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| var(name).filter(|v| !v.is_empty());
         let quota = match var("SBX_QUOTA") {
@@ -65,22 +61,7 @@ impl Settings {
             [Some(a), Some(b), Some(c), Some(d)] => Some([a, b, c, d]),
             _ => None,
         };
-        let tables = match (
-            var("SBX_SANDBOXES_TABLE"),
-            var("SBX_EVENTS_TABLE"),
-            var("SBX_TENANTS_TABLE"),
-            var("SBX_LOCKS_TABLE"),
-            var("SBX_ACCOUNTS_TABLE"),
-        ) {
-            (Some(sandboxes), Some(events), Some(tenants), Some(locks), Some(accounts)) => Some(TableNames {
-                sandboxes,
-                events,
-                tenants,
-                locks,
-                accounts,
-            }),
-            _ => None,
-        };
+        let tables = TableNames::from_vars(var).ok();
         Ok(Self {
             user_pool_id: var("SBX_USER_POOL_ID"),
             client_id: var("SBX_USER_POOL_CLIENT_ID"),

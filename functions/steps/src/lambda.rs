@@ -49,14 +49,7 @@ impl Init {
     /// The store over all five tables (`SBX_*_TABLE`), with the tenants' quota (`SBX_QUOTA`,
     /// the one the API enforces) for the creates an operator starts.
     pub fn store(&self) -> Result<DynamoStore, ConfigError> {
-        let var = |name| self.vars.required(name);
-        let tables = TableNames {
-            sandboxes: var("SBX_SANDBOXES_TABLE")?,
-            events: var("SBX_EVENTS_TABLE")?,
-            tenants: var("SBX_TENANTS_TABLE")?,
-            locks: var("SBX_LOCKS_TABLE")?,
-            accounts: var("SBX_ACCOUNTS_TABLE")?,
-        };
+        let tables = TableNames::from_vars(|name| self.vars.optional(name)).map_err(ConfigError::Missing)?;
         let mut config = StoreConfig::new(tables);
         if let Some(quota) = self.vars.optional("SBX_QUOTA") {
             config.quota = quota.parse().map_err(|_| ConfigError::Invalid {
