@@ -1,21 +1,24 @@
-//! [`AccountStore`] on DynamoDB: the account pool, and the journal of infrastructure changes.
+//! [`AccountStore`] on DynamoDB: the account pool, each account's audit trail, and its journal
+//! of infrastructure changes.
 //!
-//! An account item says what the account is doing (pool, assigned, expired, quarantined) and
-//! for whom. A tenant's assignment is a second item, `account` in the tenants table, written in
-//! the same transaction as the account's move out of the pool: the account's condition makes
-//! sure no two tenants get one account, the tenant item's that no tenant gets two.
+//! An account item says what the account is doing and for whom ([`Account`]). Every change of
+//! it is one transaction: the item, compared on its version; its audit event; and where the
+//! change begins or ends a tenant's assignment, the tenants-table item `account` naming it.
+//! The account's condition makes sure no two tenants get one account, the tenant item's that
+//! no tenant gets two.
 
-use crate::dynamo::{DynamoStore, MAX_ATTEMPTS, TxError, backoff, build, n, s, updated};
+use crate::account::{Account, AccountChange, AccountEvent, AccountState};
+use crate::dynamo::{DynamoStore, Item, MAX_ATTEMPTS, TxError, backoff, build, n, s};
 use crate::schema::BY_STATE;
 use crate::transaction::{Part, Transaction};
-use crate::{Account, AccountState, AccountStore, InfraChange, StoreError};
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use crate::{AccountStore, InfraChange, StoreError};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 /// The tenants-table item naming the tenant's account.
 const ASSIGNMENT_KEY: &str = "account";
 /// How many pool accounts one allocation round considers.
-const CANDIDATES: i32 = 10;
+const CANDIDATES: usize = 10;
 
 #[derive(Serialize, Deserialize)]
 struct AssignmentItem {
@@ -28,6 +31,11 @@ struct AssignmentItem {
 /// tenant name, so this never meets a sandbox's audit partition.
 fn journal_partition(account_id: &str) -> String {
     format!("@account#{account_id}")
+}
+
+/// The events-table partition of an account's audit trail.
+fn trail_partition(account_id: &str) -> String {
+    format!("@account-trail#{account_id}")
 }
 
 impl DynamoStore {
@@ -50,55 +58,47 @@ impl DynamoStore {
         }
     }
 
-    /// Moves the tenant's own account (assigned, or expired and not yet cleaned) to assigned.
-    async fn reuse(&self, tenant: &str, account_id: &str) -> Result<Account, StoreError> {
-        let now = self.clock.now();
-        let result = self
-            .client
-            .update_item()
+    /// The put of `next`, compared on the version `current` was read at.
+    fn account_item(
+        &self,
+        current: Option<&Account>,
+        next: &Account,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
             .table_name(&self.config.tables.accounts)
-            .key("account_id", s(account_id))
-            .update_expression("SET #state = :assigned, #updated_at = :now REMOVE #expired_at")
-            .condition_expression("#tenant = :tenant AND (#state = :assigned OR #state = :expired)")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#tenant", "tenant")
-            .expression_attribute_names("#updated_at", "updated_at")
-            .expression_attribute_names("#expired_at", "expired_at")
-            .expression_attribute_values(":assigned", s(AccountState::Assigned.as_str()))
-            .expression_attribute_values(":expired", s(AccountState::Expired.as_str()))
-            .expression_attribute_values(":tenant", s(tenant))
-            .expression_attribute_values(":now", s(sbx_lifecycle::rfc3339_millis::format(&now)))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
-        match updated(result)? {
-            Some(account) => Ok(account),
-            None => {
-                let account = self.account(account_id).await?;
-                Err(StoreError::AccountUnavailable {
-                    account_id: account_id.to_owned(),
-                    state: account.state,
-                })
-            }
-        }
+            .set_item(Some(serde_dynamo::to_item(next)?));
+        let put = match current {
+            None => put
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", "account_id"),
+            // Items written before accounts had versions have none.
+            Some(current) if current.version == 0 => put
+                .condition_expression("#state = :state AND attribute_not_exists(#version)")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":state", s(current.state.as_str())),
+            Some(current) => put
+                .condition_expression("#state = :state AND #version = :version")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":state", s(current.state.as_str()))
+                .expression_attribute_values(":version", n(current.version)),
+        };
+        Ok(TransactWriteItem::builder().put(build(put.build())?).build())
     }
 
-    /// Takes `account_id` out of the pool for `tenant`, in one transaction with the tenant's
-    /// assignment. `Ok(None)`: another allocation took the account first.
-    async fn claim(&self, tenant: &str, account_id: &str) -> Result<Option<Account>, StoreError> {
-        let now = sbx_lifecycle::rfc3339_millis::format(&self.clock.now());
-        let update = Update::builder()
-            .table_name(&self.config.tables.accounts)
-            .key("account_id", s(account_id))
-            .update_expression("SET #state = :assigned, #tenant = :tenant, #updated_at = :now")
-            .condition_expression("#state = :pool")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#tenant", "tenant")
-            .expression_attribute_names("#updated_at", "updated_at")
-            .expression_attribute_values(":assigned", s(AccountState::Assigned.as_str()))
-            .expression_attribute_values(":pool", s(AccountState::Pool.as_str()))
-            .expression_attribute_values(":tenant", s(tenant))
-            .expression_attribute_values(":now", s(&now));
+    fn account_event_item(&self, event: &AccountEvent) -> Result<TransactWriteItem, StoreError> {
+        let mut item: Item = serde_dynamo::to_item(event)?;
+        item.insert("sandbox".into(), s(trail_partition(&event.account_id)));
+        let put = Put::builder()
+            .table_name(&self.config.tables.events)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#seq)")
+            .expression_attribute_names("#seq", "seq");
+        Ok(TransactWriteItem::builder().put(build(put.build())?).build())
+    }
+
+    fn assign_item(&self, tenant: &str, account_id: &str) -> Result<TransactWriteItem, StoreError> {
         let assignment = AssignmentItem {
             tenant: tenant.to_owned(),
             key: ASSIGNMENT_KEY.to_owned(),
@@ -109,64 +109,182 @@ impl DynamoStore {
             .set_item(Some(serde_dynamo::to_item(&assignment)?))
             .condition_expression("attribute_not_exists(#key)")
             .expression_attribute_names("#key", "key");
-        let transaction = Transaction::default()
-            .with(
-                Part::Account,
-                TransactWriteItem::builder()
-                    .update(build(update.build())?)
-                    .build(),
-            )
-            .with(
-                Part::Assignment,
-                TransactWriteItem::builder().put(build(put.build())?).build(),
-            );
+        Ok(TransactWriteItem::builder().put(build(put.build())?).build())
+    }
+
+    fn unassign_item(&self, tenant: &str, account_id: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.config.tables.tenants)
+            .key("tenant", s(tenant))
+            .key("key", s(ASSIGNMENT_KEY))
+            .condition_expression("attribute_not_exists(#account) OR #account = :account")
+            .expression_attribute_names("#account", "account_id")
+            .expression_attribute_values(":account", s(account_id));
+        Ok(TransactWriteItem::builder()
+            .delete(build(delete.build())?)
+            .build())
+    }
+
+    /// Applies `change` to `current` as one transaction. `Ok(Err(..))`: the transaction was
+    /// cancelled (someone changed the account, or the tenant's assignment, first).
+    async fn write_change(
+        &self,
+        current: &Account,
+        change: &AccountChange,
+    ) -> Result<Result<Account, crate::transaction::Cancelled>, StoreError> {
+        let Some((next, event)) =
+            current
+                .apply(change, self.clock.now())
+                .map_err(|refused| StoreError::AccountUnavailable {
+                    account_id: current.account_id.clone(),
+                    state: refused.state,
+                })?
+        else {
+            return Ok(Ok(current.clone()));
+        };
+        let mut transaction = Transaction::default()
+            .with(Part::Account, self.account_item(Some(current), &next)?)
+            .with(Part::Event, self.account_event_item(&event)?);
+        match change {
+            AccountChange::Assign { tenant } => {
+                transaction.push(Part::Assignment, self.assign_item(tenant, &next.account_id)?);
+            }
+            change if change.ends_assignment(current.state) => {
+                if let Some(tenant) = current.tenant.as_deref() {
+                    transaction.push(Part::Assignment, self.unassign_item(tenant, &next.account_id)?);
+                }
+            }
+            _ => {}
+        }
         match self.transact(transaction).await {
             Ok(()) => {
-                tracing::info!(tenant, account = account_id, "account assigned");
-                Ok(Some(self.account(account_id).await?))
+                tracing::info!(
+                    account = %next.account_id,
+                    change = change.name(),
+                    from = %current.state,
+                    to = %next.state,
+                    "account changed"
+                );
+                Ok(Ok(next))
             }
             Err(TxError::Failed(err)) => Err(err),
-            Err(TxError::Cancelled(cancelled)) if cancelled.refused(Part::Assignment) => {
+            Err(TxError::Cancelled(cancelled)) => Ok(Err(cancelled)),
+        }
+    }
+
+    /// Takes `candidate` out of the pool for `tenant`. `Ok(None)`: another allocation took the
+    /// account first.
+    async fn claim(&self, tenant: &str, candidate: &Account) -> Result<Option<Account>, StoreError> {
+        match self
+            .write_change(
+                candidate,
+                &AccountChange::Assign {
+                    tenant: tenant.to_owned(),
+                },
+            )
+            .await
+        {
+            Ok(Ok(account)) => Ok(Some(account)),
+            // The index was behind: the account is no longer in the pool.
+            Err(StoreError::AccountUnavailable { .. }) => Ok(None),
+            Err(err) => Err(err),
+            Ok(Err(cancelled)) if cancelled.refused(Part::Assignment) => {
                 // The tenant got an account meanwhile (a concurrent allocation): use that one.
                 match self.assignment(tenant).await? {
                     Some(assigned) => self.reuse(tenant, &assigned).await.map(Some),
                     None => Ok(None),
                 }
             }
-            Err(TxError::Cancelled(_)) => Ok(None),
+            Ok(Err(_)) => Ok(None),
+        }
+    }
+
+    async fn reuse(&self, tenant: &str, account_id: &str) -> Result<Account, StoreError> {
+        self.change_account(
+            account_id,
+            AccountChange::Reuse {
+                tenant: tenant.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// One page of the `by-state` index, from `start`.
+    async fn state_page(
+        &self,
+        state: AccountState,
+        limit: Option<i32>,
+        start: Option<Item>,
+    ) -> Result<(Vec<Account>, Option<Item>), StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.config.tables.accounts)
+            .index_name(BY_STATE)
+            .key_condition_expression("#state = :state")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", s(state.as_str()))
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("Query", e))?;
+        let items = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| Ok(serde_dynamo::from_item(item)?))
+            .collect::<Result<Vec<Account>, StoreError>>()?;
+        Ok((items, output.last_evaluated_key))
+    }
+
+    async fn query_partition<T: serde::de::DeserializeOwned>(
+        &self,
+        partition: String,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.config.tables.events)
+                .key_condition_expression("#sandbox = :sandbox")
+                .expression_attribute_names("#sandbox", "sandbox")
+                .expression_attribute_values(":sandbox", s(&partition))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::aws("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                found.push(serde_dynamo::from_item(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
         }
     }
 }
 
 impl AccountStore for DynamoStore {
     async fn add_to_pool(&self, account_id: &str) -> Result<Account, StoreError> {
-        let account = Account {
-            account_id: account_id.to_owned(),
-            state: AccountState::Pool,
-            tenant: None,
-            updated_at: sbx_lifecycle::rfc3339_millis::truncate(self.clock.now()),
-            expired_at: None,
-        };
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.config.tables.accounts)
-            .set_item(Some(serde_dynamo::to_item(&account)?))
-            .condition_expression("attribute_not_exists(#id)")
-            .expression_attribute_names("#id", "account_id")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(account),
-            // Seeding twice keeps what is there.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+        let (account, event) = Account::added(account_id, self.clock.now());
+        let transaction = Transaction::default()
+            .with(Part::Account, self.account_item(None, &account)?)
+            .with(Part::Event, self.account_event_item(&event)?);
+        match self.transact(transaction).await {
+            Ok(()) => Ok(account),
+            // Adding twice keeps what is there.
+            Err(TxError::Cancelled(cancelled)) if cancelled.refused(Part::Account) => {
                 self.account(account_id).await
             }
-            Err(err) => Err(StoreError::aws("PutItem", err)),
+            Err(TxError::Cancelled(_)) => Err(StoreError::Contended {
+                operation: "add_to_pool",
+                attempts: 1,
+            }),
+            Err(TxError::Failed(err)) => Err(err),
         }
     }
 
@@ -175,7 +293,9 @@ impl AccountStore for DynamoStore {
             if let Some(assigned) = self.assignment(tenant).await? {
                 return self.reuse(tenant, &assigned).await;
             }
-            let candidates = self.accounts(AccountState::Pool, CANDIDATES).await?;
+            let (candidates, _) = self
+                .state_page(AccountState::Pool, Some(CANDIDATES as i32), None)
+                .await?;
             if candidates.is_empty() {
                 // A concurrent allocation for this tenant may have taken the last pool account.
                 if let Some(assigned) = self.assignment(tenant).await? {
@@ -188,7 +308,7 @@ impl AccountStore for DynamoStore {
             let offset = fastrand::usize(..candidates.len());
             for i in 0..candidates.len() {
                 let candidate = &candidates[(offset + i) % candidates.len()];
-                if let Some(account) = self.claim(tenant, &candidate.account_id).await? {
+                if let Some(account) = self.claim(tenant, candidate).await? {
                     return Ok(account);
                 }
             }
@@ -226,117 +346,57 @@ impl AccountStore for DynamoStore {
     }
 
     async fn expire(&self, tenant: &str, account_id: &str) -> Result<Account, StoreError> {
-        let now = sbx_lifecycle::rfc3339_millis::format(&self.clock.now());
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.config.tables.accounts)
-            .key("account_id", s(account_id))
-            .update_expression("SET #state = :expired, #updated_at = :now, #expired_at = :now")
-            .condition_expression("#tenant = :tenant AND #state = :assigned")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#tenant", "tenant")
-            .expression_attribute_names("#updated_at", "updated_at")
-            .expression_attribute_names("#expired_at", "expired_at")
-            .expression_attribute_values(":expired", s(AccountState::Expired.as_str()))
-            .expression_attribute_values(":assigned", s(AccountState::Assigned.as_str()))
-            .expression_attribute_values(":tenant", s(tenant))
-            .expression_attribute_values(":now", s(now))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
-        if let Some(account) = updated(result)? {
-            tracing::info!(tenant, account = account_id, "account expired");
-            return Ok(account);
-        }
-        let account = self.account(account_id).await?;
-        match (account.state, account.tenant.as_deref()) {
-            // Expiring twice is a no-op.
-            (AccountState::Expired, Some(owner)) if owner == tenant => Ok(account),
-            (state, _) => Err(StoreError::AccountUnavailable {
-                account_id: account_id.to_owned(),
-                state,
-            }),
-        }
+        self.change_account(
+            account_id,
+            AccountChange::Expire {
+                tenant: tenant.to_owned(),
+            },
+        )
+        .await
     }
 
-    async fn release_to_pool(&self, account_id: &str, clean: bool) -> Result<Account, StoreError> {
-        let account = self.account(account_id).await?;
-        let Some(tenant) = account.tenant.clone() else {
-            return Ok(account);
-        };
-        let next = if clean {
-            AccountState::Pool
-        } else {
-            AccountState::Quarantined
-        };
-        let now = sbx_lifecycle::rfc3339_millis::format(&self.clock.now());
-        let update = Update::builder()
-            .table_name(&self.config.tables.accounts)
-            .key("account_id", s(account_id))
-            .update_expression("SET #state = :next, #updated_at = :now REMOVE #tenant, #expired_at")
-            .condition_expression("#state = :expired AND #tenant = :tenant")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#tenant", "tenant")
-            .expression_attribute_names("#updated_at", "updated_at")
-            .expression_attribute_names("#expired_at", "expired_at")
-            .expression_attribute_values(":next", s(next.as_str()))
-            .expression_attribute_values(":expired", s(AccountState::Expired.as_str()))
-            .expression_attribute_values(":tenant", s(&tenant))
-            .expression_attribute_values(":now", s(now));
-        let delete = Delete::builder()
-            .table_name(&self.config.tables.tenants)
-            .key("tenant", s(&tenant))
-            .key("key", s(ASSIGNMENT_KEY))
-            .condition_expression("#account = :account")
-            .expression_attribute_names("#account", "account_id")
-            .expression_attribute_values(":account", s(account_id));
-        let transaction = Transaction::default()
-            .with(
-                Part::Account,
-                TransactWriteItem::builder()
-                    .update(build(update.build())?)
-                    .build(),
-            )
-            .with(
-                Part::Assignment,
-                TransactWriteItem::builder()
-                    .delete(build(delete.build())?)
-                    .build(),
-            );
-        match self.transact(transaction).await {
-            Ok(()) => self.account(account_id).await,
-            Err(TxError::Failed(err)) => Err(err),
-            Err(TxError::Cancelled(_)) => Err(StoreError::AccountUnavailable {
-                account_id: account_id.to_owned(),
-                state: self.account(account_id).await?.state,
-            }),
+    async fn change_account(&self, account_id: &str, change: AccountChange) -> Result<Account, StoreError> {
+        for attempt in 1..=MAX_ATTEMPTS {
+            let current = self.account(account_id).await?;
+            match self.write_change(&current, &change).await? {
+                Ok(account) => return Ok(account),
+                // Someone changed the account first: read it again and decide anew.
+                Err(cancelled) => {
+                    if cancelled.contended() {
+                        backoff(attempt).await;
+                    }
+                }
+            }
         }
+        Err(StoreError::Contended {
+            operation: "change_account",
+            attempts: MAX_ATTEMPTS,
+        })
     }
 
     async fn accounts(&self, state: AccountState, limit: i32) -> Result<Vec<Account>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.config.tables.accounts)
-            .index_name(BY_STATE)
-            .key_condition_expression("#state = :state")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":state", s(state.as_str()))
-            .limit(limit.max(1))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("Query", e))?;
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| Ok(serde_dynamo::from_item(item)?))
-            .collect()
+        Ok(self.state_page(state, Some(limit.max(1)), None).await?.0)
+    }
+
+    async fn all_accounts(&self, state: AccountState) -> Result<Vec<Account>, StoreError> {
+        let mut accounts = Vec::new();
+        let mut start = None;
+        loop {
+            let (page, next) = self.state_page(state, None, start).await?;
+            accounts.extend(page);
+            start = next;
+            if start.is_none() {
+                return Ok(accounts);
+            }
+        }
+    }
+
+    async fn account_events(&self, account_id: &str) -> Result<Vec<AccountEvent>, StoreError> {
+        self.query_partition(trail_partition(account_id)).await
     }
 
     async fn record_infra_change(&self, change: &InfraChange) -> Result<(), StoreError> {
-        let mut item: crate::dynamo::Item = serde_dynamo::to_item(change)?;
+        let mut item: Item = serde_dynamo::to_item(change)?;
         item.insert("sandbox".into(), s(journal_partition(&change.account_id)));
         item.insert("seq".into(), n(change.started_at.timestamp_micros()));
         self.client
@@ -352,28 +412,6 @@ impl AccountStore for DynamoStore {
     }
 
     async fn infra_changes(&self, account_id: &str) -> Result<Vec<InfraChange>, StoreError> {
-        let mut changes = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.config.tables.events)
-                .key_condition_expression("#sandbox = :sandbox")
-                .expression_attribute_names("#sandbox", "sandbox")
-                .expression_attribute_values(":sandbox", s(journal_partition(account_id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::aws("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                changes.push(serde_dynamo::from_item(item)?);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(changes);
-            }
-        }
+        self.query_partition(journal_partition(account_id)).await
     }
 }

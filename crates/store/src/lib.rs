@@ -6,6 +6,7 @@
 //! the audit event, and where it applies the tenant's live-sandbox counter. Reads go through keys
 //! and indexes; nothing here scans a table.
 
+mod account;
 mod accounts;
 mod clock;
 mod dynamo;
@@ -18,6 +19,7 @@ pub mod schema;
 mod tenants;
 mod transaction;
 
+pub use account::{Account, AccountChange, AccountEvent, AccountState, NotAllowed};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::{DynamoStore, StoreConfig};
 pub use error::StoreError;
@@ -121,72 +123,6 @@ pub trait SandboxStore: Send + Sync {
     fn live_count(&self, tenant: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
-/// Where an account is in its life (SPEC: pool → assigned → expired → cleaned → pool, or
-/// quarantined when cleanup leaves anything behind).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountState {
-    Pool,
-    Assigned,
-    Expired,
-    Quarantined,
-}
-
-impl AccountState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountState::Pool => "pool",
-            AccountState::Assigned => "assigned",
-            AccountState::Expired => "expired",
-            AccountState::Quarantined => "quarantined",
-        }
-    }
-}
-
-impl std::fmt::Display for AccountState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An AWS account of the pool.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Account {
-    pub account_id: String,
-    pub state: AccountState,
-    /// The tenant it serves (assigned or expired).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<String>,
-    #[serde(with = "sbx_lifecycle::rfc3339_millis")]
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
-    pub expired_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-mod optional_time {
-    use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
-        match at {
-            Some(at) => sbx_lifecycle::rfc3339_millis::serialize(at, serializer),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<DateTime<Utc>>, D::Error> {
-        let text: Option<String> = Option::deserialize(deserializer)?;
-        text.map(|text| {
-            DateTime::parse_from_rfc3339(&text)
-                .map(|at| at.with_timezone(&Utc))
-                .map_err(serde::de::Error::custom)
-        })
-        .transpose()
-    }
-}
-
 /// One change of an account's shared infrastructure, kept in its append-only journal: who made
 /// it (the lock owner), what it did, and when it began and ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -218,19 +154,20 @@ pub trait AccountStore: Send + Sync {
         tenant: &str,
     ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
 
-    /// Marks the tenant's account expired: its cleanup may begin once retention has passed.
+    /// Marks the tenant's account expired (its last sandbox is gone): retention begins.
+    /// Expiring an expired account of the same tenant is a no-op.
     fn expire(
         &self,
         tenant: &str,
         account_id: &str,
     ) -> impl Future<Output = Result<Account, StoreError>> + Send;
 
-    /// Ends an expired account's assignment after cleanup: back to the pool when `clean`,
-    /// otherwise to quarantine.
-    fn release_to_pool(
+    /// Applies `change` to the account as one compare-and-set with its audit event. A change
+    /// the account's state does not allow is [`StoreError::AccountUnavailable`].
+    fn change_account(
         &self,
         account_id: &str,
-        clean: bool,
+        change: AccountChange,
     ) -> impl Future<Output = Result<Account, StoreError>> + Send;
 
     /// Up to `limit` accounts in `state`, read through the `by-state` index.
@@ -239,6 +176,18 @@ pub trait AccountStore: Send + Sync {
         state: AccountState,
         limit: i32,
     ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
+
+    /// Every account in `state`, read through the `by-state` index page by page.
+    fn all_accounts(
+        &self,
+        state: AccountState,
+    ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
+
+    /// The account's audit trail, oldest first.
+    fn account_events(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<AccountEvent>, StoreError>> + Send;
 
     fn record_infra_change(
         &self,
@@ -250,6 +199,28 @@ pub trait AccountStore: Send + Sync {
         &self,
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<InfraChange>, StoreError>> + Send;
+}
+
+/// What a sweep read: the records it found, and how many items its queries read to find them
+/// (DynamoDB's `ScannedCount`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub items: Vec<Sandbox>,
+    pub read: u64,
+}
+
+/// The garbage collector's reads across tenants. Each goes through a sparse index, so that it
+/// reads what it may act on and nothing else; none scans a table.
+pub trait Sweeps: Send + Sync {
+    /// Live sandboxes whose expiry is at or before `at`, soonest first, at most `limit`.
+    fn due(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Swept, StoreError>> + Send;
+
+    /// Sandboxes in `state`, least recently changed first, at most `limit`.
+    fn in_state(&self, state: State, limit: usize) -> impl Future<Output = Result<Swept, StoreError>> + Send;
 }
 
 /// Who holds a lock, and until when.
@@ -278,4 +249,8 @@ pub trait LockStore: Send + Sync {
 
     /// The current lease, expired or not.
     fn holder(&self, lock: &str) -> impl Future<Output = Result<Option<Lease>, StoreError>> + Send;
+
+    /// Removes `lease` if it is still the lock's lease and has expired; `false` when it was
+    /// renewed, taken over or removed meanwhile.
+    fn remove_expired(&self, lease: &Lease) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

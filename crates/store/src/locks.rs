@@ -65,6 +65,10 @@ impl LockStore for DynamoStore {
     async fn holder(&self, lock: &str) -> Result<Option<Lease>, StoreError> {
         self.locks().holder(lock).await
     }
+
+    async fn remove_expired(&self, lease: &Lease) -> Result<bool, StoreError> {
+        self.locks().remove_expired(lease).await
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -199,5 +203,39 @@ impl LockStore for LockTable {
                 Ok(serde_dynamo::from_item::<_, LeaseItem>(item)?.lease())
             })
             .transpose()
+    }
+
+    async fn remove_expired(&self, lease: &Lease) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        if lease.expires_at >= now {
+            return Ok(false);
+        }
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("lock", s(&lease.lock))
+            .condition_expression("#owner = :owner AND #expires_at = :expires_at AND #expires_at < :now")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#expires_at", "expires_at")
+            .expression_attribute_values(":owner", s(&lease.owner))
+            .expression_attribute_values(":expires_at", n(lease.expires_at.timestamp_millis()))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(lock = %lease.lock, owner = %lease.owner, "expired lease removed");
+                Ok(true)
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(StoreError::aws("DeleteItem", err)),
+        }
     }
 }

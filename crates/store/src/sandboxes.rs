@@ -3,7 +3,8 @@
 
 use crate::dynamo::{DynamoStore, Item, build, n, s, updated};
 use crate::page;
-use crate::{ListQuery, Page, StoreError};
+use crate::schema::{BY_EXPIRY, BY_STATE};
+use crate::{ListQuery, Page, StoreError, Sweeps, Swept};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::{Change, Sandbox, State};
@@ -188,5 +189,59 @@ impl DynamoStore {
                 })
             }
         }
+    }
+}
+
+impl DynamoStore {
+    /// Reads an index partition in key order until `limit` records or its end.
+    async fn sweep(
+        &self,
+        index: &str,
+        key: (&str, &str),
+        upto: Option<(&str, String)>,
+        limit: usize,
+    ) -> Result<Swept, StoreError> {
+        let mut swept = Swept::default();
+        let mut start = None;
+        while swept.items.len() < limit {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.config.tables.sandboxes)
+                .index_name(index)
+                .expression_attribute_names("#key", key.0)
+                .expression_attribute_values(":key", s(key.1))
+                .limit((limit - swept.items.len()).min(1000) as i32)
+                .set_exclusive_start_key(start.take());
+            request = match &upto {
+                Some((attribute, value)) => request
+                    .key_condition_expression("#key = :key AND #upto <= :upto")
+                    .expression_attribute_names("#upto", *attribute)
+                    .expression_attribute_values(":upto", s(value)),
+                None => request.key_condition_expression("#key = :key"),
+            };
+            let output = request.send().await.map_err(|e| StoreError::aws("Query", e))?;
+            swept.read += output.scanned_count.max(0) as u64;
+            for item in output.items.unwrap_or_default() {
+                swept.items.push(serde_dynamo::from_item::<_, Sandbox>(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(swept)
+    }
+}
+
+impl Sweeps for DynamoStore {
+    async fn due(&self, at: DateTime<Utc>, limit: usize) -> Result<Swept, StoreError> {
+        let at = sbx_lifecycle::rfc3339_millis::format(&sbx_lifecycle::rfc3339_millis::truncate(at));
+        self.sweep(BY_EXPIRY, ("live", LIVE), Some(("expires_at", at)), limit)
+            .await
+    }
+
+    async fn in_state(&self, state: State, limit: usize) -> Result<Swept, StoreError> {
+        self.sweep(BY_STATE, ("state", state.as_str()), None, limit).await
     }
 }

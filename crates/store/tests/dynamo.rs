@@ -656,3 +656,121 @@ async fn an_expiry_changes_without_a_new_version_until_the_sandbox_is_deleted() 
     assert_eq!(h.store.get("acme", "sb-1").await?.expires_at, extended.expires_at);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_account_goes_round_the_pool_with_an_audit_event_per_change() -> TestResult {
+    use sbx_store::{AccountChange, AccountState, AccountStore};
+    let h = harness(5).await?;
+    let account = "100000000001";
+    h.store.add_to_pool(account).await?;
+    assert_eq!(h.store.allocate("acme").await?.account_id, account);
+    h.store.expire("acme", account).await?;
+    h.store
+        .change_account(account, AccountChange::BeginCleaning)
+        .await?;
+    // Cleaning ends the assignment: the tenant's next allocation finds the pool empty.
+    assert!(h.store.tenant_account("acme").await?.is_none());
+    assert!(matches!(
+        h.store.allocate("acme").await,
+        Err(StoreError::PoolExhausted)
+    ));
+    // A second sweep cannot begin the same cleaning.
+    let again = h
+        .store
+        .change_account(account, AccountChange::BeginCleaning)
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::AccountUnavailable {
+                state: AccountState::Cleaning,
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    h.store.change_account(account, AccountChange::Cleaned).await?;
+    let back = h.store.change_account(account, AccountChange::Release).await?;
+    assert_eq!(
+        (back.state, back.tenant.as_deref(), back.version),
+        (AccountState::Pool, None, 6)
+    );
+    assert_eq!(h.store.allocate("globex").await?.account_id, account);
+    let trail: Vec<String> = h
+        .store
+        .account_events(account)
+        .await?
+        .into_iter()
+        .map(|e| format!("{}:{}", e.seq, e.change))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "1:add",
+            "2:assign",
+            "3:expire",
+            "4:begin-cleaning",
+            "5:cleaned",
+            "6:release",
+            "7:assign"
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn sweeps_read_only_what_is_due_or_in_the_state_asked_for() -> TestResult {
+    use sbx_store::Sweeps;
+    let h = harness(50).await?;
+    for i in 0..10 {
+        let mut new = new_sandbox("acme", &format!("sb-{i}"));
+        new.expires_at = Utc::now() + Days::minutes(i64::from(i) * 60 - 290);
+        h.store.create(new, None).await?;
+        if i % 2 == 0 {
+            h.store
+                .finish(
+                    "acme",
+                    &format!("sb-{i}"),
+                    Operation::Create,
+                    1,
+                    Outcome::Succeeded,
+                )
+                .await?;
+        }
+    }
+    let due = h.store.due(Utc::now(), 100).await?;
+    let ids: BTreeSet<String> = due.items.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert_eq!(due.read, 5, "the sweep read nothing that is not due");
+    let limited = h.store.due(Utc::now(), 2).await?;
+    assert_eq!((limited.items.len(), limited.read), (2, 2));
+    let initializing = h.store.in_state(State::Initializing, 100).await?;
+    assert_eq!((initializing.items.len(), initializing.read), (5, 5));
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_an_expired_lease_is_removed_and_only_once() -> TestResult {
+    let h = harness(5).await?;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let locks = h.store.locks().with_clock(clock.clone());
+    let lease = locks
+        .acquire("100000000001", "exec-1", Duration::from_secs(60))
+        .await?;
+    assert!(!locks.remove_expired(&lease).await?, "a running lease stays");
+    clock.advance(Days::seconds(61));
+    assert!(locks.remove_expired(&lease).await?);
+    assert!(!locks.remove_expired(&lease).await?, "removed once");
+    assert!(locks.holder("100000000001").await?.is_none());
+    // A lease taken over after expiry is not the expired one.
+    let first = locks
+        .acquire("100000000001", "exec-1", Duration::from_secs(60))
+        .await?;
+    clock.advance(Days::seconds(61));
+    locks
+        .acquire("100000000001", "exec-2", Duration::from_secs(60))
+        .await?;
+    clock.advance(Days::seconds(61));
+    assert!(!locks.remove_expired(&first).await?);
+    Ok(())
+}

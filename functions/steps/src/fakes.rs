@@ -13,8 +13,8 @@ use sbx_aws::network::{AccountNetwork, SandboxNetwork};
 use sbx_aws::{Commands, ImageSharing, Ingress, Networks, Owner, SharedInfrastructure, Vms};
 use sbx_lifecycle::{Event, NewSandbox, Operation, Outcome, Sandbox, SandboxOptions};
 use sbx_store::{
-    Account, AccountState, AccountStore, Created, InfraChange, Lease, ListQuery, LockStore, Page,
-    SandboxStore, StoreError,
+    Account, AccountChange, AccountEvent, AccountState, AccountStore, Created, InfraChange, Lease, ListQuery,
+    LockStore, Page, SandboxStore, StoreError,
 };
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -406,13 +406,7 @@ impl FakeStore {
 
     /// Adds a pool account.
     pub fn pool(&self, account_id: &str) {
-        let account = Account {
-            account_id: account_id.into(),
-            state: AccountState::Pool,
-            tenant: None,
-            updated_at: Utc::now(),
-            expired_at: None,
-        };
+        let (account, _) = Account::added(account_id, Utc::now());
         locked(&self.accounts).insert(account_id.into(), account);
     }
 
@@ -591,32 +585,41 @@ impl AccountStore for FakeStore {
     }
 
     async fn expire(&self, tenant: &str, account_id: &str) -> Result<Account, StoreError> {
+        self.change_account(
+            account_id,
+            AccountChange::Expire {
+                tenant: tenant.into(),
+            },
+        )
+        .await
+    }
+
+    async fn change_account(&self, account_id: &str, change: AccountChange) -> Result<Account, StoreError> {
         let mut accounts = locked(&self.accounts);
         let account = accounts
             .get_mut(account_id)
-            .filter(|a| a.tenant.as_deref() == Some(tenant))
             .ok_or_else(|| StoreError::AccountNotFound {
                 account_id: account_id.into(),
             })?;
-        account.state = AccountState::Expired;
-        account.expired_at = Some(Utc::now());
+        match account.apply(&change, Utc::now()) {
+            Ok(Some((next, _))) => *account = next,
+            Ok(None) => {}
+            Err(refused) => {
+                return Err(StoreError::AccountUnavailable {
+                    account_id: account_id.into(),
+                    state: refused.state,
+                });
+            }
+        }
         Ok(account.clone())
     }
 
-    async fn release_to_pool(&self, account_id: &str, clean: bool) -> Result<Account, StoreError> {
-        let mut accounts = locked(&self.accounts);
-        let account = accounts
-            .get_mut(account_id)
-            .ok_or_else(|| StoreError::AccountNotFound {
-                account_id: account_id.into(),
-            })?;
-        account.state = if clean {
-            AccountState::Pool
-        } else {
-            AccountState::Quarantined
-        };
-        account.tenant = None;
-        Ok(account.clone())
+    async fn all_accounts(&self, state: AccountState) -> Result<Vec<Account>, StoreError> {
+        self.accounts(state, i32::MAX).await
+    }
+
+    async fn account_events(&self, _account_id: &str) -> Result<Vec<AccountEvent>, StoreError> {
+        Ok(Vec::new())
     }
 
     async fn accounts(&self, state: AccountState, limit: i32) -> Result<Vec<Account>, StoreError> {
@@ -690,5 +693,14 @@ impl LockStore for FakeStore {
 
     async fn holder(&self, lock: &str) -> Result<Option<Lease>, StoreError> {
         Ok(locked(&self.leases).get(lock).cloned())
+    }
+
+    async fn remove_expired(&self, lease: &Lease) -> Result<bool, StoreError> {
+        let mut leases = locked(&self.leases);
+        if leases.get(&lease.lock) == Some(lease) && lease.expires_at < Utc::now() {
+            leases.remove(&lease.lock);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

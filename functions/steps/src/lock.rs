@@ -127,6 +127,10 @@ mod tests {
         async fn holder(&self, _lock: &str) -> Result<Option<Lease>, StoreError> {
             Ok(None)
         }
+
+        async fn remove_expired(&self, _lease: &Lease) -> Result<bool, StoreError> {
+            Ok(false)
+        }
     }
 
     fn busy(busy_for: u32) -> Busy {
