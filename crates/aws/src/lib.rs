@@ -9,6 +9,8 @@
 //! - [`commands`]: installing constellations with SSM Run Command;
 //! - [`images`]: sharing the machine images from the management account;
 //! - [`streaming`]: the AppStream port and its local stand-in;
+//! - [`inventory`]: the sandboxes tagged in an account, and what an emptied account still holds;
+//! - [`organizations`]: new pool accounts, organizational units, the provisioning-role bootstrap;
 //! - [`ports`]: the narrow traits the step handlers take, implemented on these modules.
 //!
 //! Every create is idempotent (it looks for what an earlier try made, by tag or name, first)
@@ -21,12 +23,17 @@ pub mod images;
 pub mod infra;
 pub mod ingress;
 pub mod instances;
+pub mod inventory;
 pub mod network;
+pub mod organizations;
 pub mod ports;
 pub mod streaming;
 pub mod tags;
 
 pub use account::{AccountClients, Provisioner};
 pub use error::AwsError;
-pub use ports::{Commands, ImageSharing, Infrastructure, Ingress, Networks, SharedInfrastructure, Vms};
+pub use ports::{
+    AccountFactory, Commands, ImageSharing, Infrastructure, Ingress, Inventory, Networks, OrganizationPool,
+    SharedInfrastructure, Unit, Vms,
+};
 pub use tags::Owner;

@@ -16,6 +16,9 @@ const PUBLIC_CIDRS: [&str; 2] = ["10.0.0.0/24", "10.0.1.0/24"];
 /// Sandbox subnets are the /24s 10.0.16.0 to 10.0.255.0.
 const SANDBOX_SUBNETS: std::ops::RangeInclusive<u32> = 16..=255;
 
+/// The account's shared security groups, by name.
+pub const ACCOUNT_GROUPS: [&str; 3] = ["sbx-alb", "sbx-proxy", "sbx-nlb"];
+
 /// Ports the sandbox VMs serve.
 pub const HTTP_PORT: i32 = 8080;
 pub const AMQ_PORT: i32 = 61616;
@@ -170,7 +173,7 @@ pub async fn account_network(ec2: &Client, owner: &Owner) -> Result<Option<Accou
         }
     }
     let mut groups = Vec::new();
-    for name in ["sbx-alb", "sbx-proxy", "sbx-nlb"] {
+    for name in ACCOUNT_GROUPS {
         match find_group(ec2, &vpc_id, name).await? {
             Some(id) => groups.push(id),
             None => return Ok(None),

@@ -12,7 +12,9 @@ use crate::error::AwsError;
 use crate::infra::{self, ProxySpec, Want};
 use crate::ingress::{self, Routes, Targets};
 use crate::instances::{self, Launch, Vm};
+use crate::inventory;
 use crate::network::{self, AccountNetwork, SandboxNetwork};
+use crate::organizations;
 use crate::streaming::Streaming;
 use crate::tags::Owner;
 use std::future::Future;
@@ -246,5 +248,92 @@ impl SharedInfrastructure for Infrastructure {
 impl ImageSharing for aws_sdk_ec2::Client {
     async fn share(&self, image_ids: &[&str], account: &str) -> Result<(), AwsError> {
         crate::images::share(self, image_ids, account).await
+    }
+}
+
+/// What is in a tenant account, found by its tags and by describing it (see [`inventory`]).
+pub trait Inventory: Send + Sync {
+    /// Every sandbox that has resources in the account.
+    fn tagged_sandboxes(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<std::collections::BTreeSet<inventory::TaggedSandbox>, AwsError>> + Send;
+    /// What the account holds that an empty account must not; empty when it may be reused.
+    fn leftovers(&self, account: &str) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+}
+
+impl Inventory for Infrastructure {
+    async fn tagged_sandboxes(
+        &self,
+        account: &str,
+    ) -> Result<std::collections::BTreeSet<inventory::TaggedSandbox>, AwsError> {
+        inventory::tagged_sandboxes(&self.accounts.open(account).await).await
+    }
+
+    async fn leftovers(&self, account: &str) -> Result<Vec<String>, AwsError> {
+        inventory::leftovers(&self.accounts.open(account).await, &self.streaming).await
+    }
+}
+
+/// The organizational unit an account belongs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Pool,
+    Customers,
+    Expired,
+    Quarantine,
+}
+
+/// New accounts for the pool, and each account in its organizational unit.
+pub trait AccountFactory: Send + Sync {
+    /// Asks for a new account named `name`; returns the creation request's id.
+    fn create_account(&self, name: &str) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// Every account creation the organization knows of.
+    fn creations(&self) -> impl Future<Output = Result<Vec<organizations::Creation>, AwsError>> + Send;
+    /// Puts the provisioning role into a new account.
+    fn bootstrap(&self, account: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Moves the account into `unit` unless it is there; whether it moved.
+    fn place(&self, account: &str, unit: Unit) -> impl Future<Output = Result<bool, AwsError>> + Send;
+}
+
+/// [`AccountFactory`] on AWS Organizations, bootstrapping through the role it creates.
+#[derive(Debug, Clone)]
+pub struct OrganizationPool {
+    pub organization: organizations::Organization,
+    /// The management account, through the role Organizations creates in member accounts.
+    pub bootstrap: Provisioner,
+    /// The provisioning role to put into new accounts.
+    pub role_name: String,
+    pub management_account: String,
+}
+
+impl AccountFactory for OrganizationPool {
+    async fn create_account(&self, name: &str) -> Result<String, AwsError> {
+        self.organization.create_account(name).await
+    }
+
+    async fn creations(&self) -> Result<Vec<organizations::Creation>, AwsError> {
+        self.organization.creations().await
+    }
+
+    async fn bootstrap(&self, account: &str) -> Result<(), AwsError> {
+        organizations::bootstrap(
+            &self.bootstrap,
+            account,
+            &self.role_name,
+            &self.management_account,
+        )
+        .await
+    }
+
+    async fn place(&self, account: &str, unit: Unit) -> Result<bool, AwsError> {
+        let units = &self.organization.units;
+        let id = match unit {
+            Unit::Pool => &units.pool,
+            Unit::Customers => &units.customers,
+            Unit::Expired => &units.expired,
+            Unit::Quarantine => &units.quarantine,
+        };
+        self.organization.place(account, id).await
     }
 }

@@ -10,11 +10,6 @@ use sbx_store::{AccountStore, DynamoStore, StoreConfig, TableNames};
 
 /// The provisioning role's name in every customer account.
 pub const PROVISIONING_ROLE: &str = "sbx-provisioning";
-/// The role AWS Organizations creates in a member account for the management account; the seed
-/// uses it to put the provisioning role there, as an account-vending bootstrap would.
-const BOOTSTRAP_ROLE: &str = "OrganizationAccountAccessRole";
-/// The customer-account template whose policy the provisioning role gets.
-const PROVISIONING_TEMPLATE: &str = include_str!("../../../infra/provisioning-role.yaml");
 
 /// The first account id of the pool; the others follow.
 const FIRST_ACCOUNT: u64 = 100_000_000_001;
@@ -43,7 +38,7 @@ pub(crate) async fn seed(
     };
 
     let store = DynamoStore::new(dynamo, StoreConfig::new(tables.clone()));
-    let bootstrap = Provisioner::new(config.clone(), BOOTSTRAP_ROLE);
+    let bootstrap = Provisioner::new(config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE);
     let mut accounts = Vec::new();
     for i in 0..u64::from(pool_size) {
         let account_id = (FIRST_ACCOUNT + i).to_string();
@@ -51,7 +46,14 @@ pub(crate) async fn seed(
             .add_to_pool(&account_id)
             .await
             .map_err(|e| StackError::Seed(e.to_string()))?;
-        provisioning_role(&bootstrap, &account_id).await?;
+        sbx_aws::organizations::bootstrap(
+            &bootstrap,
+            &account_id,
+            PROVISIONING_ROLE,
+            crate::MANAGEMENT_ACCOUNT,
+        )
+        .await
+        .map_err(|e| StackError::Seed(format!("bootstrap of {account_id}: {e}")))?;
         accounts.push(account_id);
     }
     tracing::info!(pool = accounts.len(), ?images, "local AWS seeded");
@@ -82,80 +84,4 @@ async fn image(ec2: &aws_sdk_ec2::Client, name: &str) -> Result<String, StackErr
         .image_id()
         .map(str::to_owned)
         .ok_or_else(|| StackError::Seed("RegisterImage returned no image id".into()))
-}
-
-/// The provisioning role's permissions, as `infra/provisioning-role.yaml` declares them.
-fn provisioning_policy() -> Result<String, StackError> {
-    let template: serde_yaml::Value = serde_yaml::from_str(PROVISIONING_TEMPLATE)
-        .map_err(|e| StackError::Seed(format!("provisioning-role.yaml: {e}")))?;
-    let document = &template["Resources"]["ProvisioningRole"]["Properties"]["Policies"][0]["PolicyDocument"];
-    if document.is_null() {
-        return Err(StackError::Seed(
-            "provisioning-role.yaml has no policy document".into(),
-        ));
-    }
-    let json: serde_json::Value = serde_yaml::from_value(document.clone())
-        .map_err(|e| StackError::Seed(format!("provisioning policy: {e}")))?;
-    Ok(json.to_string())
-}
-
-/// Puts the provisioning role into `account_id`, trusting the management account, unless it is
-/// there.
-async fn provisioning_role(bootstrap: &Provisioner, account_id: &str) -> Result<(), StackError> {
-    let member = bootstrap.open(account_id).await.config;
-    let iam = aws_sdk_iam::Client::new(&member);
-    let existing = iam.get_role().role_name(PROVISIONING_ROLE).send().await;
-    match existing {
-        Ok(_) => return Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) => {}
-        Err(err) => return Err(StackError::Seed(format!("GetRole in {account_id}: {err:?}"))),
-    }
-    let trust = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{}:root", crate::MANAGEMENT_ACCOUNT)},
-            "Action": "sts:AssumeRole"
-        }]
-    });
-    iam.create_role()
-        .role_name(PROVISIONING_ROLE)
-        .assume_role_policy_document(trust.to_string())
-        .description("sbx provisioning role (infra/provisioning-role.yaml)")
-        .send()
-        .await
-        .map_err(|e| StackError::Seed(format!("CreateRole in {account_id}: {e:?}")))?;
-    iam.put_role_policy()
-        .role_name(PROVISIONING_ROLE)
-        .policy_name("sbx-lifecycle")
-        .policy_document(provisioning_policy()?)
-        .send()
-        .await
-        .map_err(|e| StackError::Seed(format!("PutRolePolicy in {account_id}: {e:?}")))?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_provisioning_policy_comes_from_the_customer_account_template() {
-        let policy = super::provisioning_policy().unwrap_or_else(|e| panic!("{e}"));
-        let policy: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
-        let actions: Vec<&str> = policy["Statement"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|s| s["Action"].as_array().into_iter().flatten())
-            .filter_map(|a| a.as_str())
-            .collect();
-        assert!(actions.contains(&"ec2:RunInstances"));
-        assert!(actions.contains(&"ssm:SendCommand"));
-        assert!(
-            !actions.iter().any(|a| a.starts_with("iam:")),
-            "the role cannot touch IAM"
-        );
-    }
 }

@@ -5,10 +5,10 @@ use crate::directory::Cognito;
 use crate::routes;
 use crate::sandboxes::Sandboxes;
 use crate::token::{CognitoAuth, Token};
-use crate::workflows::StepFunctions;
 use aws_config::SdkConfig;
 use lambda_http::{Body, Request, Response};
 use sbx_store::{DynamoStore, PageKey, StoreConfig, TableNames};
+use sbx_workflows::StepFunctions;
 
 /// What the functions are configured with. A deployed function reads it from its environment
 /// (`sbx_api::lambda::init`); each function needs only some of it.

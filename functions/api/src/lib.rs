@@ -20,7 +20,6 @@ pub mod problem;
 pub mod routes;
 pub mod sandboxes;
 pub mod token;
-pub mod workflows;
 
 pub use functions::{Function, Settings};
 

@@ -9,20 +9,19 @@ use crate::caller::{Caller, identify};
 use crate::directory::Directory;
 use crate::input;
 use crate::problem::{Kind, Problem, json};
-use crate::workflows::{ExecutionInput, Workflows};
 use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use sbx_lifecycle::{InstanceSize, NewSandbox, Operation, Outcome, Sandbox, SandboxOptions, State, rules};
+use sbx_lifecycle::{InstanceSize, NewSandbox, Operation, Sandbox, SandboxOptions, State, rules};
 use sbx_store::{ListQuery, SandboxStore, StoreError};
+use sbx_workflows::Workflows;
 use serde::{Deserialize, Serialize};
 
 /// The longest `Idempotency-Key` accepted.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// The longest `next_token` accepted.
 const MAX_PAGE_TOKEN: usize = 2048;
-/// The error name a record gets when its execution could not be started.
-pub const NOT_STARTED: &str = "Sbx.ExecutionNotStarted";
+pub use sbx_workflows::NOT_STARTED;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,31 +219,15 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
     /// Starts the execution of `operation` that `sandbox`'s version calls for. When it cannot
     /// be started, the operation ends as failed and the client gets a 503.
     async fn launch(&self, operation: Operation, sandbox: &Sandbox) -> Result<(), Problem> {
-        let name = rules::execution_name(&sandbox.id, operation, sandbox.version);
-        let input = ExecutionInput {
-            tenant: sandbox.tenant.clone(),
-            sandbox_id: sandbox.id.clone(),
-            version: sandbox.version,
-        };
-        let Err(err) = self.workflows.start(operation, &name, &input).await else {
-            return Ok(());
-        };
-        let outcome = Outcome::Failed {
-            error: NOT_STARTED.to_owned(),
-            cause: err.to_string(),
-        };
-        if let Err(finish) = self
-            .store
-            .finish(&sandbox.tenant, &sandbox.id, operation, sandbox.version, outcome)
+        sbx_workflows::launch(&self.store, &self.workflows, operation, sandbox)
             .await
-        {
-            tracing::error!(error = %finish, sandbox = %sandbox.id, "the unstarted operation could not be ended");
-        }
-        Err(Problem::internal(
-            Kind::Unavailable,
-            &format!("the {operation} of sandbox {} could not be started", sandbox.id),
-            &err,
-        ))
+            .map_err(|err| {
+                Problem::internal(
+                    Kind::Unavailable,
+                    &format!("the {operation} of sandbox {} could not be started", sandbox.id),
+                    &err,
+                )
+            })
     }
 }
 

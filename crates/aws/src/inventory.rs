@@ -1,0 +1,272 @@
+//! What is in a tenant account, found without trusting sbx's own records: the sandboxes that
+//! have resources there (by their tags), and everything an account returned to the pool must
+//! not hold ([`leftovers`]).
+//!
+//! The account network (its VPC, internet gateway, public subnets and route table, and the
+//! shared security groups) is free to keep and stays with the account; so does what AWS makes
+//! in every account (the default VPC, its subnets, and each VPC's `default` group). Everything
+//! else counts.
+
+use crate::account::AccountClients;
+use crate::error::{AwsError, sdk};
+use crate::streaming::Streaming;
+use crate::tags;
+use aws_sdk_ec2::types::Filter;
+use std::collections::BTreeSet;
+
+/// A sandbox that has resources in an account, as its tags name it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TaggedSandbox {
+    pub tenant: String,
+    pub sandbox: String,
+}
+
+/// The EC2 resource types of the account network, in a tagging ARN (`...:vpc/vpc-1`).
+const ACCOUNT_NETWORK: [&str; 5] = [
+    "vpc",
+    "internet-gateway",
+    "subnet",
+    "route-table",
+    "security-group",
+];
+
+fn tag_key(key: &str) -> Filter {
+    Filter::builder().name("tag-key").values(key).build()
+}
+
+fn tag<'a>(tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>, key: &str) -> Option<String> {
+    tags.into_iter()
+        .find(|(k, _)| *k == Some(key))
+        .and_then(|(_, v)| v.map(str::to_owned))
+}
+
+fn tagged(tags: &[(Option<&str>, Option<&str>)]) -> Option<TaggedSandbox> {
+    Some(TaggedSandbox {
+        sandbox: tag(tags.iter().copied(), tags::SANDBOX)?,
+        tenant: tag(tags.iter().copied(), tags::TENANT).unwrap_or_default(),
+    })
+}
+
+fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> Vec<(Option<&str>, Option<&str>)> {
+    tags.iter().map(|t| (t.key(), t.value())).collect()
+}
+
+/// Every sandbox that has an instance (not terminated), a subnet, a security group or a
+/// target group in the account.
+pub async fn tagged_sandboxes(clients: &AccountClients) -> Result<BTreeSet<TaggedSandbox>, AwsError> {
+    let mut found = BTreeSet::new();
+    let ec2 = &clients.ec2;
+    let mut pages = ec2
+        .describe_instances()
+        .filters(tag_key(tags::SANDBOX))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("DescribeInstances"))?;
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str());
+            if state != Some("terminated") {
+                found.extend(tagged(&ec2_tags(instance.tags())));
+            }
+        }
+    }
+    let mut pages = ec2
+        .describe_subnets()
+        .filters(tag_key(tags::SANDBOX))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("DescribeSubnets"))?;
+        for subnet in page.subnets() {
+            found.extend(tagged(&ec2_tags(subnet.tags())));
+        }
+    }
+    let mut pages = ec2
+        .describe_security_groups()
+        .filters(tag_key(tags::SANDBOX))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("DescribeSecurityGroups"))?;
+        for group in page.security_groups() {
+            found.extend(tagged(&ec2_tags(group.tags())));
+        }
+    }
+    for (_, tags) in target_groups(clients).await? {
+        let pairs: Vec<(Option<&str>, Option<&str>)> = tags
+            .iter()
+            .map(|(k, v)| (Some(k.as_str()), Some(v.as_str())))
+            .collect();
+        found.extend(tagged(&pairs));
+    }
+    Ok(found)
+}
+
+/// Every target group of the account, with its tags.
+async fn target_groups(clients: &AccountClients) -> Result<Vec<(String, Vec<(String, String)>)>, AwsError> {
+    let mut arns = Vec::new();
+    let mut pages = clients.elb.describe_target_groups().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("DescribeTargetGroups"))?;
+        arns.extend(
+            page.target_groups()
+                .iter()
+                .filter_map(|g| g.target_group_arn())
+                .map(str::to_owned),
+        );
+    }
+    let mut groups = Vec::new();
+    // DescribeTags takes at most 20 ARNs.
+    for chunk in arns.chunks(20) {
+        let described = clients
+            .elb
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(sdk("DescribeTags"))?;
+        for description in described.tag_descriptions() {
+            let tags = description
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                .collect();
+            groups.push((description.resource_arn().unwrap_or_default().to_owned(), tags));
+        }
+    }
+    Ok(groups)
+}
+
+/// What the account holds that an empty account must not: each entry names the resource,
+/// e.g. `instance i-0abc (running)` or `tagged arn:aws:ec2:...:natgateway/nat-1`. Empty means
+/// the account may go back to the pool.
+pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Result<Vec<String>, AwsError> {
+    let mut left = BTreeSet::new();
+    let ec2 = &clients.ec2;
+
+    // 1. Whatever carries an sbx tag, through the Resource Groups Tagging API.
+    let tagging = aws_sdk_resourcegroupstagging::Client::new(&clients.config);
+    let mut pages = tagging.get_resources().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("GetResources"))?;
+        for resource in page.resource_tag_mapping_list() {
+            let keys: Vec<&str> = resource.tags().iter().map(|t| t.key()).collect();
+            if !keys.iter().any(|k| k.starts_with("sbx:")) {
+                continue;
+            }
+            let arn = resource.resource_arn().unwrap_or_default();
+            let network = !keys.contains(&tags::SANDBOX)
+                && ACCOUNT_NETWORK
+                    .iter()
+                    .any(|kind| arn.contains(&format!(":{kind}/")));
+            if !network {
+                left.insert(format!("tagged {arn}"));
+            }
+        }
+    }
+
+    // 2. What costs money or blocks reuse, whoever made it.
+    let mut pages = ec2.describe_instances().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("DescribeInstances"))?;
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            let state = instance
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str())
+                .unwrap_or("unknown");
+            if state != "terminated" {
+                left.insert(format!(
+                    "instance {} ({state})",
+                    instance.instance_id().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    let mut pages = ec2.describe_nat_gateways().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("DescribeNatGateways"))?;
+        for nat in page.nat_gateways() {
+            let state = nat.state().map(|s| s.as_str()).unwrap_or("unknown");
+            if state != "deleted" && state != "failed" {
+                left.insert(format!(
+                    "nat-gateway {} ({state})",
+                    nat.nat_gateway_id().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    let addresses = ec2
+        .describe_addresses()
+        .send()
+        .await
+        .map_err(sdk("DescribeAddresses"))?;
+    for address in addresses.addresses() {
+        left.insert(format!(
+            "elastic-ip {}",
+            address
+                .allocation_id()
+                .or(address.public_ip())
+                .unwrap_or_default()
+        ));
+    }
+    let mut pages = clients.elb.describe_load_balancers().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("DescribeLoadBalancers"))?;
+        for lb in page.load_balancers() {
+            left.insert(format!(
+                "load-balancer {}",
+                lb.load_balancer_name().unwrap_or_default()
+            ));
+        }
+    }
+    for (arn, _) in target_groups(clients).await? {
+        left.insert(format!("target-group {arn}"));
+    }
+    let network_vpcs = account_network_vpcs(ec2).await?;
+    let mut pages = ec2.describe_subnets().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("DescribeSubnets"))?;
+        for subnet in page.subnets() {
+            let role = tag(ec2_tags(subnet.tags()), tags::ROLE).unwrap_or_default();
+            let in_network =
+                subnet.vpc_id().is_some_and(|v| network_vpcs.contains(v)) && role.starts_with("public-");
+            if !in_network && subnet.default_for_az() != Some(true) {
+                left.insert(format!("subnet {}", subnet.subnet_id().unwrap_or_default()));
+            }
+        }
+    }
+    let mut pages = ec2.describe_security_groups().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("DescribeSecurityGroups"))?;
+        for group in page.security_groups() {
+            let shared = group
+                .group_name()
+                .is_some_and(|n| crate::network::ACCOUNT_GROUPS.contains(&n))
+                && group.vpc_id().is_some_and(|v| network_vpcs.contains(v));
+            if group.group_name() != Some("default") && !shared {
+                left.insert(format!("security-group {}", group.group_id().unwrap_or_default()));
+            }
+        }
+    }
+    if streaming.exists(clients).await? {
+        left.insert("streaming fleet".to_owned());
+    }
+    Ok(left.into_iter().collect())
+}
+
+/// The VPCs sbx made as an account network (tagged with the account).
+async fn account_network_vpcs(ec2: &aws_sdk_ec2::Client) -> Result<BTreeSet<String>, AwsError> {
+    let found = ec2
+        .describe_vpcs()
+        .filters(tag_key(tags::ACCOUNT))
+        .send()
+        .await
+        .map_err(sdk("DescribeVpcs"))?;
+    Ok(found
+        .vpcs()
+        .iter()
+        .filter_map(|v| v.vpc_id())
+        .map(str::to_owned)
+        .collect())
+}

@@ -1,0 +1,192 @@
+//! The lifecycle state machines as the API and the garbage collector use them: starting an
+//! operation's execution under the name its record's version gives ([`launch`]), and reading
+//! how that execution stands ([`Workflows::status`]).
+
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::error::{DisplayErrorContext, SdkError};
+use aws_sdk_sfn::types::ExecutionStatus;
+use sbx_lifecycle::{Operation, Outcome, Sandbox, rules};
+use sbx_store::SandboxStore;
+use serde::Serialize;
+use std::future::Future;
+
+/// The error name a record gets when its execution could not be started.
+pub const NOT_STARTED: &str = "Sbx.ExecutionNotStarted";
+
+/// What an execution started by the API or the garbage collector gets: the record it acts
+/// on, at the version that the change produced (`begin-operation` checks it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExecutionInput {
+    pub tenant: String,
+    pub sandbox_id: String,
+    pub version: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{call} of {operation} failed: {message}")]
+pub struct WorkflowError {
+    call: &'static str,
+    operation: Operation,
+    message: String,
+}
+
+/// How an execution stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    /// It has ended (`SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`), under this name.
+    Ended(&'static str),
+    /// No execution has this name.
+    NotFound,
+}
+
+pub trait Workflows: Send + Sync {
+    /// Starts the execution `name` of `operation`'s state machine. Starting a name that was
+    /// already started is not an error: the work is under way, or done.
+    fn start(
+        &self,
+        operation: Operation,
+        name: &str,
+        input: &ExecutionInput,
+    ) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+
+    /// How the execution `name` of `operation`'s state machine stands.
+    fn status(
+        &self,
+        operation: Operation,
+        name: &str,
+    ) -> impl Future<Output = Result<Status, WorkflowError>> + Send;
+}
+
+/// Starts the execution of `operation` that `sandbox`'s version calls for. When it cannot be
+/// started, the operation is ended as failed at once, so that no record waits for work that
+/// never began, and the error is returned.
+pub async fn launch(
+    store: &impl SandboxStore,
+    workflows: &impl Workflows,
+    operation: Operation,
+    sandbox: &Sandbox,
+) -> Result<(), WorkflowError> {
+    let name = rules::execution_name(&sandbox.id, operation, sandbox.version);
+    let input = ExecutionInput {
+        tenant: sandbox.tenant.clone(),
+        sandbox_id: sandbox.id.clone(),
+        version: sandbox.version,
+    };
+    let Err(err) = workflows.start(operation, &name, &input).await else {
+        return Ok(());
+    };
+    let outcome = Outcome::Failed {
+        error: NOT_STARTED.to_owned(),
+        cause: err.to_string(),
+    };
+    if let Err(finish) = store
+        .finish(&sandbox.tenant, &sandbox.id, operation, sandbox.version, outcome)
+        .await
+    {
+        tracing::error!(error = %finish, sandbox = %sandbox.id, "the unstarted operation could not be ended");
+    }
+    Err(err)
+}
+
+/// [`Workflows`] on Step Functions.
+#[derive(Debug, Clone)]
+pub struct StepFunctions {
+    client: Client,
+    /// The state machine ARNs, in the order of [`Operation::ALL`].
+    arns: [String; 4],
+}
+
+impl StepFunctions {
+    pub fn new(client: Client, arns: [String; 4]) -> Self {
+        Self { client, arns }
+    }
+
+    /// The ARN of execution `name` of `operation`'s state machine.
+    pub fn execution_arn(&self, operation: Operation, name: &str) -> String {
+        execution_arn(&self.arns[operation as usize], name)
+    }
+}
+
+/// `arn:aws:states:r:a:stateMachine:m` and `n` → `arn:aws:states:r:a:execution:m:n`.
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
+impl Workflows for StepFunctions {
+    async fn start(
+        &self,
+        operation: Operation,
+        name: &str,
+        input: &ExecutionInput,
+    ) -> Result<(), WorkflowError> {
+        let error = |message: String| WorkflowError {
+            call: "StartExecution",
+            operation,
+            message,
+        };
+        let input = serde_json::to_string(input).map_err(|e| error(e.to_string()))?;
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.arns[operation as usize])
+            .name(name)
+            .input(input)
+            .send()
+            .await;
+        match result {
+            Ok(started) => {
+                tracing::info!(execution = started.execution_arn(), "execution started");
+                Ok(())
+            }
+            Err(SdkError::ServiceError(e)) if e.err().is_execution_already_exists() => {
+                tracing::info!(execution = name, "execution already started");
+                Ok(())
+            }
+            Err(err) => Err(error(DisplayErrorContext(&err).to_string())),
+        }
+    }
+
+    async fn status(&self, operation: Operation, name: &str) -> Result<Status, WorkflowError> {
+        let result = self
+            .client
+            .describe_execution()
+            .execution_arn(self.execution_arn(operation, name))
+            .send()
+            .await;
+        match result {
+            Ok(described) => Ok(match described.status() {
+                ExecutionStatus::Running | ExecutionStatus::PendingRedrive => Status::Running,
+                ExecutionStatus::Succeeded => Status::Ended("SUCCEEDED"),
+                ExecutionStatus::Failed => Status::Ended("FAILED"),
+                ExecutionStatus::TimedOut => Status::Ended("TIMED_OUT"),
+                ExecutionStatus::Aborted => Status::Ended("ABORTED"),
+                // A status this client does not know yet: not ours to end.
+                _ => Status::Running,
+            }),
+            Err(SdkError::ServiceError(e)) if e.err().is_execution_does_not_exist() => Ok(Status::NotFound),
+            Err(err) => Err(WorkflowError {
+                call: "DescribeExecution",
+                operation,
+                message: DisplayErrorContext(&err).to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn execution_arns_follow_the_state_machine_arn() {
+        assert_eq!(
+            super::execution_arn(
+                "arn:aws:states:us-east-1:123456789012:stateMachine:delete",
+                "sb-1-delete-v3"
+            ),
+            "arn:aws:states:us-east-1:123456789012:execution:delete:sb-1-delete-v3"
+        );
+    }
+}
