@@ -56,6 +56,10 @@ pub trait Workflows: Send + Sync {
         operation: Operation,
         name: &str,
     ) -> impl Future<Output = Result<Status, WorkflowError>> + Send;
+
+    /// The id (ARN) of execution `name` of `operation`'s state machine: the owner of any lock
+    /// it takes.
+    fn execution_id(&self, operation: Operation, name: &str) -> String;
 }
 
 /// Starts the execution of `operation` that `sandbox`'s version calls for. When it cannot be
@@ -102,10 +106,6 @@ impl StepFunctions {
         Self { client, arns }
     }
 
-    /// The ARN of execution `name` of `operation`'s state machine.
-    pub fn execution_arn(&self, operation: Operation, name: &str) -> String {
-        execution_arn(&self.arns[operation as usize], name)
-    }
 }
 
 /// `arn:aws:states:r:a:stateMachine:m` and `n` → `arn:aws:states:r:a:execution:m:n`.
@@ -154,7 +154,7 @@ impl Workflows for StepFunctions {
         let result = self
             .client
             .describe_execution()
-            .execution_arn(self.execution_arn(operation, name))
+            .execution_arn(self.execution_id(operation, name))
             .send()
             .await;
         match result {
@@ -174,6 +174,10 @@ impl Workflows for StepFunctions {
                 message: DisplayErrorContext(&err).to_string(),
             }),
         }
+    }
+
+    fn execution_id(&self, operation: Operation, name: &str) -> String {
+        execution_arn(&self.arns[operation as usize], name)
     }
 }
 

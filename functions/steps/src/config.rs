@@ -102,6 +102,78 @@ pub fn streaming(vars: &Vars) -> sbx_aws::streaming::Streaming {
     }
 }
 
+/// The garbage collector's timing and limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepSettings {
+    /// `SBX_GC_GRACE_SECONDS` (default 5 min): how long a record in a transitional state may
+    /// have no execution (the API's moment between changing it and starting one).
+    pub grace: chrono::Duration,
+    /// `SBX_GC_DEADLINE_SECONDS` (default 2 h, the workflows' own timeout): a running
+    /// execution older than this is reported.
+    pub deadline: chrono::Duration,
+    /// `SBX_ACCOUNT_RETENTION_SECONDS` (default 24 h): how long an account with no live
+    /// sandbox stays its tenant's before it is cleaned.
+    pub retention: chrono::Duration,
+    /// `SBX_ACCOUNT_COOLDOWN_SECONDS` (default 1 h): how long a cleaned account waits before
+    /// it goes back to the pool.
+    pub cooldown: chrono::Duration,
+    /// `SBX_CLEAN_ATTEMPTS` (default 3): failed cleaning attempts before quarantine.
+    pub attempts: u32,
+    /// `SBX_GC_BATCH` (default 1000): at most this many records per part and sweep.
+    pub batch: usize,
+    /// `SBX_POOL_LOW_WATER` (default 2): fewer pool accounts than this, and new ones are made.
+    pub low_water: usize,
+    /// `SBX_GC_CLOCK=movable`: a sweep may be started `as_of` another time (the local stack's
+    /// way to make time pass). Off unless set.
+    pub movable_clock: bool,
+}
+
+impl SweepSettings {
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let duration = |name, default| -> Result<chrono::Duration, ConfigError> {
+            let seconds = vars.seconds(name, default)?;
+            Ok(chrono::Duration::from_std(seconds).unwrap_or(chrono::Duration::MAX))
+        };
+        let whole = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match vars.optional(name) {
+                None => Ok(default),
+                Some(value) => value.parse().map_err(|_| ConfigError::Invalid {
+                    name,
+                    expected: "a whole number",
+                    value,
+                }),
+            }
+        };
+        Ok(Self {
+            grace: duration("SBX_GC_GRACE_SECONDS", 300)?,
+            deadline: duration("SBX_GC_DEADLINE_SECONDS", 7200)?,
+            retention: duration("SBX_ACCOUNT_RETENTION_SECONDS", 86_400)?,
+            cooldown: duration("SBX_ACCOUNT_COOLDOWN_SECONDS", 3600)?,
+            attempts: whole("SBX_CLEAN_ATTEMPTS", 3)?.clamp(1, 100) as u32,
+            batch: whole("SBX_GC_BATCH", 1000)?.clamp(1, 100_000) as usize,
+            low_water: whole("SBX_POOL_LOW_WATER", 2)? as usize,
+            movable_clock: vars.optional("SBX_GC_CLOCK").as_deref() == Some("movable"),
+        })
+    }
+}
+
+/// The organization new pool accounts are made in (`SBX_OU_POOL`, `SBX_OU_CUSTOMERS`,
+/// `SBX_OU_EXPIRED`, `SBX_OU_QUARANTINE`, and `SBX_ACCOUNT_EMAIL_DOMAIN`); `None` when no unit is
+/// set. Setting some units but not all is an error.
+pub fn organization_units(vars: &Vars) -> Result<Option<(sbx_aws::organizations::Units, String)>, ConfigError> {
+    const UNITS: [&str; 4] = ["SBX_OU_POOL", "SBX_OU_CUSTOMERS", "SBX_OU_EXPIRED", "SBX_OU_QUARANTINE"];
+    if UNITS.iter().all(|name| vars.optional(name).is_none()) {
+        return Ok(None);
+    }
+    let units = sbx_aws::organizations::Units {
+        pool: vars.required(UNITS[0])?,
+        customers: vars.required(UNITS[1])?,
+        expired: vars.required(UNITS[2])?,
+        quarantine: vars.required(UNITS[3])?,
+    };
+    Ok(Some((units, vars.required("SBX_ACCOUNT_EMAIL_DOMAIN")?)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

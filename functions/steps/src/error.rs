@@ -115,6 +115,13 @@ impl From<AwsError> for StepError {
     }
 }
 
+/// Reading or starting an execution failed: Step Functions throttled, or could not be reached.
+impl From<sbx_workflows::WorkflowError> for StepError {
+    fn from(err: sbx_workflows::WorkflowError) -> Self {
+        StepError::Transient(err.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,9 @@
 //! - [`network`]: `create-network`, `delete-network`;
 //! - [`instances`]: `launch-`, `start-`, `stop-`, `terminate-`, `check-instances`;
 //! - [`ingress`]: `register-ingress`, `deregister-ingress`;
-//! - [`constellations`]: `install-constellations`, `check-constellations`.
+//! - [`constellations`]: `install-constellations`, `check-constellations`;
+//! - [`sweep`]: the garbage collector's parts (`release-stale-locks`, `reconcile-stuck`,
+//!   `delete-expired`, `collect-orphans`, `cycle-accounts`, `grow-pool`).
 //!
 //! Data flows one way: the state machine's payload ([`job::Job`]) → a handler → the narrow
 //! ports it takes (`sbx_aws::ports`, `sbx_store`'s traits), implemented by the AWS adapters and
@@ -33,8 +35,9 @@ pub mod lock;
 pub mod network;
 pub mod record;
 pub mod sandboxes;
+pub mod sweep;
 
-pub use config::{ConfigError, Images, LockSettings, SandboxImages};
+pub use config::{ConfigError, Images, LockSettings, SandboxImages, SweepSettings};
 pub use context::{Settings, Steps};
 pub use dispatch::{FUNCTIONS, invoke};
 pub use error::StepError;

@@ -1,0 +1,233 @@
+//! `cycle-accounts`: each account moves on through its life (SPEC: pool → assigned → expired
+//! → cleaning → pool, or → quarantined).
+//!
+//! - An assigned account whose tenant has no live sandbox is expired: retention begins (the
+//!   delete of a tenant's last sandbox expires it at once; this catches what that missed).
+//! - An expired account past retention begins cleaning, unless its tenant has a live sandbox
+//!   again, which takes it back. Beginning ends the tenant's assignment.
+//! - A cleaning account is cleaned under its lock: every tagged sandbox torn down, the shared
+//!   infrastructure deleted. Then an independent inventory ([`sbx_aws::Inventory::leftovers`])
+//!   must find it empty. Empty: the cooldown begins, and once it is over the account goes back
+//!   to the pool. Something left that will not go by itself (anything but what AWS is still
+//!   deleting), or a cleanup step failing for the configured number of sweeps: quarantine,
+//!   with a reason naming what was left or which call failed.
+//! - Where an organization is configured, each account is placed in the unit of its state.
+
+use super::orphans::{SWEEP_LEASE, converge_none, tear_down};
+use super::{SweepInput, note};
+use crate::config::SweepSettings;
+use crate::error::StepError;
+use crate::job::Job;
+use crate::sandboxes;
+use sbx_aws::{AccountFactory, Ingress, Inventory, Networks, SharedInfrastructure, Unit, Vms};
+use sbx_store::{Account, AccountChange, AccountState, AccountStore, LockStore, SandboxStore, StoreError};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AccountsReport {
+    /// Each change made, as `<account>: <change>`.
+    pub changed: Vec<String>,
+    /// Cleaning attempts that failed, with why.
+    pub failed: Vec<String>,
+    /// Accounts moved to the organizational unit of their state.
+    pub placed: Vec<String>,
+}
+
+/// The AWS side this part needs.
+pub trait Aws: Vms + Networks + Ingress + Inventory + SharedInfrastructure {}
+impl<T: Vms + Networks + Ingress + Inventory + SharedInfrastructure> Aws for T {}
+
+/// The store side this part needs.
+pub trait Store: SandboxStore + AccountStore + LockStore {}
+impl<T: SandboxStore + AccountStore + LockStore> Store for T {}
+
+/// The unit an account in `state` belongs in.
+pub fn unit(state: AccountState) -> Unit {
+    match state {
+        AccountState::Pool => Unit::Pool,
+        AccountState::Assigned => Unit::Customers,
+        AccountState::Expired | AccountState::Cleaning => Unit::Expired,
+        AccountState::Quarantined => Unit::Quarantine,
+    }
+}
+
+/// Leftovers that AWS is still removing: the next sweep may find them gone.
+fn settling(leftover: &str) -> bool {
+    ["(shutting-down)", "(deleting)", "(stopping)"]
+        .iter()
+        .any(|state| leftover.ends_with(state))
+}
+
+pub async fn cycle(
+    store: &impl Store,
+    aws: &impl Aws,
+    organization: Option<&impl AccountFactory>,
+    domain: &str,
+    settings: &SweepSettings,
+    input: SweepInput,
+) -> Result<AccountsReport, StepError> {
+    let now = input.now(settings)?;
+    let mut report = AccountsReport::default();
+    for account in store.all_accounts(AccountState::Assigned).await? {
+        let Some(tenant) = account.tenant.clone() else { continue };
+        if !sandboxes::live(store, &tenant).await?.is_empty() {
+            continue;
+        }
+        let change = AccountChange::Expire { tenant };
+        if apply(store, &account, change.clone()).await?.is_some() {
+            record(&mut report, &account, &change);
+        }
+    }
+
+    for account in store.all_accounts(AccountState::Expired).await? {
+        let since = account.expired_at.unwrap_or(account.updated_at);
+        if since + settings.retention > now {
+            continue;
+        }
+        let change = match &account.tenant {
+            Some(tenant) if !sandboxes::live(store, tenant).await?.is_empty() => AccountChange::Reuse {
+                tenant: tenant.clone(),
+            },
+            _ => AccountChange::BeginCleaning,
+        };
+        if apply(store, &account, change.clone()).await?.is_some() {
+            record(&mut report, &account, &change);
+        }
+    }
+
+    for account in store.all_accounts(AccountState::Cleaning).await? {
+        let account = match account.cleaned_at {
+            Some(_) => account,
+            None => match clean(store, aws, domain, settings, &input.execution, &account).await? {
+                Some((change, next)) => {
+                    record(&mut report, &account, &change);
+                    if let AccountChange::CleaningFailed { reason } = &change {
+                        note(&mut report.failed, format!("{}: {reason}", account.account_id));
+                    }
+                    next
+                }
+                None => continue,
+            },
+        };
+        if let Some(cleaned_at) = account.cleaned_at
+            && cleaned_at + settings.cooldown <= now
+            && apply(store, &account, AccountChange::Release).await?.is_some()
+        {
+            record(&mut report, &account, &AccountChange::Release);
+        }
+    }
+
+    if let Some(organization) = organization {
+        for state in AccountState::ALL {
+            for account in store.all_accounts(state).await? {
+                match organization.place(&account.account_id, unit(state)).await {
+                    Ok(true) => note(&mut report.placed, format!("{}: {:?}", account.account_id, unit(state))),
+                    Ok(false) => {}
+                    // An account outside the organization (added by hand) stays where it is.
+                    Err(err) if err.has_code(&["AccountNotFoundException", "ChildNotFoundException"]) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn record(report: &mut AccountsReport, account: &Account, change: &AccountChange) {
+    let what = match change {
+        AccountChange::Quarantine { reason } | AccountChange::CleaningFailed { reason } => {
+            format!("{}: {} ({reason})", account.account_id, change.name())
+        }
+        _ => format!("{}: {}", account.account_id, change.name()),
+    };
+    tracing::info!(change = %what, "account changed by the sweep");
+    note(&mut report.changed, what);
+}
+
+/// Applies `change` unless another sweep or an allocation changed the account first
+/// (`None`).
+async fn apply(store: &impl AccountStore, account: &Account, change: AccountChange) -> Result<Option<Account>, StepError> {
+    match store.change_account(&account.account_id, change).await {
+        Ok(next) if next.version != account.version => Ok(Some(next)),
+        Ok(_) => Ok(None),
+        Err(StoreError::AccountUnavailable { .. }) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// One cleaning attempt, under the account lock: the change it led to and the account after
+/// it. `None` when the lock was busy or another sweep changed the account first.
+async fn clean(
+    store: &impl Store,
+    aws: &impl Aws,
+    domain: &str,
+    settings: &SweepSettings,
+    execution: &str,
+    account: &Account,
+) -> Result<Option<(AccountChange, Account)>, StepError> {
+    let lock = Job::lock_name(&account.account_id);
+    match store.acquire(&lock, execution, SWEEP_LEASE).await {
+        Ok(_) => {}
+        Err(StoreError::LockHeld { .. }) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    }
+    let outcome = attempt(aws, domain, account).await;
+    if let Err(err) = store.release(&lock, execution).await {
+        tracing::warn!(%lock, %err, "the sweep's lock could not be released; its lease will run out");
+    }
+    let change = match outcome {
+        Ok(left) if left.is_empty() => AccountChange::Cleaned,
+        Ok(left) => {
+            let reason = format!("left behind: {}", left.join(", "));
+            if left.iter().all(|item| settling(item)) && account.attempts + 1 < settings.attempts {
+                AccountChange::CleaningFailed { reason }
+            } else {
+                AccountChange::Quarantine { reason }
+            }
+        }
+        Err(err) => {
+            let reason = format!("cleanup failed: {err}");
+            if account.attempts + 1 < settings.attempts {
+                AccountChange::CleaningFailed { reason }
+            } else {
+                AccountChange::Quarantine {
+                    reason: format!("{reason} ({} attempts)", account.attempts + 1),
+                }
+            }
+        }
+    };
+    Ok(apply(store, account, change.clone()).await?.map(|next| (change, next)))
+}
+
+/// Tears down every sandbox tagged in the account and its shared infrastructure, then takes
+/// the inventory: what is left.
+async fn attempt(aws: &impl Aws, domain: &str, account: &Account) -> Result<Vec<String>, StepError> {
+    let id = account.account_id.as_str();
+    for tagged in aws.tagged_sandboxes(id).await? {
+        tear_down(aws, domain, id, &tagged).await?;
+    }
+    let tenant = account.tenant.as_deref().unwrap_or("none");
+    converge_none(aws, id, tenant, &format!("clean-{id}-v{}", account.version)).await?;
+    Ok(aws.leftovers(id).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_aws_is_still_deleting_is_waited_for_and_the_rest_is_not() {
+        assert!(settling("nat-gateway nat-1 (deleting)"));
+        assert!(settling("instance i-1 (shutting-down)"));
+        assert!(!settling("instance i-1 (running)"));
+        assert!(!settling("subnet subnet-1"));
+    }
+
+    #[test]
+    fn each_state_has_its_unit() {
+        assert_eq!(unit(AccountState::Pool), Unit::Pool);
+        assert_eq!(unit(AccountState::Assigned), Unit::Customers);
+        assert_eq!(unit(AccountState::Cleaning), Unit::Expired);
+        assert_eq!(unit(AccountState::Quarantined), Unit::Quarantine);
+    }
+}

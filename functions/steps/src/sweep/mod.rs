@@ -1,0 +1,91 @@
+//! The garbage collector's steps (SPEC: Garbage collection), one per part of a sweep, each a
+//! Lambda that `statemachines/gc.asl.json` calls in turn:
+//!
+//! - [`locks`]: `release-stale-locks`, expired leases removed and journaled;
+//! - [`stuck`]: `reconcile-stuck`, records in a transitional state checked against their
+//!   execution;
+//! - [`expired`]: `delete-expired`, sandboxes past `expires_at` deleted through the API's path;
+//! - [`orphans`]: `collect-orphans`, resources of deleted sandboxes, and shared infrastructure
+//!   no active sandbox needs;
+//! - [`accounts`]: `cycle-accounts`, accounts expired, cleaned, proved empty by an independent
+//!   inventory, then back to the pool or quarantined;
+//! - [`pool`]: `grow-pool`, new accounts when the pool is below its low-water mark.
+//!
+//! Every part reads through keys and indexes, and acts through a conditional write or under
+//! the account lock, so that two sweeps at once never act twice on one item. Each returns a
+//! report of what it did, which the state machine gathers into the sweep's output.
+
+pub mod accounts;
+pub mod expired;
+pub mod locks;
+pub mod orphans;
+pub mod pool;
+pub mod stuck;
+
+use crate::config::SweepSettings;
+use crate::error::StepError;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// What each part of a sweep is called with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepInput {
+    /// The sweep's execution id: the owner of any lock the part takes.
+    pub execution: String,
+    /// The time the sweep acts as of, instead of now. Only where the clock may be moved
+    /// ([`SweepSettings::movable_clock`]): the local stack's way to make time pass.
+    #[serde(default)]
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl SweepInput {
+    /// The time this sweep acts as of.
+    pub fn now(&self, settings: &SweepSettings) -> Result<DateTime<Utc>, StepError> {
+        match self.as_of {
+            None => Ok(Utc::now()),
+            Some(at) if settings.movable_clock => Ok(at),
+            Some(_) => Err(StepError::InvalidInput(
+                "as_of: this deployment's sweeps run at the current time (SBX_GC_CLOCK is not movable)".into(),
+            )),
+        }
+    }
+}
+
+/// Appends `item` to `list` unless the list is full; reports stay small however much a sweep
+/// finds.
+pub(crate) fn note(list: &mut Vec<String>, item: String) {
+    const MAX: usize = 50;
+    if list.len() < MAX {
+        list.push(item);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(movable_clock: bool) -> SweepSettings {
+        SweepSettings {
+            grace: chrono::Duration::minutes(5),
+            deadline: chrono::Duration::hours(2),
+            retention: chrono::Duration::hours(24),
+            cooldown: chrono::Duration::zero(),
+            attempts: 3,
+            batch: 10,
+            low_water: 0,
+            movable_clock,
+        }
+    }
+
+    #[test]
+    fn a_sweep_moves_the_clock_only_where_that_is_allowed() {
+        let at = Utc::now() + chrono::Duration::days(3);
+        let input = SweepInput {
+            execution: "arn:gc:1".into(),
+            as_of: Some(at),
+        };
+        assert_eq!(input.now(&settings(true)).ok(), Some(at));
+        assert!(matches!(input.now(&settings(false)), Err(StepError::InvalidInput(_))));
+    }
+}

@@ -1,0 +1,187 @@
+//! `collect-orphans`: in every account that serves a tenant, the resources tagged with a
+//! sandbox whose record is deleted or missing are removed (routes, instances, subnet, security
+//! group), and shared infrastructure that no active sandbox needs is released under the
+//! account lock. What cannot be removed yet (an instance still shutting down holds its subnet)
+//! is reported and tried again by the next sweep.
+
+use super::{SweepInput, note};
+use crate::config::SweepSettings;
+use crate::error::StepError;
+use crate::job::{Job, host};
+use crate::sandboxes;
+use sbx_aws::infra::Want;
+use sbx_aws::inventory::TaggedSandbox;
+use sbx_aws::{Ingress, Inventory, Networks, Owner, SharedInfrastructure, Vms};
+use sbx_lifecycle::State;
+use sbx_store::{AccountState, AccountStore, InfraChange, LockStore, SandboxStore, StoreError};
+use serde::Serialize;
+use std::time::Duration;
+
+/// How long a sweep may hold an account lock: one release of shared infrastructure.
+pub(crate) const SWEEP_LEASE: Duration = Duration::from_secs(900);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OrphansReport {
+    pub accounts: usize,
+    /// Sandboxes whose resources were removed: account, tenant and id.
+    pub removed: Vec<String>,
+    /// Orphans that could not be removed yet, with why.
+    pub pending: Vec<String>,
+    /// Accounts whose idle shared infrastructure was released, with what changed.
+    pub released: Vec<String>,
+}
+
+/// The AWS side this part needs.
+pub trait Aws: Vms + Networks + Ingress + Inventory + SharedInfrastructure {}
+impl<T: Vms + Networks + Ingress + Inventory + SharedInfrastructure> Aws for T {}
+
+/// The store side this part needs.
+pub trait Store: SandboxStore + AccountStore + LockStore {}
+impl<T: SandboxStore + AccountStore + LockStore> Store for T {}
+
+pub async fn collect(
+    store: &impl Store,
+    aws: &impl Aws,
+    domain: &str,
+    settings: &SweepSettings,
+    input: SweepInput,
+) -> Result<OrphansReport, StepError> {
+    input.now(settings)?;
+    let mut report = OrphansReport::default();
+    for state in [AccountState::Assigned, AccountState::Expired] {
+        for account in store.all_accounts(state).await? {
+            report.accounts += 1;
+            let account_id = account.account_id.as_str();
+            for tagged in aws.tagged_sandboxes(account_id).await? {
+                if !is_orphan(store, &tagged).await? {
+                    continue;
+                }
+                let who = format!("{account_id}/{}/{}", tagged.tenant, tagged.sandbox);
+                match tear_down(aws, domain, account_id, &tagged).await {
+                    Ok(()) => {
+                        tracing::warn!(orphan = %who, "orphaned resources removed");
+                        note(&mut report.removed, who);
+                    }
+                    Err(err) => note(&mut report.pending, format!("{who}: {err}")),
+                }
+            }
+            let Some(tenant) = account.tenant.as_deref() else { continue };
+            if let Some(changes) = release_idle(store, aws, account_id, tenant, &input.execution).await? {
+                note(&mut report.released, format!("{account_id}: {}", changes.join(", ")));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Whether the sandbox the resources are tagged with is deleted or has no record.
+async fn is_orphan(store: &impl SandboxStore, tagged: &TaggedSandbox) -> Result<bool, StepError> {
+    if sbx_lifecycle::rules::id("tenant", &tagged.tenant).is_err()
+        || sbx_lifecycle::rules::id("sandbox", &tagged.sandbox).is_err()
+    {
+        return Ok(true);
+    }
+    match store.get(&tagged.tenant, &tagged.sandbox).await {
+        Ok(sandbox) => Ok(sandbox.state == State::Deleted),
+        Err(StoreError::NotFound { .. }) => Ok(true),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Removes everything of the sandbox in the account: its routes, its instances, then its
+/// subnet and security group. Each part skips what is gone already.
+pub(crate) async fn tear_down(
+    aws: &(impl Vms + Networks + Ingress),
+    domain: &str,
+    account: &str,
+    tagged: &TaggedSandbox,
+) -> Result<(), StepError> {
+    let owner = Owner::Sandbox {
+        tenant: tagged.tenant.clone(),
+        sandbox: tagged.sandbox.clone(),
+    };
+    aws.deregister(account, &tagged.tenant, &tagged.sandbox, &host(&tagged.tenant, &tagged.sandbox, domain))
+        .await?;
+    let vms: Vec<String> = aws.find(account, &owner).await?.into_iter().map(|vm| vm.id).collect();
+    if !vms.is_empty() {
+        aws.terminate(account, &vms).await?;
+    }
+    aws.delete_sandbox_network(account, &owner).await?;
+    Ok(())
+}
+
+/// Under the account lock, releases the shared infrastructure of an account none of whose
+/// sandboxes is active. `None` when there was nothing to release or the lock was busy.
+pub(crate) async fn release_idle(
+    store: &impl Store,
+    aws: &(impl Networks + SharedInfrastructure),
+    account: &str,
+    tenant: &str,
+    execution: &str,
+) -> Result<Option<Vec<String>>, StepError> {
+    if any_active(store, tenant).await? {
+        return Ok(None);
+    }
+    let lock = Job::lock_name(account);
+    match store.acquire(&lock, execution, SWEEP_LEASE).await {
+        Ok(_) => {}
+        Err(StoreError::LockHeld { .. }) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    }
+    let released = release_locked(store, aws, account, tenant, execution).await;
+    if let Err(err) = store.release(&lock, execution).await {
+        tracing::warn!(%lock, %err, "the sweep's lock could not be released; its lease will run out");
+    }
+    released
+}
+
+async fn release_locked(
+    store: &impl Store,
+    aws: &(impl Networks + SharedInfrastructure),
+    account: &str,
+    tenant: &str,
+    execution: &str,
+) -> Result<Option<Vec<String>>, StepError> {
+    // Checked again under the lock: a create that began meanwhile needs what is there.
+    if any_active(store, tenant).await? {
+        return Ok(None);
+    }
+    let started_at = chrono::Utc::now();
+    let changes = converge_none(aws, account, tenant, execution).await?;
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    store
+        .record_infra_change(&InfraChange {
+            account_id: account.to_owned(),
+            owner: execution.to_owned(),
+            action: format!("release (sweep): {}", changes.join(", ")),
+            started_at,
+            ended_at: chrono::Utc::now(),
+        })
+        .await?;
+    Ok(Some(changes))
+}
+
+/// Deletes all of the account's shared infrastructure; returns what it changed.
+pub(crate) async fn converge_none(
+    aws: &(impl Networks + SharedInfrastructure),
+    account: &str,
+    tenant: &str,
+    execution: &str,
+) -> Result<Vec<String>, StepError> {
+    let owner = Owner::Account {
+        tenant: tenant.to_owned(),
+        account: account.to_owned(),
+    };
+    let network = aws.account_network(account, &owner).await?;
+    let name = execution.rsplit(':').next().unwrap_or(execution);
+    let token = sbx_aws::tags::client_token(name, "gc-infra");
+    Ok(aws
+        .converge(account, &owner, network.as_ref(), Want::default(), &token)
+        .await?)
+}
+
+async fn any_active(store: &impl SandboxStore, tenant: &str) -> Result<bool, StepError> {
+    Ok(sandboxes::live(store, tenant).await?.iter().any(|s| s.state.is_active()))
+}

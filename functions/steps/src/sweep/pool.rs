@@ -1,0 +1,128 @@
+//! `grow-pool`: when fewer accounts than the low-water mark are in the pool, new ones are made
+//! with Organizations CreateAccount, bootstrapped with the provisioning role through the role
+//! Organizations creates in them, and added to the pool.
+//!
+//! The organization's own list of creations is the record of what was asked for: an account
+//! whose creation succeeded but that the pool does not know yet (a sweep that died between the
+//! two) is bootstrapped and added by the next sweep, and creations still in progress count
+//! toward the mark, so nothing is asked for twice. The pool's lock keeps two sweeps from
+//! growing it at once. Without an organization, a low pool is a warning.
+
+use super::locks::POOL_LOCK;
+use super::orphans::SWEEP_LEASE;
+use super::{SweepInput, note};
+use crate::config::SweepSettings;
+use crate::error::StepError;
+use sbx_aws::organizations::CreationState;
+use sbx_aws::{AccountFactory, Unit};
+use sbx_store::{AccountState, AccountStore, LockStore, StoreError};
+use serde::Serialize;
+
+/// New accounts are named `sbx-pool-<suffix>`; creations under other names are not ours.
+pub const NAME_PREFIX: &str = "sbx-pool-";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PoolReport {
+    /// Accounts in the pool after this sweep.
+    pub pool: usize,
+    pub low_water: usize,
+    /// Creations asked for by this sweep.
+    pub requested: usize,
+    /// Creations still in progress.
+    pub in_progress: usize,
+    /// Accounts added to the pool.
+    pub added: Vec<String>,
+    /// Creations the organization refused, with why.
+    pub failed: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+pub async fn grow(
+    store: &(impl AccountStore + LockStore),
+    organization: Option<&impl AccountFactory>,
+    settings: &SweepSettings,
+    input: SweepInput,
+) -> Result<PoolReport, StepError> {
+    input.now(settings)?;
+    let mut report = PoolReport {
+        pool: store.all_accounts(AccountState::Pool).await?.len(),
+        low_water: settings.low_water,
+        ..PoolReport::default()
+    };
+    let Some(organization) = organization else {
+        if report.pool < settings.low_water {
+            let warning = format!(
+                "the pool has {} accounts, below its low-water mark of {}; no organization is configured (SBX_OU_*) to create more: add accounts with POST /accounts",
+                report.pool, settings.low_water
+            );
+            tracing::warn!("{warning}");
+            report.warning = Some(warning);
+        }
+        return Ok(report);
+    };
+    match store.acquire(POOL_LOCK, &input.execution, SWEEP_LEASE).await {
+        Ok(_) => {}
+        Err(StoreError::LockHeld { .. }) => return Ok(report),
+        Err(err) => return Err(err.into()),
+    }
+    let grown = grow_locked(store, organization, settings, &mut report).await;
+    if let Err(err) = store.release(POOL_LOCK, &input.execution).await {
+        tracing::warn!(%err, "the pool lock could not be released; its lease will run out");
+    }
+    grown.map(|()| report)
+}
+
+async fn grow_locked(
+    store: &impl AccountStore,
+    organization: &impl AccountFactory,
+    settings: &SweepSettings,
+    report: &mut PoolReport,
+) -> Result<(), StepError> {
+    // Twice: what earlier sweeps asked for, then what this one asks for (an organization may
+    // finish a creation at once).
+    for round in 0..2 {
+        report.in_progress = 0;
+        for creation in organization.creations().await? {
+            if !creation.email_name.starts_with(NAME_PREFIX) {
+                continue;
+            }
+            match creation.state {
+                CreationState::InProgress => report.in_progress += 1,
+                CreationState::Failed { reason } if round == 0 => {
+                    note(&mut report.failed, format!("{}: {reason}", creation.request_id));
+                }
+                CreationState::Failed { .. } => {}
+                CreationState::Succeeded { account_id } => {
+                    if known(store, &account_id).await? {
+                        continue;
+                    }
+                    organization.bootstrap(&account_id).await?;
+                    organization.place(&account_id, Unit::Pool).await?;
+                    store.add_to_pool(&account_id).await?;
+                    tracing::info!(account = %account_id, "new account added to the pool");
+                    report.pool += 1;
+                    note(&mut report.added, account_id);
+                }
+            }
+        }
+        let wanted = settings.low_water.saturating_sub(report.pool + report.in_progress);
+        if round == 1 || wanted == 0 {
+            break;
+        }
+        for _ in 0..wanted {
+            let name = format!("{NAME_PREFIX}{:016x}", fastrand::u64(..));
+            organization.create_account(&name).await?;
+            report.requested += 1;
+        }
+    }
+    Ok(())
+}
+
+async fn known(store: &impl AccountStore, account_id: &str) -> Result<bool, StepError> {
+    match store.account(account_id).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::AccountNotFound { .. }) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}

@@ -1,0 +1,184 @@
+//! `reconcile-stuck`: a record in a transitional state is checked against the execution its
+//! operation and version name (DescribeExecution):
+//!
+//! - **ended** without finishing the record: reconciled now, whatever the record's age;
+//! - **not found**: reconciled once the grace period has passed (it covers the API's moment
+//!   between changing the record and starting the execution);
+//! - **running** past the deadline: reported, and left alone.
+//!
+//! Reconciling makes the record `failed` with [`RECONCILED`] and the execution's status as the
+//! cause (a compare-and-set on the version, so it cannot overwrite a finish that won), and
+//! releases the account lock if that execution holds it.
+
+use super::{SweepInput, note};
+use crate::config::SweepSettings;
+use crate::error::StepError;
+use crate::job::Job;
+use chrono::{DateTime, Utc};
+use sbx_lifecycle::{Operation, Outcome, RULES, Sandbox, State, rules};
+use sbx_store::{LockStore, SandboxStore, StoreError, Sweeps};
+use sbx_workflows::{Status, Workflows};
+use serde::Serialize;
+
+/// The error a reconciled record's failure carries.
+pub const RECONCILED: &str = "Sbx.Reconciled";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StuckReport {
+    pub read: u64,
+    pub checked: usize,
+    /// Records made `failed`, with why.
+    pub reconciled: Vec<String>,
+    /// Running past the deadline.
+    pub late: Vec<String>,
+}
+
+/// What to do with a record in a transitional state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Wait,
+    Late,
+    Reconcile { cause: String },
+}
+
+/// The verdict on `sandbox`, whose execution `name` stands at `status`, at `now`.
+pub fn verdict(sandbox: &Sandbox, name: &str, status: Status, now: DateTime<Utc>, settings: &SweepSettings) -> Verdict {
+    let age = now - sandbox.updated_at;
+    match status {
+        Status::Ended(how) => Verdict::Reconcile {
+            cause: format!("execution {name} ended {how} without finishing the record"),
+        },
+        Status::NotFound if age >= settings.grace => Verdict::Reconcile {
+            cause: format!("no execution {name} started within {}s", settings.grace.num_seconds()),
+        },
+        Status::NotFound => Verdict::Wait,
+        Status::Running if age > settings.deadline => Verdict::Late,
+        Status::Running => Verdict::Wait,
+    }
+}
+
+/// The operation whose in-progress state `state` is.
+fn running(state: State) -> Option<Operation> {
+    RULES.iter().find(|rule| rule.running == state).map(|rule| rule.operation)
+}
+
+pub async fn reconcile(
+    store: &(impl Sweeps + SandboxStore + LockStore),
+    workflows: &impl Workflows,
+    settings: &SweepSettings,
+    input: SweepInput,
+) -> Result<StuckReport, StepError> {
+    let now = input.now(settings)?;
+    let mut report = StuckReport::default();
+    for state in State::ALL.into_iter().filter(|s| s.is_transitional()) {
+        let Some(operation) = running(state) else { continue };
+        let swept = store.in_state(state, settings.batch).await?;
+        report.read += swept.read;
+        for sandbox in swept.items {
+            report.checked += 1;
+            let who = format!("{}/{}", sandbox.tenant, sandbox.id);
+            let name = rules::execution_name(&sandbox.id, operation, sandbox.version);
+            let status = workflows.status(operation, &name).await?;
+            match verdict(&sandbox, &name, status, now, settings) {
+                Verdict::Wait => {}
+                Verdict::Late => {
+                    tracing::warn!(sandbox = %who, execution = %name, since = %sandbox.updated_at, "operation running past its deadline");
+                    note(&mut report.late, format!("{who}: {name} running since {}", sandbox.updated_at));
+                }
+                Verdict::Reconcile { cause } => {
+                    let outcome = Outcome::Failed {
+                        error: RECONCILED.to_owned(),
+                        cause: cause.clone(),
+                    };
+                    match store
+                        .finish(&sandbox.tenant, &sandbox.id, operation, sandbox.version, outcome)
+                        .await
+                    {
+                        Ok(_) => {}
+                        // Finished or changed since it was read: not stuck after all.
+                        Err(StoreError::Conflict(_) | StoreError::NotFound { .. }) => continue,
+                        Err(err) => return Err(err.into()),
+                    }
+                    if let Some(account) = &sandbox.account_id {
+                        release_held(store, account, &workflows.execution_id(operation, &name)).await?;
+                    }
+                    tracing::warn!(sandbox = %who, %cause, "stuck record reconciled");
+                    note(&mut report.reconciled, format!("{who}: {cause}"));
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Releases the account lock if `execution` holds it.
+async fn release_held(store: &impl LockStore, account: &str, execution: &str) -> Result<(), StepError> {
+    let lock = Job::lock_name(account);
+    match store.holder(&lock).await? {
+        Some(lease) if lease.owner == execution => match store.release(&lock, execution).await {
+            Ok(()) | Err(StoreError::NotLockOwner { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        },
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sbx_lifecycle::{NewSandbox, SandboxOptions};
+
+    fn settings() -> SweepSettings {
+        SweepSettings {
+            grace: chrono::Duration::minutes(5),
+            deadline: chrono::Duration::hours(2),
+            retention: chrono::Duration::hours(24),
+            cooldown: chrono::Duration::zero(),
+            attempts: 3,
+            batch: 10,
+            low_water: 0,
+            movable_clock: false,
+        }
+    }
+
+    fn record(at: DateTime<Utc>) -> Sandbox {
+        let new = NewSandbox {
+            tenant: "acme".into(),
+            id: "s1".into(),
+            name: "s1".into(),
+            options: SandboxOptions::default(),
+            expires_at: at + chrono::Duration::hours(8),
+        };
+        Sandbox::create(new, at).record
+    }
+
+    #[test]
+    fn ended_executions_are_reconciled_at_once_and_missing_ones_after_the_grace() {
+        let at = Utc::now();
+        let sandbox = record(at);
+        let s = settings();
+        let ended = verdict(&sandbox, "s1-create-v1", Status::Ended("ABORTED"), at, &s);
+        assert!(matches!(&ended, Verdict::Reconcile { cause } if cause.contains("ABORTED")), "{ended:?}");
+        assert_eq!(verdict(&sandbox, "n", Status::NotFound, at + chrono::Duration::minutes(4), &s), Verdict::Wait);
+        assert!(matches!(
+            verdict(&sandbox, "n", Status::NotFound, at + chrono::Duration::minutes(5), &s),
+            Verdict::Reconcile { .. }
+        ));
+    }
+
+    #[test]
+    fn running_executions_are_left_alone_and_reported_past_the_deadline() {
+        let at = Utc::now();
+        let sandbox = record(at);
+        let s = settings();
+        assert_eq!(verdict(&sandbox, "n", Status::Running, at + chrono::Duration::hours(1), &s), Verdict::Wait);
+        assert_eq!(verdict(&sandbox, "n", Status::Running, at + chrono::Duration::hours(3), &s), Verdict::Late);
+    }
+
+    #[test]
+    fn every_transitional_state_has_its_operation() {
+        for state in State::ALL.into_iter().filter(|s| s.is_transitional()) {
+            assert_eq!(running(state).map(|op| op.running()), Some(state));
+        }
+    }
+}
