@@ -35,6 +35,7 @@ fn definitions() -> Vec<(String, Value)> {
         [
             "create.asl.json",
             "delete.asl.json",
+            "gc.asl.json",
             "start.asl.json",
             "stop.asl.json"
         ]

@@ -7,6 +7,7 @@
 //! tests use it as it is; `sbx up` runs it in the foreground.
 
 pub mod identity;
+pub mod schedule;
 mod seed;
 
 pub use identity::Identity;
@@ -24,11 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The state machine definitions, embedded so that `sbx up` runs from anywhere.
-pub const STATE_MACHINES: [(&str, &str); 4] = [
+pub const STATE_MACHINES: [(&str, &str); 5] = [
     ("create", include_str!("../../../statemachines/create.asl.json")),
     ("start", include_str!("../../../statemachines/start.asl.json")),
     ("stop", include_str!("../../../statemachines/stop.asl.json")),
     ("delete", include_str!("../../../statemachines/delete.asl.json")),
+    ("gc", include_str!("../../../statemachines/gc.asl.json")),
 ];
 
 /// The account the local engine and the management account live in.
@@ -51,6 +53,22 @@ pub struct Options {
     pub api_port: u16,
     /// Live sandboxes a tenant may have.
     pub quota: u32,
+    /// The sweeps' timing and limits. Locally the clock may be moved (`as_of`), and a cleaned
+    /// account goes back to the pool at once.
+    pub sweep: sbx_steps::SweepSettings,
+    /// Start a sweep this often (`None`: only when asked).
+    pub gc_every: Option<Duration>,
+}
+
+/// The local stack's sweep settings: the deployed defaults, with a movable clock and no
+/// cooldown.
+pub fn local_sweep_settings() -> sbx_steps::SweepSettings {
+    let defaults = sbx_steps::SweepSettings::from_vars(&sbx_steps::config::Vars::from_fn(|_| None));
+    sbx_steps::SweepSettings {
+        cooldown: chrono::Duration::zero(),
+        movable_clock: true,
+        ..defaults.unwrap_or_else(|e| unreachable!("the defaults are valid: {e}"))
+    }
 }
 
 impl Default for Options {
@@ -63,6 +81,8 @@ impl Default for Options {
             table_prefix: "sbx-".into(),
             api_port: 0,
             quota: 10,
+            sweep: local_sweep_settings(),
+            gc_every: None,
         }
     }
 }
@@ -98,6 +118,8 @@ pub struct LocalStack {
     pub api_url: String,
     sfn_api: tokio::task::JoinHandle<()>,
     http_api: tokio::task::JoinHandle<()>,
+    /// The sweeps' schedule, when the stack runs one.
+    schedule: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -164,6 +186,9 @@ impl LocalStack {
         let seed = seed::seed(&config, &tables, options.pool_size).await?;
         let identity = identity::seed(&config, &aws_endpoint, REGION).await?;
 
+        let sfn_listener = tokio::net::TcpListener::bind(("127.0.0.1", options.sfn_port)).await?;
+        let sfn_endpoint = format!("http://{}", sfn_listener.local_addr()?);
+        let sfn_config = config.to_builder().endpoint_url(&sfn_endpoint).build();
         let settings = Settings {
             images: seed.images.clone(),
             provisioning_role: seed::PROVISIONING_ROLE.to_owned(),
@@ -173,6 +198,17 @@ impl LocalStack {
                 wait: Duration::from_secs(20),
             },
             proxy_instance_type: "t3.small".to_owned(),
+            sweep: options.sweep,
+            workflows: sbx_workflows::StepFunctions::new(
+                aws_sdk_sfn::Client::new(&sfn_config),
+                sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str())),
+            ),
+            organization: Some(sbx_aws::OrganizationPool {
+                organization: seed.organization.clone(),
+                bootstrap: sbx_aws::Provisioner::new(config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE),
+                role_name: seed::PROVISIONING_ROLE.to_owned(),
+                management_account: MANAGEMENT_ACCOUNT.to_owned(),
+            }),
         };
         let stand_in = Arc::new(StandIn::default());
         let steps = Arc::new(Steps::new(
@@ -209,12 +245,10 @@ impl LocalStack {
                     message: e.to_string(),
                 })?;
         }
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.sfn_port)).await?;
-        let sfn_endpoint = format!("http://{}", listener.local_addr()?);
         let sfn_api = tokio::spawn({
             let service = service.clone();
             async move {
-                if let Err(err) = sbx_sfn_local::api::serve(service, listener).await {
+                if let Err(err) = sbx_sfn_local::api::serve(service, sfn_listener).await {
                     tracing::error!(%err, "the Step Functions API stopped");
                 }
             }
@@ -228,7 +262,6 @@ impl LocalStack {
             page_key: Some(sbx_store::PageKey::random()),
             state_machines: Some(sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str()))),
         };
-        let sfn_config = config.to_builder().endpoint_url(&sfn_endpoint).build();
         let authorizer = sbx_gateway::jwt::Authorizer::new(
             identity.issuer.clone(),
             vec![identity.client_id.clone()],
@@ -254,6 +287,9 @@ impl LocalStack {
                 tracing::error!(%err, "the HTTP API stopped");
             }
         });
+        let schedule = options
+            .gc_every
+            .map(|every| schedule::spawn(service.clone(), state_machine_arn("gc"), every));
         Ok(Self {
             moto,
             aws_endpoint,
@@ -268,6 +304,7 @@ impl LocalStack {
             api_url,
             sfn_api,
             http_api,
+            schedule,
         })
     }
 
@@ -294,6 +331,9 @@ impl LocalStack {
 
     /// Stops the HTTP API, the engine's API and the moto server this stack started.
     pub fn stop(self) {
+        if let Some(schedule) = self.schedule {
+            schedule.abort();
+        }
         self.http_api.abort();
         self.sfn_api.abort();
         if let Some(moto) = self.moto {

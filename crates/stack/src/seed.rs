@@ -1,23 +1,28 @@
 //! What the local AWS starts with: the tables, the management account's machine images (ACP,
-//! OCP, proxy) and a pool of customer accounts. Seeding an endpoint that was seeded before
-//! keeps what is there.
+//! OCP, proxy), an organization with the units accounts move between, and a pool of customer
+//! accounts made in it with CreateAccount, as the pool's growth makes them. Seeding an endpoint
+//! that was seeded before keeps what is there.
 
 use crate::StackError;
 use aws_config::SdkConfig;
 use sbx_aws::Provisioner;
+use sbx_aws::organizations::{CreationState, Organization, Units};
 use sbx_steps::Images;
 use sbx_store::{AccountStore, DynamoStore, StoreConfig, TableNames};
 
 /// The provisioning role's name in every customer account.
 pub const PROVISIONING_ROLE: &str = "sbx-provisioning";
 
-/// The first account id of the pool; the others follow.
-const FIRST_ACCOUNT: u64 = 100_000_000_001;
+/// The organizational units, by name, in the order of [`Units`]' fields.
+const UNITS: [&str; 4] = ["Pool", "Customers", "Expired", "Quarantine"];
+/// New accounts' email domain.
+pub const EMAIL_DOMAIN: &str = "sbx.localhost";
 
 #[derive(Debug, Clone)]
 pub struct Seed {
     pub images: Images,
     pub accounts: Vec<String>,
+    pub organization: sbx_aws::organizations::Organization,
 }
 
 pub(crate) async fn seed(
@@ -38,14 +43,23 @@ pub(crate) async fn seed(
     };
 
     let store = DynamoStore::new(dynamo, StoreConfig::new(tables.clone()));
+    let organization = organization(config).await?;
     let bootstrap = Provisioner::new(config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE);
+    let creations = organization
+        .creations()
+        .await
+        .map_err(|e| StackError::Seed(e.to_string()))?;
     let mut accounts = Vec::new();
-    for i in 0..u64::from(pool_size) {
-        let account_id = (FIRST_ACCOUNT + i).to_string();
-        store
-            .add_to_pool(&account_id)
-            .await
-            .map_err(|e| StackError::Seed(e.to_string()))?;
+    for i in 0..pool_size {
+        let name = format!("{}seed-{i}", sbx_steps::sweep::pool::NAME_PREFIX);
+        let existing = creations.iter().find_map(|c| match &c.state {
+            CreationState::Succeeded { account_id } if c.email_name == name => Some(account_id.clone()),
+            _ => None,
+        });
+        let account_id = match existing {
+            Some(id) => id,
+            None => created_account(&organization, &name).await?,
+        };
         sbx_aws::organizations::bootstrap(
             &bootstrap,
             &account_id,
@@ -54,10 +68,121 @@ pub(crate) async fn seed(
         )
         .await
         .map_err(|e| StackError::Seed(format!("bootstrap of {account_id}: {e}")))?;
+        organization
+            .place(&account_id, &organization.units.pool)
+            .await
+            .map_err(|e| StackError::Seed(e.to_string()))?;
+        store
+            .add_to_pool(&account_id)
+            .await
+            .map_err(|e| StackError::Seed(e.to_string()))?;
         accounts.push(account_id);
     }
     tracing::info!(pool = accounts.len(), ?images, "local AWS seeded");
-    Ok(Seed { images, accounts })
+    Ok(Seed {
+        images,
+        accounts,
+        organization,
+    })
+}
+
+/// The organization of the management account, with its units; made now unless it exists.
+async fn organization(config: &SdkConfig) -> Result<Organization, StackError> {
+    let seed = |what: &str, e: &dyn std::fmt::Debug| StackError::Seed(format!("{what}: {e:?}"));
+    let client = aws_sdk_organizations::Client::new(config);
+    if let Err(err) = client.describe_organization().send().await {
+        if !err
+            .as_service_error()
+            .is_some_and(|e| e.is_aws_organizations_not_in_use_exception())
+        {
+            return Err(seed("DescribeOrganization", &err));
+        }
+        client
+            .create_organization()
+            .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+            .send()
+            .await
+            .map_err(|e| seed("CreateOrganization", &e))?;
+    }
+    let roots = client
+        .list_roots()
+        .send()
+        .await
+        .map_err(|e| seed("ListRoots", &e))?;
+    let root = roots
+        .roots()
+        .first()
+        .and_then(|r| r.id())
+        .ok_or_else(|| StackError::Seed("the organization has no root".into()))?
+        .to_owned();
+    let existing = client
+        .list_organizational_units_for_parent()
+        .parent_id(&root)
+        .send()
+        .await
+        .map_err(|e| seed("ListOrganizationalUnitsForParent", &e))?;
+    let mut ids = Vec::new();
+    for name in UNITS {
+        let found = existing
+            .organizational_units()
+            .iter()
+            .find(|u| u.name() == Some(name))
+            .and_then(|u| u.id())
+            .map(str::to_owned);
+        let id = match found {
+            Some(id) => id,
+            None => client
+                .create_organizational_unit()
+                .parent_id(&root)
+                .name(name)
+                .send()
+                .await
+                .map_err(|e| seed("CreateOrganizationalUnit", &e))?
+                .organizational_unit()
+                .and_then(|u| u.id())
+                .map(str::to_owned)
+                .ok_or_else(|| StackError::Seed("CreateOrganizationalUnit returned no id".into()))?,
+        };
+        ids.push(id);
+    }
+    let [pool, customers, expired, quarantine] =
+        <[String; 4]>::try_from(ids).map_err(|_| StackError::Seed("four units".into()))?;
+    Ok(Organization {
+        client,
+        units: Units {
+            pool,
+            customers,
+            expired,
+            quarantine,
+        },
+        email_domain: EMAIL_DOMAIN.to_owned(),
+    })
+}
+
+/// Creates the account `name` and waits for Organizations to finish it.
+async fn created_account(organization: &Organization, name: &str) -> Result<String, StackError> {
+    let request = organization
+        .create_account(name)
+        .await
+        .map_err(|e| StackError::Seed(e.to_string()))?;
+    for _ in 0..100 {
+        let creations = organization
+            .creations()
+            .await
+            .map_err(|e| StackError::Seed(e.to_string()))?;
+        match creations
+            .into_iter()
+            .find(|c| c.request_id == request)
+            .map(|c| c.state)
+        {
+            Some(CreationState::Succeeded { account_id }) => return Ok(account_id),
+            Some(CreationState::Failed { reason }) => {
+                return Err(StackError::Seed(format!("CreateAccount {name} failed: {reason}")));
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    Err(StackError::Seed(format!("CreateAccount {name} did not finish")))
 }
 
 /// The management account's image named `name`, registered now unless it exists.

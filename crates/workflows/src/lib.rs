@@ -105,7 +105,6 @@ impl StepFunctions {
     pub fn new(client: Client, arns: [String; 4]) -> Self {
         Self { client, arns }
     }
-
 }
 
 /// `arn:aws:states:r:a:stateMachine:m` and `n` → `arn:aws:states:r:a:execution:m:n`.

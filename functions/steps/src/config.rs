@@ -160,8 +160,15 @@ impl SweepSettings {
 /// The organization new pool accounts are made in (`SBX_OU_POOL`, `SBX_OU_CUSTOMERS`,
 /// `SBX_OU_EXPIRED`, `SBX_OU_QUARANTINE`, and `SBX_ACCOUNT_EMAIL_DOMAIN`); `None` when no unit is
 /// set. Setting some units but not all is an error.
-pub fn organization_units(vars: &Vars) -> Result<Option<(sbx_aws::organizations::Units, String)>, ConfigError> {
-    const UNITS: [&str; 4] = ["SBX_OU_POOL", "SBX_OU_CUSTOMERS", "SBX_OU_EXPIRED", "SBX_OU_QUARANTINE"];
+pub fn organization_units(
+    vars: &Vars,
+) -> Result<Option<(sbx_aws::organizations::Units, String)>, ConfigError> {
+    const UNITS: [&str; 4] = [
+        "SBX_OU_POOL",
+        "SBX_OU_CUSTOMERS",
+        "SBX_OU_EXPIRED",
+        "SBX_OU_QUARANTINE",
+    ];
     if UNITS.iter().all(|name| vars.optional(name).is_none()) {
         return Ok(None);
     }

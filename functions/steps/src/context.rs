@@ -2,11 +2,11 @@
 //! and the end-to-end tests, through [`crate::dispatch::invoke`]). A deployed Lambda never
 //! builds this: its binary builds only what its own handler takes (see `src/bin/`).
 
-use crate::config::{Images, LockSettings};
+use crate::config::{Images, LockSettings, SweepSettings};
 use aws_config::SdkConfig;
 use sbx_aws::infra::ProxySpec;
 use sbx_aws::streaming::Streaming;
-use sbx_aws::{Infrastructure, Provisioner};
+use sbx_aws::{Infrastructure, OrganizationPool, Provisioner};
 use sbx_store::{DynamoStore, StoreConfig, TableNames};
 
 /// What the local stack configures all steps with.
@@ -17,6 +17,11 @@ pub struct Settings {
     pub ingress_domain: String,
     pub locks: LockSettings,
     pub proxy_instance_type: String,
+    pub sweep: SweepSettings,
+    /// The lifecycle state machines, for the sweeps that start and read executions.
+    pub workflows: sbx_workflows::StepFunctions,
+    /// Where new pool accounts are made, if anywhere.
+    pub organization: Option<OrganizationPool>,
 }
 
 /// The dependencies of every step.
@@ -30,6 +35,9 @@ pub struct Steps {
     pub images: Images,
     pub locks: LockSettings,
     pub ingress_domain: String,
+    pub sweep: SweepSettings,
+    pub workflows: sbx_workflows::StepFunctions,
+    pub organization: Option<OrganizationPool>,
 }
 
 impl Steps {
@@ -52,6 +60,9 @@ impl Steps {
             images: settings.images,
             locks: settings.locks,
             ingress_domain: settings.ingress_domain,
+            sweep: settings.sweep,
+            workflows: settings.workflows,
+            organization: settings.organization,
         }
     }
 }

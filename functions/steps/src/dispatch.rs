@@ -7,11 +7,12 @@
 use crate::context::Steps;
 use crate::error::StepError;
 use crate::lambda::typed;
+use crate::sweep::{accounts, expired, locks, orphans, pool, stuck};
 use crate::{account, constellations, infrastructure, ingress, instances, lock, network, record};
 use serde_json::Value;
 
 /// The step functions, by the name of their Lambda (and of their binary).
-pub const FUNCTIONS: [&str; 19] = [
+pub const FUNCTIONS: [&str; 25] = [
     "begin-operation",
     "finish-operation",
     "acquire-lock",
@@ -31,6 +32,12 @@ pub const FUNCTIONS: [&str; 19] = [
     "deregister-ingress",
     "install-constellations",
     "check-constellations",
+    "release-stale-locks",
+    "reconcile-stuck",
+    "delete-expired",
+    "collect-orphans",
+    "cycle-accounts",
+    "grow-pool",
 ];
 
 /// Runs the step function `name` on `payload`, with its handler's dependencies taken from
@@ -39,6 +46,7 @@ pub async fn invoke(steps: &Steps, name: &str, payload: Value) -> Result<Value, 
     let (store, aws, infra) = (&steps.store, &steps.accounts, &steps.infrastructure);
     let domain = steps.ingress_domain.as_str();
     let sandbox_images = steps.images.sandbox();
+    let (sweep, workflows, organization) = (&steps.sweep, &steps.workflows, steps.organization.as_ref());
     match name {
         "begin-operation" => typed(payload, |i| record::begin(store, i)).await,
         "finish-operation" => typed(payload, |i| record::finish(store, i)).await,
@@ -66,6 +74,17 @@ pub async fn invoke(steps: &Steps, name: &str, payload: Value) -> Result<Value, 
         "deregister-ingress" => typed(payload, |job| ingress::deregister(aws, domain, job)).await,
         "install-constellations" => typed(payload, |job| constellations::install(aws, job)).await,
         "check-constellations" => typed(payload, |i| constellations::check(aws, i)).await,
+        "release-stale-locks" => typed(payload, |i| locks::sweep(store, sweep, i)).await,
+        "reconcile-stuck" => typed(payload, |i| stuck::reconcile(store, workflows, sweep, i)).await,
+        "delete-expired" => typed(payload, |i| expired::sweep(store, workflows, sweep, i)).await,
+        "collect-orphans" => typed(payload, |i| orphans::collect(store, aws, infra, domain, sweep, i)).await,
+        "cycle-accounts" => {
+            typed(payload, |i| {
+                accounts::cycle(store, aws, infra, organization, domain, sweep, i)
+            })
+            .await
+        }
+        "grow-pool" => typed(payload, |i| pool::grow(store, organization, sweep, i)).await,
         other => Err(StepError::NotFound(format!("no step function named {other}"))),
     }
 }
@@ -99,6 +118,14 @@ mod tests {
                 wait: Duration::ZERO,
             },
             proxy_instance_type: "t3.small".into(),
+            sweep: crate::config::SweepSettings::from_vars(&crate::config::Vars::from_fn(|_| None))
+                .unwrap_or_else(|e| panic!("{e}")),
+            workflows: sbx_workflows::StepFunctions::new(
+                aws_sdk_sfn::Client::new(&config),
+                ["create", "start", "stop", "delete"]
+                    .map(|name| format!("arn:aws:states:us-east-1:1:stateMachine:{name}")),
+            ),
+            organization: None,
         };
         let streaming = Streaming::StandIn(std::sync::Arc::new(StandIn::default()));
         let steps = Steps::new(&config, settings, TableNames::with_prefix("t-"), streaming);

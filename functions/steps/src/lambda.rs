@@ -14,11 +14,11 @@
 //! Each binary carries `#![recursion_limit = "256"]`: the layout of its handler's future, with
 //! the SDK's nested futures inside, is deeper than rustc's default limit of 128 queries.
 
-use crate::config::{self, ConfigError, Images, LockSettings, SandboxImages, Vars};
+use crate::config::{self, ConfigError, Images, LockSettings, SandboxImages, SweepSettings, Vars};
 use crate::error::StepError;
 use aws_config::SdkConfig;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use sbx_aws::{Infrastructure, Provisioner};
+use sbx_aws::{Infrastructure, OrganizationPool, Provisioner};
 use sbx_store::{DynamoStore, LockTable, StoreConfig, TableNames};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -102,6 +102,47 @@ impl Init {
 
     pub fn ingress_domain(&self) -> String {
         config::ingress_domain(&self.vars)
+    }
+
+    pub fn sweep_settings(&self) -> Result<SweepSettings, ConfigError> {
+        SweepSettings::from_vars(&self.vars)
+    }
+
+    /// The lifecycle state machines (`SBX_{CREATE,START,STOP,DELETE}_STATE_MACHINE_ARN`).
+    pub fn workflows(&self) -> Result<sbx_workflows::StepFunctions, ConfigError> {
+        let arns = [
+            "SBX_CREATE_STATE_MACHINE_ARN",
+            "SBX_START_STATE_MACHINE_ARN",
+            "SBX_STOP_STATE_MACHINE_ARN",
+            "SBX_DELETE_STATE_MACHINE_ARN",
+        ];
+        let mut found = Vec::new();
+        for name in arns {
+            found.push(self.vars.required(name)?);
+        }
+        let arns = <[String; 4]>::try_from(found).map_err(|_| ConfigError::Missing(arns[0]))?;
+        Ok(sbx_workflows::StepFunctions::new(
+            aws_sdk_sfn::Client::new(&self.config),
+            arns,
+        ))
+    }
+
+    /// The organization new pool accounts are made in, if one is configured (`SBX_OU_*`),
+    /// with the management account (`SBX_MANAGEMENT_ACCOUNT_ID`) the new provisioning roles trust.
+    pub fn organization(&self) -> Result<Option<OrganizationPool>, ConfigError> {
+        let Some((units, email_domain)) = config::organization_units(&self.vars)? else {
+            return Ok(None);
+        };
+        Ok(Some(OrganizationPool {
+            organization: sbx_aws::organizations::Organization {
+                client: aws_sdk_organizations::Client::new(&self.config),
+                units,
+                email_domain,
+            },
+            bootstrap: Provisioner::new(self.config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE),
+            role_name: config::provisioning_role(&self.vars),
+            management_account: self.vars.required("SBX_MANAGEMENT_ACCOUNT_ID")?,
+        }))
     }
 
     fn dynamodb(&self) -> aws_sdk_dynamodb::Client {

@@ -33,9 +33,13 @@ pub struct AccountsReport {
     pub placed: Vec<String>,
 }
 
-/// The AWS side this part needs.
-pub trait Aws: Vms + Networks + Ingress + Inventory + SharedInfrastructure {}
-impl<T: Vms + Networks + Ingress + Inventory + SharedInfrastructure> Aws for T {}
+/// The tenant accounts' resources this part removes.
+pub trait Aws: Vms + Networks + Ingress {}
+impl<T: Vms + Networks + Ingress> Aws for T {}
+
+/// The accounts' shared infrastructure and their inventory.
+pub trait Infra: SharedInfrastructure + Inventory {}
+impl<T: SharedInfrastructure + Inventory> Infra for T {}
 
 /// The store side this part needs.
 pub trait Store: SandboxStore + AccountStore + LockStore {}
@@ -61,6 +65,7 @@ fn settling(leftover: &str) -> bool {
 pub async fn cycle(
     store: &impl Store,
     aws: &impl Aws,
+    infra: &impl Infra,
     organization: Option<&impl AccountFactory>,
     domain: &str,
     settings: &SweepSettings,
@@ -69,7 +74,9 @@ pub async fn cycle(
     let now = input.now(settings)?;
     let mut report = AccountsReport::default();
     for account in store.all_accounts(AccountState::Assigned).await? {
-        let Some(tenant) = account.tenant.clone() else { continue };
+        let Some(tenant) = account.tenant.clone() else {
+            continue;
+        };
         if !sandboxes::live(store, &tenant).await?.is_empty() {
             continue;
         }
@@ -98,7 +105,7 @@ pub async fn cycle(
     for account in store.all_accounts(AccountState::Cleaning).await? {
         let account = match account.cleaned_at {
             Some(_) => account,
-            None => match clean(store, aws, domain, settings, &input.execution, &account).await? {
+            None => match clean(store, aws, infra, domain, settings, &input.execution, &account).await? {
                 Some((change, next)) => {
                     record(&mut report, &account, &change);
                     if let AccountChange::CleaningFailed { reason } = &change {
@@ -121,7 +128,10 @@ pub async fn cycle(
         for state in AccountState::ALL {
             for account in store.all_accounts(state).await? {
                 match organization.place(&account.account_id, unit(state)).await {
-                    Ok(true) => note(&mut report.placed, format!("{}: {:?}", account.account_id, unit(state))),
+                    Ok(true) => note(
+                        &mut report.placed,
+                        format!("{}: {:?}", account.account_id, unit(state)),
+                    ),
                     Ok(false) => {}
                     // An account outside the organization (added by hand) stays where it is.
                     Err(err) if err.has_code(&["AccountNotFoundException", "ChildNotFoundException"]) => {}
@@ -146,7 +156,11 @@ fn record(report: &mut AccountsReport, account: &Account, change: &AccountChange
 
 /// Applies `change` unless another sweep or an allocation changed the account first
 /// (`None`).
-async fn apply(store: &impl AccountStore, account: &Account, change: AccountChange) -> Result<Option<Account>, StepError> {
+async fn apply(
+    store: &impl AccountStore,
+    account: &Account,
+    change: AccountChange,
+) -> Result<Option<Account>, StepError> {
     match store.change_account(&account.account_id, change).await {
         Ok(next) if next.version != account.version => Ok(Some(next)),
         Ok(_) => Ok(None),
@@ -160,6 +174,7 @@ async fn apply(store: &impl AccountStore, account: &Account, change: AccountChan
 async fn clean(
     store: &impl Store,
     aws: &impl Aws,
+    infra: &impl Infra,
     domain: &str,
     settings: &SweepSettings,
     execution: &str,
@@ -171,7 +186,7 @@ async fn clean(
         Err(StoreError::LockHeld { .. }) => return Ok(None),
         Err(err) => return Err(err.into()),
     }
-    let outcome = attempt(aws, domain, account).await;
+    let outcome = attempt(aws, infra, domain, account).await;
     if let Err(err) = store.release(&lock, execution).await {
         tracing::warn!(%lock, %err, "the sweep's lock could not be released; its lease will run out");
     }
@@ -196,19 +211,33 @@ async fn clean(
             }
         }
     };
-    Ok(apply(store, account, change.clone()).await?.map(|next| (change, next)))
+    Ok(apply(store, account, change.clone())
+        .await?
+        .map(|next| (change, next)))
 }
 
 /// Tears down every sandbox tagged in the account and its shared infrastructure, then takes
 /// the inventory: what is left.
-async fn attempt(aws: &impl Aws, domain: &str, account: &Account) -> Result<Vec<String>, StepError> {
+async fn attempt(
+    aws: &impl Aws,
+    infra: &impl Infra,
+    domain: &str,
+    account: &Account,
+) -> Result<Vec<String>, StepError> {
     let id = account.account_id.as_str();
-    for tagged in aws.tagged_sandboxes(id).await? {
+    for tagged in infra.tagged_sandboxes(id).await? {
         tear_down(aws, domain, id, &tagged).await?;
     }
     let tenant = account.tenant.as_deref().unwrap_or("none");
-    converge_none(aws, id, tenant, &format!("clean-{id}-v{}", account.version)).await?;
-    Ok(aws.leftovers(id).await?)
+    converge_none(
+        aws,
+        infra,
+        id,
+        tenant,
+        &format!("clean-{id}-v{}", account.version),
+    )
+    .await?;
+    Ok(infra.leftovers(id).await?)
 }
 
 #[cfg(test)]

@@ -31,12 +31,17 @@ pub async fn sweep(
     let mut locks = vec![(None, POOL_LOCK.to_owned())];
     for state in AccountState::ALL {
         for account in store.all_accounts(state).await? {
-            locks.push((Some(account.account_id.clone()), Job::lock_name(&account.account_id)));
+            locks.push((
+                Some(account.account_id.clone()),
+                Job::lock_name(&account.account_id),
+            ));
         }
     }
     for (account, lock) in locks {
         report.checked += 1;
-        let Some(lease) = store.holder(&lock).await? else { continue };
+        let Some(lease) = store.holder(&lock).await? else {
+            continue;
+        };
         if lease.expires_at >= now || !store.remove_expired(&lease).await? {
             continue;
         }
@@ -48,7 +53,10 @@ pub async fn sweep(
                 .record_infra_change(&InfraChange {
                     account_id,
                     owner: input.execution.clone(),
-                    action: format!("removed the expired lease of {} (until {})", lease.owner, lease.expires_at),
+                    action: format!(
+                        "removed the expired lease of {} (until {})",
+                        lease.owner, lease.expires_at
+                    ),
                     started_at: at,
                     ended_at: at,
                 })

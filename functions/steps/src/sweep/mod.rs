@@ -46,7 +46,8 @@ impl SweepInput {
             None => Ok(Utc::now()),
             Some(at) if settings.movable_clock => Ok(at),
             Some(_) => Err(StepError::InvalidInput(
-                "as_of: this deployment's sweeps run at the current time (SBX_GC_CLOCK is not movable)".into(),
+                "as_of: this deployment's sweeps run at the current time (SBX_GC_CLOCK is not movable)"
+                    .into(),
             )),
         }
     }
@@ -86,6 +87,9 @@ mod tests {
             as_of: Some(at),
         };
         assert_eq!(input.now(&settings(true)).ok(), Some(at));
-        assert!(matches!(input.now(&settings(false)), Err(StepError::InvalidInput(_))));
+        assert!(matches!(
+            input.now(&settings(false)),
+            Err(StepError::InvalidInput(_))
+        ));
     }
 }

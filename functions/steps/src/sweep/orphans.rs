@@ -31,9 +31,13 @@ pub struct OrphansReport {
     pub released: Vec<String>,
 }
 
-/// The AWS side this part needs.
-pub trait Aws: Vms + Networks + Ingress + Inventory + SharedInfrastructure {}
-impl<T: Vms + Networks + Ingress + Inventory + SharedInfrastructure> Aws for T {}
+/// The tenant accounts' resources this part removes.
+pub trait Aws: Vms + Networks + Ingress {}
+impl<T: Vms + Networks + Ingress> Aws for T {}
+
+/// The accounts' shared infrastructure and their inventory.
+pub trait Infra: SharedInfrastructure + Inventory {}
+impl<T: SharedInfrastructure + Inventory> Infra for T {}
 
 /// The store side this part needs.
 pub trait Store: SandboxStore + AccountStore + LockStore {}
@@ -42,6 +46,7 @@ impl<T: SandboxStore + AccountStore + LockStore> Store for T {}
 pub async fn collect(
     store: &impl Store,
     aws: &impl Aws,
+    infra: &impl Infra,
     domain: &str,
     settings: &SweepSettings,
     input: SweepInput,
@@ -52,7 +57,7 @@ pub async fn collect(
         for account in store.all_accounts(state).await? {
             report.accounts += 1;
             let account_id = account.account_id.as_str();
-            for tagged in aws.tagged_sandboxes(account_id).await? {
+            for tagged in infra.tagged_sandboxes(account_id).await? {
                 if !is_orphan(store, &tagged).await? {
                     continue;
                 }
@@ -65,9 +70,16 @@ pub async fn collect(
                     Err(err) => note(&mut report.pending, format!("{who}: {err}")),
                 }
             }
-            let Some(tenant) = account.tenant.as_deref() else { continue };
-            if let Some(changes) = release_idle(store, aws, account_id, tenant, &input.execution).await? {
-                note(&mut report.released, format!("{account_id}: {}", changes.join(", ")));
+            let Some(tenant) = account.tenant.as_deref() else {
+                continue;
+            };
+            if let Some(changes) =
+                release_idle(store, aws, infra, account_id, tenant, &input.execution).await?
+            {
+                note(
+                    &mut report.released,
+                    format!("{account_id}: {}", changes.join(", ")),
+                );
             }
         }
     }
@@ -100,9 +112,19 @@ pub(crate) async fn tear_down(
         tenant: tagged.tenant.clone(),
         sandbox: tagged.sandbox.clone(),
     };
-    aws.deregister(account, &tagged.tenant, &tagged.sandbox, &host(&tagged.tenant, &tagged.sandbox, domain))
-        .await?;
-    let vms: Vec<String> = aws.find(account, &owner).await?.into_iter().map(|vm| vm.id).collect();
+    aws.deregister(
+        account,
+        &tagged.tenant,
+        &tagged.sandbox,
+        &host(&tagged.tenant, &tagged.sandbox, domain),
+    )
+    .await?;
+    let vms: Vec<String> = aws
+        .find(account, &owner)
+        .await?
+        .into_iter()
+        .map(|vm| vm.id)
+        .collect();
     if !vms.is_empty() {
         aws.terminate(account, &vms).await?;
     }
@@ -114,7 +136,8 @@ pub(crate) async fn tear_down(
 /// sandboxes is active. `None` when there was nothing to release or the lock was busy.
 pub(crate) async fn release_idle(
     store: &impl Store,
-    aws: &(impl Networks + SharedInfrastructure),
+    networks: &impl Networks,
+    infra: &impl SharedInfrastructure,
     account: &str,
     tenant: &str,
     execution: &str,
@@ -128,7 +151,7 @@ pub(crate) async fn release_idle(
         Err(StoreError::LockHeld { .. }) => return Ok(None),
         Err(err) => return Err(err.into()),
     }
-    let released = release_locked(store, aws, account, tenant, execution).await;
+    let released = release_locked(store, networks, infra, account, tenant, execution).await;
     if let Err(err) = store.release(&lock, execution).await {
         tracing::warn!(%lock, %err, "the sweep's lock could not be released; its lease will run out");
     }
@@ -137,7 +160,8 @@ pub(crate) async fn release_idle(
 
 async fn release_locked(
     store: &impl Store,
-    aws: &(impl Networks + SharedInfrastructure),
+    networks: &impl Networks,
+    infra: &impl SharedInfrastructure,
     account: &str,
     tenant: &str,
     execution: &str,
@@ -147,7 +171,7 @@ async fn release_locked(
         return Ok(None);
     }
     let started_at = chrono::Utc::now();
-    let changes = converge_none(aws, account, tenant, execution).await?;
+    let changes = converge_none(networks, infra, account, tenant, execution).await?;
     if changes.is_empty() {
         return Ok(None);
     }
@@ -165,7 +189,8 @@ async fn release_locked(
 
 /// Deletes all of the account's shared infrastructure; returns what it changed.
 pub(crate) async fn converge_none(
-    aws: &(impl Networks + SharedInfrastructure),
+    networks: &impl Networks,
+    infra: &impl SharedInfrastructure,
     account: &str,
     tenant: &str,
     execution: &str,
@@ -174,14 +199,17 @@ pub(crate) async fn converge_none(
         tenant: tenant.to_owned(),
         account: account.to_owned(),
     };
-    let network = aws.account_network(account, &owner).await?;
+    let network = networks.account_network(account, &owner).await?;
     let name = execution.rsplit(':').next().unwrap_or(execution);
     let token = sbx_aws::tags::client_token(name, "gc-infra");
-    Ok(aws
+    Ok(infra
         .converge(account, &owner, network.as_ref(), Want::default(), &token)
         .await?)
 }
 
 async fn any_active(store: &impl SandboxStore, tenant: &str) -> Result<bool, StepError> {
-    Ok(sandboxes::live(store, tenant).await?.iter().any(|s| s.state.is_active()))
+    Ok(sandboxes::live(store, tenant)
+        .await?
+        .iter()
+        .any(|s| s.state.is_active()))
 }

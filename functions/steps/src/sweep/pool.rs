@@ -106,7 +106,9 @@ async fn grow_locked(
                 }
             }
         }
-        let wanted = settings.low_water.saturating_sub(report.pool + report.in_progress);
+        let wanted = settings
+            .low_water
+            .saturating_sub(report.pool + report.in_progress);
         if round == 1 || wanted == 0 {
             break;
         }

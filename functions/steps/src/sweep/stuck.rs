@@ -42,14 +42,23 @@ pub enum Verdict {
 }
 
 /// The verdict on `sandbox`, whose execution `name` stands at `status`, at `now`.
-pub fn verdict(sandbox: &Sandbox, name: &str, status: Status, now: DateTime<Utc>, settings: &SweepSettings) -> Verdict {
+pub fn verdict(
+    sandbox: &Sandbox,
+    name: &str,
+    status: Status,
+    now: DateTime<Utc>,
+    settings: &SweepSettings,
+) -> Verdict {
     let age = now - sandbox.updated_at;
     match status {
         Status::Ended(how) => Verdict::Reconcile {
             cause: format!("execution {name} ended {how} without finishing the record"),
         },
         Status::NotFound if age >= settings.grace => Verdict::Reconcile {
-            cause: format!("no execution {name} started within {}s", settings.grace.num_seconds()),
+            cause: format!(
+                "no execution {name} started within {}s",
+                settings.grace.num_seconds()
+            ),
         },
         Status::NotFound => Verdict::Wait,
         Status::Running if age > settings.deadline => Verdict::Late,
@@ -59,7 +68,10 @@ pub fn verdict(sandbox: &Sandbox, name: &str, status: Status, now: DateTime<Utc>
 
 /// The operation whose in-progress state `state` is.
 fn running(state: State) -> Option<Operation> {
-    RULES.iter().find(|rule| rule.running == state).map(|rule| rule.operation)
+    RULES
+        .iter()
+        .find(|rule| rule.running == state)
+        .map(|rule| rule.operation)
 }
 
 pub async fn reconcile(
@@ -83,7 +95,10 @@ pub async fn reconcile(
                 Verdict::Wait => {}
                 Verdict::Late => {
                     tracing::warn!(sandbox = %who, execution = %name, since = %sandbox.updated_at, "operation running past its deadline");
-                    note(&mut report.late, format!("{who}: {name} running since {}", sandbox.updated_at));
+                    note(
+                        &mut report.late,
+                        format!("{who}: {name} running since {}", sandbox.updated_at),
+                    );
                 }
                 Verdict::Reconcile { cause } => {
                     let outcome = Outcome::Failed {
@@ -158,10 +173,28 @@ mod tests {
         let sandbox = record(at);
         let s = settings();
         let ended = verdict(&sandbox, "s1-create-v1", Status::Ended("ABORTED"), at, &s);
-        assert!(matches!(&ended, Verdict::Reconcile { cause } if cause.contains("ABORTED")), "{ended:?}");
-        assert_eq!(verdict(&sandbox, "n", Status::NotFound, at + chrono::Duration::minutes(4), &s), Verdict::Wait);
+        assert!(
+            matches!(&ended, Verdict::Reconcile { cause } if cause.contains("ABORTED")),
+            "{ended:?}"
+        );
+        assert_eq!(
+            verdict(
+                &sandbox,
+                "n",
+                Status::NotFound,
+                at + chrono::Duration::minutes(4),
+                &s
+            ),
+            Verdict::Wait
+        );
         assert!(matches!(
-            verdict(&sandbox, "n", Status::NotFound, at + chrono::Duration::minutes(5), &s),
+            verdict(
+                &sandbox,
+                "n",
+                Status::NotFound,
+                at + chrono::Duration::minutes(5),
+                &s
+            ),
             Verdict::Reconcile { .. }
         ));
     }
@@ -171,8 +204,26 @@ mod tests {
         let at = Utc::now();
         let sandbox = record(at);
         let s = settings();
-        assert_eq!(verdict(&sandbox, "n", Status::Running, at + chrono::Duration::hours(1), &s), Verdict::Wait);
-        assert_eq!(verdict(&sandbox, "n", Status::Running, at + chrono::Duration::hours(3), &s), Verdict::Late);
+        assert_eq!(
+            verdict(
+                &sandbox,
+                "n",
+                Status::Running,
+                at + chrono::Duration::hours(1),
+                &s
+            ),
+            Verdict::Wait
+        );
+        assert_eq!(
+            verdict(
+                &sandbox,
+                "n",
+                Status::Running,
+                at + chrono::Duration::hours(3),
+                &s
+            ),
+            Verdict::Late
+        );
     }
 
     #[test]
