@@ -143,6 +143,11 @@ impl Account {
         }
     }
 
+    /// EC2 in the account, to make what a user might leave behind.
+    pub fn ec2(&self) -> &aws_sdk_ec2::Client {
+        &self.ec2
+    }
+
     /// Whether the account has the IAM role `name`.
     pub async fn has_role(&self, name: &str) -> bool {
         let iam = aws_sdk_iam::Client::new(&self.config);

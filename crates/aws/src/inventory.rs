@@ -29,6 +29,18 @@ const ACCOUNT_NETWORK: [&str; 5] = [
     "route-table",
     "security-group",
 ];
+/// The resource types the describes below check, with their states: the Tagging API keeps
+/// listing a terminated instance or a deleted NAT gateway for a while, so for these the
+/// describe is the authority.
+const DESCRIBED: [&str; 7] = [
+    ":instance/",
+    ":natgateway/",
+    ":elastic-ip/",
+    ":subnet/",
+    ":security-group/",
+    ":loadbalancer/",
+    ":targetgroup/",
+];
 
 fn tag_key(key: &str) -> Filter {
     Filter::builder().name("tag-key").values(key).build()
@@ -144,7 +156,8 @@ pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Resul
     let mut left = BTreeSet::new();
     let ec2 = &clients.ec2;
 
-    // 1. Whatever carries an sbx tag, through the Resource Groups Tagging API.
+    // 1. Whatever carries an sbx tag, through the Resource Groups Tagging API (volumes,
+    //    snapshots, images, interfaces, ...), but for the types described in 2.
     let tagging = aws_sdk_resourcegroupstagging::Client::new(&clients.config);
     let mut pages = tagging.get_resources().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -155,6 +168,9 @@ pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Resul
                 continue;
             }
             let arn = resource.resource_arn().unwrap_or_default();
+            if DESCRIBED.iter().any(|kind| arn.contains(kind)) {
+                continue;
+            }
             let network = !keys.contains(&tags::SANDBOX)
                 && ACCOUNT_NETWORK
                     .iter()

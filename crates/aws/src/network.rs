@@ -424,12 +424,13 @@ async fn create_sandbox_subnet(
     })
 }
 
-/// Deletes the sandbox's security group and subnet; what is gone already is skipped. Fails
-/// with a transient error while instances still use them.
+/// Deletes the sandbox's security groups and subnets (every one tagged with it, whatever its
+/// role, so that an orphan half-made by a crash goes too); what is gone already is skipped.
+/// Fails with a transient error while instances still use them.
 pub async fn delete_sandbox_network(ec2: &Client, owner: &Owner) -> Result<(), AwsError> {
     let groups = ec2
         .describe_security_groups()
-        .set_filters(Some(owner.filters("sandbox")))
+        .set_filters(Some(owner.owned()))
         .send()
         .await
         .map_err(sdk("DescribeSecurityGroups"))?;
@@ -445,7 +446,7 @@ pub async fn delete_sandbox_network(ec2: &Client, owner: &Owner) -> Result<(), A
     }
     let subnets = ec2
         .describe_subnets()
-        .set_filters(Some(owner.filters("sandbox")))
+        .set_filters(Some(owner.owned()))
         .send()
         .await
         .map_err(sdk("DescribeSubnets"))?;

@@ -39,6 +39,14 @@ impl Owner {
         ]
     }
 
+    /// EC2 filters that find every resource of this owner, whatever its role.
+    pub fn owned(&self) -> Vec<Filter> {
+        match self {
+            Owner::Sandbox { sandbox, .. } => vec![filter(&format!("tag:{SANDBOX}"), sandbox)],
+            Owner::Account { account, .. } => vec![filter(&format!("tag:{ACCOUNT}"), account)],
+        }
+    }
+
     /// An EC2 tag specification for a new resource of `kind`.
     pub fn ec2_spec(&self, kind: ResourceType, role: &str) -> TagSpecification {
         TagSpecification::builder()
