@@ -52,6 +52,12 @@ pub fn event(function: &str, run: usize, account: &str, root: &std::path::Path) 
         | "register-ingress"
         | "deregister-ingress"
         | "install-constellations" => job,
+        "release-stale-locks"
+        | "reconcile-stuck"
+        | "delete-expired"
+        | "collect-orphans"
+        | "cycle-accounts"
+        | "grow-pool" => json!({"execution": format!("{execution}-gc"), "as_of": null}),
         "api-token" => api("token.json")?,
         "api-sandboxes" => api("list-sandboxes.json")?,
         "api-accounts" => {

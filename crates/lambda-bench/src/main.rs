@@ -113,6 +113,19 @@ fn environment(stack: &LocalStack, function: &str) -> Vec<(String, String)> {
         };
         vars.push((var, state_machine_arn(name)));
     }
+    let units = &stack.seed.organization.units;
+    vars.extend([
+        ("SBX_OU_POOL", units.pool.clone()),
+        ("SBX_OU_CUSTOMERS", units.customers.clone()),
+        ("SBX_OU_EXPIRED", units.expired.clone()),
+        ("SBX_OU_QUARANTINE", units.quarantine.clone()),
+        (
+            "SBX_ACCOUNT_EMAIL_DOMAIN",
+            stack.seed.organization.email_domain.clone(),
+        ),
+        ("SBX_MANAGEMENT_ACCOUNT_ID", sbx_stack::MANAGEMENT_ACCOUNT.into()),
+        ("SBX_POOL_LOW_WATER", "0".into()),
+    ]);
     vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 

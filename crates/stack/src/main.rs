@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use sbx_stack::{LocalStack, Options, state_machine_arn};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -36,36 +37,148 @@ enum Command {
         /// Live sandboxes a tenant may have.
         #[arg(long, default_value_t = 10)]
         quota: u32,
+        /// Sweep every this many seconds (0: never). Default: the template's `GcSchedule`.
+        #[arg(long, value_name = "SECONDS")]
+        gc_every: Option<u64>,
+        /// How long an account with no live sandbox stays its tenant's before it is cleaned.
+        #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+        retention: u64,
+    },
+    /// Run one sweep of the garbage collector on a running stack now, and print its report.
+    #[command(
+        after_help = "Examples:\n  sbx gc\n  sbx gc --as-of 2026-12-03T12:00:00Z   # as if two days had passed"
+    )]
+    Gc {
+        /// The local Step Functions API (default: $AWS_ENDPOINT_URL_SFN, or the one `sbx up` serves).
+        #[arg(long, value_name = "URL")]
+        sfn_endpoint: Option<String>,
+        /// Sweep as of this time (RFC 3339) instead of now: expiry and retention as if time had passed.
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
     },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     sbx_telemetry::init();
-    let Cli {
-        command:
-            Command::Up {
+    match Cli::parse().command {
+        Command::Up {
+            aws_endpoint,
+            sfn_port,
+            time_scale,
+            pool_size,
+            api_port,
+            quota,
+            gc_every,
+            retention,
+        } => {
+            let gc_every = match gc_every {
+                Some(0) => None,
+                Some(seconds) => Some(Duration::from_secs(seconds)),
+                None => match sbx_stack::schedule::template_interval() {
+                    Ok(every) => Some(every),
+                    Err(err) => {
+                        eprintln!("sbx: {err}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
+            let options = Options {
                 aws_endpoint,
                 sfn_port,
                 time_scale,
                 pool_size,
                 api_port,
                 quota,
-            },
-    } = Cli::parse();
+                gc_every,
+                sweep: sbx_steps::SweepSettings {
+                    retention: chrono::Duration::seconds(i64::try_from(retention).unwrap_or(i64::MAX)),
+                    ..sbx_stack::local_sweep_settings()
+                },
+                ..Options::default()
+            };
+            up(options).await
+        }
+        Command::Gc { sfn_endpoint, as_of } => gc(sfn_endpoint, as_of).await,
+    }
+}
+
+/// Starts a sweep on the running stack, waits for it, and prints its report.
+async fn gc(sfn_endpoint: Option<String>, as_of: Option<String>) -> ExitCode {
+    let endpoint = sfn_endpoint
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL_SFN").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:8083".to_owned());
+    let input = match as_of {
+        None => serde_json::json!({}),
+        Some(at) => match chrono::DateTime::parse_from_rfc3339(&at) {
+            Ok(at) => serde_json::json!({"as_of": at.to_rfc3339()}),
+            Err(_) => {
+                eprintln!("sbx: --as-of must be an RFC 3339 time such as 2026-12-03T12:00:00Z, not {at:?}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let config = sbx_stack::sdk_config(&endpoint).await;
+    let client = aws_sdk_sfn::Client::new(&config);
+    let name = format!("gc-manual-{}", chrono::Utc::now().timestamp_millis());
+    let started = client
+        .start_execution()
+        .state_machine_arn(state_machine_arn("gc"))
+        .name(&name)
+        .input(input.to_string())
+        .send()
+        .await;
+    let started = match started {
+        Ok(started) => started,
+        Err(err) => {
+            eprintln!(
+                "sbx: the sweep could not be started at {endpoint}: {}",
+                aws_sdk_sfn::error::DisplayErrorContext(&err)
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(900);
+    loop {
+        let described = match client
+            .describe_execution()
+            .execution_arn(started.execution_arn())
+            .send()
+            .await
+        {
+            Ok(described) => described,
+            Err(err) => {
+                eprintln!("sbx: {}", aws_sdk_sfn::error::DisplayErrorContext(&err));
+                return ExitCode::FAILURE;
+            }
+        };
+        match described.status().as_str() {
+            "RUNNING" if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            "SUCCEEDED" => {
+                println!("{}", described.output().unwrap_or("{}"));
+                return ExitCode::SUCCESS;
+            }
+            status => {
+                eprintln!(
+                    "sbx: sweep {name} {status}: {} {}",
+                    described.error().unwrap_or_default(),
+                    described.cause().unwrap_or_default()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+}
+
+async fn up(options: Options) -> ExitCode {
+    let time_scale = options.time_scale;
     if !(time_scale >= 0.0 && time_scale.is_finite()) {
         eprintln!("sbx: --time-scale must be a non-negative number, not {time_scale}");
         return ExitCode::FAILURE;
     }
-    let options = Options {
-        aws_endpoint,
-        sfn_port,
-        time_scale,
-        pool_size,
-        api_port,
-        quota,
-        ..Options::default()
-    };
+    let gc_every = options.gc_every;
     let stack = match LocalStack::start(options).await {
         Ok(stack) => stack,
         Err(err) => {
@@ -95,6 +208,13 @@ async fn main() -> ExitCode {
     println!(
         "# curl -s -X POST \"$SBX_API_URL/sandboxes\" -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' -H 'idempotency-key: demo-1' -d '{{\"name\":\"demo\",\"amq\":true}}'"
     );
+    match gc_every {
+        Some(every) => println!(
+            "# The garbage collector sweeps every {} s; sweep now with `sbx gc` (or `sbx gc --as-of TIME` to make time pass).",
+            every.as_secs()
+        ),
+        None => println!("# The garbage collector runs only when asked: `sbx gc`."),
+    }
     eprintln!("sbx: up; Ctrl-C to stop");
     sbx_sfn_local::signal::stop_requested().await;
     eprintln!("sbx: stopping");

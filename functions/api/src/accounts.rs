@@ -1,4 +1,6 @@
-//! The `api-accounts` function: the account pool, for admins only.
+//! The `api-accounts` function: the account pool, for admins only: the accounts by state,
+//! one account and its audit trail, adding an account, and sending a quarantined account back
+//! to cleaning.
 
 use crate::caller::identify;
 use crate::directory::Directory;
@@ -7,15 +9,9 @@ use crate::problem::{Problem, json};
 use crate::sandboxes::problem;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use sbx_store::{AccountState, AccountStore};
+use sbx_store::{AccountChange, AccountState, AccountStore, StoreError};
 use serde::{Deserialize, Serialize};
 
-const STATES: [AccountState; 4] = [
-    AccountState::Pool,
-    AccountState::Assigned,
-    AccountState::Expired,
-    AccountState::Quarantined,
-];
 const MAX_LIMIT: u32 = 100;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +23,11 @@ pub struct AddBody {
 #[derive(Debug, Serialize)]
 struct AccountList {
     items: Vec<sbx_store::Account>,
+}
+
+#[derive(Debug, Serialize)]
+struct AccountEventList {
+    items: Vec<sbx_store::AccountEvent>,
 }
 
 pub struct Accounts<S, D> {
@@ -53,6 +54,8 @@ impl<S: AccountStore, D: Directory> Accounts<S, D> {
             Some("GET /accounts") => self.list(request).await,
             Some("POST /accounts") => self.add(request).await,
             Some("GET /accounts/{id}") => self.get(request).await,
+            Some("GET /accounts/{id}/events") => self.events(request).await,
+            Some("POST /accounts/{id}/clean") => self.clean(request).await,
             other => Err(crate::unknown_route(other)),
         }
     }
@@ -60,10 +63,10 @@ impl<S: AccountStore, D: Directory> Accounts<S, D> {
     async fn list(&self, request: &Request) -> Result<Response<Body>, Problem> {
         let query = input::query(request, &["state", "limit"])?;
         let states = match query.get("state") {
-            None => STATES.to_vec(),
-            Some(text) => vec![STATES.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
+            None => AccountState::ALL.to_vec(),
+            Some(text) => vec![AccountState::parse(text).ok_or_else(|| {
                 Problem::invalid(format!(
-                    "state: one of pool, assigned, expired, quarantined, not {text:?}"
+                    "state: one of pool, assigned, expired, cleaning, quarantined, not {text:?}"
                 ))
             })?],
         };
@@ -91,14 +94,51 @@ impl<S: AccountStore, D: Directory> Accounts<S, D> {
     }
 
     async fn get(&self, request: &Request) -> Result<Response<Body>, Problem> {
-        input::query(request, &[])?;
-        let id = input::path_id(request)?;
-        if !valid_account_id(&id) {
-            return Err(Problem::not_found(format!("account {id:?} not found")));
-        }
+        let id = target(request)?;
         let account = self.store.account(&id).await.map_err(problem)?;
         Ok(json(StatusCode::OK, &account))
     }
+
+    async fn events(&self, request: &Request) -> Result<Response<Body>, Problem> {
+        let id = target(request)?;
+        // An unknown account is 404, not an empty trail.
+        self.store.account(&id).await.map_err(problem)?;
+        let items = self.store.account_events(&id).await.map_err(problem)?;
+        Ok(json(StatusCode::OK, &AccountEventList { items }))
+    }
+
+    /// A quarantined account goes back to cleaning; the next sweep cleans it and takes the
+    /// inventory again.
+    async fn clean(&self, request: &Request) -> Result<Response<Body>, Problem> {
+        let id = target(request)?;
+        let account = self.store.account(&id).await.map_err(problem)?;
+        if account.state != AccountState::Quarantined {
+            return Err(not_quarantined(&id, account.state));
+        }
+        match self.store.change_account(&id, AccountChange::BeginCleaning).await {
+            Ok(account) => Ok(json(StatusCode::OK, &account)),
+            // A concurrent request sent it back first.
+            Err(StoreError::AccountUnavailable { state, .. }) => Err(not_quarantined(&id, state)),
+            Err(err) => Err(problem(err)),
+        }
+    }
+}
+
+/// The account a `/accounts/{id}...` request is about; an id that cannot exist is not found.
+fn target(request: &Request) -> Result<String, Problem> {
+    input::query(request, &[])?;
+    let id = input::path_id(request)?;
+    if !valid_account_id(&id) {
+        return Err(Problem::not_found(format!("account {id:?} not found")));
+    }
+    Ok(id)
+}
+
+fn not_quarantined(id: &str, state: AccountState) -> Problem {
+    Problem::new(
+        crate::problem::Kind::InvalidTransition,
+        format!("account {id} is {state}; only a quarantined account can be sent back to cleaning"),
+    )
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ impl Kind {
             Kind::Unauthorized => "Authentication failed",
             Kind::Forbidden => "Not allowed",
             Kind::NotFound => "Not found",
-            Kind::InvalidTransition => "The sandbox's state does not allow this",
+            Kind::InvalidTransition => "The current state does not allow this",
             Kind::QuotaExceeded => "The tenant's sandbox quota is used up",
             Kind::IdempotencyKeyReused => "The idempotency key was used for another request",
             Kind::PayloadTooLarge => "The request body is too large",

@@ -38,7 +38,7 @@ const fn route(method: &'static str, path: &'static str, function: &'static str)
     }
 }
 
-pub const ROUTES: [Route; 12] = [
+pub const ROUTES: [Route; 14] = [
     Route {
         method: "POST",
         path: "/token",
@@ -56,6 +56,8 @@ pub const ROUTES: [Route; 12] = [
     route("GET", "/accounts", ACCOUNTS),
     route("POST", "/accounts", ACCOUNTS),
     route("GET", "/accounts/{id}", ACCOUNTS),
+    route("GET", "/accounts/{id}/events", ACCOUNTS),
+    route("POST", "/accounts/{id}/clean", ACCOUNTS),
 ];
 
 /// The route `method` and `path` match, with the value of `{id}` if the template has one.

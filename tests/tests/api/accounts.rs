@@ -1,7 +1,9 @@
-//! `GET /accounts`, `POST /accounts` and `GET /accounts/{id}`: the account pool, for admins.
+//! `GET /accounts`, `POST /accounts`, `GET /accounts/{id}`, its `/events` and
+//! `POST /accounts/{id}/clean`: the account pool, for admins.
 
 use crate::{Ctx, Seen, behaviour_tests};
 use sbx_e2e::api::Api;
+use sbx_store::{AccountChange, AccountStore};
 use serde_json::json;
 
 pub async fn admins_list_and_filter_accounts(ctx: &Ctx, seen: &mut Seen) {
@@ -103,4 +105,104 @@ pub async fn admins_add_and_read_accounts(ctx: &Ctx, seen: &mut Seen) {
     );
 }
 
-behaviour_tests!(admins_list_and_filter_accounts, admins_add_and_read_accounts);
+pub async fn admins_read_the_trail_and_send_a_quarantined_account_back(ctx: &Ctx, seen: &mut Seen) {
+    let (api, olivia) = (&ctx.api, Some(ctx.olivia.as_str()));
+    let store = &ctx.stack.steps.store;
+    let id = "300000000001";
+    store.add_to_pool(id).await.unwrap_or_else(|e| panic!("{e}"));
+    for change in [
+        AccountChange::Assign {
+            tenant: "zeta".into(),
+        },
+        AccountChange::Expire {
+            tenant: "zeta".into(),
+        },
+        AccountChange::BeginCleaning,
+        AccountChange::Quarantine {
+            reason: "left behind: instance i-1 (running)".into(),
+        },
+    ] {
+        store
+            .change_account(id, change)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let quarantined = seen.expect(
+        "GET /accounts",
+        api.send("GET", "/accounts?state=quarantined", olivia, None).await,
+        200,
+    );
+    assert_eq!(
+        quarantined.body["items"][0]["reason"],
+        "left behind: instance i-1 (running)"
+    );
+
+    let route = "GET /accounts/{id}/events";
+    let trail = seen.expect(
+        route,
+        api.send("GET", &format!("/accounts/{id}/events"), olivia, None)
+            .await,
+        200,
+    );
+    let changes: Vec<&str> = trail.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["change"].as_str())
+        .collect();
+    assert_eq!(
+        changes,
+        ["add", "assign", "expire", "begin-cleaning", "quarantine"]
+    );
+    seen.expect(
+        route,
+        api.send("GET", "/accounts/999999999999/events", olivia, None)
+            .await,
+        404,
+    );
+    seen.expect(
+        route,
+        api.send("GET", &format!("/accounts/{id}/events?x=1"), olivia, None)
+            .await,
+        400,
+    );
+    seen.expect(
+        route,
+        api.send("GET", &format!("/accounts/{id}/events"), Some(&ctx.alice), None)
+            .await,
+        403,
+    );
+    seen.expect(
+        route,
+        api.send("GET", &format!("/accounts/{id}/events"), None, None)
+            .await,
+        401,
+    );
+
+    let route = "POST /accounts/{id}/clean";
+    let path = format!("/accounts/{id}/clean");
+    seen.expect(route, api.send("POST", &path, Some(&ctx.alice), None).await, 403);
+    seen.expect(route, api.send("POST", &path, None, None).await, 401);
+    seen.expect(
+        route,
+        api.send("POST", &format!("{path}?now=1"), olivia, None).await,
+        400,
+    );
+    seen.expect(
+        route,
+        api.send("POST", "/accounts/999999999999/clean", olivia, None)
+            .await,
+        404,
+    );
+    let cleaning = seen.expect(route, api.send("POST", &path, olivia, None).await, 200);
+    assert_eq!(cleaning.body["state"], "cleaning", "{cleaning:?}");
+    assert!(cleaning.body.get("reason").is_none(), "{cleaning:?}");
+    let again = seen.expect(route, api.send("POST", &path, olivia, None).await, 409);
+    assert_eq!(again.problem(), "invalid-transition");
+}
+
+behaviour_tests!(
+    admins_list_and_filter_accounts,
+    admins_add_and_read_accounts,
+    admins_read_the_trail_and_send_a_quarantined_account_back
+);

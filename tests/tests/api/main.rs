@@ -153,6 +153,7 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     behaviour!(events::the_trail_has_an_event_per_version),
     behaviour!(accounts::admins_list_and_filter_accounts),
     behaviour!(accounts::admins_add_and_read_accounts),
+    behaviour!(accounts::admins_read_the_trail_and_send_a_quarantined_account_back),
     behaviour!(gateway::no_route_no_function),
 ];
 

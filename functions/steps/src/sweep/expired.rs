@@ -16,7 +16,9 @@ pub struct ExpiredReport {
     /// Items the index query read.
     pub read: u64,
     pub due: usize,
-    /// Sandboxes whose delete this sweep began.
+    /// How many deletes this sweep began.
+    pub begun: usize,
+    /// Sandboxes whose delete this sweep began (the first 50).
     pub deleting: Vec<String>,
     /// Due, but busy with another operation (or taken by another sweep).
     pub left: Vec<String>,
@@ -57,6 +59,7 @@ pub async fn sweep(
         match sbx_workflows::launch(store, workflows, Operation::Delete, &begun).await {
             Ok(()) => {
                 tracing::info!(sandbox = %who, expired = %sandbox.expires_at, "expired sandbox is being deleted");
+                report.begun += 1;
                 note(&mut report.deleting, who);
             }
             Err(err) => {
