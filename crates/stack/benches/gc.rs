@@ -105,7 +105,14 @@ async fn main() {
         .unwrap_or_else(|e| panic!("{e}"));
     let outcome = execution.finished().await;
     let wall = began.elapsed();
-    assert_eq!(outcome.status, Status::Succeeded, "{outcome:?}");
+    if outcome.status != Status::Succeeded {
+        for event in sbx_sfn_local::service::history_json(&execution) {
+            if event["type"].as_str().is_some_and(|t| t.ends_with("Failed")) {
+                eprintln!("{event}");
+            }
+        }
+        panic!("the sweep did not succeed: {outcome:?}");
+    }
     let report: serde_json::Value =
         serde_json::from_str(outcome.output.as_deref().unwrap_or("null")).unwrap_or_default();
     let read = report["expired"]["read"].as_u64().unwrap_or_default()
