@@ -543,3 +543,34 @@ async fn two_sweeps_at_once_act_on_each_item_once() {
     );
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stack_sweeps_on_its_schedule() {
+    let stack = stack_with(Options {
+        pool_size: 1,
+        sweep: settings(),
+        gc_every: Some(Duration::from_secs(1)),
+        ..Options::default()
+    })
+    .await;
+    let client = sfn(&stack);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let names = loop {
+        let listed = client
+            .list_executions()
+            .state_machine_arn(state_machine_arn("gc"))
+            .status_filter(aws_sdk_sfn::types::ExecutionStatus::Succeeded)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let names: Vec<String> = listed.executions().iter().map(|e| e.name().to_owned()).collect();
+        if names.len() >= 2 {
+            break names;
+        }
+        assert!(Instant::now() < deadline, "no scheduled sweeps: {names:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Each tick's execution is named by the tick (`schedule::tick_name`).
+    assert!(names.iter().all(|n| n.starts_with("gc-")), "{names:?}");
+    stack.stop();
+}
