@@ -230,11 +230,11 @@ async fn a_create_stopped_midway_is_failed_by_one_sweep_and_can_then_be_deleted(
             Ok(Value::Null)
         });
     let client = sfn(&stack);
-    // Named as the API names a create (the record's first version), so the sweep finds it.
+    // An operator's create, under a name of their own: the record names it.
     let started = client
         .start_execution()
         .state_machine_arn(state_machine_arn("create"))
-        .name("s1-create-v1")
+        .name("operator-made-s1")
         .input(json!({"tenant": "acme", "sandbox_id": "s1"}).to_string())
         .send()
         .await
@@ -265,6 +265,24 @@ async fn a_create_stopped_midway_is_failed_by_one_sweep_and_can_then_be_deleted(
         assert!(Instant::now() < deadline, "the create never took the lock");
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
+    assert_eq!(
+        record(&stack, "acme", "s1").await.execution.as_deref(),
+        Some("operator-made-s1")
+    );
+    // Running, past the grace but within the deadline: left alone.
+    let report = sweep(&stack, "gc-0", 1).await;
+    assert_eq!(
+        record(&stack, "acme", "s1").await.state,
+        State::Initializing,
+        "{report}"
+    );
+    let report = sweep(&stack, "gc-late", 3).await;
+    assert_eq!(
+        report["stuck"]["late"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(record(&stack, "acme", "s1").await.state, State::Initializing);
     client
         .stop_execution()
         .execution_arn(started.execution_arn())

@@ -74,6 +74,10 @@ pub struct Sandbox {
     /// Set while the state is `failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// The execution running the current operation, when it is not the one the version
+    /// names (`<id>-<operation>-v<version>`): an operator's, started under a name of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
 }
 
 /// How an operation ended.
@@ -134,6 +138,7 @@ impl Sandbox {
             updated_at: now,
             expires_at: rfc3339_millis::truncate(new.expires_at),
             failure: None,
+            execution: None,
         };
         let event = record.event(Operation::Create, None, now);
         Change { record, event }
@@ -150,6 +155,7 @@ impl Sandbox {
             version: self.version + 1,
             updated_at: now,
             failure: None,
+            execution: None,
             ..self.clone()
         };
         let event = record.event(operation, Some(self.state), now);
@@ -184,6 +190,7 @@ impl Sandbox {
             version: self.version + 1,
             updated_at: now,
             failure,
+            execution: None,
             ..self.clone()
         };
         let event = record.event(operation, Some(self.state), now);

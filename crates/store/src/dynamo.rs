@@ -245,6 +245,16 @@ impl SandboxStore for DynamoStore {
         self.set_account(tenant, id, account_id).await
     }
 
+    async fn name_execution(
+        &self,
+        tenant: &str,
+        id: &str,
+        version: u64,
+        execution: &str,
+    ) -> Result<Sandbox, StoreError> {
+        self.set_execution(tenant, id, version, execution).await
+    }
+
     async fn extend(&self, tenant: &str, id: &str, expires_at: DateTime<Utc>) -> Result<Sandbox, StoreError> {
         self.set_expiry(tenant, id, expires_at).await
     }

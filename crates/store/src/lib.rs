@@ -106,6 +106,17 @@ pub trait SandboxStore: Send + Sync {
         account_id: &str,
     ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
 
+    /// Names the execution running the operation begun at `version`, when it is not the one
+    /// the version names (an operator's). Not a change of state; refused with
+    /// [`StoreError::Conflict`] once the record has moved on.
+    fn name_execution(
+        &self,
+        tenant: &str,
+        id: &str,
+        version: u64,
+        execution: &str,
+    ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
+
     /// Sets the sandbox's expiry. Not a change of state: the version stays, so a running
     /// operation is not disturbed. Refused with [`StoreError::NotExtendable`] once the sandbox
     /// is being deleted.

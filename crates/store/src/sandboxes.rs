@@ -150,6 +150,40 @@ impl DynamoStore {
         }
     }
 
+    pub(crate) async fn set_execution(
+        &self,
+        tenant: &str,
+        id: &str,
+        version: u64,
+        execution: &str,
+    ) -> Result<Sandbox, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.tables.sandboxes)
+            .key("tenant", s(tenant))
+            .key("id", s(id))
+            .update_expression("SET #execution = :execution")
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#execution", "execution")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":execution", s(execution))
+            .expression_attribute_values(":version", n(version))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match updated(result)? {
+            Some(sandbox) => Ok(sandbox),
+            None => {
+                let current = self.read_record(tenant, id).await?;
+                Err(StoreError::Conflict(sbx_lifecycle::Refused {
+                    operation: sbx_lifecycle::Operation::Create,
+                    current: current.state,
+                }))
+            }
+        }
+    }
+
     pub(crate) async fn set_expiry(
         &self,
         tenant: &str,

@@ -509,6 +509,19 @@ impl SandboxStore for FakeStore {
         Ok(change.record)
     }
 
+    async fn name_execution(
+        &self,
+        tenant: &str,
+        id: &str,
+        _version: u64,
+        execution: &str,
+    ) -> Result<Sandbox, StoreError> {
+        let mut record = self.record(tenant, id)?;
+        record.execution = Some(execution.into());
+        self.put(record.clone());
+        Ok(record)
+    }
+
     async fn assign_account(&self, tenant: &str, id: &str, account_id: &str) -> Result<Sandbox, StoreError> {
         let mut record = self.record(tenant, id)?;
         record.account_id = Some(account_id.into());

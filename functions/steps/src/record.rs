@@ -104,6 +104,20 @@ pub async fn begin(store: &impl SandboxStore, input: BeginInput) -> Result<Job, 
         }
         (operation, None) => store.begin(tenant, id, operation).await?,
     };
+    // An operator's execution under a name of its own: the record says which it is, so that the
+    // sweep checks this execution and not the one the version would name.
+    let record = if request.version.is_none() && token != rules::execution_name(id, operation, record.version)
+    {
+        match store.name_execution(tenant, id, record.version, &token).await {
+            Ok(named) => named,
+            Err(err) => {
+                tracing::warn!(%err, sandbox = id, execution = %token, "the record could not name its execution");
+                record
+            }
+        }
+    } else {
+        record
+    };
     Ok(Job {
         tenant: record.tenant,
         sandbox_id: record.id,
@@ -228,8 +242,12 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((job.version, job.options.amq), (1, true));
-        let record = store.get("acme", "s1").await.map(|r| r.state);
-        assert_eq!(record.ok(), Some(State::Initializing));
+        let record = store.get("acme", "s1").await.map(|r| (r.state, r.execution));
+        assert_eq!(
+            record.ok(),
+            Some((State::Initializing, Some("s1-op-1".into()))),
+            "the record names the operator's execution for the sweep"
+        );
         let again = begin(&store, begin_input("create", None)).await;
         assert!(
             matches!(again, Err(StepError::Conflict(_))),
@@ -246,6 +264,16 @@ mod tests {
             begun.map(|j| j.version).ok(),
             Some(1),
             "the API's begin is found, not repeated"
+        );
+        let mut named = begin_input("create", None);
+        named.request.sandbox_id = "s2".into();
+        named.token = "s2-create-v1".into();
+        assert!(begin(&store, named).await.is_ok());
+        let record = store.get("acme", "s2").await.map(|r| r.execution);
+        assert_eq!(
+            record.ok(),
+            Some(None),
+            "an execution under the version's name needs no naming"
         );
         let stale = begin(&store, begin_input("create", Some(7))).await;
         assert!(matches!(stale, Err(StepError::Conflict(_))), "{stale:?}");

@@ -1,5 +1,6 @@
 //! `reconcile-stuck`: a record in a transitional state is checked against the execution its
-//! operation and version name (DescribeExecution):
+//! operation and version name, or the one the record names (an operator's), with
+//! DescribeExecution:
 //!
 //! - **ended** without finishing the record: reconciled now, whatever the record's age;
 //! - **not found**: reconciled once the grace period has passed (it covers the API's moment
@@ -89,7 +90,10 @@ pub async fn reconcile(
         for sandbox in swept.items {
             report.checked += 1;
             let who = format!("{}/{}", sandbox.tenant, sandbox.id);
-            let name = rules::execution_name(&sandbox.id, operation, sandbox.version);
+            let name = sandbox
+                .execution
+                .clone()
+                .unwrap_or_else(|| rules::execution_name(&sandbox.id, operation, sandbox.version));
             let status = workflows.status(operation, &name).await?;
             match verdict(&sandbox, &name, status, now, settings) {
                 Verdict::Wait => {}
