@@ -202,8 +202,16 @@ async fn an_expired_sandbox_is_deleted_by_a_sweep_and_its_resources_are_gone() {
     let report = sweep(&stack, "gc-now", 0).await;
     assert_eq!(report["expired"]["due"], 0, "nothing is due yet: {report}");
     let bad = run(&stack, "gc", "gc-bad", &json!({"as_of": "tomorrow"})).await;
-    assert_eq!((bad.status.as_str(), bad.error.as_deref()), ("FAILED", Some("Sbx.InvalidInput")), "{bad:?}");
-    assert_eq!(record(&stack, "acme", "old").await.state, State::Started, "a refused sweep does nothing");
+    assert_eq!(
+        (bad.status.as_str(), bad.error.as_deref()),
+        ("FAILED", Some("Sbx.InvalidInput")),
+        "{bad:?}"
+    );
+    assert_eq!(
+        record(&stack, "acme", "old").await.state,
+        State::Started,
+        "a refused sweep does nothing"
+    );
 
     let report = sweep(&stack, "gc-later", 2).await;
     assert_eq!(report["expired"]["deleting"], json!(["acme/old"]), "{report}");

@@ -237,35 +237,6 @@ impl DynamoStore {
             .collect::<Result<Vec<Account>, StoreError>>()?;
         Ok((items, output.last_evaluated_key))
     }
-
-    async fn query_partition<T: serde::de::DeserializeOwned>(
-        &self,
-        partition: String,
-    ) -> Result<Vec<T>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.config.tables.events)
-                .key_condition_expression("#sandbox = :sandbox")
-                .expression_attribute_names("#sandbox", "sandbox")
-                .expression_attribute_values(":sandbox", s(&partition))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::aws("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                found.push(serde_dynamo::from_item(item)?);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
-    }
 }
 
 impl AccountStore for DynamoStore {
@@ -392,7 +363,7 @@ impl AccountStore for DynamoStore {
     }
 
     async fn account_events(&self, account_id: &str) -> Result<Vec<AccountEvent>, StoreError> {
-        self.query_partition(trail_partition(account_id)).await
+        self.read_partition(&trail_partition(account_id)).await
     }
 
     async fn record_infra_change(&self, change: &InfraChange) -> Result<(), StoreError> {
@@ -412,6 +383,6 @@ impl AccountStore for DynamoStore {
     }
 
     async fn infra_changes(&self, account_id: &str) -> Result<Vec<InfraChange>, StoreError> {
-        self.query_partition(journal_partition(account_id)).await
+        self.read_partition(&journal_partition(account_id)).await
     }
 }

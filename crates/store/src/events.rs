@@ -1,4 +1,5 @@
-//! The events table: each sandbox's append-only audit trail, one event per record version.
+//! The events table: each sandbox's append-only audit trail, one event per record version (the
+//! accounts' trails and journals live in partitions of their own, see `accounts.rs`).
 
 use crate::StoreError;
 use crate::dynamo::{DynamoStore, build, s};
@@ -23,7 +24,16 @@ impl DynamoStore {
 
     /// The sandbox's audit trail, oldest first.
     pub(crate) async fn read_events(&self, tenant: &str, id: &str) -> Result<Vec<Event>, StoreError> {
-        let mut events = Vec::new();
+        self.read_partition(&event_partition(tenant, id)).await
+    }
+
+    /// Every item of one partition of the events table (a sandbox's trail, an account's trail
+    /// or journal), in order, page by page.
+    pub(crate) async fn read_partition<T: serde::de::DeserializeOwned>(
+        &self,
+        partition: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut found = Vec::new();
         let mut start = None;
         loop {
             let output = self
@@ -32,18 +42,18 @@ impl DynamoStore {
                 .table_name(&self.config.tables.events)
                 .key_condition_expression("#sandbox = :sandbox")
                 .expression_attribute_names("#sandbox", "sandbox")
-                .expression_attribute_values(":sandbox", s(event_partition(tenant, id)))
+                .expression_attribute_values(":sandbox", s(partition))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| StoreError::aws("Query", e))?;
             for item in output.items.unwrap_or_default() {
-                events.push(serde_dynamo::from_item(item)?);
+                found.push(serde_dynamo::from_item(item)?);
             }
             start = output.last_evaluated_key;
             if start.is_none() {
-                return Ok(events);
+                return Ok(found);
             }
         }
     }

@@ -13,14 +13,14 @@
 //!   with a reason naming what was left or which call failed.
 //! - Where an organization is configured, each account is placed in the unit of its state.
 
-use super::orphans::{SWEEP_LEASE, converge_none, tear_down};
-use super::{SweepInput, note};
+use super::orphans::{converge_none, tear_down};
+use super::{Aws, Infra, Store, SweepInput, locked, note};
 use crate::config::SweepSettings;
 use crate::error::StepError;
 use crate::job::Job;
 use crate::sandboxes;
-use sbx_aws::{AccountFactory, Ingress, Inventory, Networks, SharedInfrastructure, Unit, Vms};
-use sbx_store::{Account, AccountChange, AccountState, AccountStore, LockStore, SandboxStore, StoreError};
+use sbx_aws::{AccountFactory, Unit};
+use sbx_store::{Account, AccountChange, AccountState, AccountStore, StoreError};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -32,18 +32,6 @@ pub struct AccountsReport {
     /// Accounts moved to the organizational unit of their state.
     pub placed: Vec<String>,
 }
-
-/// The tenant accounts' resources this part removes.
-pub trait Aws: Vms + Networks + Ingress {}
-impl<T: Vms + Networks + Ingress> Aws for T {}
-
-/// The accounts' shared infrastructure and their inventory.
-pub trait Infra: SharedInfrastructure + Inventory {}
-impl<T: SharedInfrastructure + Inventory> Infra for T {}
-
-/// The store side this part needs.
-pub trait Store: SandboxStore + AccountStore + LockStore {}
-impl<T: SandboxStore + AccountStore + LockStore> Store for T {}
 
 /// The unit an account in `state` belongs in.
 pub fn unit(state: AccountState) -> Unit {
@@ -181,15 +169,14 @@ async fn clean(
     account: &Account,
 ) -> Result<Option<(AccountChange, Account)>, StepError> {
     let lock = Job::lock_name(&account.account_id);
-    match store.acquire(&lock, execution, SWEEP_LEASE).await {
-        Ok(_) => {}
-        Err(StoreError::LockHeld { .. }) => return Ok(None),
-        Err(err) => return Err(err.into()),
-    }
-    let outcome = attempt(aws, infra, domain, account).await;
-    if let Err(err) = store.release(&lock, execution).await {
-        tracing::warn!(%lock, %err, "the sweep's lock could not be released; its lease will run out");
-    }
+    // The attempt's own failure is an outcome to record, not an error of the sweep.
+    let attempted = locked(store, &lock, execution, async || {
+        Ok(attempt(aws, infra, domain, account).await)
+    })
+    .await?;
+    let Some(outcome) = attempted else {
+        return Ok(None);
+    };
     let change = match outcome {
         Ok(left) if left.is_empty() => AccountChange::Cleaned,
         Ok(left) => {

@@ -25,7 +25,46 @@ pub mod stuck;
 use crate::config::SweepSettings;
 use crate::error::StepError;
 use chrono::{DateTime, Utc};
+use sbx_aws::{Ingress, Inventory, Networks, SharedInfrastructure, Vms};
+use sbx_store::{AccountStore, LockStore, SandboxStore, StoreError};
 use serde::Deserialize;
+use std::time::Duration;
+
+/// How long a sweep may hold a lock: one cleaning of an account, or one growth of the pool.
+pub(crate) const SWEEP_LEASE: Duration = Duration::from_secs(900);
+
+/// The tenant accounts' resources the sweeps remove.
+pub trait Aws: Vms + Networks + Ingress {}
+impl<T: Vms + Networks + Ingress> Aws for T {}
+
+/// The accounts' shared infrastructure and their inventory.
+pub trait Infra: SharedInfrastructure + Inventory {}
+impl<T: SharedInfrastructure + Inventory> Infra for T {}
+
+/// The store's parts the account sweeps use.
+pub trait Store: SandboxStore + AccountStore + LockStore {}
+impl<T: SandboxStore + AccountStore + LockStore> Store for T {}
+
+/// Runs `work` holding `lock` for the sweep `execution`; `None` when another holder has it (the
+/// next sweep tries again). The lock is released however `work` ends; a release that fails is
+/// left to the lease's expiry.
+pub(crate) async fn locked<T>(
+    store: &impl LockStore,
+    lock: &str,
+    execution: &str,
+    work: impl AsyncFnOnce() -> Result<T, StepError>,
+) -> Result<Option<T>, StepError> {
+    match store.acquire(lock, execution, SWEEP_LEASE).await {
+        Ok(_) => {}
+        Err(StoreError::LockHeld { .. }) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    }
+    let outcome = work().await;
+    if let Err(err) = store.release(lock, execution).await {
+        tracing::warn!(%lock, %err, "the sweep's lock could not be released; its lease will run out");
+    }
+    outcome.map(Some)
+}
 
 /// What each part of a sweep is called with.
 #[derive(Debug, Clone, Deserialize)]
@@ -62,21 +101,47 @@ pub(crate) fn note(list: &mut Vec<String>, item: String) {
     }
 }
 
+/// Sweep settings for unit tests: the defaults' durations, a fixed clock, no pool growth.
+#[cfg(test)]
+pub(crate) fn test_settings(movable_clock: bool) -> SweepSettings {
+    SweepSettings {
+        grace: chrono::Duration::minutes(5),
+        deadline: chrono::Duration::hours(2),
+        retention: chrono::Duration::hours(24),
+        cooldown: chrono::Duration::zero(),
+        attempts: 3,
+        batch: 10,
+        low_water: 0,
+        movable_clock,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fakes::FakeStore;
 
     fn settings(movable_clock: bool) -> SweepSettings {
-        SweepSettings {
-            grace: chrono::Duration::minutes(5),
-            deadline: chrono::Duration::hours(2),
-            retention: chrono::Duration::hours(24),
-            cooldown: chrono::Duration::zero(),
-            attempts: 3,
-            batch: 10,
-            low_water: 0,
-            movable_clock,
-        }
+        test_settings(movable_clock)
+    }
+
+    #[tokio::test]
+    async fn work_under_a_lock_runs_once_and_releases_it_however_it_ends() {
+        let store = FakeStore::default();
+        let done = locked(&store, "account:1", "gc-1", async || Ok::<_, StepError>(7)).await;
+        assert_eq!(done.ok(), Some(Some(7)));
+        let failed = locked(&store, "account:1", "gc-1", async || {
+            Err::<(), _>(StepError::Failed("boom".into()))
+        })
+        .await;
+        assert!(matches!(failed, Err(StepError::Failed(_))), "{failed:?}");
+        assert!(
+            store.holder("account:1").await.ok().flatten().is_none(),
+            "released after a failure"
+        );
+        store.hold("account:1", "exec-create");
+        let busy = locked(&store, "account:1", "gc-1", async || Ok::<_, StepError>(1)).await;
+        assert_eq!(busy.ok(), Some(None), "another holder: left for the next sweep");
     }
 
     #[test]

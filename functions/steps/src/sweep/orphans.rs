@@ -4,21 +4,17 @@
 //! account lock. What cannot be removed yet (an instance still shutting down holds its subnet)
 //! is reported and tried again by the next sweep.
 
-use super::{SweepInput, note};
+use super::{Aws, Infra, Store, SweepInput, locked, note};
 use crate::config::SweepSettings;
 use crate::error::StepError;
 use crate::job::{Job, host};
 use crate::sandboxes;
 use sbx_aws::infra::Want;
 use sbx_aws::inventory::TaggedSandbox;
-use sbx_aws::{Ingress, Inventory, Networks, Owner, SharedInfrastructure, Vms};
+use sbx_aws::{Ingress, Networks, Owner, SharedInfrastructure, Vms};
 use sbx_lifecycle::State;
-use sbx_store::{AccountState, AccountStore, InfraChange, LockStore, SandboxStore, StoreError};
+use sbx_store::{AccountState, InfraChange, SandboxStore, StoreError};
 use serde::Serialize;
-use std::time::Duration;
-
-/// How long a sweep may hold an account lock: one release of shared infrastructure.
-pub(crate) const SWEEP_LEASE: Duration = Duration::from_secs(900);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OrphansReport {
@@ -30,18 +26,6 @@ pub struct OrphansReport {
     /// Accounts whose idle shared infrastructure was released, with what changed.
     pub released: Vec<String>,
 }
-
-/// The tenant accounts' resources this part removes.
-pub trait Aws: Vms + Networks + Ingress {}
-impl<T: Vms + Networks + Ingress> Aws for T {}
-
-/// The accounts' shared infrastructure and their inventory.
-pub trait Infra: SharedInfrastructure + Inventory {}
-impl<T: SharedInfrastructure + Inventory> Infra for T {}
-
-/// The store side this part needs.
-pub trait Store: SandboxStore + AccountStore + LockStore {}
-impl<T: SandboxStore + AccountStore + LockStore> Store for T {}
 
 pub async fn collect(
     store: &impl Store,
@@ -146,16 +130,11 @@ pub(crate) async fn release_idle(
         return Ok(None);
     }
     let lock = Job::lock_name(account);
-    match store.acquire(&lock, execution, SWEEP_LEASE).await {
-        Ok(_) => {}
-        Err(StoreError::LockHeld { .. }) => return Ok(None),
-        Err(err) => return Err(err.into()),
-    }
-    let released = release_locked(store, networks, infra, account, tenant, execution).await;
-    if let Err(err) = store.release(&lock, execution).await {
-        tracing::warn!(%lock, %err, "the sweep's lock could not be released; its lease will run out");
-    }
-    released
+    let released = locked(store, &lock, execution, async || {
+        release_locked(store, networks, infra, account, tenant, execution).await
+    })
+    .await?;
+    Ok(released.flatten())
 }
 
 async fn release_locked(

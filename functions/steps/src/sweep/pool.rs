@@ -9,8 +9,7 @@
 //! growing it at once. Without an organization, a low pool is a warning.
 
 use super::locks::POOL_LOCK;
-use super::orphans::SWEEP_LEASE;
-use super::{SweepInput, note};
+use super::{SweepInput, locked, note};
 use crate::config::SweepSettings;
 use crate::error::StepError;
 use sbx_aws::organizations::CreationState;
@@ -61,16 +60,11 @@ pub async fn grow(
         }
         return Ok(report);
     };
-    match store.acquire(POOL_LOCK, &input.execution, SWEEP_LEASE).await {
-        Ok(_) => {}
-        Err(StoreError::LockHeld { .. }) => return Ok(report),
-        Err(err) => return Err(err.into()),
-    }
-    let grown = grow_locked(store, organization, settings, &mut report).await;
-    if let Err(err) = store.release(POOL_LOCK, &input.execution).await {
-        tracing::warn!(%err, "the pool lock could not be released; its lease will run out");
-    }
-    grown.map(|()| report)
+    locked(store, POOL_LOCK, &input.execution, async || {
+        grow_locked(store, organization, settings, &mut report).await
+    })
+    .await?;
+    Ok(report)
 }
 
 async fn grow_locked(

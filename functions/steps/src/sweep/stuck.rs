@@ -148,16 +148,7 @@ mod tests {
     use sbx_lifecycle::{NewSandbox, SandboxOptions};
 
     fn settings() -> SweepSettings {
-        SweepSettings {
-            grace: chrono::Duration::minutes(5),
-            deadline: chrono::Duration::hours(2),
-            retention: chrono::Duration::hours(24),
-            cooldown: chrono::Duration::zero(),
-            attempts: 3,
-            batch: 10,
-            low_water: 0,
-            movable_clock: false,
-        }
+        crate::sweep::test_settings(false)
     }
 
     fn record(at: DateTime<Utc>) -> Sandbox {
