@@ -131,39 +131,28 @@ pub(crate) async fn release_idle(
     }
     let lock = Job::lock_name(account);
     let released = locked(store, &lock, execution, async || {
-        release_locked(store, networks, infra, account, tenant, execution).await
+        // Checked again under the lock: a create that began meanwhile needs what is there.
+        if any_active(store, tenant).await? {
+            return Ok(None);
+        }
+        let started_at = chrono::Utc::now();
+        let changes = converge_none(networks, infra, account, tenant, execution).await?;
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        store
+            .record_infra_change(&InfraChange {
+                account_id: account.to_owned(),
+                owner: execution.to_owned(),
+                action: format!("release (sweep): {}", changes.join(", ")),
+                started_at,
+                ended_at: chrono::Utc::now(),
+            })
+            .await?;
+        Ok(Some(changes))
     })
     .await?;
     Ok(released.flatten())
-}
-
-async fn release_locked(
-    store: &impl Store,
-    networks: &impl Networks,
-    infra: &impl SharedInfrastructure,
-    account: &str,
-    tenant: &str,
-    execution: &str,
-) -> Result<Option<Vec<String>>, StepError> {
-    // Checked again under the lock: a create that began meanwhile needs what is there.
-    if any_active(store, tenant).await? {
-        return Ok(None);
-    }
-    let started_at = chrono::Utc::now();
-    let changes = converge_none(networks, infra, account, tenant, execution).await?;
-    if changes.is_empty() {
-        return Ok(None);
-    }
-    store
-        .record_infra_change(&InfraChange {
-            account_id: account.to_owned(),
-            owner: execution.to_owned(),
-            action: format!("release (sweep): {}", changes.join(", ")),
-            started_at,
-            ended_at: chrono::Utc::now(),
-        })
-        .await?;
-    Ok(Some(changes))
 }
 
 /// Deletes all of the account's shared infrastructure; returns what it changed.
