@@ -345,6 +345,14 @@ impl AccountStore for DynamoStore {
         })
     }
 
+    async fn change_account_from(
+        &self,
+        current: &Account,
+        change: AccountChange,
+    ) -> Result<Option<Account>, StoreError> {
+        Ok(self.write_change(current, &change).await?.ok())
+    }
+
     async fn accounts(&self, state: AccountState, limit: i32) -> Result<Vec<Account>, StoreError> {
         Ok(self.state_page(state, Some(limit.max(1)), None).await?.0)
     }

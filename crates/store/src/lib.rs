@@ -181,6 +181,15 @@ pub trait AccountStore: Send + Sync {
         change: AccountChange,
     ) -> impl Future<Output = Result<Account, StoreError>> + Send;
 
+    /// Applies `change` to the account as it was read (`current`), compared on that version:
+    /// `Ok(None)` when the account has changed since (the caller decided on what is no longer
+    /// there). A change `current`'s state does not allow is [`StoreError::AccountUnavailable`].
+    fn change_account_from(
+        &self,
+        current: &Account,
+        change: AccountChange,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+
     /// Up to `limit` accounts in `state`, read through the `by-state` index.
     fn accounts(
         &self,

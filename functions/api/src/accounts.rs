@@ -115,9 +115,17 @@ impl<S: AccountStore, D: Directory> Accounts<S, D> {
         if account.state != AccountState::Quarantined {
             return Err(not_quarantined(&id, account.state));
         }
-        match self.store.change_account(&id, AccountChange::BeginCleaning).await {
-            Ok(account) => Ok(json(StatusCode::OK, &account)),
+        match self
+            .store
+            .change_account_from(&account, AccountChange::BeginCleaning)
+            .await
+        {
+            Ok(Some(account)) => Ok(json(StatusCode::OK, &account)),
             // A concurrent request sent it back first.
+            Ok(None) => {
+                let now = self.store.account(&id).await.map_err(problem)?;
+                Err(not_quarantined(&id, now.state))
+            }
             Err(StoreError::AccountUnavailable { state, .. }) => Err(not_quarantined(&id, state)),
             Err(err) => Err(problem(err)),
         }

@@ -404,6 +404,36 @@ impl FakeStore {
         locked(&self.sandboxes).push(record);
     }
 
+    /// Assigns (or, `own`, takes back) the account for `tenant` as the store's lifecycle does.
+    fn change_account_now(
+        &self,
+        id: &str,
+        mut accounts: MutexGuard<'_, BTreeMap<String, Account>>,
+        tenant: &str,
+        own: bool,
+    ) -> Result<Account, StoreError> {
+        let account = accounts.get_mut(id).ok_or(StoreError::PoolExhausted)?;
+        let change = match own {
+            true => AccountChange::Reuse {
+                tenant: tenant.into(),
+            },
+            false => AccountChange::Assign {
+                tenant: tenant.into(),
+            },
+        };
+        match account.apply(&change, Utc::now()) {
+            Ok(Some((next, _))) => *account = next,
+            Ok(None) => {}
+            Err(refused) => {
+                return Err(StoreError::AccountUnavailable {
+                    account_id: id.into(),
+                    state: refused.state,
+                });
+            }
+        }
+        Ok(account.clone())
+    }
+
     /// Adds a pool account.
     pub fn pool(&self, account_id: &str) {
         let (account, _) = Account::added(account_id, Utc::now());
@@ -568,21 +598,20 @@ impl AccountStore for FakeStore {
     }
 
     async fn allocate(&self, tenant: &str) -> Result<Account, StoreError> {
-        let mut accounts = locked(&self.accounts);
-        if let Some(own) = accounts
-            .values_mut()
-            .find(|a| a.tenant.as_deref() == Some(tenant))
-        {
-            own.state = AccountState::Assigned;
-            return Ok(own.clone());
-        }
-        let free = accounts
-            .values_mut()
-            .find(|a| a.state == AccountState::Pool)
-            .ok_or(StoreError::PoolExhausted)?;
-        free.state = AccountState::Assigned;
-        free.tenant = Some(tenant.into());
-        Ok(free.clone())
+        let id = {
+            let accounts = locked(&self.accounts);
+            let own = accounts.values().find(|a| a.tenant.as_deref() == Some(tenant));
+            match own {
+                Some(own) => return self.change_account_now(&own.account_id.clone(), accounts, tenant, true),
+                None => accounts
+                    .values()
+                    .find(|a| a.state == AccountState::Pool)
+                    .map(|a| a.account_id.clone())
+                    .ok_or(StoreError::PoolExhausted)?,
+            }
+        };
+        let accounts = locked(&self.accounts);
+        self.change_account_now(&id, accounts, tenant, false)
     }
 
     async fn account(&self, account_id: &str) -> Result<Account, StoreError> {
@@ -625,6 +654,18 @@ impl AccountStore for FakeStore {
             }
         }
         Ok(account.clone())
+    }
+
+    async fn change_account_from(
+        &self,
+        current: &Account,
+        change: AccountChange,
+    ) -> Result<Option<Account>, StoreError> {
+        let stored = self.account_of(&current.account_id)?;
+        if stored.version != current.version {
+            return Ok(None);
+        }
+        self.change_account(&current.account_id, change).await.map(Some)
     }
 
     async fn all_accounts(&self, state: AccountState) -> Result<Vec<Account>, StoreError> {

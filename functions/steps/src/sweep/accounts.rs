@@ -61,7 +61,10 @@ pub async fn cycle(
 ) -> Result<AccountsReport, StepError> {
     let now = input.now(settings)?;
     let mut report = AccountsReport::default();
-    for account in store.all_accounts(AccountState::Assigned).await? {
+    for indexed in store.all_accounts(AccountState::Assigned).await? {
+        let Some(account) = fresh(store, &indexed).await? else {
+            continue;
+        };
         let Some(tenant) = account.tenant.clone() else {
             continue;
         };
@@ -74,7 +77,10 @@ pub async fn cycle(
         }
     }
 
-    for account in store.all_accounts(AccountState::Expired).await? {
+    for indexed in store.all_accounts(AccountState::Expired).await? {
+        let Some(account) = fresh(store, &indexed).await? else {
+            continue;
+        };
         let since = account.expired_at.unwrap_or(account.updated_at);
         if since + settings.retention > now {
             continue;
@@ -90,7 +96,10 @@ pub async fn cycle(
         }
     }
 
-    for account in store.all_accounts(AccountState::Cleaning).await? {
+    for indexed in store.all_accounts(AccountState::Cleaning).await? {
+        let Some(account) = fresh(store, &indexed).await? else {
+            continue;
+        };
         let account = match account.cleaned_at {
             Some(_) => account,
             None => match clean(store, aws, infra, domain, settings, &input.execution, &account).await? {
@@ -144,15 +153,26 @@ fn record(report: &mut AccountsReport, account: &Account, change: &AccountChange
 
 /// Applies `change` unless another sweep or an allocation changed the account first
 /// (`None`).
+/// The account as it is now (a consistent read), if it is still in the state the index said:
+/// an index may be behind, and no decision is made on what it shows.
+async fn fresh(store: &impl AccountStore, indexed: &Account) -> Result<Option<Account>, StepError> {
+    match store.account(&indexed.account_id).await {
+        Ok(account) if account.state == indexed.state => Ok(Some(account)),
+        Ok(_) | Err(StoreError::AccountNotFound { .. }) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Applies `change` to the account as it was read; `None` when another sweep, an allocation or
+/// an admin changed it since (the next sweep decides anew), or when it was a no-op.
 async fn apply(
     store: &impl AccountStore,
     account: &Account,
     change: AccountChange,
 ) -> Result<Option<Account>, StepError> {
-    match store.change_account(&account.account_id, change).await {
-        Ok(next) if next.version != account.version => Ok(Some(next)),
-        Ok(_) => Ok(None),
-        Err(StoreError::AccountUnavailable { .. }) => Ok(None),
+    match store.change_account_from(account, change).await {
+        Ok(Some(next)) if next.version != account.version => Ok(Some(next)),
+        Ok(_) | Err(StoreError::AccountUnavailable { .. }) => Ok(None),
         Err(err) => Err(err.into()),
     }
 }
@@ -169,12 +189,18 @@ async fn clean(
     account: &Account,
 ) -> Result<Option<(AccountChange, Account)>, StepError> {
     let lock = Job::lock_name(&account.account_id);
-    // The attempt's own failure is an outcome to record, not an error of the sweep.
     let attempted = locked(store, &lock, execution, async || {
-        Ok(attempt(aws, infra, domain, account).await)
+        // Read again under the lock: only a sweep holding it moves a cleaning account on, so
+        // the account cannot be cleaned, released and given to a tenant while this one works.
+        match store.account(&account.account_id).await? {
+            now if now.version == account.version => {}
+            _ => return Ok(None),
+        }
+        // The attempt's own failure is an outcome to record, not an error of the sweep.
+        Ok(Some(attempt(aws, infra, domain, account).await))
     })
     .await?;
-    let Some(outcome) = attempted else {
+    let Some(Some(outcome)) = attempted else {
         return Ok(None);
     };
     let change = match outcome {
@@ -237,6 +263,47 @@ mod tests {
         assert!(settling("instance i-1 (shutting-down)"));
         assert!(!settling("instance i-1 (running)"));
         assert!(!settling("subnet subnet-1"));
+    }
+
+    #[tokio::test]
+    async fn no_change_is_made_on_an_account_read_before_another_change() {
+        let store = crate::fakes::FakeStore::default();
+        store.pool(crate::fakes::ACCOUNT);
+        let read = store
+            .account(crate::fakes::ACCOUNT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.allocate("acme").await.is_ok());
+        let stale = apply(
+            &store,
+            &read,
+            AccountChange::Assign {
+                tenant: "globex".into(),
+            },
+        )
+        .await;
+        assert!(matches!(stale, Ok(None)), "{stale:?}");
+        let changed = fresh(&store, &read).await.ok().flatten();
+        assert!(
+            changed.is_none(),
+            "the index said pool; the account is assigned now"
+        );
+        let now = store
+            .account(crate::fakes::ACCOUNT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let expired = apply(
+            &store,
+            &now,
+            AccountChange::Expire {
+                tenant: "acme".into(),
+            },
+        )
+        .await;
+        assert_eq!(
+            expired.ok().flatten().map(|a| a.state),
+            Some(AccountState::Expired)
+        );
     }
 
     #[test]

@@ -131,10 +131,15 @@ pub(crate) async fn release_idle(
     }
     let lock = Job::lock_name(account);
     let released = locked(store, &lock, execution, async || {
-        // Checked again under the lock: a create that began meanwhile needs what is there.
-        if any_active(store, tenant).await? {
+        // Checked again under the lock, on a consistent read: the account still serves this
+        // tenant (an index may be behind), and no create began meanwhile that needs what is there.
+        let account = store.account(account).await?;
+        let serves = matches!(account.state, AccountState::Assigned | AccountState::Expired)
+            && account.tenant.as_deref() == Some(tenant);
+        if !serves || any_active(store, tenant).await? {
             return Ok(None);
         }
+        let account = account.account_id.as_str();
         let started_at = chrono::Utc::now();
         let changes = converge_none(networks, infra, account, tenant, execution).await?;
         if changes.is_empty() {
