@@ -15,7 +15,8 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
-#[derive(Debug, Clone, Deserialize)]
+/// The body of `POST /token`. Its `Debug` names which fields are set, never their secrets.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     #[serde(default)]
@@ -24,6 +25,17 @@ pub struct TokenBody {
     pub password: Option<String>,
     #[serde(default)]
     pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |field: &Option<String>| if field.is_some() { "<set>" } else { "<none>" };
+        f.debug_struct("TokenBody")
+            .field("username", &self.username)
+            .field("password", &set(&self.password))
+            .field("refresh_token", &set(&self.refresh_token))
+            .finish()
+    }
 }
 
 /// What a sign-in is made with.
@@ -224,5 +236,11 @@ mod tests {
             }
         );
         assert!(!text.contains("hunter2"));
+        let body = body(
+            serde_json::json!({"username": "alice", "password": "hunter2", "refresh_token": "r-secret"}),
+        );
+        let text = format!("{body:?}");
+        assert!(text.contains("alice") && text.contains("<set>"), "{text}");
+        assert!(!text.contains("hunter2") && !text.contains("r-secret"), "{text}");
     }
 }
