@@ -44,11 +44,7 @@ pub struct SandboxNetwork {
 }
 
 /// Creates what is missing of the account's network and returns it.
-pub async fn ensure_account_network(
-    ec2: &Client,
-    owner: &Owner,
-    region: &str,
-) -> Result<AccountNetwork, AwsError> {
+pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<AccountNetwork, AwsError> {
     let vpc_id = match find_vpc(ec2, owner).await? {
         Some(id) => id,
         None => {
@@ -102,6 +98,7 @@ pub async fn ensure_account_network(
     };
 
     let mut public_subnets = Vec::new();
+    let mut zones = None;
     for (i, cidr) in PUBLIC_CIDRS.iter().enumerate() {
         let role = format!("public-{i}");
         let found = ec2
@@ -113,7 +110,17 @@ pub async fn ensure_account_network(
         let id = match found.subnets().first().and_then(|s| s.subnet_id()) {
             Some(id) => id.to_owned(),
             None => {
-                let zone = format!("{region}{}", ['a', 'b'][i]);
+                if zones.is_none() {
+                    zones = Some(availability_zones(ec2).await?);
+                }
+                let zone = zones
+                    .as_ref()
+                    .and_then(|z: &Vec<String>| z.get(i))
+                    .cloned()
+                    .ok_or_else(|| AwsError::Exhausted {
+                        what: "available zone",
+                        within: "the region (the account network needs two)".into(),
+                    })?;
                 let created = ec2
                     .create_subnet()
                     .vpc_id(&vpc_id)
@@ -152,6 +159,26 @@ pub async fn ensure_account_network(
         proxy_group,
         nlb_group,
     })
+}
+
+/// The account's available zones, by name. Zone names map to different zones in each account,
+/// and not every letter exists in every account, so they are asked for, never assumed.
+pub async fn availability_zones(ec2: &Client) -> Result<Vec<String>, AwsError> {
+    let found = ec2
+        .describe_availability_zones()
+        .filters(filter("state", "available"))
+        .filters(filter("zone-type", "availability-zone"))
+        .send()
+        .await
+        .map_err(sdk("DescribeAvailabilityZones"))?;
+    let mut zones: Vec<String> = found
+        .availability_zones()
+        .iter()
+        .filter_map(|zone| zone.zone_name())
+        .map(str::to_owned)
+        .collect();
+    zones.sort();
+    Ok(zones)
 }
 
 /// The account's network if it exists, without creating anything.

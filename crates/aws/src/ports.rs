@@ -151,7 +151,7 @@ impl Networks for Provisioner {
     }
 
     async fn ensure_account_network(&self, account: &str, owner: &Owner) -> Result<AccountNetwork, AwsError> {
-        network::ensure_account_network(&self.open(account).await.ec2, owner, &self.region()).await
+        network::ensure_account_network(&self.open(account).await.ec2, owner).await
     }
 
     async fn create_sandbox_network(

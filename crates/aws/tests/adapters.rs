@@ -151,6 +151,28 @@ async fn ensuring_the_network_twice_makes_one_and_deleting_a_gone_one_is_ok() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, again);
     assert_eq!(account.vpcs().await, 1, "ensuring twice makes one VPC");
+    // The public subnets are in two distinct zones the account reports, not assumed letters.
+    let zones = sbx_aws::network::availability_zones(&account.clients.ec2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let subnets = account
+        .clients
+        .ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(first.public_subnets.clone()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let used: std::collections::BTreeSet<String> = subnets
+        .subnets()
+        .iter()
+        .filter_map(|s| s.availability_zone().map(str::to_owned))
+        .collect();
+    assert_eq!(used.len(), 2, "{used:?}");
+    assert!(
+        used.iter().all(|zone| zones.contains(zone)),
+        "{used:?} not in {zones:?}"
+    );
     assert_eq!(
         ports.account_network(id, &owner).await.ok().flatten(),
         Some(first.clone())
