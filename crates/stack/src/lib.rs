@@ -63,11 +63,10 @@ pub struct Options {
 /// The local stack's sweep settings: the deployed defaults, with a movable clock and no
 /// cooldown.
 pub fn local_sweep_settings() -> sbx_steps::SweepSettings {
-    let defaults = sbx_steps::SweepSettings::from_vars(&sbx_steps::config::Vars::from_fn(|_| None));
     sbx_steps::SweepSettings {
         cooldown: chrono::Duration::zero(),
         movable_clock: true,
-        ..defaults.unwrap_or_else(|e| unreachable!("the defaults are valid: {e}"))
+        ..sbx_steps::SweepSettings::default()
     }
 }
 

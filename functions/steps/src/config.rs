@@ -128,13 +128,30 @@ pub struct SweepSettings {
     pub movable_clock: bool,
 }
 
+/// The deployed defaults: what a function gets without any `SBX_GC_*` or account variable.
+impl Default for SweepSettings {
+    fn default() -> Self {
+        Self {
+            grace: chrono::Duration::minutes(5),
+            deadline: chrono::Duration::hours(2),
+            retention: chrono::Duration::hours(24),
+            cooldown: chrono::Duration::hours(1),
+            attempts: 3,
+            batch: 1000,
+            low_water: 2,
+            movable_clock: false,
+        }
+    }
+}
+
 impl SweepSettings {
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        let duration = |name, default| -> Result<chrono::Duration, ConfigError> {
-            let seconds = vars.seconds(name, default)?;
+        let defaults = Self::default();
+        let duration = |name, default: chrono::Duration| -> Result<chrono::Duration, ConfigError> {
+            let seconds = vars.seconds(name, default.num_seconds().max(0) as u64)?;
             Ok(chrono::Duration::from_std(seconds).unwrap_or(chrono::Duration::MAX))
         };
-        let whole = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+        let whole = |name: &'static str, default: usize| -> Result<usize, ConfigError> {
             match vars.optional(name) {
                 None => Ok(default),
                 Some(value) => value.parse().map_err(|_| ConfigError::Invalid {
@@ -145,13 +162,13 @@ impl SweepSettings {
             }
         };
         Ok(Self {
-            grace: duration("SBX_GC_GRACE_SECONDS", 300)?,
-            deadline: duration("SBX_GC_DEADLINE_SECONDS", 7200)?,
-            retention: duration("SBX_ACCOUNT_RETENTION_SECONDS", 86_400)?,
-            cooldown: duration("SBX_ACCOUNT_COOLDOWN_SECONDS", 3600)?,
-            attempts: whole("SBX_CLEAN_ATTEMPTS", 3)?.clamp(1, 100) as u32,
-            batch: whole("SBX_GC_BATCH", 1000)?.clamp(1, 100_000) as usize,
-            low_water: whole("SBX_POOL_LOW_WATER", 2)? as usize,
+            grace: duration("SBX_GC_GRACE_SECONDS", defaults.grace)?,
+            deadline: duration("SBX_GC_DEADLINE_SECONDS", defaults.deadline)?,
+            retention: duration("SBX_ACCOUNT_RETENTION_SECONDS", defaults.retention)?,
+            cooldown: duration("SBX_ACCOUNT_COOLDOWN_SECONDS", defaults.cooldown)?,
+            attempts: whole("SBX_CLEAN_ATTEMPTS", defaults.attempts as usize)?.clamp(1, 100) as u32,
+            batch: whole("SBX_GC_BATCH", defaults.batch)?.clamp(1, 100_000),
+            low_water: whole("SBX_POOL_LOW_WATER", defaults.low_water)?,
             movable_clock: vars.optional("SBX_GC_CLOCK").as_deref() == Some("movable"),
         })
     }
@@ -193,6 +210,33 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Vars::from_fn(move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn sweep_settings_default_as_deployed_and_name_a_bad_value() {
+        assert_eq!(SweepSettings::from_vars(&vars(&[])), Ok(SweepSettings::default()));
+        let set = SweepSettings::from_vars(&vars(&[
+            ("SBX_ACCOUNT_RETENTION_SECONDS", "60"),
+            ("SBX_POOL_LOW_WATER", "4"),
+            ("SBX_GC_CLOCK", "movable"),
+        ]));
+        let set = set.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (set.retention, set.low_water, set.movable_clock),
+            (chrono::Duration::seconds(60), 4, true)
+        );
+        let bad = SweepSettings::from_vars(&vars(&[("SBX_CLEAN_ATTEMPTS", "many")]));
+        assert!(
+            matches!(
+                bad,
+                Err(ConfigError::Invalid {
+                    name: "SBX_CLEAN_ATTEMPTS",
+                    ..
+                })
+            ),
+            "{bad:?}"
+        );
+        assert!(SweepSettings::from_vars(&vars(&[("SBX_GC_CLOCK", "yes")])).is_ok_and(|s| !s.movable_clock));
     }
 
     #[test]

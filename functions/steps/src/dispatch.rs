@@ -118,8 +118,7 @@ mod tests {
                 wait: Duration::ZERO,
             },
             proxy_instance_type: "t3.small".into(),
-            sweep: crate::config::SweepSettings::from_vars(&crate::config::Vars::from_fn(|_| None))
-                .unwrap_or_else(|e| panic!("{e}")),
+            sweep: crate::config::SweepSettings::default(),
             workflows: sbx_workflows::StepFunctions::new(
                 aws_sdk_sfn::Client::new(&config),
                 ["create", "start", "stop", "delete"]

@@ -101,18 +101,15 @@ pub(crate) fn note(list: &mut Vec<String>, item: String) {
     }
 }
 
-/// Sweep settings for unit tests: the defaults' durations, a fixed clock, no pool growth.
+/// Sweep settings for unit tests: the defaults, no cooldown, small batches, no pool growth.
 #[cfg(test)]
 pub(crate) fn test_settings(movable_clock: bool) -> SweepSettings {
     SweepSettings {
-        grace: chrono::Duration::minutes(5),
-        deadline: chrono::Duration::hours(2),
-        retention: chrono::Duration::hours(24),
         cooldown: chrono::Duration::zero(),
-        attempts: 3,
         batch: 10,
         low_water: 0,
         movable_clock,
+        ..SweepSettings::default()
     }
 }
 
