@@ -39,14 +39,6 @@ impl Provisioner {
         }
     }
 
-    /// The region every account is used in: the base configuration's.
-    pub fn region(&self) -> String {
-        self.base
-            .region()
-            .map(|region| region.to_string())
-            .unwrap_or_else(|| "us-east-1".into())
-    }
-
     /// The configuration of the management account (the orchestrator's own).
     pub fn management(&self) -> &SdkConfig {
         &self.base

@@ -21,14 +21,9 @@ pub struct TaggedSandbox {
     pub sandbox: String,
 }
 
-/// The EC2 resource types of the account network, in a tagging ARN (`...:vpc/vpc-1`).
-const ACCOUNT_NETWORK: [&str; 5] = [
-    "vpc",
-    "internet-gateway",
-    "subnet",
-    "route-table",
-    "security-group",
-];
+/// The EC2 resource types of the account network, in a tagging ARN (`...:vpc/vpc-1`), that no
+/// describe below covers (its public subnets and shared groups are judged there).
+const ACCOUNT_NETWORK: [&str; 3] = ["vpc", "internet-gateway", "route-table"];
 /// The resource types the describes below check, with their states: the Tagging API keeps
 /// listing a terminated instance or a deleted NAT gateway for a while, so for these the
 /// describe is the authority.

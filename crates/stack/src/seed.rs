@@ -97,12 +97,20 @@ async fn organization(config: &SdkConfig) -> Result<Organization, StackError> {
         {
             return Err(seed("DescribeOrganization", &err));
         }
-        client
+        let created = client
             .create_organization()
             .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
             .send()
-            .await
-            .map_err(|e| seed("CreateOrganization", &e))?;
+            .await;
+        match created {
+            Ok(_) => {}
+            // An earlier try made it and its answer was lost.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_already_in_organization_exception()) => {}
+            Err(err) => return Err(seed("CreateOrganization", &err)),
+        }
     }
     let roots = client
         .list_roots()
@@ -115,33 +123,35 @@ async fn organization(config: &SdkConfig) -> Result<Organization, StackError> {
         .and_then(|r| r.id())
         .ok_or_else(|| StackError::Seed("the organization has no root".into()))?
         .to_owned();
-    let existing = client
-        .list_organizational_units_for_parent()
-        .parent_id(&root)
-        .send()
-        .await
-        .map_err(|e| seed("ListOrganizationalUnitsForParent", &e))?;
     let mut ids = Vec::new();
     for name in UNITS {
-        let found = existing
-            .organizational_units()
-            .iter()
-            .find(|u| u.name() == Some(name))
-            .and_then(|u| u.id())
-            .map(str::to_owned);
+        let found = unit_named(&client, &root, name).await?;
         let id = match found {
             Some(id) => id,
-            None => client
+            None => match client
                 .create_organizational_unit()
                 .parent_id(&root)
                 .name(name)
                 .send()
                 .await
-                .map_err(|e| seed("CreateOrganizationalUnit", &e))?
-                .organizational_unit()
-                .and_then(|u| u.id())
-                .map(str::to_owned)
-                .ok_or_else(|| StackError::Seed("CreateOrganizationalUnit returned no id".into()))?,
+            {
+                Ok(created) => created
+                    .organizational_unit()
+                    .and_then(|u| u.id())
+                    .map(str::to_owned)
+                    .ok_or_else(|| StackError::Seed("CreateOrganizationalUnit returned no id".into()))?,
+                // An earlier try made it and its answer was lost: it is there, under its name.
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_duplicate_organizational_unit_exception()) =>
+                {
+                    unit_named(&client, &root, name)
+                        .await?
+                        .ok_or_else(|| seed("CreateOrganizationalUnit", &err))?
+                }
+                Err(err) => return Err(seed("CreateOrganizationalUnit", &err)),
+            },
         };
         ids.push(id);
     }
@@ -157,6 +167,26 @@ async fn organization(config: &SdkConfig) -> Result<Organization, StackError> {
         },
         email_domain: EMAIL_DOMAIN.to_owned(),
     })
+}
+
+/// The id of the unit `name` under `root`, if there is one.
+async fn unit_named(
+    client: &aws_sdk_organizations::Client,
+    root: &str,
+    name: &str,
+) -> Result<Option<String>, StackError> {
+    let units = client
+        .list_organizational_units_for_parent()
+        .parent_id(root)
+        .send()
+        .await
+        .map_err(|e| StackError::Seed(format!("ListOrganizationalUnitsForParent: {e:?}")))?;
+    Ok(units
+        .organizational_units()
+        .iter()
+        .find(|u| u.name() == Some(name))
+        .and_then(|u| u.id())
+        .map(str::to_owned))
 }
 
 /// Creates the account `name` and waits for Organizations to finish it.

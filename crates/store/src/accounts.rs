@@ -88,14 +88,7 @@ impl DynamoStore {
     }
 
     fn account_event_item(&self, event: &AccountEvent) -> Result<TransactWriteItem, StoreError> {
-        let mut item: Item = serde_dynamo::to_item(event)?;
-        item.insert("sandbox".into(), s(trail_partition(&event.account_id)));
-        let put = Put::builder()
-            .table_name(&self.config.tables.events)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#seq)")
-            .expression_attribute_names("#seq", "seq");
-        Ok(TransactWriteItem::builder().put(build(put.build())?).build())
+        self.append_item(&trail_partition(&event.account_id), event)
     }
 
     fn assign_item(&self, tenant: &str, account_id: &str) -> Result<TransactWriteItem, StoreError> {

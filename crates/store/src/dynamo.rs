@@ -249,10 +249,12 @@ impl SandboxStore for DynamoStore {
         &self,
         tenant: &str,
         id: &str,
+        operation: Operation,
         version: u64,
         execution: &str,
     ) -> Result<Sandbox, StoreError> {
-        self.set_execution(tenant, id, version, execution).await
+        self.set_execution(tenant, id, operation, version, execution)
+            .await
     }
 
     async fn extend(&self, tenant: &str, id: &str, expires_at: DateTime<Utc>) -> Result<Sandbox, StoreError> {

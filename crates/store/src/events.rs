@@ -9,11 +9,18 @@ use sbx_lifecycle::Event;
 impl DynamoStore {
     /// The put of `event`, refused if its version's event exists.
     pub(crate) fn event_item(&self, event: &Event) -> Result<TransactWriteItem, StoreError> {
-        let mut item: crate::dynamo::Item = serde_dynamo::to_item(event)?;
-        item.insert(
-            "sandbox".into(),
-            s(event_partition(&event.tenant, &event.sandbox_id)),
-        );
+        self.append_item(&event_partition(&event.tenant, &event.sandbox_id), event)
+    }
+
+    /// The put of `entry` into `partition` of the events table, refused if an entry with its
+    /// `seq` is there: each trail is append-only.
+    pub(crate) fn append_item(
+        &self,
+        partition: &str,
+        entry: &impl serde::Serialize,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item: crate::dynamo::Item = serde_dynamo::to_item(entry)?;
+        item.insert("sandbox".into(), s(partition));
         let put = Put::builder()
             .table_name(&self.config.tables.events)
             .set_item(Some(item))

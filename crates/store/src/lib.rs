@@ -113,6 +113,7 @@ pub trait SandboxStore: Send + Sync {
         &self,
         tenant: &str,
         id: &str,
+        operation: Operation,
         version: u64,
         execution: &str,
     ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;

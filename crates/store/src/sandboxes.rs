@@ -154,6 +154,7 @@ impl DynamoStore {
         &self,
         tenant: &str,
         id: &str,
+        operation: sbx_lifecycle::Operation,
         version: u64,
         execution: &str,
     ) -> Result<Sandbox, StoreError> {
@@ -177,7 +178,7 @@ impl DynamoStore {
             None => {
                 let current = self.read_record(tenant, id).await?;
                 Err(StoreError::Conflict(sbx_lifecycle::Refused {
-                    operation: sbx_lifecycle::Operation::Create,
+                    operation,
                     current: current.state,
                 }))
             }

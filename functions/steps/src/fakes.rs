@@ -404,36 +404,6 @@ impl FakeStore {
         locked(&self.sandboxes).push(record);
     }
 
-    /// Assigns (or, `own`, takes back) the account for `tenant` as the store's lifecycle does.
-    fn change_account_now(
-        &self,
-        id: &str,
-        mut accounts: MutexGuard<'_, BTreeMap<String, Account>>,
-        tenant: &str,
-        own: bool,
-    ) -> Result<Account, StoreError> {
-        let account = accounts.get_mut(id).ok_or(StoreError::PoolExhausted)?;
-        let change = match own {
-            true => AccountChange::Reuse {
-                tenant: tenant.into(),
-            },
-            false => AccountChange::Assign {
-                tenant: tenant.into(),
-            },
-        };
-        match account.apply(&change, Utc::now()) {
-            Ok(Some((next, _))) => *account = next,
-            Ok(None) => {}
-            Err(refused) => {
-                return Err(StoreError::AccountUnavailable {
-                    account_id: id.into(),
-                    state: refused.state,
-                });
-            }
-        }
-        Ok(account.clone())
-    }
-
     /// Adds a pool account.
     pub fn pool(&self, account_id: &str) {
         let (account, _) = Account::added(account_id, Utc::now());
@@ -543,6 +513,7 @@ impl SandboxStore for FakeStore {
         &self,
         tenant: &str,
         id: &str,
+        _operation: sbx_lifecycle::Operation,
         _version: u64,
         execution: &str,
     ) -> Result<Sandbox, StoreError> {
@@ -598,20 +569,38 @@ impl AccountStore for FakeStore {
     }
 
     async fn allocate(&self, tenant: &str) -> Result<Account, StoreError> {
-        let id = {
-            let accounts = locked(&self.accounts);
-            let own = accounts.values().find(|a| a.tenant.as_deref() == Some(tenant));
-            match own {
-                Some(own) => return self.change_account_now(&own.account_id.clone(), accounts, tenant, true),
-                None => accounts
-                    .values()
-                    .find(|a| a.state == AccountState::Pool)
-                    .map(|a| a.account_id.clone())
-                    .ok_or(StoreError::PoolExhausted)?,
+        let mut accounts = locked(&self.accounts);
+        let own = accounts.values().find(|a| a.tenant.as_deref() == Some(tenant));
+        let (account, change) = match own {
+            Some(own) => (
+                own.account_id.clone(),
+                AccountChange::Reuse {
+                    tenant: tenant.into(),
+                },
+            ),
+            None => {
+                let free = accounts.values().find(|a| a.state == AccountState::Pool);
+                let free = free.ok_or(StoreError::PoolExhausted)?;
+                (
+                    free.account_id.clone(),
+                    AccountChange::Assign {
+                        tenant: tenant.into(),
+                    },
+                )
             }
         };
-        let accounts = locked(&self.accounts);
-        self.change_account_now(&id, accounts, tenant, false)
+        let account = accounts.get_mut(&account).ok_or(StoreError::PoolExhausted)?;
+        match account.apply(&change, Utc::now()) {
+            Ok(Some((next, _))) => *account = next,
+            Ok(None) => {}
+            Err(refused) => {
+                return Err(StoreError::AccountUnavailable {
+                    account_id: account.account_id.clone(),
+                    state: refused.state,
+                });
+            }
+        }
+        Ok(account.clone())
     }
 
     async fn account(&self, account_id: &str) -> Result<Account, StoreError> {

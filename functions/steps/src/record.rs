@@ -108,7 +108,10 @@ pub async fn begin(store: &impl SandboxStore, input: BeginInput) -> Result<Job, 
     // sweep checks this execution and not the one the version would name.
     let record = if request.version.is_none() && token != rules::execution_name(id, operation, record.version)
     {
-        match store.name_execution(tenant, id, record.version, &token).await {
+        match store
+            .name_execution(tenant, id, operation, record.version, &token)
+            .await
+        {
             Ok(named) => named,
             Err(err) => {
                 tracing::warn!(%err, sandbox = id, execution = %token, "the record could not name its execution");

@@ -17,7 +17,8 @@ use sbx_aws::{AccountFactory, Unit};
 use sbx_store::{AccountState, AccountStore, LockStore, StoreError};
 use serde::Serialize;
 
-/// New accounts are named `sbx-pool-<suffix>`; creations under other names are not ours.
+/// New accounts are named `sbx-pool-<digest of the sweep and a count>`; creations under other
+/// names are not ours.
 pub const NAME_PREFIX: &str = "sbx-pool-";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -61,7 +62,7 @@ pub async fn grow(
         return Ok(report);
     };
     locked(store, POOL_LOCK, &input.execution, async || {
-        grow_locked(store, organization, settings, &mut report).await
+        grow_locked(store, organization, settings, &input.execution, &mut report).await
     })
     .await?;
     Ok(report)
@@ -71,13 +72,16 @@ async fn grow_locked(
     store: &impl AccountStore,
     organization: &impl AccountFactory,
     settings: &SweepSettings,
+    execution: &str,
     report: &mut PoolReport,
 ) -> Result<(), StepError> {
     // Twice: what earlier sweeps asked for, then what this one asks for (an organization may
     // finish a creation at once).
     for round in 0..2 {
         report.in_progress = 0;
-        for creation in organization.creations().await? {
+        let creations = organization.creations().await?;
+        let asked: Vec<String> = creations.iter().map(|c| c.email_name.clone()).collect();
+        for creation in creations {
             if !creation.email_name.starts_with(NAME_PREFIX) {
                 continue;
             }
@@ -106,13 +110,27 @@ async fn grow_locked(
         if round == 1 || wanted == 0 {
             break;
         }
-        for _ in 0..wanted {
-            let name = format!("{NAME_PREFIX}{:016x}", fastrand::u64(..));
+        // Named by this sweep and a count, so that a retry of this step (after an answer was
+        // lost) finds what the first try asked for instead of asking again.
+        let mut n = 0;
+        let mut requested = 0;
+        while requested < wanted {
+            let name = account_name(execution, n);
+            n += 1;
+            if asked.contains(&name) {
+                continue;
+            }
             organization.create_account(&name).await?;
-            report.requested += 1;
+            requested += 1;
         }
+        report.requested += requested;
     }
     Ok(())
+}
+
+/// The name of the `n`th account the sweep `execution` asks for: `sbx-pool-<digest>`.
+fn account_name(execution: &str, n: usize) -> String {
+    sbx_aws::tags::short_name(NAME_PREFIX.trim_end_matches('-'), execution, &n.to_string())
 }
 
 async fn known(store: &impl AccountStore, account_id: &str) -> Result<bool, StepError> {
@@ -120,5 +138,19 @@ async fn known(store: &impl AccountStore, account_id: &str) -> Result<bool, Step
         Ok(_) => Ok(true),
         Err(StoreError::AccountNotFound { .. }) => Ok(false),
         Err(err) => Err(err.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_names_its_accounts_the_same_on_every_try() {
+        let first = account_name("arn:gc:tick-1", 0);
+        assert!(first.starts_with(NAME_PREFIX), "{first}");
+        assert_eq!(first, account_name("arn:gc:tick-1", 0));
+        assert_ne!(first, account_name("arn:gc:tick-1", 1));
+        assert_ne!(first, account_name("arn:gc:tick-2", 0));
     }
 }
