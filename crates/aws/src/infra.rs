@@ -1,13 +1,23 @@
 //! The account's shared infrastructure (SPEC: Per-account shared infrastructure): a NAT gateway
-//! with its Elastic IP, an ALB with its HTTP listener, two reverse proxies, and, while some active
-//! sandbox needs them, an NLB and the streaming fleet. [`converge`] makes the account match
-//! what is wanted: it creates what is missing and deletes what is not wanted, both idempotently.
+//! with its Elastic IP and the sandboxes' default route through it, an ALB with its HTTP
+//! listener, two reverse proxies, and, while some active sandbox needs them, an NLB and the
+//! streaming fleet. [`converge`] makes the account match what is wanted: it creates what is
+//! missing and deletes what is not wanted, both idempotently.
+//!
+//! Some of it changes asynchronously on AWS, for minutes. [`converge`] never waits for it: it
+//! does what can be done now and says what it is waiting for ([`Converged::waiting`]), and the
+//! state machine calls it again after a Wait until nothing is left to wait for:
+//!
+//! - a new NAT gateway is `pending`; the sandboxes' route goes to it once it is `available`;
+//! - a deleted NAT gateway is `deleting`, and holds its Elastic IP until it is `deleted`: the
+//!   address is released only then (AWS refuses it before), and no new NAT is made meanwhile;
+//! - the streaming fleet is stopped, and deleted once it has stopped.
 
 use crate::account::AccountClients;
 use crate::error::{AwsError, gone, sdk};
 use crate::instances::{self, Launch};
 use crate::network::AccountNetwork;
-use crate::streaming::Streaming;
+use crate::streaming::{Release, Streaming};
 use crate::tags::Owner;
 use aws_sdk_ec2::types::{DomainType, ResourceType};
 use aws_sdk_elasticloadbalancingv2::types::{
@@ -34,6 +44,7 @@ pub struct Want {
 /// What exists.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Present {
+    /// A NAT gateway that is pending or available (one being deleted does not count).
     pub nat: bool,
     pub alb: bool,
     pub proxies: usize,
@@ -47,6 +58,29 @@ impl Present {
     }
 }
 
+/// What one [`converge`] did, and what it left in transition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Converged {
+    pub changes: Vec<String>,
+    /// What AWS is still changing (`nat pending`, `nat deleting`, `fleet stopping`): the
+    /// infrastructure is what was wanted once this is empty. Converge again after a while.
+    pub waiting: Vec<String>,
+}
+
+impl Converged {
+    pub fn settled(&self) -> bool {
+        self.waiting.is_empty()
+    }
+}
+
+/// The account's NAT gateways by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Nats {
+    available: Vec<String>,
+    pending: Vec<String>,
+    deleting: Vec<String>,
+}
+
 /// How proxies are launched.
 #[derive(Debug, Clone)]
 pub struct ProxySpec {
@@ -54,9 +88,9 @@ pub struct ProxySpec {
     pub instance_type: String,
 }
 
-/// Makes the account's infrastructure what `want` says; returns what it changed. Creating
-/// needs the account's network; deleting does not, so a release passes `None` where the
-/// account has none, and then nothing is created.
+/// Makes the account's infrastructure what `want` says, as far as it can now; returns what it
+/// changed and what it is waiting for. Creating needs the account's network; deleting does
+/// not, so a release passes `None` where the account has none, and then nothing is created.
 pub async fn converge(
     clients: &AccountClients,
     owner: &Owner,
@@ -65,34 +99,32 @@ pub async fn converge(
     proxy: &ProxySpec,
     streaming: &Streaming,
     client_token: &str,
-) -> Result<Vec<String>, AwsError> {
+) -> Result<Converged, AwsError> {
     let before = present(clients, owner, streaming).await?;
     let want = Want {
         base: want.base,
         nlb: want.base && want.nlb,
         fleet: want.base && want.fleet,
     };
-    let missing =
-        (want.base && (!before.nat || !before.alb || before.proxies < PROXIES)) || (want.nlb && !before.nlb);
-    let mut changes = Vec::new();
+    let mut done = Converged::default();
     let plan = Plan {
         clients,
         owner,
         before,
         want,
     };
-    if missing {
+    if want.base {
         let network = network.ok_or_else(|| {
             AwsError::Missing("the account has no network to put its infrastructure in".into())
         })?;
-        create_missing(&plan, network, proxy, client_token, &mut changes).await?;
+        create_missing(&plan, network, proxy, client_token, &mut done).await?;
     }
     if want.fleet && !before.fleet {
-        streaming.ensure(clients).await?;
-        changes.push("create fleet".to_owned());
+        streaming.ensure(clients, owner).await?;
+        done.changes.push("create fleet".to_owned());
     }
-    delete_unwanted(&plan, streaming, &mut changes).await?;
-    Ok(changes)
+    delete_unwanted(&plan, streaming, &mut done).await?;
+    Ok(done)
 }
 
 /// What converging starts from and aims at.
@@ -108,7 +140,7 @@ async fn create_missing(
     network: &AccountNetwork,
     proxy: &ProxySpec,
     client_token: &str,
-    changes: &mut Vec<String>,
+    done: &mut Converged,
 ) -> Result<(), AwsError> {
     let Plan {
         clients,
@@ -116,11 +148,8 @@ async fn create_missing(
         before,
         want,
     } = *plan;
-    if want.base && !before.nat {
-        ensure_nat(clients, owner, network, client_token).await?;
-        changes.push("create nat".to_owned());
-    }
-    if want.base && !before.alb {
+    ensure_nat(clients, owner, network, client_token, done).await?;
+    if !before.alb {
         let arn = ensure_load_balancer(
             clients,
             owner,
@@ -130,9 +159,9 @@ async fn create_missing(
         )
         .await?;
         ensure_http_listener(clients, &arn).await?;
-        changes.push("create alb".to_owned());
+        done.changes.push("create alb".to_owned());
     }
-    if want.base && before.proxies < PROXIES {
+    if before.proxies < PROXIES {
         for i in 0..PROXIES {
             let role = format!("proxy-{i}");
             instances::ensure(
@@ -144,25 +173,55 @@ async fn create_missing(
                     instance_type: &proxy.instance_type,
                     subnet_id: &network.public_subnets[i % network.public_subnets.len()],
                     security_group_id: &network.proxy_group,
+                    instance_profile: None,
                     client_token: &crate::tags::client_token(client_token, &role),
                 },
             )
             .await?;
         }
-        changes.push("create proxies".to_owned());
+        done.changes.push("create proxies".to_owned());
     }
     if want.nlb && !before.nlb {
         ensure_load_balancer(clients, owner, NLB_NAME, LoadBalancerTypeEnum::Network, network).await?;
-        changes.push("create nlb".to_owned());
+        done.changes.push("create nlb".to_owned());
     }
     Ok(())
 }
 
-async fn delete_unwanted(
-    plan: &Plan<'_>,
-    streaming: &Streaming,
-    changes: &mut Vec<String>,
+/// A NAT gateway, and the sandboxes' default route through it once it is available.
+async fn ensure_nat(
+    clients: &AccountClients,
+    owner: &Owner,
+    network: &AccountNetwork,
+    token: &str,
+    done: &mut Converged,
 ) -> Result<(), AwsError> {
+    let mut nats = nat_gateways(clients, owner).await?;
+    if nats.available.is_empty() && nats.pending.is_empty() {
+        if !nats.deleting.is_empty() {
+            // The address is the old NAT's until it is deleted.
+            done.waiting.push("nat deleting".to_owned());
+            return Ok(());
+        }
+        let (id, state) = create_nat(clients, owner, network, token).await?;
+        done.changes.push("create nat".to_owned());
+        match state.as_str() {
+            "available" => nats.available.push(id),
+            _ => nats.pending.push(id),
+        }
+    }
+    match nats.available.first() {
+        Some(nat) => {
+            if crate::network::route_out(&clients.ec2, &network.sandbox_routes, nat).await? {
+                done.changes.push("route sandboxes through nat".to_owned());
+            }
+        }
+        None => done.waiting.push("nat pending".to_owned()),
+    }
+    Ok(())
+}
+
+async fn delete_unwanted(plan: &Plan<'_>, streaming: &Streaming, done: &mut Converged) -> Result<(), AwsError> {
     let Plan {
         clients,
         owner,
@@ -171,18 +230,20 @@ async fn delete_unwanted(
     } = *plan;
     if !want.nlb && before.nlb {
         delete_load_balancer(clients, NLB_NAME).await?;
-        changes.push("delete nlb".to_owned());
+        done.changes.push("delete nlb".to_owned());
     }
     if !want.fleet && before.fleet {
-        streaming.release(clients).await?;
-        changes.push("delete fleet".to_owned());
+        match streaming.release(clients).await? {
+            Release::Gone => done.changes.push("delete fleet".to_owned()),
+            Release::Stopping => done.waiting.push("fleet stopping".to_owned()),
+        }
     }
     if want.base {
         return Ok(());
     }
     if before.alb {
         delete_load_balancer(clients, ALB_NAME).await?;
-        changes.push("delete alb".to_owned());
+        done.changes.push("delete alb".to_owned());
     }
     if before.proxies > 0 {
         let ids: Vec<String> = proxies(clients, owner)
@@ -191,13 +252,9 @@ async fn delete_unwanted(
             .map(|vm| vm.id)
             .collect();
         instances::terminate(&clients.ec2, &ids).await?;
-        changes.push("delete proxies".to_owned());
+        done.changes.push("delete proxies".to_owned());
     }
-    if before.nat {
-        delete_nat(clients, owner).await?;
-        changes.push("delete nat".to_owned());
-    }
-    Ok(())
+    delete_nat(clients, owner, done).await
 }
 
 /// What of the infrastructure exists now.
@@ -206,8 +263,9 @@ pub async fn present(
     owner: &Owner,
     streaming: &Streaming,
 ) -> Result<Present, AwsError> {
+    let nats = nat_gateways(clients, owner).await?;
     Ok(Present {
-        nat: !nat_gateways(clients, owner).await?.is_empty(),
+        nat: !(nats.available.is_empty() && nats.pending.is_empty()),
         alb: find_load_balancer(clients, ALB_NAME).await?.is_some(),
         proxies: proxies(clients, owner).await?.len(),
         nlb: find_load_balancer(clients, NLB_NAME).await?.is_some(),
@@ -223,13 +281,14 @@ async fn proxies(clients: &AccountClients, owner: &Owner) -> Result<Vec<instance
         .collect())
 }
 
-async fn nat_gateways(clients: &AccountClients, owner: &Owner) -> Result<Vec<String>, AwsError> {
+async fn nat_gateways(clients: &AccountClients, owner: &Owner) -> Result<Nats, AwsError> {
     let mut filters = owner.filters("nat");
     filters.push(
         aws_sdk_ec2::types::Filter::builder()
             .name("state")
             .values("pending")
             .values("available")
+            .values("deleting")
             .build(),
     );
     let output = clients
@@ -239,15 +298,19 @@ async fn nat_gateways(clients: &AccountClients, owner: &Owner) -> Result<Vec<Str
         .send()
         .await
         .map_err(sdk("DescribeNatGateways"))?;
-    Ok(output
-        .nat_gateways()
-        .iter()
-        .filter(|nat| {
-            nat.state()
-                .is_none_or(|s| matches!(s.as_str(), "pending" | "available"))
-        })
-        .filter_map(|nat| nat.nat_gateway_id().map(str::to_owned))
-        .collect())
+    let mut nats = Nats::default();
+    for nat in output.nat_gateways() {
+        let Some(id) = nat.nat_gateway_id().map(str::to_owned) else {
+            continue;
+        };
+        match nat.state().map(|s| s.as_str()).unwrap_or("pending") {
+            "available" => nats.available.push(id),
+            "pending" => nats.pending.push(id),
+            "deleting" => nats.deleting.push(id),
+            _ => {}
+        }
+    }
+    Ok(nats)
 }
 
 async fn addresses(clients: &AccountClients, owner: &Owner) -> Result<Vec<String>, AwsError> {
@@ -265,12 +328,14 @@ async fn addresses(clients: &AccountClients, owner: &Owner) -> Result<Vec<String
         .collect())
 }
 
-async fn ensure_nat(
+/// Creates the NAT gateway, with the Elastic IP an earlier try allocated if there is one;
+/// returns its id and state.
+async fn create_nat(
     clients: &AccountClients,
     owner: &Owner,
     network: &AccountNetwork,
     token: &str,
-) -> Result<(), AwsError> {
+) -> Result<(String, String), AwsError> {
     let allocation = match addresses(clients, owner).await?.into_iter().next() {
         Some(id) => id,
         None => clients
@@ -285,7 +350,7 @@ async fn ensure_nat(
             .map(str::to_owned)
             .ok_or_else(|| AwsError::Missing("AllocateAddress returned no allocation id".into()))?,
     };
-    clients
+    let created = clients
         .ec2
         .create_nat_gateway()
         .subnet_id(&network.public_subnets[0])
@@ -295,20 +360,48 @@ async fn ensure_nat(
         .send()
         .await
         .map_err(sdk("CreateNatGateway"))?;
-    Ok(())
+    let nat = created
+        .nat_gateway()
+        .ok_or_else(|| AwsError::Missing("CreateNatGateway returned no NAT gateway".into()))?;
+    let id = nat
+        .nat_gateway_id()
+        .map(str::to_owned)
+        .ok_or_else(|| AwsError::Missing("CreateNatGateway returned no id".into()))?;
+    let state = nat.state().map(|s| s.as_str().to_owned()).unwrap_or_default();
+    Ok((id, state))
 }
 
-async fn delete_nat(clients: &AccountClients, owner: &Owner) -> Result<(), AwsError> {
-    for id in nat_gateways(clients, owner).await? {
+/// Takes the sandboxes' route away, deletes the NAT gateways, and releases their Elastic IP
+/// once none is left deleting (AWS refuses to release an address a NAT still holds).
+async fn delete_nat(clients: &AccountClients, owner: &Owner, done: &mut Converged) -> Result<(), AwsError> {
+    if let Some(table) = crate::network::sandbox_route_table(&clients.ec2, owner).await?
+        && crate::network::remove_route_out(&clients.ec2, &table).await?
+    {
+        done.changes.push("remove sandbox route".to_owned());
+    }
+    let nats = nat_gateways(clients, owner).await?;
+    let live: Vec<&String> = nats.available.iter().chain(&nats.pending).collect();
+    for id in &live {
         let result = clients
             .ec2
             .delete_nat_gateway()
-            .nat_gateway_id(&id)
+            .nat_gateway_id(id.as_str())
             .send()
             .await
             .map_err(sdk("DeleteNatGateway"));
         gone(result, &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"])?;
     }
+    if !live.is_empty() {
+        done.changes.push("delete nat".to_owned());
+    }
+    if !live.is_empty() || !nats.deleting.is_empty() {
+        // Deleting takes a while; the address is released by a later call.
+        if nats_still_deleting(clients, owner).await? {
+            done.waiting.push("nat deleting".to_owned());
+            return Ok(());
+        }
+    }
+    let mut released = false;
     for id in addresses(clients, owner).await? {
         let result = clients
             .ec2
@@ -318,8 +411,18 @@ async fn delete_nat(clients: &AccountClients, owner: &Owner) -> Result<(), AwsEr
             .await
             .map_err(sdk("ReleaseAddress"));
         gone(result, &["InvalidAllocationID.NotFound"])?;
+        released = true;
+    }
+    if released {
+        done.changes.push("release nat address".to_owned());
     }
     Ok(())
+}
+
+/// Whether a NAT gateway of the owner is still being deleted (or was not deleted at all).
+async fn nats_still_deleting(clients: &AccountClients, owner: &Owner) -> Result<bool, AwsError> {
+    let nats = nat_gateways(clients, owner).await?;
+    Ok(!(nats.available.is_empty() && nats.pending.is_empty() && nats.deleting.is_empty()))
 }
 
 pub async fn find_load_balancer(clients: &AccountClients, name: &str) -> Result<Option<String>, AwsError> {

@@ -16,9 +16,17 @@ pub struct Launch<'a> {
     pub instance_type: &'a str,
     pub subnet_id: &'a str,
     pub security_group_id: &'a str,
+    /// The instance profile to launch with: the sandbox VMs' [`INSTANCE_PROFILE`], whose role
+    /// lets the SSM agent register (without it no command reaches the VM). Proxies need none.
+    pub instance_profile: Option<&'a str>,
     /// Unique per launch attempt of one execution; AWS returns the same instance for a repeat.
     pub client_token: &'a str,
 }
+
+/// The instance profile of the sandbox VMs, with the role `INSTANCE_PROFILE` too; the
+/// provisioning bootstrap puts both in every customer account
+/// ([`crate::organizations::bootstrap`], `infra/provisioning-role.yaml`).
+pub const INSTANCE_PROFILE: &str = "sbx-sandbox-instance";
 
 /// One instance as the steps see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +96,11 @@ pub async fn ensure(ec2: &Client, launch: &Launch<'_>) -> Result<String, AwsErro
         .max_count(1)
         .subnet_id(launch.subnet_id)
         .security_group_ids(launch.security_group_id)
+        .set_iam_instance_profile(launch.instance_profile.map(|name| {
+            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                .name(name)
+                .build()
+        }))
         .client_token(launch.client_token)
         .tag_specifications(launch.owner.ec2_spec(ResourceType::Instance, launch.role))
         .send()

@@ -1,5 +1,13 @@
-//! Networks: the account's VPC with its public subnets and shared security groups (free to keep,
-//! so they stay with the account), and each sandbox's own subnet and security group.
+//! Networks: the account's VPC with its public subnets, shared security groups and the
+//! sandboxes' route table (free to keep, so they stay with the account), and each sandbox's own
+//! subnet and security group.
+//!
+//! Every sandbox subnet is associated with the account's one sandbox route table, whose default
+//! route goes to the NAT gateway while there is one (`route_out`, `remove_route_out`): so the
+//! route comes and goes with the NAT for every sandbox at once.
+//!
+//! What a crash can leave half-made is completed by the next try: a route table without its
+//! route or associations, a security group without its rules.
 //!
 //! Isolation: a sandbox's security group admits traffic only from itself (its two VMs), from
 //! the account's proxies and from the NLB. Nothing admits another sandbox's group, so no
@@ -34,6 +42,8 @@ pub struct AccountNetwork {
     pub proxy_group: String,
     /// The NLB's group, admitting AMQ from anywhere.
     pub nlb_group: String,
+    /// The route table of every sandbox subnet: the VPC, and the internet through the NAT.
+    pub sandbox_routes: String,
 }
 
 /// A sandbox's own network.
@@ -152,13 +162,147 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
     )
     .await?;
     let nlb_group = ensure_group(ec2, owner, &vpc_id, "sbx-nlb", "nlb", &[open_tcp(AMQ_PORT)]).await?;
+    let sandbox_routes = match sandbox_route_table(ec2, owner).await? {
+        Some(id) => id,
+        None => create_route_table(ec2, owner, &vpc_id, SANDBOX_ROUTES).await?,
+    };
     Ok(AccountNetwork {
         vpc_id,
         public_subnets,
         alb_group,
         proxy_group,
         nlb_group,
+        sandbox_routes,
     })
+}
+
+/// The role tag of the sandboxes' route table.
+const SANDBOX_ROUTES: &str = "sandbox-routes";
+
+/// The account's sandbox route table, if it has one.
+pub async fn sandbox_route_table(ec2: &Client, owner: &Owner) -> Result<Option<String>, AwsError> {
+    let found = ec2
+        .describe_route_tables()
+        .set_filters(Some(owner.filters(SANDBOX_ROUTES)))
+        .send()
+        .await
+        .map_err(sdk("DescribeRouteTables"))?;
+    Ok(found
+        .route_tables()
+        .first()
+        .and_then(|t| t.route_table_id())
+        .map(str::to_owned))
+}
+
+async fn create_route_table(ec2: &Client, owner: &Owner, vpc_id: &str, role: &str) -> Result<String, AwsError> {
+    let created = ec2
+        .create_route_table()
+        .vpc_id(vpc_id)
+        .tag_specifications(owner.ec2_spec(ResourceType::RouteTable, role))
+        .send()
+        .await
+        .map_err(sdk("CreateRouteTable"))?;
+    created
+        .route_table()
+        .and_then(|t| t.route_table_id())
+        .map(str::to_owned)
+        .ok_or_else(|| AwsError::Missing("CreateRouteTable returned no id".into()))
+}
+
+/// Where a table's default route goes: `(nat gateway, internet gateway)`, or `None` without one.
+async fn default_route(ec2: &Client, table: &str) -> Result<Option<(Option<String>, Option<String>)>, AwsError> {
+    let found = ec2
+        .describe_route_tables()
+        .route_table_ids(table)
+        .send()
+        .await
+        .map_err(sdk("DescribeRouteTables"))?;
+    Ok(found
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.routes())
+        .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+        .map(|r| {
+            (
+                r.nat_gateway_id().map(str::to_owned),
+                r.gateway_id().map(str::to_owned),
+            )
+        }))
+}
+
+/// Sends the sandboxes' default route to `nat`; returns whether it changed. A route left to an
+/// earlier NAT (a blackhole once that one is deleted) is replaced.
+pub async fn route_out(ec2: &Client, table: &str, nat: &str) -> Result<bool, AwsError> {
+    match default_route(ec2, table).await? {
+        Some((Some(current), _)) if current == nat => return Ok(false),
+        Some(_) => {}
+        None => {
+            let created = ec2
+                .create_route()
+                .route_table_id(table)
+                .destination_cidr_block("0.0.0.0/0")
+                .nat_gateway_id(nat)
+                .send()
+                .await
+                .map_err(sdk("CreateRoute"));
+            match created {
+                Ok(_) => return Ok(true),
+                // A concurrent or earlier try made one: point it at this NAT.
+                Err(err) if err.has_code(&["RouteAlreadyExists"]) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    ec2.replace_route()
+        .route_table_id(table)
+        .destination_cidr_block("0.0.0.0/0")
+        .nat_gateway_id(nat)
+        .send()
+        .await
+        .map_err(sdk("ReplaceRoute"))?;
+    Ok(true)
+}
+
+/// Takes the sandboxes' default route away; returns whether there was one.
+pub async fn remove_route_out(ec2: &Client, table: &str) -> Result<bool, AwsError> {
+    if default_route(ec2, table).await?.is_none() {
+        return Ok(false);
+    }
+    let result = ec2
+        .delete_route()
+        .route_table_id(table)
+        .destination_cidr_block("0.0.0.0/0")
+        .send()
+        .await
+        .map_err(sdk("DeleteRoute"));
+    gone(result, &["InvalidRoute.NotFound"])?;
+    Ok(true)
+}
+
+/// Associates `subnet` with `table` unless it is.
+async fn associate(ec2: &Client, table: &str, subnet: &str) -> Result<(), AwsError> {
+    let found = ec2
+        .describe_route_tables()
+        .filters(filter("association.subnet-id", subnet))
+        .send()
+        .await
+        .map_err(sdk("DescribeRouteTables"))?;
+    if found
+        .route_tables()
+        .iter()
+        .any(|t| t.route_table_id() == Some(table))
+    {
+        return Ok(());
+    }
+    let result = ec2
+        .associate_route_table()
+        .route_table_id(table)
+        .subnet_id(subnet)
+        .send()
+        .await
+        .map_err(sdk("AssociateRouteTable"));
+    gone(result, &["Resource.AlreadyAssociated"])?;
+    Ok(())
 }
 
 /// The account's available zones, by name. Zone names map to different zones in each account,
@@ -208,12 +352,16 @@ pub async fn account_network(ec2: &Client, owner: &Owner) -> Result<Option<Accou
     }
     let [alb_group, proxy_group, nlb_group] = <[String; 3]>::try_from(groups)
         .map_err(|_| AwsError::Missing("the account's security groups are incomplete".into()))?;
+    let Some(sandbox_routes) = sandbox_route_table(ec2, owner).await? else {
+        return Ok(None);
+    };
     Ok(Some(AccountNetwork {
         vpc_id,
         public_subnets,
         alb_group,
         proxy_group,
         nlb_group,
+        sandbox_routes,
     }))
 }
 
@@ -227,6 +375,8 @@ async fn find_vpc(ec2: &Client, owner: &Owner) -> Result<Option<String>, AwsErro
     Ok(found.vpcs().first().and_then(|v| v.vpc_id()).map(str::to_owned))
 }
 
+/// The public subnets' route table, its route to the internet gateway and its associations,
+/// each made unless it is there.
 async fn ensure_public_routes(
     ec2: &Client,
     owner: &Owner,
@@ -240,35 +390,23 @@ async fn ensure_public_routes(
         .send()
         .await
         .map_err(sdk("DescribeRouteTables"))?;
-    if !found.route_tables().is_empty() {
-        return Ok(());
-    }
-    let created = ec2
-        .create_route_table()
-        .vpc_id(vpc_id)
-        .tag_specifications(owner.ec2_spec(ResourceType::RouteTable, "public-routes"))
-        .send()
-        .await
-        .map_err(sdk("CreateRouteTable"))?;
-    let table = created
-        .route_table()
-        .and_then(|t| t.route_table_id())
-        .map(str::to_owned)
-        .ok_or_else(|| AwsError::Missing("CreateRouteTable returned no id".into()))?;
-    ec2.create_route()
-        .route_table_id(&table)
-        .destination_cidr_block("0.0.0.0/0")
-        .gateway_id(gateway)
-        .send()
-        .await
-        .map_err(sdk("CreateRoute"))?;
-    for subnet in subnets {
-        ec2.associate_route_table()
+    let table = match found.route_tables().first().and_then(|t| t.route_table_id()) {
+        Some(id) => id.to_owned(),
+        None => create_route_table(ec2, owner, vpc_id, "public-routes").await?,
+    };
+    if default_route(ec2, &table).await?.is_none() {
+        let created = ec2
+            .create_route()
             .route_table_id(&table)
-            .subnet_id(subnet)
+            .destination_cidr_block("0.0.0.0/0")
+            .gateway_id(gateway)
             .send()
             .await
-            .map_err(sdk("AssociateRouteTable"))?;
+            .map_err(sdk("CreateRoute"));
+        gone(created, &["RouteAlreadyExists"])?;
+    }
+    for subnet in subnets {
+        associate(ec2, &table, subnet).await?;
     }
     Ok(())
 }
@@ -300,6 +438,11 @@ fn from_group(group: &str, port: Option<i32>) -> IpPermission {
 }
 
 async fn find_group(ec2: &Client, vpc_id: &str, name: &str) -> Result<Option<String>, AwsError> {
+    Ok(find_group_rules(ec2, vpc_id, name).await?.map(|(id, _)| id))
+}
+
+/// The group named `name` in the VPC, and whether it has any ingress rule.
+async fn find_group_rules(ec2: &Client, vpc_id: &str, name: &str) -> Result<Option<(String, bool)>, AwsError> {
     let found = ec2
         .describe_security_groups()
         .filters(filter("vpc-id", vpc_id))
@@ -307,11 +450,28 @@ async fn find_group(ec2: &Client, vpc_id: &str, name: &str) -> Result<Option<Str
         .send()
         .await
         .map_err(sdk("DescribeSecurityGroups"))?;
-    Ok(found
-        .security_groups()
-        .first()
-        .and_then(|g| g.group_id())
-        .map(str::to_owned))
+    Ok(found.security_groups().first().and_then(|g| {
+        g.group_id()
+            .map(|id| (id.to_owned(), !g.ip_permissions().is_empty()))
+    }))
+}
+
+/// Adds `rules` to a group. Its rules go in one call, so a group has all of them or none: a
+/// group found without rules (a crash between creating and authorizing it) gets them now, and
+/// a repeat whose first answer was lost finds them there.
+async fn authorize(ec2: &Client, group: &str, rules: Vec<IpPermission>) -> Result<(), AwsError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let result = ec2
+        .authorize_security_group_ingress()
+        .group_id(group)
+        .set_ip_permissions(Some(rules))
+        .send()
+        .await
+        .map_err(sdk("AuthorizeSecurityGroupIngress"));
+    gone(result, &["InvalidPermission.Duplicate"])?;
+    Ok(())
 }
 
 async fn ensure_group(
@@ -322,34 +482,48 @@ async fn ensure_group(
     role: &str,
     rules: &[IpPermission],
 ) -> Result<String, AwsError> {
-    if let Some(id) = find_group(ec2, vpc_id, name).await? {
-        return Ok(id);
-    }
-    let created = ec2
-        .create_security_group()
-        .group_name(name)
-        .description(format!("sbx {role}"))
-        .vpc_id(vpc_id)
-        .tag_specifications(owner.ec2_spec(ResourceType::SecurityGroup, role))
-        .send()
-        .await
-        .map_err(sdk("CreateSecurityGroup"))?;
-    let id = created
-        .group_id()
-        .map(str::to_owned)
-        .ok_or_else(|| AwsError::Missing("CreateSecurityGroup returned no id".into()))?;
-    if !rules.is_empty() {
-        ec2.authorize_security_group_ingress()
-            .group_id(&id)
-            .set_ip_permissions(Some(rules.to_vec()))
-            .send()
-            .await
-            .map_err(sdk("AuthorizeSecurityGroupIngress"))?;
+    let (id, has_rules) = match find_group_rules(ec2, vpc_id, name).await? {
+        Some(found) => found,
+        None => (create_group(ec2, owner, vpc_id, name, &format!("sbx {role}"), role).await?, false),
+    };
+    if !has_rules {
+        authorize(ec2, &id, rules.to_vec()).await?;
     }
     Ok(id)
 }
 
-/// Creates the sandbox's subnet and security group, or finds those an earlier try created.
+async fn create_group(
+    ec2: &Client,
+    owner: &Owner,
+    vpc_id: &str,
+    name: &str,
+    description: &str,
+    role: &str,
+) -> Result<String, AwsError> {
+    let created = ec2
+        .create_security_group()
+        .group_name(name)
+        .description(description)
+        .vpc_id(vpc_id)
+        .tag_specifications(owner.ec2_spec(ResourceType::SecurityGroup, role))
+        .send()
+        .await
+        .map_err(sdk("CreateSecurityGroup"));
+    match created {
+        Ok(created) => created
+            .group_id()
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::Missing("CreateSecurityGroup returned no id".into())),
+        // An earlier try made it and lost the answer.
+        Err(err) if err.has_code(&["InvalidGroup.Duplicate"]) => find_group(ec2, vpc_id, name)
+            .await?
+            .ok_or_else(|| AwsError::Missing(format!("security group {name} exists but cannot be found"))),
+        Err(err) => Err(err),
+    }
+}
+
+/// Creates the sandbox's subnet (in the sandbox route table) and security group, or finds and
+/// completes those an earlier try created.
 pub async fn create_sandbox_network(
     ec2: &Client,
     owner: &Owner,
@@ -360,38 +534,25 @@ pub async fn create_sandbox_network(
         Some(id) => id,
         None => create_sandbox_subnet(ec2, owner, &account.vpc_id, tenant, sandbox).await?,
     };
+    associate(ec2, &account.sandbox_routes, &subnet_id).await?;
     let name = tags::short_name("sbx", tenant, sandbox);
-    let security_group_id = match find_group(ec2, &account.vpc_id, &name).await? {
-        Some(id) => id,
+    let (security_group_id, has_rules) = match find_group_rules(ec2, &account.vpc_id, &name).await? {
+        Some(found) => found,
         None => {
-            let created = ec2
-                .create_security_group()
-                .group_name(&name)
-                .description(format!("sbx sandbox {tenant}/{sandbox}"))
-                .vpc_id(&account.vpc_id)
-                .tag_specifications(owner.ec2_spec(ResourceType::SecurityGroup, "sandbox"))
-                .send()
-                .await
-                .map_err(sdk("CreateSecurityGroup"))?;
-            let id = created
-                .group_id()
-                .map(str::to_owned)
-                .ok_or_else(|| AwsError::Missing("CreateSecurityGroup returned no id".into()))?;
-            let rules = vec![
-                from_group(&id, None),
-                from_group(&account.proxy_group, Some(HTTP_PORT)),
-                from_group(&account.alb_group, Some(HTTP_PORT)),
-                from_group(&account.nlb_group, Some(AMQ_PORT)),
-            ];
-            ec2.authorize_security_group_ingress()
-                .group_id(&id)
-                .set_ip_permissions(Some(rules))
-                .send()
-                .await
-                .map_err(sdk("AuthorizeSecurityGroupIngress"))?;
-            id
+            let description = format!("sbx sandbox {tenant}/{sandbox}");
+            let id = create_group(ec2, owner, &account.vpc_id, &name, &description, "sandbox").await?;
+            (id, false)
         }
     };
+    if !has_rules {
+        let rules = vec![
+            from_group(&security_group_id, None),
+            from_group(&account.proxy_group, Some(HTTP_PORT)),
+            from_group(&account.alb_group, Some(HTTP_PORT)),
+            from_group(&account.nlb_group, Some(AMQ_PORT)),
+        ];
+        authorize(ec2, &security_group_id, rules).await?;
+    }
     Ok(SandboxNetwork {
         subnet_id,
         security_group_id,

@@ -156,7 +156,8 @@ pub fn provisioning_policy() -> Result<String, AwsError> {
 
 /// Puts the provisioning role `role_name` into `account_id`, trusting `management_account`,
 /// through the account's [`BOOTSTRAP_ROLE`]; a role that is there is left as it is, and its
-/// policy is put again (a bootstrap that died between the two calls is completed).
+/// policy is put again (a bootstrap that died between the two calls is completed). Then the
+/// sandbox VMs' instance profile ([`sandbox_instance_profile`]).
 pub async fn bootstrap(
     bootstrap: &Provisioner,
     account_id: &str,
@@ -205,6 +206,68 @@ pub async fn bootstrap(
         .send()
         .await
         .map_err(sdk("PutRolePolicy"))?;
+    sandbox_instance_profile(&iam).await
+}
+
+/// The AWS managed policy that lets the SSM agent register and run commands.
+pub const SSM_MANAGED_POLICY: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
+
+/// The sandbox VMs' role and instance profile ([`crate::instances::INSTANCE_PROFILE`]), as
+/// `infra/provisioning-role.yaml` declares them: a role EC2 may assume, with the SSM managed
+/// policy, in a profile of the same name. Each part is made unless it is there, so a bootstrap
+/// that died half-way is completed.
+async fn sandbox_instance_profile(iam: &aws_sdk_iam::Client) -> Result<(), AwsError> {
+    let name = crate::instances::INSTANCE_PROFILE;
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]
+    });
+    let created = iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .description("sbx sandbox VMs: the SSM agent (infra/provisioning-role.yaml)")
+        .send()
+        .await
+        .map_err(sdk("CreateRole"));
+    crate::error::gone(created, &["EntityAlreadyExists"])?;
+    iam.attach_role_policy()
+        .role_name(name)
+        .policy_arn(SSM_MANAGED_POLICY)
+        .send()
+        .await
+        .map_err(sdk("AttachRolePolicy"))?;
+    let profile = iam
+        .create_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(sdk("CreateInstanceProfile"));
+    crate::error::gone(profile, &["EntityAlreadyExists"])?;
+    let roles = iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(sdk("GetInstanceProfile"))?;
+    let has_role = roles
+        .instance_profile()
+        .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == name));
+    if !has_role {
+        let added = iam
+            .add_role_to_instance_profile()
+            .instance_profile_name(name)
+            .role_name(name)
+            .send()
+            .await
+            .map_err(sdk("AddRoleToInstanceProfile"));
+        // A profile holds one role: a concurrent bootstrap added it.
+        crate::error::gone(added, &["LimitExceeded"])?;
+    }
     Ok(())
 }
 

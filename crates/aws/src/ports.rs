@@ -9,7 +9,7 @@
 use crate::account::Provisioner;
 use crate::commands::{self, Progress};
 use crate::error::AwsError;
-use crate::infra::{self, ProxySpec, Want};
+use crate::infra::{self, Converged, ProxySpec, Want};
 use crate::ingress::{self, Routes, Targets};
 use crate::instances::{self, Launch, Vm};
 use crate::inventory;
@@ -102,7 +102,8 @@ pub trait Commands: Send + Sync {
 
 /// The account's shared infrastructure (NAT, ALB, proxies, NLB, streaming fleet).
 pub trait SharedInfrastructure: Send + Sync {
-    /// Makes the account's infrastructure what `want` says and returns what it changed.
+    /// Makes the account's infrastructure what `want` says as far as it can now, and returns
+    /// what it changed and what AWS is still changing (call again until that is nothing).
     /// Creating needs `network`; without one, only deletions happen.
     fn converge(
         &self,
@@ -111,7 +112,7 @@ pub trait SharedInfrastructure: Send + Sync {
         network: Option<&AccountNetwork>,
         want: Want,
         client_token: &str,
-    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Converged, AwsError>> + Send;
 }
 
 /// Sharing the management account's machine images with a tenant account.
@@ -229,7 +230,7 @@ impl SharedInfrastructure for Infrastructure {
         network: Option<&AccountNetwork>,
         want: Want,
         client_token: &str,
-    ) -> Result<Vec<String>, AwsError> {
+    ) -> Result<Converged, AwsError> {
         let clients = self.accounts.open(account).await;
         infra::converge(
             &clients,

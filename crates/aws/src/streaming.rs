@@ -4,32 +4,62 @@
 //!   account;
 //! - [`Streaming::StandIn`]: an in-process stand-in for local runs. No emulator here serves
 //!   AppStream (SPEC: Local), so this is the one AWS service sbx fakes. It keeps which fleets
-//!   exist per account, and nothing else.
+//!   exist per account and whether each is stopping, and nothing else.
+//!
+//! A fleet is deleted only once it has stopped, which takes minutes on AWS: [`Streaming::release`]
+//! stops it and answers [`Release::Stopping`] until it can delete it. The stand-in takes one
+//! call to stop, so that the workflows' wait for it runs locally too.
 
 use crate::account::AccountClients;
 use crate::error::{AwsError, sdk};
 use aws_sdk_appstream::types::{ComputeCapacity, FleetType};
-use std::collections::BTreeSet;
+use crate::tags::Owner;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 pub const FLEET: &str = "sbx-smart-client";
 pub const STACK: &str = "sbx-smart-client";
 
-/// Fleets that exist, by (account, fleet name): the stand-in's whole state.
+/// Fleets that exist, by (account, fleet name), with whether each is stopping and its tags:
+/// the stand-in's whole state.
 #[derive(Debug, Default)]
 pub struct StandIn {
-    fleets: Mutex<BTreeSet<(String, String)>>,
+    fleets: Mutex<BTreeMap<(String, String), StandInFleet>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct StandInFleet {
+    stopping: bool,
+    tags: Vec<(String, String)>,
 }
 
 impl StandIn {
     pub fn fleets(&self, account_id: &str) -> Vec<String> {
         let fleets = self.fleets.lock().unwrap_or_else(|p| p.into_inner());
         fleets
-            .iter()
+            .keys()
             .filter(|(account, _)| account == account_id)
             .map(|(_, name)| name.clone())
             .collect()
     }
+
+    /// The tags of the account's fleet, as `key=value`.
+    pub fn fleet_tags(&self, account_id: &str) -> Vec<String> {
+        let fleets = self.fleets.lock().unwrap_or_else(|p| p.into_inner());
+        fleets
+            .get(&(account_id.to_owned(), FLEET.to_owned()))
+            .map(|fleet| fleet.tags.iter().map(|(k, v)| format!("{k}={v}")).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// How far releasing the fleet got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// The fleet and its stack are gone (or never were).
+    Gone,
+    /// The fleet is stopping; release again once it has stopped.
+    Stopping,
 }
 
 #[derive(Debug, Clone)]
@@ -42,12 +72,18 @@ pub enum Streaming {
 }
 
 impl Streaming {
-    /// Creates and starts the account's fleet and stack, unless they exist.
-    pub async fn ensure(&self, account: &AccountClients) -> Result<(), AwsError> {
+    /// Creates and starts the account's fleet and stack, unless they exist; tagged with the
+    /// owner's tags, as everything sbx makes.
+    pub async fn ensure(&self, account: &AccountClients, owner: &Owner) -> Result<(), AwsError> {
+        let tags = owner.tags("fleet");
         match self {
             Streaming::StandIn(stand_in) => {
                 let mut fleets = stand_in.fleets.lock().unwrap_or_else(|p| p.into_inner());
-                fleets.insert((account.account_id.clone(), FLEET.to_owned()));
+                let fleet = fleets
+                    .entry((account.account_id.clone(), FLEET.to_owned()))
+                    .or_default();
+                fleet.stopping = false;
+                fleet.tags = tags.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
                 Ok(())
             }
             Streaming::AppStream {
@@ -74,7 +110,7 @@ impl Streaming {
                         .instance_type(instance_type)
                         .fleet_type(FleetType::OnDemand)
                         .compute_capacity(ComputeCapacity::builder().desired_instances(1).build())
-                        .tags(crate::tags::ACCOUNT, &account.account_id)
+                        .set_tags(Some(tags.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
                         .send()
                         .await
                         .map_err(sdk("CreateFleet"))?;
@@ -104,24 +140,55 @@ impl Streaming {
         }
     }
 
-    /// Stops and deletes the account's fleet and stack; what is gone already is skipped.
-    pub async fn release(&self, account: &AccountClients) -> Result<(), AwsError> {
+    /// Stops the account's fleet, and once it has stopped deletes it and its stack; what is
+    /// gone already is skipped.
+    pub async fn release(&self, account: &AccountClients) -> Result<Release, AwsError> {
         match self {
             Streaming::StandIn(stand_in) => {
                 let mut fleets = stand_in.fleets.lock().unwrap_or_else(|p| p.into_inner());
-                fleets.remove(&(account.account_id.clone(), FLEET.to_owned()));
-                Ok(())
+                let key = (account.account_id.clone(), FLEET.to_owned());
+                match fleets.get_mut(&key) {
+                    Some(fleet) if !fleet.stopping => {
+                        fleet.stopping = true;
+                        Ok(Release::Stopping)
+                    }
+                    _ => {
+                        fleets.remove(&key);
+                        Ok(Release::Gone)
+                    }
+                }
             }
             Streaming::AppStream { .. } => {
                 let client = aws_sdk_appstream::Client::new(&account.config);
                 let missing = &["ResourceNotFoundException"];
-                let stop = client
-                    .stop_fleet()
-                    .name(FLEET)
+                let fleets = client
+                    .describe_fleets()
+                    .names(FLEET)
                     .send()
                     .await
-                    .map_err(sdk("StopFleet"));
-                crate::error::gone(stop, missing)?;
+                    .map_err(sdk("DescribeFleets"));
+                let state = match crate::error::gone(fleets, missing)? {
+                    Some(output) => output
+                        .fleets()
+                        .first()
+                        .and_then(|f| f.state())
+                        .map(|s| s.as_str().to_owned()),
+                    None => None,
+                };
+                match state.as_deref() {
+                    Some("STOPPED") | None => {}
+                    Some("STOPPING") => return Ok(Release::Stopping),
+                    Some(_) => {
+                        let stop = client
+                            .stop_fleet()
+                            .name(FLEET)
+                            .send()
+                            .await
+                            .map_err(sdk("StopFleet"));
+                        crate::error::gone(stop, missing)?;
+                        return Ok(Release::Stopping);
+                    }
+                }
                 let disassociate = client
                     .disassociate_fleet()
                     .fleet_name(FLEET)
@@ -137,14 +204,16 @@ impl Streaming {
                     .await
                     .map_err(sdk("DeleteStack"));
                 crate::error::gone(stack, missing)?;
-                let fleet = client
-                    .delete_fleet()
-                    .name(FLEET)
-                    .send()
-                    .await
-                    .map_err(sdk("DeleteFleet"));
-                crate::error::gone(fleet, missing)?;
-                Ok(())
+                if state.is_some() {
+                    let fleet = client
+                        .delete_fleet()
+                        .name(FLEET)
+                        .send()
+                        .await
+                        .map_err(sdk("DeleteFleet"));
+                    crate::error::gone(fleet, missing)?;
+                }
+                Ok(Release::Gone)
             }
         }
     }

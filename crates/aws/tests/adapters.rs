@@ -3,7 +3,7 @@
 //! leaves nothing. What exists is read back with plain SDK calls, not through the adapters.
 
 use aws_sdk_ec2::types::Filter;
-use sbx_aws::infra::{ProxySpec, Want};
+use sbx_aws::infra::{Converged, ProxySpec, Want};
 use sbx_aws::ingress::Targets;
 use sbx_aws::instances::Launch;
 use sbx_aws::streaming::{StandIn, Streaming};
@@ -13,6 +13,7 @@ use sbx_aws::{
 };
 use sbx_moto::MotoServer;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A tenant account on its own moto server, reached as the steps reach it: through the
 /// provisioning role (moto's STS gives each account its own resources).
@@ -29,7 +30,12 @@ struct Account {
 
 impl Account {
     async fn new() -> Self {
-        let moto = MotoServer::start().unwrap_or_else(|e| panic!("moto: {e}"));
+        Self::with_delay(Duration::ZERO).await
+    }
+
+    /// An account whose moto keeps resources in their asynchronous states for `delay`.
+    async fn with_delay(delay: Duration) -> Self {
+        let moto = MotoServer::start_on(0, delay).unwrap_or_else(|e| panic!("moto: {e}"));
         let config = moto.sdk_config().await;
         let id = "100000000001".to_owned();
         let ports = Provisioner::new(config, "sbx-provisioning");
@@ -214,21 +220,38 @@ async fn infrastructure_converges_up_once_and_down_to_nothing() {
     };
     let infra = &account.infra;
     let up = infra.converge(id, &owner, Some(&network), all, "t-1").await;
-    assert!(up.as_ref().is_ok_and(|changes| !changes.is_empty()), "{up:?}");
+    assert!(
+        up.as_ref().is_ok_and(|done| !done.changes.is_empty() && done.settled()),
+        "{up:?}"
+    );
     let again = infra.converge(id, &owner, Some(&network), all, "t-1").await;
-    assert_eq!(again.ok(), Some(vec![]), "converging again changes nothing");
+    assert_eq!(
+        again.ok(),
+        Some(Converged::default()),
+        "converging again changes nothing"
+    );
     assert_eq!(account.live_nat_gateways().await, 1);
     assert_eq!(account.load_balancers().await, 2, "the ALB and the NLB");
     assert_eq!(account.running_instances().await, 2, "the two proxies");
 
+    // The stand-in fleet takes one call to stop, as AppStream takes minutes.
     let down = infra.converge(id, &owner, None, Want::default(), "t-2").await;
-    assert!(down.is_ok(), "{down:?}");
+    assert!(
+        down.as_ref().is_ok_and(|done| done.waiting == ["fleet stopping"]),
+        "{down:?}"
+    );
+    let down = infra.converge(id, &owner, None, Want::default(), "t-2").await;
+    assert!(down.as_ref().is_ok_and(Converged::settled), "{down:?}");
     assert_eq!(account.live_nat_gateways().await, 0, "no NAT gateway is left");
     assert_eq!(account.elastic_ips().await, 0, "no Elastic IP is left");
     assert_eq!(account.load_balancers().await, 0);
     assert_eq!(account.running_instances().await, 0);
     let empty = infra.converge(id, &owner, None, Want::default(), "t-3").await;
-    assert_eq!(empty.ok(), Some(vec![]), "converging nothing to nothing is Ok");
+    assert_eq!(
+        empty.ok(),
+        Some(Converged::default()),
+        "converging nothing to nothing is Ok"
+    );
 }
 
 #[tokio::test]
@@ -260,6 +283,7 @@ async fn routes_register_once_and_deregister_twice() {
             instance_type: "t3.medium",
             subnet_id: &net.subnet_id,
             security_group_id: &net.security_group_id,
+            instance_profile: None,
             client_token: &format!("s1-create-v1-{role}"),
         };
         let first = ports.launch(id, &launch).await;
@@ -352,6 +376,7 @@ async fn an_install_command_is_sent_to_the_instance_and_watched() {
         instance_type: "t3.medium",
         subnet_id: &net.subnet_id,
         security_group_id: &net.security_group_id,
+        instance_profile: None,
         client_token: "s1-create-v1-ocp",
     };
     let ocp = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
@@ -378,4 +403,138 @@ async fn an_install_command_is_sent_to_the_instance_and_watched() {
         ),
         "{progress:?}"
     );
+}
+
+/// The default route of the account's sandbox route table: the NAT gateway it goes to.
+async fn sandbox_route(account: &Account, table: &str) -> Option<String> {
+    let out = account
+        .clients
+        .ec2
+        .describe_route_tables()
+        .route_table_ids(table)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeRouteTables: {e:?}"));
+    out.route_tables()
+        .iter()
+        .flat_map(|t| t.routes())
+        .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+        .and_then(|r| r.nat_gateway_id().map(str::to_owned))
+}
+
+/// Converges until nothing is left to wait for, as the state machine's loop does.
+async fn converge_until_settled(account: &Account, network: Option<&sbx_aws::network::AccountNetwork>, want: Want) -> Vec<String> {
+    let owner = account.account_owner();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut changes = Vec::new();
+    loop {
+        let done = account
+            .infra
+            .converge(&account.id, &owner, network, want, "t-wait")
+            .await
+            .unwrap_or_else(|e| panic!("converge: {e}"));
+        changes.extend(done.changes.clone());
+        if done.settled() {
+            return changes;
+        }
+        assert!(Instant::now() < deadline, "still waiting for {:?}", done.waiting);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn infrastructure_waits_for_the_nat_as_aws_makes_it_wait() {
+    let account = Account::with_delay(Duration::from_millis(400)).await;
+    let (id, owner) = (account.id.as_str(), account.account_owner());
+    let network = account.network().await;
+    let base = Want {
+        base: true,
+        ..Want::default()
+    };
+    let first = account
+        .infra
+        .converge(id, &owner, Some(&network), base, "t-1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.waiting, ["nat pending"], "{first:?}");
+    assert_eq!(
+        sandbox_route(&account, &network.sandbox_routes).await,
+        None,
+        "no route goes to a NAT that is not available yet"
+    );
+    let later = converge_until_settled(&account, Some(&network), base).await;
+    assert!(later.contains(&"route sandboxes through nat".to_owned()), "{later:?}");
+    let route = sandbox_route(&account, &network.sandbox_routes).await;
+    assert!(route.is_some_and(|nat| nat.starts_with("nat-")), "the sandboxes route out through the NAT");
+
+    let down = account
+        .infra
+        .converge(id, &owner, None, Want::default(), "t-2")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(down.waiting, ["nat deleting"], "{down:?}");
+    assert_eq!(sandbox_route(&account, &network.sandbox_routes).await, None, "the route goes first");
+    assert_eq!(
+        account.elastic_ips().await,
+        1,
+        "the address is kept while its NAT is deleting (AWS refuses to release it)"
+    );
+    let rest = converge_until_settled(&account, None, Want::default()).await;
+    assert_eq!(rest, ["release nat address"]);
+    assert_eq!(account.elastic_ips().await, 0);
+    assert_eq!(account.live_nat_gateways().await, 0);
+}
+
+#[tokio::test]
+async fn half_made_groups_and_subnets_are_completed() {
+    let account = Account::new().await;
+    let (ports, id) = (&account.ports, account.id.as_str());
+    let network = account.network().await;
+    // A crash between CreateSecurityGroup and AuthorizeSecurityGroupIngress: a group without rules.
+    let group = account
+        .clients
+        .ec2
+        .create_security_group()
+        .group_name(sbx_aws::tags::short_name("sbx", "acme", "s9"))
+        .description("half-made")
+        .vpc_id(&network.vpc_id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .group_id()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let s9 = Owner::Sandbox {
+        tenant: "acme".into(),
+        sandbox: "s9".into(),
+    };
+    let made = ports
+        .create_sandbox_network(id, &s9, &network, ("acme", "s9"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(made.security_group_id, group, "the half-made group is used");
+    let rules = account
+        .clients
+        .ec2
+        .describe_security_groups()
+        .group_ids(&group)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let rules = rules
+        .security_groups()
+        .first()
+        .map(|g| g.ip_permissions().len())
+        .unwrap_or_default();
+    assert!(rules >= 3, "its rules were added: {rules}");
+    let tables = account
+        .clients
+        .ec2
+        .describe_route_tables()
+        .filters(Filter::builder().name("association.subnet-id").values(&made.subnet_id).build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let tables: Vec<_> = tables.route_tables().iter().filter_map(|t| t.route_table_id()).collect();
+    assert_eq!(tables, [network.sandbox_routes.as_str()], "the subnet routes through the sandbox table");
 }

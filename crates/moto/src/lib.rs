@@ -4,7 +4,9 @@
 //! a port of 127.0.0.1 that the OS picks, and waits until it answers. The server ends when the
 //! [`MotoServer`] is dropped, and also when its owner dies without dropping it: it exits as soon
 //! as its stdin, a pipe from the owner, closes. Requests are served one at a time, so that every
-//! API call is atomic, as on AWS (see `serve.py`).
+//! API call is atomic, as on AWS (see `serve.py`). With a delay, resources pass through the
+//! asynchronous states AWS gives them (`pending`, `stopping`, `deleting`, ...), and what AWS
+//! refuses meanwhile is refused.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -54,13 +56,16 @@ impl std::fmt::Debug for MotoServer {
 }
 
 impl MotoServer {
-    /// Starts moto on a free port of 127.0.0.1 with the project's Python.
+    /// Starts moto on a free port of 127.0.0.1 with the project's Python, with moto's instant
+    /// transitions.
     pub fn start() -> Result<Self, MotoError> {
-        Self::start_on(0)
+        Self::start_on(0, Duration::ZERO)
     }
 
-    /// Starts moto on `port` of 127.0.0.1 (0: any free port).
-    pub fn start_on(port: u16) -> Result<Self, MotoError> {
+    /// Starts moto on `port` of 127.0.0.1 (0: any free port). A non-zero `delay` gives
+    /// instances, NAT gateways and SSM commands the asynchronous states they have on AWS, each
+    /// lasting `delay` (see `serve.py`).
+    pub fn start_on(port: u16, delay: Duration) -> Result<Self, MotoError> {
         let python = python();
         if !python.exists() {
             return Err(MotoError::NoPython(python));
@@ -70,6 +75,7 @@ impl MotoServer {
             .arg(SERVE_PY)
             .arg("127.0.0.1")
             .arg(port.to_string())
+            .arg(delay.as_secs_f64().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,5 +1,10 @@
 """Runs moto's server app for sbx: one request at a time, on a port the OS picks.
 
+    serve.py HOST PORT [DELAY]
+
+DELAY (seconds, default 0) gives resources the asynchronous states they have on AWS
+(`asynchronous_resources`); 0 keeps moto's instant transitions.
+
 moto's backends are not safe under concurrent requests: two conditional writes to the same
 DynamoDB item can both succeed when their threads interleave. Real AWS makes each call atomic,
 so this runs each request under one lock. Transactions back up their items rather than their
@@ -82,9 +87,231 @@ def item_level_transactions() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items
 
 
+class Clock:
+    """Transitions due later, applied before each request is served (requests are serialized,
+    so nothing else runs meanwhile). Each one carries the generation of its resource it was
+    scheduled for, so a later change (a terminate while pending) cancels it."""
+
+    def __init__(self, delay: float) -> None:
+        import heapq
+        import itertools
+        import time
+
+        self.delay = delay
+        self._heap = []
+        self._seq = itertools.count()
+        self._heapq = heapq
+        self._now = time.monotonic
+
+    def later(self, fn, steps: int = 1) -> None:
+        self._heapq.heappush(self._heap, (self._now() + self.delay * steps, next(self._seq), fn))
+
+    def settle(self) -> None:
+        now = self._now()
+        while self._heap and self._heap[0][0] <= now:
+            _, _, fn = self._heapq.heappop(self._heap)
+            fn()
+
+
+def asynchronous_resources(clock: Clock) -> None:
+    """The asynchronous states moto 5 skips, with AWS's refusals while they last.
+
+    - Instances: `pending -> running`, `stopping -> stopped`, `shutting-down -> terminated`.
+      Starting an instance that is stopping or gone, or stopping one that is shutting down, is
+      refused with `IncorrectInstanceState`.
+    - NAT gateways: `pending -> available`, `deleting -> deleted`. Releasing an Elastic IP a NAT
+      still holds is refused with `AuthFailure`, and giving it to a second NAT with
+      `Resource.AlreadyAssociated`, as AWS does.
+    - SSM commands: `Pending -> InProgress -> Success`. SendCommand refuses
+      (`InvalidInstanceId`) an instance the SSM agent could not register from: one that is not
+      running, has no instance profile, or whose subnet has no route out through an available
+      NAT gateway or an internet gateway.
+    """
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models import EC2Backend
+    from moto.ec2.models.instances import Instance
+    from moto.ec2.models.nat_gateways import NatGateway
+    from moto.ssm.exceptions import SSMException
+    from moto.ssm.models import Command, SimpleSystemManagerBackend
+
+    def refuse(code: str, message: str):
+        return EC2ClientError(code, message)
+
+    def move(resource, set_state, now, then) -> None:
+        """Sets `now` and, after the delay, `then`, unless the resource changed meanwhile."""
+        generation = getattr(resource, "_sbx_generation", 0) + 1
+        resource._sbx_generation = generation
+        set_state(resource, now)
+
+        def finish() -> None:
+            if resource._sbx_generation == generation:
+                set_state(resource, then)
+
+        clock.later(finish)
+
+    codes = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+
+    def set_instance(instance, name: str) -> None:
+        instance._state.name = name
+        instance._state.code = codes[name]
+
+    original_init = Instance.__init__
+    original_start = Instance.start
+    original_stop = Instance.stop
+    original_terminate = Instance.terminate
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        move(self, set_instance, "pending", "running")
+
+    def start(self):
+        import copy
+
+        state = self._state.name
+        if state in ("stopping", "shutting-down", "terminated"):
+            raise refuse(
+                "IncorrectInstanceState",
+                f"The instance '{self.id}' is not in a state from which it can be started.",
+            )
+        if state in ("pending", "running"):
+            return copy.copy(self._state)
+        previous = original_start(self)
+        move(self, set_instance, "pending", "running")
+        return previous
+
+    def stop(self):
+        import copy
+
+        state = self._state.name
+        if state in ("shutting-down", "terminated"):
+            raise refuse(
+                "IncorrectInstanceState",
+                f"The instance '{self.id}' is not in a state from which it can be stopped.",
+            )
+        if state in ("stopping", "stopped"):
+            return copy.copy(self._state)
+        previous = original_stop(self)
+        move(self, set_instance, "stopping", "stopped")
+        return previous
+
+    def terminate(self):
+        import copy
+
+        if self._state.name in ("shutting-down", "terminated"):
+            return copy.copy(self._state)
+        previous = original_terminate(self)
+        move(self, set_instance, "shutting-down", "terminated")
+        return previous
+
+    Instance.__init__ = init
+    Instance.start = start
+    Instance.stop = stop
+    Instance.terminate = terminate
+
+    def set_nat(nat, state: str) -> None:
+        nat.state = state
+
+    def holder(backend, allocation_id):
+        for nat in backend.nat_gateways.values():
+            if nat.state == "deleted":
+                continue
+            if any(a.get("allocationId") == allocation_id for a in nat.address_set):
+                return nat
+        return None
+
+    original_create_nat = EC2Backend.create_nat_gateway
+    original_release = EC2Backend.release_address
+
+    def create_nat_gateway(self, subnet_id, allocation_id, *args, **kwargs):
+        if allocation_id and holder(self, allocation_id) is not None:
+            raise refuse("Resource.AlreadyAssociated", f"Elastic IP address [{allocation_id}] is already associated")
+        nat = original_create_nat(self, subnet_id, allocation_id, *args, **kwargs)
+        move(nat, set_nat, "pending", "available")
+        return nat
+
+    def delete_nat_gateway(self, nat_gateway_id):
+        nat = self.nat_gateways.get(nat_gateway_id)
+        if nat is None:
+            raise refuse("NatGatewayNotFound", f"The Nat Gateway {nat_gateway_id} was not found")
+        if nat.state not in ("deleting", "deleted"):
+            move(nat, set_nat, "deleting", "deleted")
+        return nat
+
+    def release_address(self, address=None, allocation_id=None):
+        if allocation_id and holder(self, allocation_id) is not None:
+            raise refuse("AuthFailure", "You do not have permission to access the specified resource.")
+        return original_release(self, address=address, allocation_id=allocation_id)
+
+    EC2Backend.create_nat_gateway = create_nat_gateway
+    EC2Backend.delete_nat_gateway = delete_nat_gateway
+    EC2Backend.release_address = release_address
+
+    def set_command(command, status: str) -> None:
+        command.status = status
+        for invocation in command.invocations:
+            invocation["Status"] = status
+            invocation["StatusDetails"] = status
+
+    original_command_init = Command.__init__
+
+    def command_init(self, *args, **kwargs):
+        original_command_init(self, *args, **kwargs)
+        set_command(self, "Pending")
+        clock.later(lambda: set_command(self, "InProgress"), 1)
+        clock.later(lambda: set_command(self, "Success"), 2)
+
+    Command.__init__ = command_init
+
+    def reachable(ec2, instance) -> bool:
+        """Whether the SSM agent on `instance` could reach SSM: a route out of its subnet."""
+        subnet = getattr(instance, "subnet_id", None)
+        tables = [t for t in ec2.route_tables.values() if subnet in t._associations.values()]
+        if not tables:
+            tables = [t for t in ec2.route_tables.values() if t.vpc_id == instance.vpc_id and t.main_association_id]
+        for table in tables:
+            for route in table.routes:
+                if route.destination_cidr_block != "0.0.0.0/0":
+                    continue
+                if route.nat_gateway is not None and route.nat_gateway.state == "available":
+                    return True
+                gateway = route.gateway
+                if gateway is not None and getattr(gateway, "id", "").startswith("igw-"):
+                    return True
+        return False
+
+    original_send = SimpleSystemManagerBackend.send_command
+
+    def send_command(self, *args, **kwargs):
+        from moto.ec2.models import ec2_backends
+
+        ec2 = ec2_backends[self.account_id][self.region_name]
+        instance_ids = kwargs.get("instance_ids") or []
+        for instance_id in instance_ids:
+            try:
+                instance = ec2.get_instance(instance_id)
+            except Exception:
+                instance = None
+            registered = (
+                instance is not None
+                and instance._state.name == "running"
+                and ec2.iam_instance_profile_associations.get(instance_id) is not None
+                and reachable(ec2, instance)
+            )
+            if not registered:
+                raise SSMException(
+                    "InvalidInstanceId",
+                    f"Instance {instance_id} is not registered with SSM: not running, no instance "
+                    "profile, or no route out of its subnet",
+                )
+        return original_send(self, *args, **kwargs)
+
+    SimpleSystemManagerBackend.send_command = send_command
+
+
 def main() -> None:
     host = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     from moto.moto_server.werkzeug_app import (
@@ -94,11 +321,15 @@ def main() -> None:
     )
 
     item_level_transactions()
+    clock = Clock(delay)
+    if delay > 0:
+        asynchronous_resources(clock)
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 
     def serialized(environ, start_response):
         with lock:
+            clock.settle()
             result = app(environ, start_response)
             try:
                 body = b"".join(result)

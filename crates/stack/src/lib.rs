@@ -45,6 +45,9 @@ pub struct Options {
     pub sfn_port: u16,
     /// Scale of Wait states and retry delays (0: no waiting).
     pub time_scale: f64,
+    /// How long the moto the stack starts keeps resources in each asynchronous state (zero:
+    /// moto's instant transitions). Not used with `aws_endpoint`.
+    pub aws_delay: Duration,
     /// How many customer accounts the pool starts with.
     pub pool_size: u32,
     /// Prefix of the table names.
@@ -76,6 +79,7 @@ impl Default for Options {
             aws_endpoint: None,
             sfn_port: 0,
             time_scale: 1.0,
+            aws_delay: Duration::from_secs(3),
             pool_size: 5,
             table_prefix: "sbx-".into(),
             api_port: 0,
@@ -175,7 +179,7 @@ impl LocalStack {
         let (moto, aws_endpoint) = match options.aws_endpoint {
             Some(endpoint) => (None, endpoint),
             None => {
-                let moto = MotoServer::start()?;
+                let moto = MotoServer::start_on(0, options.aws_delay)?;
                 let endpoint = moto.endpoint();
                 (Some(moto), endpoint)
             }
@@ -193,8 +197,7 @@ impl LocalStack {
             provisioning_role: seed::PROVISIONING_ROLE.to_owned(),
             ingress_domain: "sandboxes.sbx.localhost".to_owned(),
             locks: sbx_steps::LockSettings {
-                lease: Duration::from_secs(2700),
-                wait: Duration::from_secs(20),
+                lease: Duration::from_secs(900),
             },
             proxy_instance_type: "t3.small".to_owned(),
             sweep: options.sweep,

@@ -28,6 +28,10 @@ enum Command {
         /// Scale of Wait states and retry delays (0: no waiting).
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
+        /// How long moto's resources stay in each asynchronous state (pending, stopping,
+        /// deleting, ...), in seconds, as AWS makes them take minutes (0: at once, as plain moto).
+        #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+        aws_delay: f64,
         /// Customer accounts in the pool.
         #[arg(long, default_value_t = 5)]
         pool_size: u32,
@@ -66,12 +70,17 @@ async fn main() -> ExitCode {
             aws_endpoint,
             sfn_port,
             time_scale,
+            aws_delay,
             pool_size,
             api_port,
             quota,
             gc_every,
             retention,
         } => {
+            if !(aws_delay >= 0.0 && aws_delay.is_finite()) {
+                eprintln!("sbx: --aws-delay must be a non-negative number of seconds, not {aws_delay}");
+                return ExitCode::from(2);
+            }
             let gc_every = match gc_every {
                 Some(0) => None,
                 Some(seconds) => Some(Duration::from_secs(seconds)),
@@ -87,6 +96,7 @@ async fn main() -> ExitCode {
                 aws_endpoint,
                 sfn_port,
                 time_scale,
+                aws_delay: Duration::from_secs_f64(aws_delay),
                 pool_size,
                 api_port,
                 quota,

@@ -55,20 +55,17 @@ impl Images {
 /// The account lock's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockSettings {
-    /// `SBX_LOCK_LEASE_SECONDS` (default 45 min): how long a lease lasts unless released. A
-    /// create holds the lock from the allocation to the end (SPEC), so this covers its bounded
-    /// waits: instances (60 × 5 s) and the SSM command (120 × 10 s), with room for retries.
+    /// `SBX_LOCK_LEASE_SECONDS` (default 15 min): how long a lease lasts unless released. The
+    /// lock covers only a change of the shared infrastructure, so this covers the longest one:
+    /// its bounded wait for AWS (60 × 10 s for a NAT gateway to become available or deleted),
+    /// with room for retries.
     pub lease: std::time::Duration,
-    /// `SBX_LOCK_WAIT_SECONDS` (default 20 s): how long acquiring waits before failing with
-    /// `Sbx.LockHeld`.
-    pub wait: std::time::Duration,
 }
 
 impl LockSettings {
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            lease: vars.seconds("SBX_LOCK_LEASE_SECONDS", 2700)?,
-            wait: vars.seconds("SBX_LOCK_WAIT_SECONDS", 20)?,
+            lease: vars.seconds("SBX_LOCK_LEASE_SECONDS", 900)?,
         })
     }
 }
@@ -264,14 +261,13 @@ mod tests {
         assert_eq!(
             LockSettings::from_vars(&vars(&[])),
             Ok(LockSettings {
-                lease: Duration::from_secs(2700),
-                wait: Duration::from_secs(20)
+                lease: Duration::from_secs(900),
             })
         );
         assert!(matches!(
-            LockSettings::from_vars(&vars(&[("SBX_LOCK_WAIT_SECONDS", "soon")])),
+            LockSettings::from_vars(&vars(&[("SBX_LOCK_LEASE_SECONDS", "soon")])),
             Err(ConfigError::Invalid {
-                name: "SBX_LOCK_WAIT_SECONDS",
+                name: "SBX_LOCK_LEASE_SECONDS",
                 ..
             })
         ));

@@ -115,7 +115,6 @@ mod tests {
             ingress_domain: "sbx.test".into(),
             locks: LockSettings {
                 lease: Duration::from_secs(60),
-                wait: Duration::ZERO,
             },
             proxy_instance_type: "t3.small".into(),
             sweep: crate::config::SweepSettings::default(),

@@ -6,7 +6,7 @@
 use chrono::Utc;
 use sbx_aws::AwsError;
 use sbx_aws::commands::Progress;
-use sbx_aws::infra::Want;
+use sbx_aws::infra::{Converged, Want};
 use sbx_aws::ingress::{Routes, Targets};
 use sbx_aws::instances::{Launch, Vm};
 use sbx_aws::network::{AccountNetwork, SandboxNetwork};
@@ -44,6 +44,9 @@ pub struct State {
     pub shared: BTreeMap<String, Vec<String>>,
     /// Every call that changes something, in order: `StartInstances i-1`, ...
     pub changes: Vec<String>,
+    /// How many converges in a row still find AWS changing something (`nat pending`), as a
+    /// NAT gateway takes minutes to become available or deleted.
+    pub converging_for: u32,
     next_id: u32,
 }
 
@@ -107,6 +110,7 @@ impl FakeAws {
             alb_group: s.id("sg"),
             proxy_group: s.id("sg"),
             nlb_group: s.id("sg"),
+            sandbox_routes: s.id("rtb"),
         };
         s.account_networks.insert(account.to_owned(), network.clone());
         network
@@ -310,8 +314,15 @@ impl SharedInfrastructure for FakeAws {
         network: Option<&AccountNetwork>,
         want: Want,
         _client_token: &str,
-    ) -> Result<Vec<String>, AwsError> {
+    ) -> Result<Converged, AwsError> {
         let mut s = self.check("DescribeNatGateways")?;
+        if s.converging_for > 0 {
+            s.converging_for -= 1;
+            return Ok(Converged {
+                changes: Vec::new(),
+                waiting: vec!["nat pending".to_owned()],
+            });
+        }
         let before = s.infrastructure.get(account).copied().unwrap_or_default();
         // Without a network nothing can be created, only removed.
         let after = match network {
@@ -336,7 +347,10 @@ impl SharedInfrastructure for FakeAws {
         }
         s.changes.extend(changes.iter().map(|c| format!("{account} {c}")));
         s.infrastructure.insert(account.to_owned(), after);
-        Ok(changes)
+        Ok(Converged {
+            changes,
+            waiting: Vec::new(),
+        })
     }
 }
 

@@ -2,6 +2,10 @@
 //! follows its active sandboxes (SPEC: it exists exactly while at least one sandbox of the
 //! account is active). Both run under the account lock, check that they still hold it, and
 //! journal what they did with when they began and ended.
+//!
+//! Neither waits for AWS: each does what can be done now and answers `settled: false` with
+//! what it is waiting for (a NAT gateway pending or deleting, the fleet stopping). The state
+//! machine then waits and calls it again, still under the lock, until it is settled.
 
 use crate::error::StepError;
 use crate::job::Job;
@@ -18,6 +22,20 @@ impl<T: SandboxStore + AccountStore + LockStore> Store for T {}
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InfraOutput {
     pub changes: Vec<String>,
+    /// What AWS is still changing; empty once the infrastructure is what was wanted.
+    pub waiting: Vec<String>,
+    /// Whether nothing is left to wait for (the state machine's loop condition).
+    pub settled: bool,
+}
+
+impl InfraOutput {
+    fn nothing() -> Self {
+        Self {
+            changes: Vec::new(),
+            waiting: Vec::new(),
+            settled: true,
+        }
+    }
 }
 
 /// What the tenant's active sandboxes need; `exclude` is the sandbox whose need is ending.
@@ -57,7 +75,7 @@ pub async fn release(
     job: Job,
 ) -> Result<InfraOutput, StepError> {
     if job.account_id.is_none() {
-        return Ok(InfraOutput { changes: Vec::new() });
+        return Ok(InfraOutput::nothing());
     }
     let want = wanted(store, &job, Some(&job.sandbox_id)).await?;
     converge(store, networks, infra, &job, want, Network::Existing).await
@@ -90,7 +108,7 @@ async fn converge(
         Network::Ensure => Some(networks.ensure_account_network(account, &owner).await?),
         Network::Existing => networks.account_network(account, &owner).await?,
     };
-    let changes = infra
+    let done = infra
         .converge(
             account,
             &owner,
@@ -99,23 +117,31 @@ async fn converge(
             &job.client_token("infra"),
         )
         .await?;
+    let mut action = format!(
+        "{verb}: {}",
+        if done.changes.is_empty() {
+            "nothing".to_owned()
+        } else {
+            done.changes.join(", ")
+        }
+    );
+    if !done.waiting.is_empty() {
+        action.push_str(&format!("; waiting: {}", done.waiting.join(", ")));
+    }
     let change = InfraChange {
         account_id: account.to_owned(),
         owner: job.execution.clone(),
-        action: format!(
-            "{verb}: {}",
-            if changes.is_empty() {
-                "nothing".to_owned()
-            } else {
-                changes.join(", ")
-            }
-        ),
+        action,
         started_at,
         ended_at: chrono::Utc::now(),
     };
     store.record_infra_change(&change).await?;
     tracing::info!(account, action = %change.action, "infrastructure converged");
-    Ok(InfraOutput { changes })
+    Ok(InfraOutput {
+        settled: done.settled(),
+        changes: done.changes,
+        waiting: done.waiting,
+    })
 }
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ pub async fn launch(
                     instance_type: instance_type(job.options.instance_size, role),
                     subnet_id: &input.network.subnet_id,
                     security_group_id: &input.network.security_group_id,
+                    instance_profile: Some(sbx_aws::instances::INSTANCE_PROFILE),
                     client_token: &job.client_token(role),
                 },
             )

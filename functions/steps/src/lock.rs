@@ -1,13 +1,13 @@
 //! `acquire-lock` and `release-lock`: the account lock (SPEC: Account lock). The lease is taken
-//! with a conditional write; while another job holds it, acquiring waits with jittered backoff
-//! for a while and then fails with `Sbx.LockHeld`, which the state machine retries.
+//! with a conditional write. While another job holds it, acquiring fails at once with
+//! `Sbx.LockHeld`: the state machine's Retry waits, with jittered backoff, and a Lambda never
+//! sleeps (and is never billed) while it waits.
 
 use crate::config::LockSettings;
 use crate::error::StepError;
 use crate::job::Job;
 use sbx_store::{LockStore, StoreError};
 use serde::Serialize;
-use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LockOutput {
@@ -25,21 +25,9 @@ pub async fn acquire(
     job: Job,
     timing: LockSettings,
 ) -> Result<LockOutput, StepError> {
-    let LockSettings { lease, wait } = timing;
     let lock = lock_of(&job)?;
-    let deadline = Instant::now() + wait;
-    let mut delay = Duration::from_millis(20);
-    loop {
-        match locks.acquire(&lock, &job.execution, lease).await {
-            Ok(_) => return Ok(LockOutput { lock, held: true }),
-            Err(StoreError::LockHeld { .. }) if Instant::now() + delay < deadline => {
-                let jitter = fastrand::u64(0..=delay.as_millis() as u64);
-                tokio::time::sleep(delay / 2 + Duration::from_millis(jitter / 2)).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            Err(err) => return Err(err.into()),
-        }
-    }
+    locks.acquire(&lock, &job.execution, timing.lease).await?;
+    Ok(LockOutput { lock, held: true })
 }
 
 /// Releases the job's lease. A job without an account holds no lock; a lease another job has
@@ -81,6 +69,7 @@ mod tests {
     use super::*;
     use sbx_store::Lease;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     /// A lock held by "other" for the first `busy_for` acquisition attempts.
     struct Busy {
@@ -141,10 +130,9 @@ mod tests {
         }
     }
 
-    fn timing(lease_seconds: u64, wait_millis: u64) -> LockSettings {
+    fn timing(lease_seconds: u64) -> LockSettings {
         LockSettings {
             lease: Duration::from_secs(lease_seconds),
-            wait: Duration::from_millis(wait_millis),
         }
     }
 
@@ -157,9 +145,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn acquiring_waits_while_the_lock_is_held_then_takes_it() {
-        let locks = busy(3);
-        let out = acquire(&locks, job(), timing(60, 5_000)).await;
+    async fn a_held_lock_fails_at_once_for_the_state_machine_to_retry_then_is_taken() {
+        let locks = busy(1);
+        let started = std::time::Instant::now();
+        let held = acquire(&locks, job(), timing(60)).await;
+        assert!(matches!(held, Err(StepError::LockHeld(_))), "{held:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "acquiring does not wait in the Lambda"
+        );
+        assert_eq!(*locks.attempts.lock().unwrap_or_else(|p| p.into_inner()), 1);
+        let out = acquire(&locks, job(), timing(60)).await;
         assert_eq!(
             out.ok(),
             Some(LockOutput {
@@ -167,14 +163,6 @@ mod tests {
                 held: true
             })
         );
-        assert_eq!(*locks.attempts.lock().unwrap_or_else(|p| p.into_inner()), 4);
-    }
-
-    #[tokio::test]
-    async fn acquiring_gives_up_with_lock_held_when_the_wait_runs_out() {
-        let locks = busy(u32::MAX);
-        let out = acquire(&locks, job(), timing(60, 100)).await;
-        assert!(matches!(out, Err(StepError::LockHeld(_))), "{out:?}");
     }
 
     #[tokio::test]
@@ -190,7 +178,7 @@ mod tests {
         let mut without_account = job();
         without_account.account_id = None;
         assert!(matches!(
-            acquire(&locks, without_account, timing(1, 0)).await,
+            acquire(&locks, without_account, timing(1)).await,
             Err(StepError::InvalidInput(_))
         ));
     }

@@ -160,7 +160,8 @@ pub(crate) async fn release_idle(
     Ok(released.flatten())
 }
 
-/// Deletes all of the account's shared infrastructure; returns what it changed.
+/// Deletes all of the account's shared infrastructure, as far as it can now; returns what it
+/// changed, and what is still going (`still nat deleting`).
 pub(crate) async fn converge_none(
     networks: &impl Networks,
     infra: &impl SharedInfrastructure,
@@ -175,9 +176,13 @@ pub(crate) async fn converge_none(
     let network = networks.account_network(account, &owner).await?;
     let name = execution.rsplit(':').next().unwrap_or(execution);
     let token = sbx_aws::tags::client_token(name, "gc-infra");
-    Ok(infra
+    let done = infra
         .converge(account, &owner, network.as_ref(), Want::default(), &token)
-        .await?)
+        .await?;
+    // What AWS is still deleting (a NAT gateway, then its address) the next sweep finishes.
+    let mut changes = done.changes;
+    changes.extend(done.waiting.into_iter().map(|w| format!("still {w}")));
+    Ok(changes)
 }
 
 async fn any_active(store: &impl SandboxStore, tenant: &str) -> Result<bool, StepError> {
