@@ -22,7 +22,14 @@ pub fn root() -> std::path::PathBuf {
     tests.parent().map(std::path::Path::to_path_buf).unwrap_or(tests)
 }
 
-/// A local stack with no waiting (time scale 0) and a pool of `pool_size` accounts.
+/// How long the tests' moto keeps resources in each asynchronous state: AWS's minutes, scaled
+/// down, so that every workflow meets pending instances, NAT gateways and SSM commands.
+pub const AWS_DELAY: Duration = Duration::from_millis(200);
+/// The tests' scale of Wait states and retry delays: a 5 s Wait lasts 0.1 s, so a few checks
+/// cover [`AWS_DELAY`].
+pub const TIME_SCALE: f64 = 0.02;
+
+/// A local stack in the realistic mode, scaled down, with a pool of `pool_size` accounts.
 pub async fn stack(pool_size: u32) -> LocalStack {
     stack_with(Options {
         pool_size,
@@ -31,10 +38,12 @@ pub async fn stack(pool_size: u32) -> LocalStack {
     .await
 }
 
-/// A local stack with `options`, with no waiting (time scale 0).
+/// A local stack with `options`, in the realistic mode scaled down ([`AWS_DELAY`],
+/// [`TIME_SCALE`]).
 pub async fn stack_with(options: Options) -> LocalStack {
     let options = Options {
-        time_scale: 0.0,
+        time_scale: TIME_SCALE,
+        aws_delay: AWS_DELAY,
         ..options
     };
     LocalStack::start(options)
@@ -185,6 +194,90 @@ impl Account {
             .collect();
         found.sort();
         found
+    }
+
+    /// The instance profile ARN of each instance of the sandbox that has not been terminated.
+    pub async fn sandbox_instance_profiles(&self, sandbox: &str) -> Vec<String> {
+        let output = self
+            .ec2
+            .describe_instances()
+            .filters(filter("tag:sbx:sandbox", &[sandbox]))
+            .filters(filter("instance-state-name", &ALIVE))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        output
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| {
+                i.iam_instance_profile()
+                    .and_then(|p| p.arn())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// Where the default route of the sandbox's subnet goes, as `nat-...=<its state>`
+    /// (`None`: the subnet has no way out).
+    pub async fn sandbox_route_out(&self, sandbox: &str) -> Option<String> {
+        let subnets = self
+            .ec2
+            .describe_subnets()
+            .filters(filter("tag:sbx:sandbox", &[sandbox]))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let subnet = subnets.subnets().first()?.subnet_id()?.to_owned();
+        let tables = self
+            .ec2
+            .describe_route_tables()
+            .filters(filter("association.subnet-id", &[&subnet]))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let nat = tables
+            .route_tables()
+            .iter()
+            .flat_map(|t| t.routes())
+            .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))?
+            .nat_gateway_id()?
+            .to_owned();
+        let state = self
+            .ec2
+            .describe_nat_gateways()
+            .nat_gateway_ids(&nat)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let state = state
+            .nat_gateways()
+            .first()
+            .and_then(|n| n.state())
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
+        Some(format!("{nat}={state}"))
+    }
+
+    /// The account's Elastic IPs.
+    pub async fn elastic_ips(&self) -> usize {
+        let out = self.ec2.describe_addresses().send().await;
+        out.map(|o| o.addresses().len())
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    /// The states of every NAT gateway the account has had (deleted ones stay visible a while).
+    pub async fn nat_states(&self) -> Vec<String> {
+        let out = self.ec2.describe_nat_gateways().send().await;
+        let mut states: Vec<String> = out
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .nat_gateways()
+            .iter()
+            .map(|n| n.state().map(|s| s.as_str().to_owned()).unwrap_or_default())
+            .collect();
+        states.sort();
+        states
     }
 
     /// (subnets, security groups) tagged with the sandbox.

@@ -53,9 +53,26 @@ async fn create_stop_start_delete_one_sandbox() {
         "HTTP only: the sandbox has no amq"
     );
     assert_eq!(account.infrastructure().await, BASE);
+    let route = account.sandbox_route_out("s1").await.unwrap_or_default();
+    assert!(
+        route.starts_with("nat-") && route.ends_with("=available"),
+        "the sandbox subnet routes out through an available NAT gateway: {route:?}"
+    );
+    let profiles = account.sandbox_instance_profiles("s1").await;
+    assert_eq!(profiles.len(), 2);
+    assert!(
+        profiles
+            .iter()
+            .all(|arn| arn.ends_with(&format!("instance-profile/{}", sbx_aws::instances::INSTANCE_PROFILE))),
+        "ACP and OCP run with the SSM instance profile: {profiles:?}"
+    );
     assert!(
         account.has_role("sbx-provisioning").await,
         "the seed put the provisioning role there"
+    );
+    assert!(
+        account.has_role(sbx_aws::instances::INSTANCE_PROFILE).await,
+        "the bootstrap put the sandbox VMs' role there"
     );
     assert!(!account.has_role("sbx-no-such-role").await);
     let images = &stack.seed.images;
@@ -77,6 +94,9 @@ async fn create_stop_start_delete_one_sandbox() {
         account.infrastructure().await.is_empty(),
         "no active sandbox: the account costs nothing"
     );
+    assert_eq!(account.sandbox_route_out("s1").await, None, "the route went with the NAT");
+    assert_eq!(account.nat_states().await, ["deleted"], "the stop waited for the NAT to be deleted");
+    assert_eq!(account.elastic_ips().await, 0, "and then released its address");
     assert_eq!(
         account.sandbox_network("s1").await,
         (1, 1),
@@ -91,6 +111,8 @@ async fn create_stop_start_delete_one_sandbox() {
     );
     assert_eq!(account.target_groups("s1").await, 1);
     assert_eq!(account.infrastructure().await, BASE);
+    let route = account.sandbox_route_out("s1").await.unwrap_or_default();
+    assert!(route.ends_with("=available"), "a new NAT, a new route: {route:?}");
 
     succeed(&stack, "delete", "s1-delete", &ids("acme", "s1")).await;
     assert_eq!(state(&stack, "acme", "s1").await, State::Deleted);
@@ -511,7 +533,10 @@ async fn releasing_in_an_account_without_a_network_creates_nothing() {
     };
 
     let released = sbx_steps::invoke(&stack.steps, "release-infrastructure", job.clone()).await;
-    assert_eq!(released.ok(), Some(json!({"changes": []})));
+    assert_eq!(
+        released.ok(),
+        Some(json!({"changes": [], "waiting": [], "settled": true}))
+    );
     assert_eq!(vpcs().await, 0, "a release created a network");
 
     let ensured = sbx_steps::invoke(&stack.steps, "ensure-infrastructure", job).await;

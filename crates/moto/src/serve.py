@@ -87,6 +87,25 @@ def item_level_transactions() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items
 
 
+# The AWS managed policies sbx attaches (the sandbox VMs' SSM role). moto loads either none or
+# all of some thousand, per account; these few are loaded in every account instead.
+MANAGED_POLICIES = ("AmazonSSMManagedInstanceCore",)
+
+
+def aws_managed_policies() -> None:
+    import json
+
+    from moto.iam import models
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    wanted = {name: data for name, data in json.loads(aws_managed_policies_data).items() if name in MANAGED_POLICIES}
+
+    def init(self):
+        return [models.AWSManagedPolicy.from_data(name, self.account_id, self.region_name, d) for name, d in wanted.items()]
+
+    models.IAMBackend._init_aws_policies = init
+
+
 class Clock:
     """Transitions due later, applied before each request is served (requests are serialized,
     so nothing else runs meanwhile). Each one carries the generation of its resource it was
@@ -321,6 +340,7 @@ def main() -> None:
     )
 
     item_level_transactions()
+    aws_managed_policies()
     clock = Clock(delay)
     if delay > 0:
         asynchronous_resources(clock)
