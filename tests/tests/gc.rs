@@ -370,8 +370,13 @@ async fn resources_tagged_with_a_deleted_sandbox_are_removed() {
         removed.contains("acme/gone") && removed.contains("acme/ghost"),
         "{report}"
     );
-    assert_eq!(instance_state(&account, &left).await, "terminated");
-    assert_eq!(instance_state(&account, &ghost).await, "terminated");
+    for instance in [&left, &ghost] {
+        let state = instance_state(&account, instance).await;
+        assert!(
+            state == "shutting-down" || state == "terminated",
+            "{instance} is terminated (or on its way, as AWS takes a while): {state}"
+        );
+    }
     assert_eq!(account.sandbox_network("gone").await, (0, 0));
     assert_eq!(
         account.sandbox_instances("live").await,

@@ -290,9 +290,25 @@ mod tests {
             actions.contains(&"tag:GetResources"),
             "the inventory reads every tag"
         );
-        assert!(
-            !actions.iter().any(|a| a.starts_with("iam:")),
-            "the role cannot touch IAM"
+        assert!(actions.contains(&"ec2:ReplaceRoute") && actions.contains(&"ec2:DeleteRoute"));
+        let iam: Vec<&serde_json::Value> = policy["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                s["Action"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a.as_str().is_some_and(|a| a.starts_with("iam:")))
+            })
+            .collect();
+        assert_eq!(iam.len(), 1, "one IAM statement: {iam:?}");
+        assert_eq!(iam[0]["Action"], serde_json::json!(["iam:PassRole"]));
+        assert_eq!(
+            iam[0]["Resource"],
+            format!("arn:*:iam::*:role/{}", crate::instances::INSTANCE_PROFILE),
+            "the role can pass the sandbox VMs' role and touch nothing else of IAM"
         );
     }
 }

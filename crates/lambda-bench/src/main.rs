@@ -186,6 +186,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(package).join("../..");
     let stack = LocalStack::start(Options {
         time_scale: 0.0,
+        // No waiting, so moto's instant transitions.
+        aws_delay: std::time::Duration::ZERO,
         pool_size: 2,
         ..Options::default()
     })

@@ -51,6 +51,8 @@ async fn main() {
     );
     let options = Options {
         time_scale: 0.0,
+        // No waiting, so moto's instant transitions.
+        aws_delay: std::time::Duration::ZERO,
         pool_size: 1,
         sweep: sbx_steps::SweepSettings {
             low_water: 0,

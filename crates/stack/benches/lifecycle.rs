@@ -26,6 +26,8 @@ fn median<T: Copy + Ord>(values: &[T]) -> T {
 async fn main() {
     let options = Options {
         time_scale: 0.0,
+        // No waiting, so moto's instant transitions.
+        aws_delay: std::time::Duration::ZERO,
         pool_size: 2,
         ..Options::default()
     };

@@ -16,6 +16,8 @@ fn sbx(args: &[&str]) -> std::process::Output {
 async fn sbx_gc_runs_one_sweep_and_prints_its_report() {
     let stack = LocalStack::start(Options {
         time_scale: 0.0,
+        // No waiting, so moto's instant transitions.
+        aws_delay: std::time::Duration::ZERO,
         pool_size: 1,
         sweep: sbx_steps::SweepSettings {
             low_water: 0,

@@ -16,9 +16,11 @@ pub mod directory;
 pub mod functions;
 pub mod input;
 pub mod lambda;
+pub mod origin;
 pub mod problem;
 pub mod routes;
 pub mod sandboxes;
+pub mod secrets;
 pub mod token;
 
 pub use functions::{Function, Settings};

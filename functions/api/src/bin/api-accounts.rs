@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     let init = sbx_api::lambda::init().await?;
     let accounts = init.settings.accounts(&init.config)?;
-    sbx_api::lambda::run(|request| accounts.handle(request)).await
+    sbx_api::lambda::run(&init.origin, |request| accounts.handle(request)).await
 }

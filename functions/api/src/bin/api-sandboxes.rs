@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     let init = sbx_api::lambda::init().await?;
     let sandboxes = init.settings.sandboxes(&init.config, &init.config)?;
-    sbx_api::lambda::run(|request| sandboxes.handle(request)).await
+    sbx_api::lambda::run(&init.origin, |request| sandboxes.handle(request)).await
 }

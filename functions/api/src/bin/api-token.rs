@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     let init = sbx_api::lambda::init().await?;
     let token = init.settings.token(&init.config)?;
-    sbx_api::lambda::run(|request| token.handle(request)).await
+    sbx_api::lambda::run(&init.origin, |request| token.handle(request)).await
 }
