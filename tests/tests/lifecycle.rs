@@ -61,9 +61,10 @@ async fn create_stop_start_delete_one_sandbox() {
     let profiles = account.sandbox_instance_profiles("s1").await;
     assert_eq!(profiles.len(), 2);
     assert!(
-        profiles
-            .iter()
-            .all(|arn| arn.ends_with(&format!("instance-profile/{}", sbx_aws::instances::INSTANCE_PROFILE))),
+        profiles.iter().all(|arn| arn.ends_with(&format!(
+            "instance-profile/{}",
+            sbx_aws::instances::INSTANCE_PROFILE
+        ))),
         "ACP and OCP run with the SSM instance profile: {profiles:?}"
     );
     assert!(
@@ -94,8 +95,16 @@ async fn create_stop_start_delete_one_sandbox() {
         account.infrastructure().await.is_empty(),
         "no active sandbox: the account costs nothing"
     );
-    assert_eq!(account.sandbox_route_out("s1").await, None, "the route went with the NAT");
-    assert_eq!(account.nat_states().await, ["deleted"], "the stop waited for the NAT to be deleted");
+    assert_eq!(
+        account.sandbox_route_out("s1").await,
+        None,
+        "the route went with the NAT"
+    );
+    assert_eq!(
+        account.nat_states().await,
+        ["deleted"],
+        "the stop waited for the NAT to be deleted"
+    );
     assert_eq!(account.elastic_ips().await, 0, "and then released its address");
     assert_eq!(
         account.sandbox_network("s1").await,
@@ -542,5 +551,80 @@ async fn releasing_in_an_account_without_a_network_creates_nothing() {
     let ensured = sbx_steps::invoke(&stack.steps, "ensure-infrastructure", job).await;
     assert!(ensured.is_ok(), "{ensured:?}");
     assert_eq!(vpcs().await, 1, "an ensure creates the account's network");
+    stack.stop();
+}
+
+/// The states an execution entered, in order.
+async fn states_entered(stack: &LocalStack, machine: &str, name: &str) -> Vec<String> {
+    let arn = sbx_stack::state_machine_arn(machine).replace(":stateMachine:", ":execution:") + ":" + name;
+    let history = sbx_e2e::sfn(stack)
+        .get_execution_history()
+        .execution_arn(arn)
+        .max_results(1000)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetExecutionHistory: {e:?}"));
+    history
+        .events()
+        .iter()
+        .filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_stop_stops_the_instances_before_the_infrastructure_goes() {
+    let stack = stack(2).await;
+    succeed(
+        &stack,
+        "create",
+        "s1-create",
+        &json!({"tenant": "acme", "sandbox_id": "s1"}),
+    )
+    .await;
+    // The stop's StopInstances fails for good; the failure branch's own stop goes through.
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let steps = stack.steps.clone();
+    let counted = calls.clone();
+    stack
+        .functions()
+        .handler("stop-instances", move |payload: Value| {
+            let (steps, calls) = (steps.clone(), counted.clone());
+            async move {
+                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return Err(sbx_sfn_local::FunctionError::new(
+                        "Sbx.Failed",
+                        "StopInstances failed: UnsupportedOperation",
+                    ));
+                }
+                sbx_steps::invoke(&steps, "stop-instances", payload)
+                    .await
+                    .map_err(|e| sbx_sfn_local::FunctionError::new(e.name(), e.to_string()))
+            }
+        });
+    let ended = run(&stack, "stop", "s1-stop", &ids("acme", "s1")).await;
+    assert_eq!(ended.status, "FAILED");
+    assert_eq!(ended.error.as_deref(), Some("Sbx.Failed"));
+    assert_eq!(state(&stack, "acme", "s1").await, State::Failed);
+
+    let entered = states_entered(&stack, "stop", "s1-stop").await;
+    let at = |name: &str| {
+        entered
+            .iter()
+            .position(|s| s == name)
+            .unwrap_or_else(|| panic!("{name} was not entered: {entered:?}"))
+    };
+    assert!(
+        at("StopInstancesAfterFailure") < at("InstancesStoppedAfterFailureCheck")
+            && at("InstancesStoppedAfterFailureCheck") < at("ReleaseInfrastructureAfterFailure"),
+        "the instances are stopped, and seen stopped, before the infrastructure is released: {entered:?}"
+    );
+    let account = Account::open(&stack, "acme", &account_of(&stack, "acme", "s1").await).await;
+    assert_eq!(
+        account.sandbox_instances("s1").await,
+        ["acp=stopped", "ocp=stopped"],
+        "no instance is left running without its NAT and proxies"
+    );
+    assert!(account.infrastructure().await.is_empty());
+    assert_eq!(account.elastic_ips().await, 0);
     stack.stop();
 }

@@ -221,7 +221,11 @@ async fn ensure_nat(
     Ok(())
 }
 
-async fn delete_unwanted(plan: &Plan<'_>, streaming: &Streaming, done: &mut Converged) -> Result<(), AwsError> {
+async fn delete_unwanted(
+    plan: &Plan<'_>,
+    streaming: &Streaming,
+    done: &mut Converged,
+) -> Result<(), AwsError> {
     let Plan {
         clients,
         owner,

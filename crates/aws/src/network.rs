@@ -194,7 +194,12 @@ pub async fn sandbox_route_table(ec2: &Client, owner: &Owner) -> Result<Option<S
         .map(str::to_owned))
 }
 
-async fn create_route_table(ec2: &Client, owner: &Owner, vpc_id: &str, role: &str) -> Result<String, AwsError> {
+async fn create_route_table(
+    ec2: &Client,
+    owner: &Owner,
+    vpc_id: &str,
+    role: &str,
+) -> Result<String, AwsError> {
     let created = ec2
         .create_route_table()
         .vpc_id(vpc_id)
@@ -210,7 +215,10 @@ async fn create_route_table(ec2: &Client, owner: &Owner, vpc_id: &str, role: &st
 }
 
 /// Where a table's default route goes: `(nat gateway, internet gateway)`, or `None` without one.
-async fn default_route(ec2: &Client, table: &str) -> Result<Option<(Option<String>, Option<String>)>, AwsError> {
+async fn default_route(
+    ec2: &Client,
+    table: &str,
+) -> Result<Option<(Option<String>, Option<String>)>, AwsError> {
     let found = ec2
         .describe_route_tables()
         .route_table_ids(table)
@@ -442,7 +450,11 @@ async fn find_group(ec2: &Client, vpc_id: &str, name: &str) -> Result<Option<Str
 }
 
 /// The group named `name` in the VPC, and whether it has any ingress rule.
-async fn find_group_rules(ec2: &Client, vpc_id: &str, name: &str) -> Result<Option<(String, bool)>, AwsError> {
+async fn find_group_rules(
+    ec2: &Client,
+    vpc_id: &str,
+    name: &str,
+) -> Result<Option<(String, bool)>, AwsError> {
     let found = ec2
         .describe_security_groups()
         .filters(filter("vpc-id", vpc_id))
@@ -484,7 +496,10 @@ async fn ensure_group(
 ) -> Result<String, AwsError> {
     let (id, has_rules) = match find_group_rules(ec2, vpc_id, name).await? {
         Some(found) => found,
-        None => (create_group(ec2, owner, vpc_id, name, &format!("sbx {role}"), role).await?, false),
+        None => (
+            create_group(ec2, owner, vpc_id, name, &format!("sbx {role}"), role).await?,
+            false,
+        ),
     };
     if !has_rules {
         authorize(ec2, &id, rules.to_vec()).await?;

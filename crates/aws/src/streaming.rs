@@ -12,8 +12,8 @@
 
 use crate::account::AccountClients;
 use crate::error::{AwsError, sdk};
-use aws_sdk_appstream::types::{ComputeCapacity, FleetType};
 use crate::tags::Owner;
+use aws_sdk_appstream::types::{ComputeCapacity, FleetType};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 

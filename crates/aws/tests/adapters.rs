@@ -221,7 +221,8 @@ async fn infrastructure_converges_up_once_and_down_to_nothing() {
     let infra = &account.infra;
     let up = infra.converge(id, &owner, Some(&network), all, "t-1").await;
     assert!(
-        up.as_ref().is_ok_and(|done| !done.changes.is_empty() && done.settled()),
+        up.as_ref()
+            .is_ok_and(|done| !done.changes.is_empty() && done.settled()),
         "{up:?}"
     );
     let again = infra.converge(id, &owner, Some(&network), all, "t-1").await;
@@ -423,7 +424,11 @@ async fn sandbox_route(account: &Account, table: &str) -> Option<String> {
 }
 
 /// Converges until nothing is left to wait for, as the state machine's loop does.
-async fn converge_until_settled(account: &Account, network: Option<&sbx_aws::network::AccountNetwork>, want: Want) -> Vec<String> {
+async fn converge_until_settled(
+    account: &Account,
+    network: Option<&sbx_aws::network::AccountNetwork>,
+    want: Want,
+) -> Vec<String> {
     let owner = account.account_owner();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut changes = Vec::new();
@@ -463,9 +468,15 @@ async fn infrastructure_waits_for_the_nat_as_aws_makes_it_wait() {
         "no route goes to a NAT that is not available yet"
     );
     let later = converge_until_settled(&account, Some(&network), base).await;
-    assert!(later.contains(&"route sandboxes through nat".to_owned()), "{later:?}");
+    assert!(
+        later.contains(&"route sandboxes through nat".to_owned()),
+        "{later:?}"
+    );
     let route = sandbox_route(&account, &network.sandbox_routes).await;
-    assert!(route.is_some_and(|nat| nat.starts_with("nat-")), "the sandboxes route out through the NAT");
+    assert!(
+        route.is_some_and(|nat| nat.starts_with("nat-")),
+        "the sandboxes route out through the NAT"
+    );
 
     let down = account
         .infra
@@ -473,7 +484,11 @@ async fn infrastructure_waits_for_the_nat_as_aws_makes_it_wait() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(down.waiting, ["nat deleting"], "{down:?}");
-    assert_eq!(sandbox_route(&account, &network.sandbox_routes).await, None, "the route goes first");
+    assert_eq!(
+        sandbox_route(&account, &network.sandbox_routes).await,
+        None,
+        "the route goes first"
+    );
     assert_eq!(
         account.elastic_ips().await,
         1,
@@ -531,10 +546,77 @@ async fn half_made_groups_and_subnets_are_completed() {
         .clients
         .ec2
         .describe_route_tables()
-        .filters(Filter::builder().name("association.subnet-id").values(&made.subnet_id).build())
+        .filters(
+            Filter::builder()
+                .name("association.subnet-id")
+                .values(&made.subnet_id)
+                .build(),
+        )
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let tables: Vec<_> = tables.route_tables().iter().filter_map(|t| t.route_table_id()).collect();
-    assert_eq!(tables, [network.sandbox_routes.as_str()], "the subnet routes through the sandbox table");
+    let tables: Vec<_> = tables
+        .route_tables()
+        .iter()
+        .filter_map(|t| t.route_table_id())
+        .collect();
+    assert_eq!(
+        tables,
+        [network.sandbox_routes.as_str()],
+        "the subnet routes through the sandbox table"
+    );
+}
+
+#[tokio::test]
+async fn ssm_reaches_only_an_instance_with_its_profile_and_a_route_out() {
+    let account = Account::with_delay(Duration::from_millis(200)).await;
+    let (ports, id) = (&account.ports, account.id.as_str());
+    // moto's AssumeRole opens the account whatever the role's name.
+    let profile = sbx_aws::organizations::bootstrap(ports, id, "sbx-provisioning", "123456789012").await;
+    assert!(profile.is_ok(), "{profile:?}");
+    let network = account.network().await;
+    let base = Want {
+        base: true,
+        ..Want::default()
+    };
+    let s1 = sandbox("s1");
+    let net = ports
+        .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let launch = |role: &'static str, profile: Option<&'static str>| Launch {
+        owner: &s1,
+        role,
+        image_id: &account.infra.proxy.image_id,
+        instance_type: "t3.medium",
+        subnet_id: &net.subnet_id,
+        security_group_id: &net.security_group_id,
+        instance_profile: profile,
+        client_token: role,
+    };
+    let bare = ports
+        .launch(id, &launch("acp", None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ocp = ports
+        .launch(id, &launch("ocp", Some(sbx_aws::instances::INSTANCE_PROFILE)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let no_route = ports.install(id, &ocp, "s1", &["payments".to_owned()]).await;
+    assert!(
+        matches!(&no_route, Err(e) if e.has_code(&["InvalidInstanceId"])),
+        "before the NAT, the agent cannot register: {no_route:?}"
+    );
+    converge_until_settled(&account, Some(&network), base).await;
+    let installed = ports.install(id, &ocp, "s1", &["payments".to_owned()]).await;
+    assert!(
+        installed.is_ok(),
+        "with its profile and the NAT route: {installed:?}"
+    );
+    let bare = ports.install(id, &bare, "s1", &["payments".to_owned()]).await;
+    assert!(
+        matches!(&bare, Err(e) if e.has_code(&["InvalidInstanceId"])),
+        "without an instance profile, SSM does not know the instance: {bare:?}"
+    );
 }

@@ -211,6 +211,7 @@ impl LocalStack {
                 role_name: seed::PROVISIONING_ROLE.to_owned(),
                 management_account: MANAGEMENT_ACCOUNT.to_owned(),
             }),
+            quota: options.quota,
         };
         let stand_in = Arc::new(StandIn::default());
         let steps = Arc::new(Steps::new(

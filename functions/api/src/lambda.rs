@@ -19,9 +19,9 @@
 use crate::functions::{ConfigError, Settings};
 use crate::origin::Origin;
 use crate::secrets;
-use sbx_store::PageKey;
 use aws_config::SdkConfig;
 use lambda_http::{Body, Request, Response, service_fn};
+use sbx_store::PageKey;
 use std::future::Future;
 
 /// What an API function starts from: logging, the SDK configuration, its settings and the

@@ -75,9 +75,7 @@ mod tests {
         if let Some(value) = header {
             builder = builder.header(HEADER, value);
         }
-        builder
-            .body(Body::Empty)
-            .unwrap_or_else(|e| panic!("{e}"))
+        builder.body(Body::Empty).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

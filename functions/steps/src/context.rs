@@ -22,6 +22,9 @@ pub struct Settings {
     pub workflows: sbx_workflows::StepFunctions,
     /// Where new pool accounts are made, if anywhere.
     pub organization: Option<OrganizationPool>,
+    /// Live sandboxes a tenant may have (`SBX_QUOTA`): an operator's create counts against the
+    /// same quota as the API's.
+    pub quota: u32,
 }
 
 /// The dependencies of every step.
@@ -42,7 +45,9 @@ pub struct Steps {
 
 impl Steps {
     pub fn new(config: &SdkConfig, settings: Settings, tables: TableNames, streaming: Streaming) -> Self {
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(config), StoreConfig::new(tables));
+        let mut store_config = StoreConfig::new(tables);
+        store_config.quota = settings.quota;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(config), store_config);
         let accounts = Provisioner::new(config.clone(), settings.provisioning_role);
         let infrastructure = Infrastructure {
             accounts: accounts.clone(),

@@ -124,6 +124,7 @@ mod tests {
                     .map(|name| format!("arn:aws:states:us-east-1:1:stateMachine:{name}")),
             ),
             organization: None,
+            quota: 10,
         };
         let streaming = Streaming::StandIn(std::sync::Arc::new(StandIn::default()));
         let steps = Steps::new(&config, settings, TableNames::with_prefix("t-"), streaming);

@@ -171,8 +171,8 @@ mod tests {
         create.options = amq();
         let first = ensure(&store, &aws, &aws, create.clone()).await;
         assert_eq!(
-            first.ok().map(|o| o.changes),
-            Some(vec!["created base".into(), "created nlb".into()])
+            first.ok().map(|o| (o.settled, o.changes)),
+            Some((true, vec!["created base".into(), "created nlb".into()]))
         );
         let again = ensure(&store, &aws, &aws, create).await;
         assert_eq!(again.ok().map(|o| o.changes), Some(vec![]));
@@ -190,6 +190,27 @@ mod tests {
                 .iter()
                 .all(|c| c.owner == "arn:exec:1" && c.started_at <= c.ended_at)
         );
+    }
+
+    #[tokio::test]
+    async fn while_aws_is_still_changing_it_the_answer_is_not_settled_and_says_what_it_waits_for() {
+        let (store, aws) = (locked_by_the_job(), FakeAws::default());
+        aws.state().converging_for = 2;
+        let create = job("create", Some(ACCOUNT));
+        for _ in 0..2 {
+            let out = ensure(&store, &aws, &aws, create.clone()).await;
+            let out = out.unwrap_or_else(|e| panic!("{e}"));
+            assert!(!out.settled);
+            assert_eq!(out.waiting, ["nat pending"]);
+        }
+        let out = ensure(&store, &aws, &aws, create).await;
+        assert_eq!(
+            out.ok().map(|o| (o.settled, o.changes)),
+            Some((true, vec!["created base".to_owned()]))
+        );
+        let journal = store.journal.lock().map(|j| j.clone()).unwrap_or_default();
+        assert_eq!(journal[0].action, "ensure: nothing; waiting: nat pending");
+        assert_eq!(journal[2].action, "ensure: created base");
     }
 
     #[tokio::test]
