@@ -41,6 +41,18 @@ const ALIVE: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 
 /// The owner's instances that are not terminated (or shutting down), with their roles.
 pub async fn find(ec2: &Client, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
+    find_in(ec2, owner, &ALIVE).await
+}
+
+/// The owner's instances that are not terminated yet: shutting down ones too, which still hold
+/// their network interfaces (and so the subnet and security group) for a minute or more.
+pub async fn remaining(ec2: &Client, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
+    let mut states = ALIVE.to_vec();
+    states.push("shutting-down");
+    find_in(ec2, owner, &states).await
+}
+
+async fn find_in(ec2: &Client, owner: &Owner, states: &[&str]) -> Result<Vec<Vm>, AwsError> {
     let key = match owner {
         Owner::Sandbox { sandbox, .. } => (tags::SANDBOX, sandbox.as_str()),
         Owner::Account { account, .. } => (tags::ACCOUNT, account.as_str()),
@@ -51,7 +63,7 @@ pub async fn find(ec2: &Client, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
     request = request.filters(
         aws_sdk_ec2::types::Filter::builder()
             .name("instance-state-name")
-            .set_values(Some(ALIVE.iter().map(|s| s.to_string()).collect()))
+            .set_values(Some(states.iter().map(|s| s.to_string()).collect()))
             .build(),
     );
     let output = request.send().await.map_err(sdk("DescribeInstances"))?;

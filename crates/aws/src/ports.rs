@@ -23,6 +23,15 @@ use std::future::Future;
 pub trait Vms: Send + Sync {
     /// The owner's instances that are not terminated or shutting down.
     fn find(&self, account: &str, owner: &Owner) -> impl Future<Output = Result<Vec<Vm>, AwsError>> + Send;
+    /// The owner's instances that are not terminated yet, those shutting down included: what
+    /// still holds the sandbox's subnet and security group.
+    fn remaining(
+        &self,
+        account: &str,
+        owner: &Owner,
+    ) -> impl Future<Output = Result<Vec<Vm>, AwsError>> + Send {
+        self.find(account, owner)
+    }
     /// Launches the instance of `launch.role`, or returns the one an earlier try launched.
     fn launch(
         &self,
@@ -123,6 +132,10 @@ pub trait ImageSharing: Send + Sync {
 impl Vms for Provisioner {
     async fn find(&self, account: &str, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
         instances::find(&self.open(account).await.ec2, owner).await
+    }
+
+    async fn remaining(&self, account: &str, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
+        instances::remaining(&self.open(account).await.ec2, owner).await
     }
 
     async fn launch(&self, account: &str, launch: &Launch<'_>) -> Result<String, AwsError> {

@@ -151,7 +151,11 @@ pub struct CheckOutput {
 }
 
 pub async fn check(vms: &impl Vms, input: CheckInput) -> Result<CheckOutput, StepError> {
-    let (_, vms) = sandbox_vms(vms, &input.job).await?;
+    let vms = match (input.want, input.job.account_id.as_deref()) {
+        // Terminated means gone: one still shutting down holds the sandbox's network.
+        (Target::Terminated, Some(account)) => vms.remaining(account, &input.job.sandbox_owner()).await?,
+        _ => sandbox_vms(vms, &input.job).await?.1,
+    };
     let states: Vec<String> = vms.iter().map(|vm| format!("{}={}", vm.role, vm.state)).collect();
     let ready = match input.want {
         Target::Terminated => vms.is_empty(),
