@@ -114,10 +114,16 @@ pub async fn converge(
         want,
     };
     if want.base {
-        let network = network.ok_or_else(|| {
-            AwsError::Missing("the account has no network to put its infrastructure in".into())
-        })?;
-        create_missing(&plan, network, proxy, client_token, &mut done).await?;
+        match network {
+            Some(network) => create_missing(&plan, network, proxy, client_token, &mut done).await?,
+            // A release keeps what other sandboxes need; it can make nothing without the network.
+            None if !before.nat || !before.alb || before.proxies < PROXIES || (want.nlb && !before.nlb) => {
+                return Err(AwsError::Missing(
+                    "the account has no network to put its infrastructure in".into(),
+                ));
+            }
+            None => {}
+        }
     }
     if want.fleet && !before.fleet {
         streaming.ensure(clients, owner).await?;

@@ -287,7 +287,8 @@ pub async fn remove_route_out(ec2: &Client, table: &str) -> Result<bool, AwsErro
     Ok(true)
 }
 
-/// Associates `subnet` with `table` unless it is.
+/// Associates `subnet` with `table` unless it is; an association with another table is
+/// replaced (a subnet has one).
 async fn associate(ec2: &Client, table: &str, subnet: &str) -> Result<(), AwsError> {
     let found = ec2
         .describe_route_tables()
@@ -300,6 +301,21 @@ async fn associate(ec2: &Client, table: &str, subnet: &str) -> Result<(), AwsErr
         .iter()
         .any(|t| t.route_table_id() == Some(table))
     {
+        return Ok(());
+    }
+    let other = found
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.associations())
+        .find(|a| a.subnet_id() == Some(subnet))
+        .and_then(|a| a.route_table_association_id());
+    if let Some(association) = other {
+        ec2.replace_route_table_association()
+            .association_id(association)
+            .route_table_id(table)
+            .send()
+            .await
+            .map_err(sdk("ReplaceRouteTableAssociation"))?;
         return Ok(());
     }
     let result = ec2

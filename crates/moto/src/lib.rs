@@ -157,6 +157,52 @@ impl Drop for MotoServer {
     }
 }
 
+/// Creates (or updates) the Secrets Manager secret `name` on the AWS endpoint `endpoint`. The
+/// workspace has no Secrets Manager SDK (the functions read secrets through Parameter Store's
+/// reference to them), so the local stack seeds them with boto3 from the project's Python.
+pub fn put_secret(endpoint: &str, name: &str, value: &str) -> Result<(), MotoError> {
+    let python = python();
+    if !python.exists() {
+        return Err(MotoError::NoPython(python));
+    }
+    let mut child = Command::new(&python)
+        .arg("-c")
+        .arg(PUT_SECRET_PY)
+        .arg(endpoint)
+        .arg(REGION)
+        .arg(name)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(MotoError::Spawn)?;
+    // The value goes through stdin, never on a command line.
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(value.as_bytes()).map_err(MotoError::Spawn)?;
+    }
+    let output = child.wait_with_output().map_err(MotoError::Spawn)?;
+    if !output.status.success() {
+        return Err(MotoError::Exited(
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ));
+    }
+    Ok(())
+}
+
+const PUT_SECRET_PY: &str = r#"
+import sys, boto3
+endpoint, region, name = sys.argv[1:4]
+value = sys.stdin.read()
+client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=region)
+try:
+    client.create_secret(Name=name, SecretString=value)
+except client.exceptions.ResourceExistsException:
+    client.put_secret_value(SecretId=name, SecretString=value)
+"#;
+
 /// Prints, as hex, the PKCS#1 DER form of the key moto signs every user pool's tokens with.
 const SIGNING_KEY_PY: &str = r#"
 from moto.utilities.utils import load_resource

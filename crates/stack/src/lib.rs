@@ -33,6 +33,10 @@ pub const STATE_MACHINES: [(&str, &str); 5] = [
     ("gc", include_str!("../../../statemachines/gc.asl.json")),
 ];
 
+/// The Secrets Manager secret whose string signs the API's page tokens (the template's
+/// `PageTokenSecret`).
+pub const PAGE_TOKEN_SECRET: &str = "sbx-page-token";
+
 /// The account the local engine and the management account live in.
 pub const MANAGEMENT_ACCOUNT: &str = "123456789012";
 pub const REGION: &str = sbx_moto::REGION;
@@ -257,12 +261,22 @@ impl LocalStack {
             }
         });
 
+        // The page-token key lives in Secrets Manager and is read as a deployed function reads
+        // it at its cold start (sbx_api::secrets).
+        let page_secret: String = (0..48).map(|_| fastrand::alphanumeric()).collect();
+        sbx_moto::put_secret(&aws_endpoint, PAGE_TOKEN_SECRET, &page_secret)
+            .map_err(|e| StackError::Seed(format!("the page-token secret: {e}")))?;
+        let page_key = sbx_api::secrets::read(&config, PAGE_TOKEN_SECRET)
+            .await
+            .map_err(|e| StackError::Seed(e.to_string()))?;
+        let page_key = sbx_store::PageKey::new(page_key.as_bytes())
+            .map_err(|e| StackError::Seed(format!("the page-token secret: {e}")))?;
         let settings = sbx_api::Settings {
             user_pool_id: Some(identity.user_pool_id.clone()),
             client_id: Some(identity.client_id.clone()),
             tables: Some(tables.clone()),
             quota: Some(options.quota),
-            page_key: Some(sbx_store::PageKey::random()),
+            page_key: Some(page_key),
             state_machines: Some(sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str()))),
         };
         let authorizer = sbx_gateway::jwt::Authorizer::new(
