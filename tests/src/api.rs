@@ -34,7 +34,11 @@ impl Api {
     pub fn new(stack: &LocalStack) -> Self {
         Self {
             base: stack.api_url.clone(),
-            http: reqwest::Client::new(),
+            http: {
+                // reqwest's TLS runs on rustls with aws-lc-rs, installed once per process.
+                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+                reqwest::Client::new()
+            },
         }
     }
 

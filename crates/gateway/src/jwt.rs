@@ -70,7 +70,7 @@ impl Authorizer {
             issuer: issuer.into(),
             audiences,
             keys,
-            http: reqwest::Client::new(),
+            http: http_client(),
             cache: Mutex::new(cache),
         }
     }
@@ -181,6 +181,14 @@ impl Authorizer {
         };
         DecodingKey::from_jwk(&jwk).map_err(|_| Refused::UnknownKey)
     }
+}
+
+/// A client for the key set. reqwest's TLS (which the command line enables, and cargo unifies
+/// across the workspace) runs on rustls with the aws-lc-rs provider, which must be installed
+/// once per process; installing it again is no error.
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 #[cfg(test)]

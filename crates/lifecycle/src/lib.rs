@@ -56,7 +56,15 @@ impl State {
 
     /// An operation is running: the state is some operation's in-progress state.
     pub fn is_transitional(self) -> bool {
-        RULES.iter().any(|rule| rule.running == self)
+        self.running_operation().is_some()
+    }
+
+    /// The operation whose in-progress state this is.
+    pub fn running_operation(self) -> Option<Operation> {
+        RULES
+            .iter()
+            .find(|rule| rule.running == self)
+            .map(|rule| rule.operation)
     }
 
     /// Active sandboxes need the account infrastructure (SPEC: initializing, starting, started).

@@ -1,6 +1,7 @@
-//! `sbx`: the local stack's command line. `sbx up` runs everything on this machine.
+//! `sbx`: the command line. `sbx up` runs everything on this machine; the client commands
+//! (`sbx login`, `sbx create`, ...; `sbx_cli`) drive an sbx API, local or deployed.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use sbx_stack::{LocalStack, Options, state_machine_arn};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,9 +9,12 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(
     name = "sbx",
-    about = "sbx on one machine: moto, the local Step Functions engine and every step function"
+    about = "sbx: sandboxes of the core-banking system. `sbx up` runs the whole stack on this machine; the other commands drive its API",
+    after_help = "Exit codes: 0 success, 1 failed (an operation waited for failed), 2 usage, 3 not found,\n4 conflict or quota, 5 authentication, 6 the API unavailable.\n\nExamples:\n  sbx up\n  sbx login alice\n  sbx create demo --wait\n  sbx ls -o json | jq -r '.items[].id'"
 )]
 struct Cli {
+    #[command(flatten)]
+    global: sbx_cli::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,12 +64,28 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         as_of: Option<String>,
     },
+    /// Print a shell's completion script.
+    #[command(after_help = "Examples:
+  sbx completions bash > ~/.local/share/bash-completion/completions/sbx
+  sbx completions zsh > ~/.zfunc/_sbx")]
+    Completions { shell: clap_complete::Shell },
+    #[command(flatten)]
+    Client(sbx_cli::Client),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Client(command) = cli.command {
+        return sbx_cli::run(cli.global, command).await;
+    }
     sbx_telemetry::init();
-    match Cli::parse().command {
+    match cli.command {
+        Command::Client(_) => ExitCode::SUCCESS,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "sbx", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Up {
             aws_endpoint,
             sfn_port,

@@ -57,10 +57,23 @@ pub trait Workflows: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Status, WorkflowError>> + Send;
 
+    /// The state execution `name` of `operation`'s state machine entered last (`None` before
+    /// its first, or when there is no such execution). Reads the newest events only, never the
+    /// whole history.
+    fn current_step(
+        &self,
+        operation: Operation,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, WorkflowError>> + Send;
+
     /// The id (ARN) of execution `name` of `operation`'s state machine: the owner of any lock
     /// it takes.
     fn execution_id(&self, operation: Operation, name: &str) -> String;
 }
+
+/// How many of an execution's newest events [`Workflows::current_step`] reads: a Task with its
+/// retries writes a few events after it is entered.
+const NEWEST_EVENTS: i32 = 25;
 
 /// Starts the execution of `operation` that `sandbox`'s version calls for. When it cannot be
 /// started, the operation is ended as failed at once, so that no record waits for work that
@@ -169,6 +182,30 @@ impl Workflows for StepFunctions {
             Err(SdkError::ServiceError(e)) if e.err().is_execution_does_not_exist() => Ok(Status::NotFound),
             Err(err) => Err(WorkflowError {
                 call: "DescribeExecution",
+                operation,
+                message: DisplayErrorContext(&err).to_string(),
+            }),
+        }
+    }
+
+    async fn current_step(&self, operation: Operation, name: &str) -> Result<Option<String>, WorkflowError> {
+        let result = self
+            .client
+            .get_execution_history()
+            .execution_arn(self.execution_id(operation, name))
+            .reverse_order(true)
+            .max_results(NEWEST_EVENTS)
+            .include_execution_data(false)
+            .send()
+            .await;
+        match result {
+            Ok(history) => Ok(history
+                .events()
+                .iter()
+                .find_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned()))),
+            Err(SdkError::ServiceError(e)) if e.err().is_execution_does_not_exist() => Ok(None),
+            Err(err) => Err(WorkflowError {
+                call: "GetExecutionHistory",
                 operation,
                 message: DisplayErrorContext(&err).to_string(),
             }),

@@ -23,6 +23,18 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 const MAX_PAGE_TOKEN: usize = 2048;
 pub use sbx_workflows::NOT_STARTED;
 
+/// A running operation's progress (`GET /sandboxes/{id}`'s `progress`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Progress {
+    pub operation: Operation,
+    /// When the operation began (the record's change to its in-progress state), as the
+    /// record's timestamps are written.
+    pub started_at: String,
+    /// The workflow state its execution entered last (`LaunchInstances`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
@@ -181,7 +193,41 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
     async fn get(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
         let (tenant, id) = target(caller, request)?;
         let sandbox = self.store.get(&tenant, &id).await.map_err(problem)?;
-        Ok(json(StatusCode::OK, &sandbox))
+        let progress = self.progress(&sandbox).await;
+        let mut body = serde_json::to_value(&sandbox)
+            .map_err(|e| Problem::internal(Kind::Internal, "the record", &e))?;
+        if let (Some(progress), Some(fields)) = (progress, body.as_object_mut()) {
+            fields.insert(
+                "progress".into(),
+                serde_json::to_value(progress).unwrap_or_default(),
+            );
+        }
+        Ok(json(StatusCode::OK, &body))
+    }
+
+    /// What a running operation has reached, for `--wait` displays: the operation, when it
+    /// began, and the workflow step its execution entered last (one read of the newest
+    /// events). A step that cannot be read is left out; the record is still answered.
+    async fn progress(&self, sandbox: &Sandbox) -> Option<Progress> {
+        let operation = sandbox.state.running_operation()?;
+        let name = sandbox
+            .execution
+            .clone()
+            .unwrap_or_else(|| rules::execution_name(&sandbox.id, operation, sandbox.version));
+        let step = match self.workflows.current_step(operation, &name).await {
+            Ok(step) => step,
+            Err(err) => {
+                tracing::warn!(%err, "the current step cannot be read");
+                None
+            }
+        };
+        Some(Progress {
+            operation,
+            started_at: sandbox
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            step,
+        })
     }
 
     async fn begin(

@@ -16,7 +16,7 @@ use crate::config::SweepSettings;
 use crate::error::StepError;
 use crate::job::Job;
 use chrono::{DateTime, Utc};
-use sbx_lifecycle::{Operation, Outcome, RULES, Sandbox, State, rules};
+use sbx_lifecycle::{Operation, Outcome, Sandbox, State, rules};
 use sbx_store::{LockStore, SandboxStore, StoreError, Sweeps};
 use sbx_workflows::{Status, Workflows};
 use serde::Serialize;
@@ -69,10 +69,7 @@ pub fn verdict(
 
 /// The operation whose in-progress state `state` is.
 fn running(state: State) -> Option<Operation> {
-    RULES
-        .iter()
-        .find(|rule| rule.running == state)
-        .map(|rule| rule.operation)
+    state.running_operation()
 }
 
 pub async fn reconcile(

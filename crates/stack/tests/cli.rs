@@ -1,0 +1,385 @@
+//! The `sbx` client commands as a user runs them, against a local stack of their own: sign-in
+//! (a wrong password, the tokens file's mode, a refresh after expiry), a whole lifecycle with
+//! `--wait`, table and JSON output (the JSON is the API's record), exit codes, the live
+//! display on a pseudo-terminal and none when piped, and a create whose answer is lost made
+//! once.
+
+use sbx_stack::{LocalStack, Options};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+struct Cli {
+    api_url: String,
+    config: PathBuf,
+}
+
+impl Cli {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sbx"));
+        command
+            .args(args)
+            .env("SBX_API_URL", &self.api_url)
+            .env("SBX_CONFIG_DIR", &self.config)
+            .env("SBX_WAIT_INTERVAL_MS", "200")
+            .env_remove("SBX_TOKEN")
+            .env_remove("NO_COLOR");
+        command
+    }
+
+    /// Runs `sbx args` off the async runtime, with `stdin` as its input.
+    async fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut command = self.command(args);
+        let stdin = stdin.to_owned();
+        let shown = format!("{args:?}");
+        tokio::task::spawn_blocking(move || {
+            let mut child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("sbx {shown}: {e}"));
+            if let Some(mut input) = child.stdin.take() {
+                use std::io::Write;
+                let _ = input.write_all(stdin.as_bytes());
+            }
+            child
+                .wait_with_output()
+                .unwrap_or_else(|e| panic!("sbx {shown}: {e}"))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, "").await;
+        assert!(
+            out.status.success(),
+            "sbx {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let text = self.ok(&all).await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("sbx {args:?} printed no JSON ({e}): {text}"))
+    }
+}
+
+async fn stack() -> LocalStack {
+    LocalStack::start(Options {
+        time_scale: 0.02,
+        aws_delay: Duration::from_millis(200),
+        pool_size: 2,
+        ..Options::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the local stack did not start: {e}"))
+}
+
+fn config_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sbx-cli-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn credentials(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("credentials.json")).unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_signs_in_and_runs_a_whole_lifecycle() {
+    let stack = stack().await;
+    let cli = Cli {
+        api_url: stack.api_url.clone(),
+        config: config_dir("lifecycle"),
+    };
+
+    let wrong = cli
+        .run(&["login", "alice", "--password-stdin"], "not-her-password\n")
+        .await;
+    assert_eq!(
+        wrong.status.code(),
+        Some(5),
+        "a wrong password is an auth failure: {wrong:?}"
+    );
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        said.starts_with("sbx: unauthorized (401): ") && said.lines().count() == 1,
+        "one line with the problem's type and detail: {said}"
+    );
+    cli.run(&["login", "alice", "--password-stdin"], "Alice-sandbox-1\n")
+        .await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cli.config.join("credentials.json"))
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_default();
+        assert_eq!(mode, 0o600, "the tokens are readable by their owner only");
+    }
+
+    let created = cli
+        .json(&["create", "demo", "--amq", "--constellation", "payments", "--wait"])
+        .await;
+    assert_eq!(created["state"], "started", "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    // The JSON is the API's record.
+    let api = sbx_e2e_free_get(&stack, &cli, &id).await;
+    assert_eq!(created, api, "sbx -o json prints the API's record");
+
+    let table = cli.ok(&["ls"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("STATE"),
+        "{table}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(&id) && l.contains("started")),
+        "{table}"
+    );
+    let listed = cli.json(&["ls"]).await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    let shown = cli.ok(&["get", &id]).await;
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("state") && l.ends_with("started")),
+        "{shown}"
+    );
+    let yaml = cli.ok(&["get", &id, "-o", "yaml"]).await;
+    assert!(yaml.contains("state: started"), "{yaml}");
+
+    let missing = cli.run(&["get", "sb-000000000000"], "").await;
+    assert_eq!(missing.status.code(), Some(3), "not found: {missing:?}");
+    let conflict = cli.run(&["start", &id], "").await;
+    assert_eq!(
+        conflict.status.code(),
+        Some(4),
+        "a conflicting operation: {conflict:?}"
+    );
+    assert!(String::from_utf8_lossy(&conflict.stderr).contains("invalid-transition (409)"));
+    let usage = cli.run(&["extend", &id, "--by", "soon"], "").await;
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "a bad duration is a usage error: {usage:?}"
+    );
+    let forbidden = cli.run(&["accounts", "ls"], "").await;
+    assert_eq!(
+        forbidden.status.code(),
+        Some(5),
+        "accounts are for admins: {forbidden:?}"
+    );
+
+    let stopped = cli.json(&["stop", &id, "--wait"]).await;
+    assert_eq!(stopped["state"], "stopped");
+    let extended = cli.json(&["extend", &id, "--by", "2h"]).await;
+    assert_ne!(extended["expires_at"], created["expires_at"]);
+    let started = cli.json(&["start", &id, "--wait"]).await;
+    assert_eq!(started["state"], "started");
+    let deleted = cli.json(&["rm", &id, "--wait"]).await;
+    assert_eq!(deleted["state"], "deleted");
+    let events = cli.json(&["events", &id]).await;
+    let trail: Vec<&str> = events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["to"].as_str())
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "initializing",
+            "started",
+            "stopping",
+            "stopped",
+            "starting",
+            "started",
+            "deleting",
+            "deleted"
+        ]
+    );
+
+    // An expired access token is refreshed with the refresh token, and saved.
+    let mut saved = credentials(&cli.config);
+    saved["access_token"] = Value::from("expired");
+    saved["expires_at"] = Value::from("2020-01-01T00:00:00Z");
+    std::fs::write(cli.config.join("credentials.json"), saved.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    cli.ok(&["ls"]).await;
+    let renewed = credentials(&cli.config);
+    assert_ne!(renewed["access_token"], "expired", "the token was refreshed");
+    cli.ok(&["logout"]).await;
+    let signed_out = cli.run(&["ls"], "").await;
+    assert_eq!(signed_out.status.code(), Some(5), "{signed_out:?}");
+    let _ = std::fs::remove_dir_all(&cli.config);
+    stack.stop();
+}
+
+/// The record as the API answers it, read with the saved token.
+async fn sbx_e2e_free_get(stack: &LocalStack, cli: &Cli, id: &str) -> Value {
+    let token = credentials(&cli.config)["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut record: Value = reqwest::Client::new()
+        .get(format!("{}/sandboxes/{id}", stack.api_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The running operation's progress is only there while one runs.
+    if let Some(fields) = record.as_object_mut() {
+        fields.remove("progress");
+    }
+    record
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wait_shows_live_progress_on_a_terminal_and_none_when_piped() {
+    let stack = stack().await;
+    let cli = Cli {
+        api_url: stack.api_url.clone(),
+        config: config_dir("progress"),
+    };
+    cli.run(&["login", "bob", "--password-stdin"], "Bob-sandbox-1\n")
+        .await;
+    let piped = cli.run(&["create", "quiet", "--wait", "-o", "json"], "").await;
+    assert!(piped.status.success(), "{piped:?}");
+    assert!(
+        piped.stderr.is_empty(),
+        "no display when not on a terminal: {}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+
+    // `script` gives the command a pseudo-terminal and records what it drew.
+    let typescript = cli.config.join("typescript");
+    let sbx = env!("CARGO_BIN_EXE_sbx");
+    let line = format!("{sbx} create shown --constellation payments --wait -o json");
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &line])
+        .arg(&typescript)
+        .env("SBX_API_URL", &cli.api_url)
+        .env("SBX_CONFIG_DIR", &cli.config)
+        .env("SBX_WAIT_INTERVAL_MS", "100")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let status = tokio::task::spawn_blocking(move || script.status())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("script (util-linux) is needed for this test: {e}"));
+    assert!(status.success());
+    let drawn = std::fs::read(&typescript).unwrap_or_default();
+    let drawn = String::from_utf8_lossy(&drawn);
+    assert!(drawn.contains("create: "), "the operation is shown: {drawn}");
+    assert!(
+        drawn.contains("steps done, last "),
+        "the steps done are shown: {drawn}"
+    );
+    assert!(
+        [
+            "LaunchInstances",
+            "InstancesRunning",
+            "Constellations",
+            "Infrastructure"
+        ]
+        .iter()
+        .any(|step| drawn.contains(step)),
+        "a workflow step is shown: {drawn}"
+    );
+    assert!(
+        drawn.contains("started after"),
+        "it ends with the result: {drawn}"
+    );
+    let _ = std::fs::remove_dir_all(&cli.config);
+    stack.stop();
+}
+
+/// A proxy to `upstream` that forwards the first request and then drops the connection
+/// without its answer, as a network that loses a response; later connections pass through.
+async fn lossy_proxy(upstream: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((mut client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            let lose = std::mem::replace(&mut first, false);
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                if lose {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    if let Ok(n) = client.read(&mut buffer).await {
+                        let _ = server.write_all(&buffer[..n]).await;
+                        // Wait for the answer, so the request took effect, then lose it.
+                        let _ = server.read(&mut buffer).await;
+                    }
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_whose_answer_is_lost_is_retried_and_makes_one_sandbox() {
+    let stack = stack().await;
+    let direct = Cli {
+        api_url: stack.api_url.clone(),
+        config: config_dir("lossy"),
+    };
+    direct
+        .run(&["login", "alice", "--password-stdin"], "Alice-sandbox-1\n")
+        .await;
+    let lossy = Cli {
+        api_url: lossy_proxy(stack.api_url.clone()).await,
+        config: direct.config.clone(),
+    };
+    // The saved session is for the direct URL; the proxy's URL takes the token as SBX_TOKEN.
+    let token = credentials(&direct.config)["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut command = lossy.command(&["create", "once", "-o", "json"]);
+    command.env("SBX_TOKEN", token);
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "the create was retried: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = direct.json(&["ls"]).await;
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["once"], "one sandbox, not two");
+    let _ = std::fs::remove_dir_all(&direct.config);
+    stack.stop();
+}
