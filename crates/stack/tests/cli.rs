@@ -304,6 +304,34 @@ async fn wait_shows_live_progress_on_a_terminal_and_none_when_piped() {
         drawn.contains("started after"),
         "it ends with the result: {drawn}"
     );
+
+    // An admin: the account pool, and every tenant's sandboxes.
+    let admin = Cli {
+        api_url: stack.api_url.clone(),
+        config: config_dir("admin"),
+    };
+    admin
+        .run(&["login", "olivia", "--password-stdin"], "Olivia-operator-1\n")
+        .await;
+    let accounts = admin.json(&["accounts", "ls"]).await;
+    let first = accounts["items"][0]["account_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(first.len(), 12, "{accounts}");
+    let table = admin.ok(&["accounts", "ls"]).await;
+    assert!(table.starts_with("ACCOUNT") && table.contains(&first), "{table}");
+    let account = admin.json(&["accounts", "get", &first]).await;
+    assert_eq!(account["account_id"], first.as_str());
+    let everyone = admin.json(&["ls", "--all-tenants"]).await;
+    let names: Vec<&str> = everyone["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"quiet") && names.contains(&"shown"), "{everyone}");
+    let _ = std::fs::remove_dir_all(&admin.config);
     let _ = std::fs::remove_dir_all(&cli.config);
     stack.stop();
 }
