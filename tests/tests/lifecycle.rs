@@ -58,6 +58,18 @@ async fn create_stop_start_delete_one_sandbox() {
         route.starts_with("nat-") && route.ends_with("=available"),
         "the sandbox subnet routes out through an available NAT gateway: {route:?}"
     );
+    let record = stack
+        .steps
+        .store
+        .get("acme", "s1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let endpoints = record
+        .endpoints
+        .unwrap_or_else(|| panic!("a started sandbox says where it is reached"));
+    assert_eq!(endpoints.web, "http://s1.acme.sandboxes.sbx.localhost/");
+    assert_eq!(endpoints.rest, "http://s1.acme.sandboxes.sbx.localhost/api/");
+    assert_eq!(endpoints.amq, None, "no amq, no AMQ endpoint");
     let profiles = account.sandbox_instance_profiles("s1").await;
     assert_eq!(profiles.len(), 2);
     assert!(
@@ -99,6 +111,12 @@ async fn create_stop_start_delete_one_sandbox() {
         account.sandbox_route_out("s1").await,
         None,
         "the route went with the NAT"
+    );
+    let stopped = stack.steps.store.get("acme", "s1").await.ok();
+    assert_eq!(
+        stopped.and_then(|r| r.endpoints),
+        None,
+        "a stopped sandbox is not reached anywhere"
     );
     assert_eq!(
         account.nat_states().await,

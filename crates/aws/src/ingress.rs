@@ -22,6 +22,8 @@ const PRIORITIES: u32 = 50_000;
 pub struct Routes {
     pub host: String,
     pub amq_port: Option<i32>,
+    /// The NLB's DNS name, where `amq_port` listens.
+    pub amq_host: Option<String>,
 }
 
 /// Where to route.
@@ -66,8 +68,8 @@ pub async fn register(clients: &AccountClients, targets: &Targets<'_>) -> Result
     if find_rule(clients, &listener, targets.host).await?.is_none() {
         create_rule(clients, &listener, targets, &http_group).await?;
     }
-    let amq_port = match targets.amq {
-        None => None,
+    let (amq_port, amq_host) = match targets.amq {
+        None => (None, None),
         Some(instance) => {
             let nlb = find_load_balancer(clients, NLB_NAME).await?.ok_or_else(|| {
                 AwsError::Missing("the account has no NLB although a sandbox needs AMQ".into())
@@ -81,13 +83,31 @@ pub async fn register(clients: &AccountClients, targets: &Targets<'_>) -> Result
                 instance,
             )
             .await?;
-            Some(ensure_amq_listener(clients, &nlb, targets, &group).await?)
+            let port = ensure_amq_listener(clients, &nlb, targets, &group).await?;
+            (Some(port), load_balancer_dns(clients, &nlb).await?)
         }
     };
     Ok(Routes {
         host: targets.host.to_owned(),
         amq_port,
+        amq_host,
     })
+}
+
+/// The DNS name clients reach the load balancer `arn` at.
+async fn load_balancer_dns(clients: &AccountClients, arn: &str) -> Result<Option<String>, AwsError> {
+    let output = clients
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(arn)
+        .send()
+        .await
+        .map_err(sdk("DescribeLoadBalancers"))?;
+    Ok(output
+        .load_balancers()
+        .first()
+        .and_then(|lb| lb.dns_name())
+        .map(str::to_owned))
 }
 
 /// Removes the sandbox's rule, listener and target groups; what is gone already is skipped.

@@ -119,6 +119,13 @@ pub enum Client {
         #[arg(long, value_name = "T")]
         tenant: Option<String>,
     },
+    /// Open a started sandbox's ACP web application in a browser (its URL is printed too).
+    #[command(after_help = "Example:\n  sbx open sb-1a2b3c4d5e6f")]
+    Open {
+        id: String,
+        #[arg(long, value_name = "T")]
+        tenant: Option<String>,
+    },
     /// A sandbox's audit trail.
     #[command(after_help = "Example:\n  sbx events sb-1a2b3c4d5e6f")]
     Events {
@@ -284,6 +291,24 @@ async fn execute(global: &Global, command: Client) -> Result<String, CliError> {
                 .await?;
             Ok(output::record(format, &record))
         }
+        Client::Open { id, tenant } => {
+            let mut api = Api::open(global.api_url.clone())?;
+            let record = api
+                .get(&with_tenant(format!("/sandboxes/{id}"), tenant.as_deref()))
+                .await?;
+            let Some(url) = record["endpoints"]["web"].as_str() else {
+                return Err(CliError::Problem {
+                    status: 409,
+                    kind: "not-started".into(),
+                    detail: format!(
+                        "sandbox {id} is {}; only a started sandbox has endpoints",
+                        record["state"].as_str().unwrap_or("unknown")
+                    ),
+                });
+            };
+            browse(url);
+            Ok(url.to_owned())
+        }
         Client::Events { id, tenant } => {
             let mut api = Api::open(global.api_url.clone())?;
             let events = api
@@ -442,6 +467,34 @@ async fn accounts(global: &Global, command: Accounts) -> Result<String, CliError
                 .await?;
             Ok(output::record(format, &account))
         }
+    }
+}
+
+/// Opens `url` with `$BROWSER`, or the desktop's opener, when there is a terminal to come back
+/// to; without one (a script) only the printed URL is the result.
+fn browse(url: &str) {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return;
+    }
+    let opener = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| {
+            if cfg!(target_os = "macos") {
+                "open"
+            } else {
+                "xdg-open"
+            }
+            .to_owned()
+        });
+    if let Err(err) = std::process::Command::new(&opener)
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        eprintln!("sbx: cannot run {opener} ({err}); open the URL yourself");
     }
 }
 

@@ -9,7 +9,10 @@ pub mod rules;
 mod sandbox;
 mod time;
 
-pub use sandbox::{Change, Event, Failure, InstanceSize, NewSandbox, Outcome, Sandbox, SandboxOptions};
+pub use sandbox::{
+    AmqEndpoint, Change, Endpoints, Event, Failure, InstanceSize, NewSandbox, Outcome, Sandbox,
+    SandboxOptions,
+};
 pub use time::rfc3339_millis;
 
 use serde::{Deserialize, Serialize};

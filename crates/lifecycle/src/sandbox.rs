@@ -52,6 +52,28 @@ pub struct Failure {
     pub at: DateTime<Utc>,
 }
 
+/// Where a started sandbox is reached (SPEC: Ingress routes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// The ACP web application, on the ALB's rule for the sandbox's host name.
+    pub web: String,
+    /// The ACP REST API, on the same host rule.
+    pub rest: String,
+    /// AMQ on the NLB, when the sandbox has `amq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amq: Option<AmqEndpoint>,
+    /// The AppStream stack users stream Smart Client from, when the sandbox has
+    /// `smart_client` (a streaming URL is made per user and session by AppStream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streaming_stack: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmqEndpoint {
+    pub host: String,
+    pub port: i32,
+}
+
 /// The sandbox record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sandbox {
@@ -78,6 +100,10 @@ pub struct Sandbox {
     /// names (`<id>-<operation>-v<version>`): an operator's, started under a name of their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
+    /// Where it is reached: set when a create or start succeeds, gone when any other
+    /// operation begins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Endpoints>,
 }
 
 /// How an operation ended.
@@ -139,6 +165,7 @@ impl Sandbox {
             expires_at: rfc3339_millis::truncate(new.expires_at),
             failure: None,
             execution: None,
+            endpoints: None,
         };
         let event = record.event(Operation::Create, None, now);
         Change { record, event }
@@ -156,6 +183,7 @@ impl Sandbox {
             updated_at: now,
             failure: None,
             execution: None,
+            endpoints: None,
             ..self.clone()
         };
         let event = record.event(operation, Some(self.state), now);
@@ -167,6 +195,17 @@ impl Sandbox {
         &self,
         operation: Operation,
         outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<Change, Refused> {
+        self.finish_at(operation, outcome, None, now)
+    }
+
+    /// Ends `operation`; a create or start that succeeded records where the sandbox is reached.
+    pub fn finish_at(
+        &self,
+        operation: Operation,
+        outcome: Outcome,
+        endpoints: Option<Endpoints>,
         now: DateTime<Utc>,
     ) -> Result<Change, Refused> {
         if self.state != operation.running() {
@@ -185,12 +224,17 @@ impl Sandbox {
                 }),
             ),
         };
+        let endpoints = match state {
+            State::Started => endpoints,
+            _ => None,
+        };
         let record = Sandbox {
             state,
             version: self.version + 1,
             updated_at: now,
             failure,
             execution: None,
+            endpoints,
             ..self.clone()
         };
         let event = record.event(operation, Some(self.state), now);

@@ -22,6 +22,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the local stack and run until Ctrl-C or SIGTERM. Prints `export` lines to eval.
+    #[command(
+        after_help = "Examples:\n  sbx up > /tmp/sbx.env && eval \"$(grep ^export /tmp/sbx.env)\"\n  sbx up --aws-delay 0 --time-scale 0   # moto's instant mode, no waiting"
+    )]
     Up {
         /// Use an AWS endpoint that is already running instead of starting moto.
         #[arg(long, value_name = "URL")]

@@ -153,6 +153,22 @@ async fn a_user_signs_in_and_runs_a_whole_lifecycle() {
             .any(|l| l.starts_with("state") && l.ends_with("started")),
         "{shown}"
     );
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("endpoints.web") && l.ends_with('/')),
+        "get shows where it is reached: {shown}"
+    );
+    let amq = &created["endpoints"]["amq"];
+    assert!(
+        amq["host"].is_string() && amq["port"].as_i64().is_some_and(|p| p >= 10_000),
+        "{created}"
+    );
+    let url = cli.ok(&["open", &id]).await;
+    assert_eq!(
+        url.trim(),
+        created["endpoints"]["web"].as_str().unwrap_or_default()
+    );
     let yaml = cli.ok(&["get", &id, "-o", "yaml"]).await;
     assert!(yaml.contains("state: started"), "{yaml}");
 
@@ -180,12 +196,23 @@ async fn a_user_signs_in_and_runs_a_whole_lifecycle() {
 
     let stopped = cli.json(&["stop", &id, "--wait"]).await;
     assert_eq!(stopped["state"], "stopped");
+    let closed = cli.run(&["open", &id], "").await;
+    assert_eq!(
+        closed.status.code(),
+        Some(4),
+        "a stopped sandbox cannot be opened: {closed:?}"
+    );
     let extended = cli.json(&["extend", &id, "--by", "2h"]).await;
     assert_ne!(extended["expires_at"], created["expires_at"]);
     let started = cli.json(&["start", &id, "--wait"]).await;
     assert_eq!(started["state"], "started");
     let deleted = cli.json(&["rm", &id, "--wait"]).await;
     assert_eq!(deleted["state"], "deleted");
+    let trail_table = cli.ok(&["events", &id]).await;
+    assert!(
+        trail_table.starts_with("SEQ") && trail_table.lines().count() == 9,
+        "a header and eight events: {trail_table}"
+    );
     let events = cli.json(&["events", &id]).await;
     let trail: Vec<&str> = events["items"]
         .as_array()
@@ -323,6 +350,30 @@ async fn wait_shows_live_progress_on_a_terminal_and_none_when_piped() {
     assert!(table.starts_with("ACCOUNT") && table.contains(&first), "{table}");
     let account = admin.json(&["accounts", "get", &first]).await;
     assert_eq!(account["account_id"], first.as_str());
+    let shown = admin.ok(&["accounts", "get", &first]).await;
+    assert!(shown.contains("account_id") && shown.contains(&first), "{shown}");
+    let trail = admin.json(&["accounts", "events", &first]).await;
+    assert!(
+        trail["items"].as_array().is_some_and(|t| !t.is_empty()),
+        "{trail}"
+    );
+    let trail_table = admin.ok(&["accounts", "events", &first]).await;
+    assert!(
+        trail_table.starts_with("SEQ") && trail_table.contains("CHANGE"),
+        "{trail_table}"
+    );
+    let added = admin.json(&["accounts", "add", &first]).await;
+    assert_eq!(
+        added["account_id"],
+        first.as_str(),
+        "a known account is left as it is"
+    );
+    let not_quarantined = admin.run(&["accounts", "clean", &first], "").await;
+    assert_eq!(
+        not_quarantined.status.code(),
+        Some(4),
+        "only a quarantined account is cleaned again: {not_quarantined:?}"
+    );
     let everyone = admin.json(&["ls", "--all-tenants"]).await;
     let names: Vec<&str> = everyone["items"]
         .as_array()

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
-use sbx_lifecycle::{Change, Event, NewSandbox, Operation, Outcome, Sandbox, State};
+use sbx_lifecycle::{Change, Endpoints, Event, NewSandbox, Operation, Outcome, Sandbox, State};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,13 +190,14 @@ impl SandboxStore for DynamoStore {
         })
     }
 
-    async fn finish(
+    async fn finish_with(
         &self,
         tenant: &str,
         id: &str,
         operation: Operation,
         version: u64,
         outcome: Outcome,
+        endpoints: Option<Endpoints>,
     ) -> Result<Sandbox, StoreError> {
         for attempt in 1..=MAX_ATTEMPTS {
             let current = self.get(tenant, id).await?;
@@ -209,7 +210,8 @@ impl SandboxStore for DynamoStore {
                     current: current.state,
                 }));
             }
-            let change = current.finish(operation, outcome.clone(), self.clock.now())?;
+            let change =
+                current.finish_at(operation, outcome.clone(), endpoints.clone(), self.clock.now())?;
             let release = match change.record.state {
                 State::Deleted => Some((Part::QuotaCounter, self.count_out(tenant)?)),
                 _ => None,

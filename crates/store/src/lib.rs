@@ -27,7 +27,7 @@ pub use locks::LockTable;
 pub use page::PageKey;
 pub use schema::TableNames;
 
-use sbx_lifecycle::{Event, NewSandbox, Operation, Outcome, Sandbox, State};
+use sbx_lifecycle::{Endpoints, Event, NewSandbox, Operation, Outcome, Sandbox, State};
 use std::future::Future;
 use std::time::Duration;
 
@@ -94,6 +94,19 @@ pub trait SandboxStore: Send + Sync {
         operation: Operation,
         version: u64,
         outcome: Outcome,
+    ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send {
+        self.finish_with(tenant, id, operation, version, outcome, None)
+    }
+
+    /// [`SandboxStore::finish`], recording where a sandbox that is now started is reached.
+    fn finish_with(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+        version: u64,
+        outcome: Outcome,
+        endpoints: Option<Endpoints>,
     ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
 
     /// Records the account the sandbox lives in. Not a change of state: the version stays.

@@ -239,6 +239,7 @@ impl Ingress for FakeAws {
         let routes = Routes {
             host: targets.host.to_owned(),
             amq_port: targets.amq.map(|_| 10_001),
+            amq_host: targets.amq.map(|_| "sbx-nlb.elb.example".to_owned()),
         };
         let behind = [Some(targets.http), targets.amq]
             .into_iter()
@@ -502,13 +503,14 @@ impl SandboxStore for FakeStore {
         Ok(change.record)
     }
 
-    async fn finish(
+    async fn finish_with(
         &self,
         tenant: &str,
         id: &str,
         operation: Operation,
         version: u64,
         outcome: Outcome,
+        endpoints: Option<sbx_lifecycle::Endpoints>,
     ) -> Result<Sandbox, StoreError> {
         let current = self.record(tenant, id)?;
         if current.version != version {
@@ -517,7 +519,7 @@ impl SandboxStore for FakeStore {
                 current: current.state,
             }));
         }
-        let change = current.finish(operation, outcome, Utc::now())?;
+        let change = current.finish_at(operation, outcome, endpoints, Utc::now())?;
         self.put(change.record.clone());
         locked(&self.events).push(change.event);
         Ok(change.record)

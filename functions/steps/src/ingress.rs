@@ -5,6 +5,7 @@ use crate::error::StepError;
 use crate::job::{Job, host};
 use sbx_aws::ingress::Targets;
 use sbx_aws::{Ingress, Networks, Vms};
+use sbx_lifecycle::{AmqEndpoint, Endpoints};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -12,6 +13,19 @@ pub struct RoutesOutput {
     pub host: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amq_port: Option<i32>,
+    /// Where the sandbox is reached; `finish-operation` records them on the started record.
+    pub endpoints: Endpoints,
+}
+
+/// The sandbox's endpoints: the ACP web and REST URLs on the ALB's host rule (the ALB listens
+/// on HTTP), AMQ on the NLB, and the streaming stack.
+pub fn endpoints(host: &str, amq: Option<(String, i32)>, smart_client: bool) -> Endpoints {
+    Endpoints {
+        web: format!("http://{host}/"),
+        rest: format!("http://{host}/api/"),
+        amq: amq.map(|(host, port)| AmqEndpoint { host, port }),
+        streaming_stack: smart_client.then(|| sbx_aws::streaming::STACK.to_owned()),
+    }
 }
 
 /// Registers the sandbox's routes: its OCP VM behind the ALB, and its ACP VM behind the NLB
@@ -49,7 +63,12 @@ pub async fn register(
             },
         )
         .await?;
+    let amq = match (routes.amq_host, routes.amq_port) {
+        (Some(host), Some(port)) => Some((host, port)),
+        _ => None,
+    };
     Ok(RoutesOutput {
+        endpoints: endpoints(&routes.host, amq, job.options.smart_client),
         host: routes.host,
         amq_port: routes.amq_port,
     })
@@ -96,7 +115,16 @@ mod tests {
             first.ok(),
             Some(RoutesOutput {
                 host: "s1.acme.sbx.test".into(),
-                amq_port: Some(10_001)
+                amq_port: Some(10_001),
+                endpoints: Endpoints {
+                    web: "http://s1.acme.sbx.test/".into(),
+                    rest: "http://s1.acme.sbx.test/api/".into(),
+                    amq: Some(AmqEndpoint {
+                        host: "sbx-nlb.elb.example".into(),
+                        port: 10_001
+                    }),
+                    streaming_stack: None,
+                },
             })
         );
         assert!(again.is_ok());

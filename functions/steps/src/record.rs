@@ -148,6 +148,10 @@ pub struct FinishInput {
     /// Absent: the operation succeeded.
     #[serde(default)]
     pub error: Option<CaughtError>,
+    /// Where the sandbox is reached, from `register-ingress`: a create or start that succeeded
+    /// records them.
+    #[serde(default)]
+    pub endpoints: Option<sbx_lifecycle::Endpoints>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -168,7 +172,14 @@ pub async fn finish(store: &impl SandboxStore, input: FinishInput) -> Result<Fin
         },
     };
     let record = store
-        .finish(&job.tenant, &job.sandbox_id, job.operation, job.version, outcome)
+        .finish_with(
+            &job.tenant,
+            &job.sandbox_id,
+            job.operation,
+            job.version,
+            outcome,
+            input.endpoints,
+        )
         .await?;
     Ok(FinishOutput {
         state: record.state,
@@ -299,6 +310,7 @@ mod tests {
                 error: "Sbx.InstallFailed".into(),
                 cause: r#"{"errorType":"Sbx.InstallFailed","errorMessage":"exit 3"}"#.into(),
             }),
+            endpoints: None,
         };
         let out = finish(&store, failed).await;
         assert_eq!(
@@ -313,7 +325,15 @@ mod tests {
             failure.map(|f| (f.operation, f.error, f.cause)),
             Some((Operation::Create, "Sbx.InstallFailed".into(), "exit 3".into()))
         );
-        let late = finish(&store, FinishInput { job, error: None }).await;
+        let late = finish(
+            &store,
+            FinishInput {
+                job,
+                error: None,
+                endpoints: None,
+            },
+        )
+        .await;
         assert!(
             matches!(late, Err(StepError::Conflict(_))),
             "a finish at an old version: {late:?}"

@@ -146,6 +146,7 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     behaviour!(list::refuses_bad_queries_and_other_tenants),
     behaviour!(list::admins_name_the_tenant),
     behaviour!(sandbox::answers_the_record_or_not_found),
+    behaviour!(sandbox::says_the_progress_of_a_running_operation),
     behaviour!(operations::stop_and_start_refuse_a_second_request),
     behaviour!(operations::delete_refuses_a_second_request_and_any_extension),
     behaviour!(extend::sets_the_expiry_within_the_lifetime),

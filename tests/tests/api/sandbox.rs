@@ -27,4 +27,56 @@ pub async fn answers_the_record_or_not_found(ctx: &Ctx, seen: &mut Seen) {
     seen.expect(ROUTE, admin, 200);
 }
 
-behaviour_tests!(answers_the_record_or_not_found);
+/// While an operation runs, the record says what it has reached (`progress`), with exactly the
+/// fields `infra/openapi.yaml` documents; once it has ended, there is none.
+pub async fn says_the_progress_of_a_running_operation(ctx: &Ctx, seen: &mut Seen) {
+    let created = ctx.api.create(&ctx.alice, "Progress").await;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let path = format!("/sandboxes/{id}");
+    let spec: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(sbx_e2e::root().join("infra/openapi.yaml")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let documented: Vec<String> = spec["components"]["schemas"]["Progress"]["properties"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut steps = Vec::new();
+    loop {
+        let got = seen.expect(
+            ROUTE,
+            ctx.api.send("GET", &path, Some(&ctx.alice), None).await,
+            200,
+        );
+        if got.body["state"] != "initializing" {
+            assert!(
+                got.body.get("progress").is_none(),
+                "no progress once it ended: {got:?}"
+            );
+            break;
+        }
+        let progress = &got.body["progress"];
+        assert_eq!(progress["operation"], "create", "{got:?}");
+        assert_eq!(progress["started_at"], got.body["updated_at"], "{got:?}");
+        for key in progress.as_object().into_iter().flat_map(|o| o.keys()) {
+            assert!(
+                documented.contains(key),
+                "{key} is not documented: {documented:?}"
+            );
+        }
+        if let Some(step) = progress["step"].as_str() {
+            steps.push(step.to_owned());
+        }
+        assert!(std::time::Instant::now() < deadline, "the create did not end");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!steps.is_empty(), "a running create names its step");
+}
+
+behaviour_tests!(
+    answers_the_record_or_not_found,
+    says_the_progress_of_a_running_operation
+);
