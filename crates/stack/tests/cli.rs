@@ -332,6 +332,16 @@ async fn wait_shows_live_progress_on_a_terminal_and_none_when_piped() {
         "it ends with the result: {drawn}"
     );
 
+    // Every page is followed: one sandbox a page still lists both of bob's.
+    let mut paged = cli.command(&["ls", "-o", "json"]);
+    paged.env("SBX_PAGE_SIZE", "1");
+    let paged = tokio::task::spawn_blocking(move || paged.output())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let paged: Value = serde_json::from_slice(&paged.stdout).unwrap_or_default();
+    assert_eq!(paged["items"].as_array().map(Vec::len), Some(2), "{paged}");
+
     // An admin: the account pool, and every tenant's sandboxes.
     let admin = Cli {
         api_url: stack.api_url.clone(),
