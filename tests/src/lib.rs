@@ -163,8 +163,8 @@ impl Account {
         iam.get_role().role_name(name).send().await.is_ok()
     }
 
-    /// The instances that still exist with `filters`, each as (its tags, its state).
-    async fn instances(&self, filters: Vec<Filter>) -> Vec<(Vec<aws_sdk_ec2::types::Tag>, String)> {
+    /// The instances that still exist with `filters`.
+    async fn described(&self, filters: Vec<Filter>) -> Vec<aws_sdk_ec2::types::Instance> {
         let output = self
             .ec2
             .describe_instances()
@@ -177,6 +177,15 @@ impl Account {
             .reservations()
             .iter()
             .flat_map(|r| r.instances())
+            .cloned()
+            .collect()
+    }
+
+    /// The instances that still exist with `filters`, each as (its tags, its state).
+    async fn instances(&self, filters: Vec<Filter>) -> Vec<(Vec<aws_sdk_ec2::types::Tag>, String)> {
+        self.described(filters)
+            .await
+            .iter()
             .map(|i| {
                 let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned());
                 (i.tags().to_vec(), state.unwrap_or_default())
@@ -198,18 +207,9 @@ impl Account {
 
     /// The instance profile ARN of each instance of the sandbox that has not been terminated.
     pub async fn sandbox_instance_profiles(&self, sandbox: &str) -> Vec<String> {
-        let output = self
-            .ec2
-            .describe_instances()
-            .filters(filter("tag:sbx:sandbox", &[sandbox]))
-            .filters(filter("instance-state-name", &ALIVE))
-            .send()
+        self.described(vec![filter("tag:sbx:sandbox", &[sandbox])])
             .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        output
-            .reservations()
             .iter()
-            .flat_map(|r| r.instances())
             .map(|i| {
                 i.iam_instance_profile()
                     .and_then(|p| p.arn())

@@ -131,7 +131,7 @@ async fn a_user_signs_in_and_runs_a_whole_lifecycle() {
     assert_eq!(created["state"], "started", "{created}");
     let id = created["id"].as_str().unwrap_or_default().to_owned();
     // The JSON is the API's record.
-    let api = sbx_e2e_free_get(&stack, &cli, &id).await;
+    let api = api_record(&stack, &cli, &id).await;
     assert_eq!(created, api, "sbx -o json prints the API's record");
 
     let table = cli.ok(&["ls"]).await;
@@ -250,7 +250,7 @@ async fn a_user_signs_in_and_runs_a_whole_lifecycle() {
 }
 
 /// The record as the API answers it, read with the saved token.
-async fn sbx_e2e_free_get(stack: &LocalStack, cli: &Cli, id: &str) -> Value {
+async fn api_record(stack: &LocalStack, cli: &Cli, id: &str) -> Value {
     let token = credentials(&cli.config)["access_token"]
         .as_str()
         .unwrap_or_default()

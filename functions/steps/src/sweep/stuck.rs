@@ -16,7 +16,7 @@ use crate::config::SweepSettings;
 use crate::error::StepError;
 use crate::job::Job;
 use chrono::{DateTime, Utc};
-use sbx_lifecycle::{Operation, Outcome, Sandbox, State, rules};
+use sbx_lifecycle::{Outcome, Sandbox, State, rules};
 use sbx_store::{LockStore, SandboxStore, StoreError, Sweeps};
 use sbx_workflows::{Status, Workflows};
 use serde::Serialize;
@@ -67,11 +67,6 @@ pub fn verdict(
     }
 }
 
-/// The operation whose in-progress state `state` is.
-fn running(state: State) -> Option<Operation> {
-    state.running_operation()
-}
-
 pub async fn reconcile(
     store: &(impl Sweeps + SandboxStore + LockStore),
     workflows: &impl Workflows,
@@ -81,7 +76,9 @@ pub async fn reconcile(
     let now = input.now(settings)?;
     let mut report = StuckReport::default();
     for state in State::ALL.into_iter().filter(|s| s.is_transitional()) {
-        let Some(operation) = running(state) else { continue };
+        let Some(operation) = state.running_operation() else {
+            continue;
+        };
         let swept = store.in_state(state, settings.batch).await?;
         report.read += swept.read;
         for sandbox in swept.items {
@@ -221,7 +218,7 @@ mod tests {
     #[test]
     fn every_transitional_state_has_its_operation() {
         for state in State::ALL.into_iter().filter(|s| s.is_transitional()) {
-            assert_eq!(running(state).map(|op| op.running()), Some(state));
+            assert_eq!(state.running_operation().map(|op| op.running()), Some(state));
         }
     }
 }
