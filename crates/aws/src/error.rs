@@ -1,6 +1,7 @@
 //! What an AWS call can fail with, classified for the state machines: transient or not, and the
 //! service's error code so that callers can tolerate a resource that is gone already.
 
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,35 +34,17 @@ pub enum AwsError {
     Exhausted { what: &'static str, within: String },
 }
 
-/// Error codes that mean "try again later".
-const TRANSIENT_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "TooManyRequestsException",
-    "InternalError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "Unavailable",
-    "InsufficientInstanceCapacity",
-    "IncorrectState",
-    "ConcurrentModificationException",
-    "ExpiredToken",
-];
-
 impl AwsError {
     /// Wraps an SDK error of any AWS service.
-    pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
+        let transient = sbx_transient::is_transient(&err);
         match &err {
             SdkError::ServiceError(_) => {
-                let code = err.code().unwrap_or("Unknown").to_owned();
+                let code = sbx_transient::code(&err).to_owned();
                 let message = err.message().unwrap_or_default().to_owned();
-                let transient = TRANSIENT_CODES.contains(&code.as_str());
                 AwsError::Api {
                     operation,
                     code,
@@ -79,7 +62,7 @@ impl AwsError {
                 operation,
                 code: "Unknown".into(),
                 message: format!("{}", aws_sdk_ec2::error::DisplayErrorContext(&err)),
-                transient: false,
+                transient,
             },
         }
     }
@@ -107,10 +90,9 @@ impl AwsError {
 }
 
 /// `map_err` adapter: `.map_err(sdk("RunInstances"))`.
-pub(crate) fn sdk<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> AwsError
+pub(crate) fn sdk<E>(operation: &'static str) -> impl FnOnce(SdkError<E, HttpResponse>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     move |err| AwsError::from_sdk(operation, err)
 }
@@ -147,6 +129,5 @@ mod tests {
             message: "connection refused".into(),
         };
         assert!(unreachable.is_transient());
-        assert!(TRANSIENT_CODES.contains(&"RequestLimitExceeded"));
     }
 }

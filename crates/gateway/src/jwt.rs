@@ -14,7 +14,13 @@ use std::time::{Duration, Instant};
 /// How often the JWKS may be fetched again for a `kid` it does not hold.
 const REFETCH_AFTER: Duration = Duration::from_secs(30);
 
-/// Why a token was refused. The gateway answers 401 to all of them alike.
+/// How often one request tries to fetch the JWKS, and the wait after the first failure
+/// (doubling).
+const FETCH_ATTEMPTS: u32 = 3;
+const FETCH_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Why a token was refused. The gateway answers 401 to all of them alike, but for
+/// [`Refused::Jwks`]: the keys could not be read, which is no fault of the token (503).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     #[error("no bearer token")]
@@ -161,16 +167,7 @@ impl Authorizer {
         let jwk = match (known, &self.keys) {
             (Some(jwk), _) => jwk,
             (None, Keys::Url(url)) if stale => {
-                let set: JwkSet = self
-                    .http
-                    .get(url)
-                    .send()
-                    .await
-                    .and_then(|r| r.error_for_status())
-                    .map_err(|e| Refused::Jwks(e.to_string()))?
-                    .json()
-                    .await
-                    .map_err(|e| Refused::Jwks(e.to_string()))?;
+                let set = self.fetch(url).await?;
                 let jwk = set.find(kid).cloned();
                 if let Ok(mut cache) = self.cache.lock() {
                     *cache = Some((set, Instant::now()));
@@ -180,6 +177,26 @@ impl Authorizer {
             _ => return Err(Refused::UnknownKey),
         };
         DecodingKey::from_jwk(&jwk).map_err(|_| Refused::UnknownKey)
+    }
+
+    /// The key set at `url`, tried again after a failure (a 5xx, a reset, a cut-off body).
+    async fn fetch(&self, url: &str) -> Result<JwkSet, Refused> {
+        let mut attempt = 1;
+        loop {
+            let fetched = match self.http.get(url).send().await.and_then(|r| r.error_for_status()) {
+                Ok(response) => response.json::<JwkSet>().await,
+                Err(err) => Err(err),
+            };
+            match fetched {
+                Ok(set) => return Ok(set),
+                Err(err) if attempt < FETCH_ATTEMPTS => {
+                    tracing::warn!(%err, attempt, "fetching the JWKS failed; trying again");
+                    tokio::time::sleep(FETCH_BACKOFF * 2u32.pow(attempt - 1)).await;
+                    attempt += 1;
+                }
+                Err(err) => return Err(Refused::Jwks(err.to_string())),
+            }
+        }
     }
 }
 
@@ -329,5 +346,48 @@ mod tests {
         claims["username"] = json!("mallory");
         let altered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
         assert_eq!(refused(&altered).await, Some(Refused::Signature));
+    }
+
+    /// Serves the trusted key set, answering 503 to the first `failures` requests.
+    async fn flaky_jwks(failures: usize) -> String {
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let app = axum::Router::new().fallback(move || {
+            let served = served.clone();
+            async move {
+                if served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures {
+                    Err(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+                } else {
+                    Ok(axum::Json(json!({"keys": [keys()["trusted"]["jwk"]]})))
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!(
+            "http://{}/jwks.json",
+            listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn keys_that_cannot_be_read_are_not_the_tokens_fault() {
+        let token = with(|_| {});
+        let recovering = Authorizer::new(ISSUER, vec![CLIENT.into()], Keys::Url(flaky_jwks(2).await));
+        assert!(
+            recovering.verify(&token).await.is_ok(),
+            "two failed fetches are tried again within the request"
+        );
+        let down = Authorizer::new(
+            ISSUER,
+            vec![CLIENT.into()],
+            Keys::Url(flaky_jwks(usize::MAX).await),
+        );
+        assert!(
+            matches!(down.verify(&token).await, Err(Refused::Jwks(_))),
+            "the gateway answers 503 to this, not 401"
+        );
     }
 }

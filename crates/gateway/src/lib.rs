@@ -108,6 +108,16 @@ async fn route(
         let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
         match gateway.authorizer.authorize(authorization).await {
             Ok(claims) => Some(claims),
+            // The issuer's keys could not be read: the token may be fine; the client should
+            // come back, not log in again.
+            Err(refused @ jwt::Refused::Jwks(_)) => {
+                tracing::error!(%refused, route = %route.key(), "the authorizer cannot read its keys");
+                let mut answer = gateway_answer(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+                answer
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from_static("1"));
+                return answer;
+            }
             Err(refused) => {
                 tracing::info!(%refused, route = %route.key(), "unauthorized");
                 return gateway_answer(StatusCode::UNAUTHORIZED, "Unauthorized");

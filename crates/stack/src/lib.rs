@@ -6,6 +6,7 @@
 //! of `statemachines/` and every step function registered in this process. The end-to-end
 //! tests use it as it is; `sbx up` runs it in the foreground.
 
+pub mod faults;
 pub mod identity;
 pub mod schedule;
 mod seed;
@@ -65,6 +66,8 @@ pub struct Options {
     pub sweep: sbx_steps::SweepSettings,
     /// Start a sweep this often (`None`: only when asked).
     pub gc_every: Option<Duration>,
+    /// Put the fault layer between every AWS client of the stack and the AWS endpoint.
+    pub faults: Option<faults::FaultSpec>,
 }
 
 /// The local stack's sweep settings: the deployed defaults, with a movable clock and no
@@ -90,6 +93,7 @@ impl Default for Options {
             quota: 10,
             sweep: local_sweep_settings(),
             gc_every: None,
+            faults: None,
         }
     }
 }
@@ -102,6 +106,8 @@ pub enum StackError {
     Seed(String),
     #[error("state machine {name}: {message}")]
     StateMachine { name: String, message: String },
+    #[error("cannot serve the fault layer: {0}")]
+    Faults(std::io::Error),
     #[error("cannot serve the Step Functions API: {0}")]
     Listen(#[from] std::io::Error),
 }
@@ -109,6 +115,9 @@ pub enum StackError {
 pub struct LocalStack {
     /// The moto server this stack started (none with `aws_endpoint`).
     moto: Option<MotoServer>,
+    /// The fault layer, when it is on: `aws_endpoint` is its address.
+    faults: Option<faults::FaultProxy>,
+    /// What every AWS client of the stack talks to: the fault layer when it is on.
     pub aws_endpoint: String,
     pub sfn_endpoint: String,
     /// The management account's SDK configuration.
@@ -187,6 +196,16 @@ impl LocalStack {
                 let endpoint = moto.endpoint();
                 (Some(moto), endpoint)
             }
+        };
+        let (faults, aws_endpoint) = match options.faults {
+            Some(spec) => {
+                let proxy = faults::FaultProxy::start(&aws_endpoint, spec)
+                    .await
+                    .map_err(StackError::Faults)?;
+                let endpoint = proxy.endpoint().to_owned();
+                (Some(proxy), endpoint)
+            }
+            None => (None, aws_endpoint),
         };
         let config = sdk_config(&aws_endpoint).await;
         let tables = TableNames::with_prefix(&options.table_prefix);
@@ -309,6 +328,7 @@ impl LocalStack {
             .map(|every| schedule::spawn(service.clone(), state_machine_arn("gc"), every));
         Ok(Self {
             moto,
+            faults,
             aws_endpoint,
             sfn_endpoint,
             config,
@@ -323,6 +343,11 @@ impl LocalStack {
             http_api,
             schedule,
         })
+    }
+
+    /// What the fault layer did so far (`None` when it is off).
+    pub fn fault_stats(&self) -> Option<faults::FaultStats> {
+        self.faults.as_ref().map(faults::FaultProxy::stats)
     }
 
     /// The engine's function registry; tests may wrap a step function to inject a fault.

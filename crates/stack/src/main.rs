@@ -23,7 +23,7 @@ struct Cli {
 enum Command {
     /// Start the local stack and run until Ctrl-C or SIGTERM. Prints `export` lines to eval.
     #[command(
-        after_help = "Examples:\n  sbx up > /tmp/sbx.env && eval \"$(grep ^export /tmp/sbx.env)\"\n  sbx up --aws-delay 0 --time-scale 0   # moto's instant mode, no waiting"
+        after_help = "Examples:\n  sbx up > /tmp/sbx.env && eval \"$(grep ^export /tmp/sbx.env)\"\n  sbx up --aws-delay 0 --time-scale 0   # moto's instant mode, no waiting\n  sbx up --faults 20%,seed=7            # a fifth of AWS calls refused or their answers lost"
     )]
     Up {
         /// Use an AWS endpoint that is already running instead of starting moto.
@@ -54,6 +54,10 @@ enum Command {
         /// How long an account with no live sandbox stays its tenant's before it is cleaned.
         #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
         retention: u64,
+        /// Fault every AWS call of the stack on purpose: `20%` (half refused, half with the
+        /// answer lost after the call took effect) or `refuse=0.05,lose=0.05,latency=50ms,seed=7`.
+        #[arg(long, value_name = "SPEC")]
+        faults: Option<sbx_stack::faults::FaultSpec>,
     },
     /// Run one sweep of the garbage collector on a running stack now, and print its report.
     #[command(
@@ -99,6 +103,7 @@ async fn main() -> ExitCode {
             quota,
             gc_every,
             retention,
+            faults,
         } => {
             if !(aws_delay >= 0.0 && aws_delay.is_finite()) {
                 eprintln!("sbx: --aws-delay must be a non-negative number of seconds, not {aws_delay}");
@@ -124,6 +129,7 @@ async fn main() -> ExitCode {
                 api_port,
                 quota,
                 gc_every,
+                faults,
                 sweep: sbx_steps::SweepSettings {
                     retention: chrono::Duration::seconds(i64::try_from(retention).unwrap_or(i64::MAX)),
                     ..sbx_stack::local_sweep_settings()

@@ -104,23 +104,7 @@ impl StoreError {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let transient = match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(service) => {
-                service.raw().status().is_server_error()
-                    || matches!(
-                        err.code(),
-                        Some(
-                            "ThrottlingException"
-                                | "ProvisionedThroughputExceededException"
-                                | "RequestLimitExceeded"
-                                | "InternalServerError"
-                                | "TransactionInProgressException"
-                        )
-                    )
-            }
-            _ => false,
-        };
+        let transient = sbx_transient::is_transient(&err);
         StoreError::Aws {
             operation,
             transient,

@@ -28,6 +28,26 @@ pub struct WorkflowError {
     call: &'static str,
     operation: Operation,
     message: String,
+    /// Worth trying again (`sbx_transient`).
+    pub transient: bool,
+    /// The call may have taken effect: its answer was lost.
+    pub ambiguous: bool,
+}
+
+impl WorkflowError {
+    fn sdk<E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+        call: &'static str,
+        operation: Operation,
+        err: &SdkError<E, aws_sdk_sfn::config::http::HttpResponse>,
+    ) -> Self {
+        WorkflowError {
+            call,
+            operation,
+            message: DisplayErrorContext(err).to_string(),
+            transient: sbx_transient::is_transient(err),
+            ambiguous: sbx_transient::is_ambiguous(err),
+        }
+    }
 }
 
 /// How an execution stands.
@@ -75,9 +95,19 @@ pub trait Workflows: Send + Sync {
 /// retries writes a few events after it is entered.
 const NEWEST_EVENTS: i32 = 25;
 
-/// Starts the execution of `operation` that `sandbox`'s version calls for. When it cannot be
-/// started, the operation is ended as failed at once, so that no record waits for work that
-/// never began, and the error is returned.
+/// How often [`launch`] tries StartExecution, and how long it waits after the first try
+/// (doubling after each).
+const START_ATTEMPTS: u32 = 4;
+const START_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Starts the execution of `operation` that `sandbox`'s version calls for.
+///
+/// A transient failure is tried again under the same name: an execution that did start is
+/// found (`ExecutionAlreadyExists` counts as started), none is started twice. When the start
+/// is definitely refused, the operation is ended as failed at once, so that no record waits for
+/// work that never began. When the last try's answer was lost (it may have started), the record
+/// is left as it is: the sweep finds the execution or its absence and ends the record
+/// accordingly. Either way the error is returned.
 pub async fn launch(
     store: &impl SandboxStore,
     workflows: &impl Workflows,
@@ -90,9 +120,22 @@ pub async fn launch(
         sandbox_id: sandbox.id.clone(),
         version: sandbox.version,
     };
-    let Err(err) = workflows.start(operation, &name, &input).await else {
-        return Ok(());
+    let mut attempt = 1;
+    let err = loop {
+        match workflows.start(operation, &name, &input).await {
+            Ok(()) => return Ok(()),
+            Err(err) if err.transient && attempt < START_ATTEMPTS => {
+                tracing::warn!(%err, execution = %name, attempt, "starting the execution failed; trying again");
+                tokio::time::sleep(START_BACKOFF * 2u32.pow(attempt - 1)).await;
+                attempt += 1;
+            }
+            Err(err) => break err,
+        }
     };
+    if err.ambiguous {
+        tracing::error!(%err, execution = %name, "the execution may have started; the sweep will settle the record");
+        return Err(err);
+    }
     let outcome = Outcome::Failed {
         error: NOT_STARTED.to_owned(),
         cause: err.to_string(),
@@ -135,12 +178,13 @@ impl Workflows for StepFunctions {
         name: &str,
         input: &ExecutionInput,
     ) -> Result<(), WorkflowError> {
-        let error = |message: String| WorkflowError {
+        let input = serde_json::to_string(input).map_err(|e| WorkflowError {
             call: "StartExecution",
             operation,
-            message,
-        };
-        let input = serde_json::to_string(input).map_err(|e| error(e.to_string()))?;
+            message: e.to_string(),
+            transient: false,
+            ambiguous: false,
+        })?;
         let result = self
             .client
             .start_execution()
@@ -158,7 +202,7 @@ impl Workflows for StepFunctions {
                 tracing::info!(execution = name, "execution already started");
                 Ok(())
             }
-            Err(err) => Err(error(DisplayErrorContext(&err).to_string())),
+            Err(err) => Err(WorkflowError::sdk("StartExecution", operation, &err)),
         }
     }
 
@@ -180,11 +224,7 @@ impl Workflows for StepFunctions {
                 _ => Status::Running,
             }),
             Err(SdkError::ServiceError(e)) if e.err().is_execution_does_not_exist() => Ok(Status::NotFound),
-            Err(err) => Err(WorkflowError {
-                call: "DescribeExecution",
-                operation,
-                message: DisplayErrorContext(&err).to_string(),
-            }),
+            Err(err) => Err(WorkflowError::sdk("DescribeExecution", operation, &err)),
         }
     }
 
@@ -204,11 +244,7 @@ impl Workflows for StepFunctions {
                 .iter()
                 .find_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned()))),
             Err(SdkError::ServiceError(e)) if e.err().is_execution_does_not_exist() => Ok(None),
-            Err(err) => Err(WorkflowError {
-                call: "GetExecutionHistory",
-                operation,
-                message: DisplayErrorContext(&err).to_string(),
-            }),
+            Err(err) => Err(WorkflowError::sdk("GetExecutionHistory", operation, &err)),
         }
     }
 

@@ -96,6 +96,9 @@ impl Kind {
     }
 }
 
+/// What a 503 or 429 asks the client to wait, in seconds.
+pub const RETRY_AFTER_SECONDS: &str = "2";
+
 /// One problem details document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -151,6 +154,15 @@ impl Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        // A dependency that failed or throttled: come back soon, with the same request.
+        if matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
         response
     }
 }
@@ -188,6 +200,17 @@ mod tests {
         assert_eq!(doc["status"], 409);
         assert_eq!(doc["state"], "stopped");
         assert!(doc["detail"].as_str().is_some_and(|d| d.contains("stopped")));
+    }
+
+    #[test]
+    fn a_failing_dependency_says_when_to_come_back() {
+        let unavailable = Problem::new(Kind::Unavailable, "the store is busy; try again later").response();
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+        let throttled = Problem::new(Kind::TooManyRequests, "wait").response();
+        assert_eq!(throttled.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+        let refused = Problem::invalid("name: too long").response();
+        assert!(refused.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]
