@@ -139,8 +139,10 @@ fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> &'a str {
 
 impl Account {
     pub async fn open(stack: &LocalStack, tenant: &str, id: &str) -> Self {
-        // Any role name will do: moto's AssumeRole switches accounts by the ARN alone.
-        let inspector = Provisioner::new(stack.config.clone(), "sbx-e2e-inspector");
+        // Any role name will do: moto's AssumeRole switches accounts by the ARN alone. The view
+        // goes to moto itself, never through the fault layer.
+        let direct = sbx_stack::sdk_config(&stack.aws_upstream).await;
+        let inspector = Provisioner::new(direct, "sbx-e2e-inspector");
         let config = inspector.open(id).await.config;
         Self {
             id: id.to_owned(),
@@ -391,6 +393,103 @@ impl Account {
             })
             .collect()
     }
+}
+
+impl Account {
+    /// Everything a sandbox or the shared infrastructure made that is still in the account,
+    /// one line each: instances not terminated (`shutting-down` included), NAT gateways not
+    /// deleted, Elastic IPs, load balancers, target groups, and subnets and security groups of
+    /// a sandbox. Empty when the account holds only its network.
+    pub async fn leftovers(&self) -> Vec<String> {
+        let mut left = Vec::new();
+        let instances = self
+            .ec2
+            .describe_instances()
+            .filters(filter(
+                "instance-state-name",
+                &["pending", "running", "stopping", "stopped", "shutting-down"],
+            ))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        for instance in instances.reservations().iter().flat_map(|r| r.instances()) {
+            let state = instance
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_owned());
+            left.push(format!(
+                "instance {} {} ({})",
+                instance.instance_id().unwrap_or_default(),
+                state.unwrap_or_default(),
+                tag(instance.tags(), "sbx:role")
+            ));
+        }
+        let nats = self
+            .ec2
+            .describe_nat_gateways()
+            .filter(filter("state", &["pending", "available", "deleting"]))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        for nat in nats.nat_gateways() {
+            left.push(format!("nat {}", nat.nat_gateway_id().unwrap_or_default()));
+        }
+        let addresses = self.ec2.describe_addresses().send().await;
+        for address in addresses.unwrap_or_else(|e| panic!("{e:?}")).addresses() {
+            left.push(format!("address {}", address.allocation_id().unwrap_or_default()));
+        }
+        let balancers = self.elb.describe_load_balancers().send().await;
+        for lb in balancers.unwrap_or_else(|e| panic!("{e:?}")).load_balancers() {
+            left.push(format!(
+                "load balancer {}",
+                lb.load_balancer_name().unwrap_or_default()
+            ));
+        }
+        let groups = self.elb.describe_target_groups().send().await;
+        for group in groups.unwrap_or_else(|e| panic!("{e:?}")).target_groups() {
+            left.push(format!(
+                "target group {}",
+                group.target_group_name().unwrap_or_default()
+            ));
+        }
+        let of_sandboxes = || vec![filter("tag-key", &["sbx:sandbox"])];
+        let subnets = self
+            .ec2
+            .describe_subnets()
+            .set_filters(Some(of_sandboxes()))
+            .send()
+            .await;
+        for subnet in subnets.unwrap_or_else(|e| panic!("{e:?}")).subnets() {
+            left.push(format!(
+                "subnet {} of {}",
+                subnet.subnet_id().unwrap_or_default(),
+                tag(subnet.tags(), "sbx:sandbox")
+            ));
+        }
+        let security = self
+            .ec2
+            .describe_security_groups()
+            .set_filters(Some(of_sandboxes()))
+            .send()
+            .await;
+        for group in security.unwrap_or_else(|e| panic!("{e:?}")).security_groups() {
+            left.push(format!(
+                "security group {} of {}",
+                group.group_id().unwrap_or_default(),
+                tag(group.tags(), "sbx:sandbox")
+            ));
+        }
+        left
+    }
+}
+
+/// A store on the stack's tables that reads moto itself, past the fault layer.
+pub async fn direct_store(stack: &LocalStack) -> sbx_store::DynamoStore {
+    let direct = sbx_stack::sdk_config(&stack.aws_upstream).await;
+    sbx_store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&direct),
+        sbx_store::StoreConfig::new(stack.tables.clone()),
+    )
 }
 
 /// The full infrastructure an active account has, without NLB or fleet.

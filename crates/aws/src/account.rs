@@ -66,9 +66,9 @@ impl Provisioner {
             .build();
         let clients = AccountClients {
             account_id: account_id.to_owned(),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
+            ec2: sbx_transient::client!(aws_sdk_ec2, &config),
+            elb: sbx_transient::client!(aws_sdk_elasticloadbalancingv2, &config),
+            ssm: sbx_transient::client!(aws_sdk_ssm, &config),
             config,
         };
         opened.insert(account_id.to_owned(), clients.clone());

@@ -19,18 +19,39 @@ pub fn script(constellations: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Sends the install command to `instance_id`; returns the command id.
+/// Sends the install command to `instance_id`, unless an earlier try sent it (its answer
+/// lost) and it has not failed; returns the command id.
 pub async fn install(
     ssm: &Client,
     instance_id: &str,
     sandbox: &str,
     constellations: &[String],
 ) -> Result<String, AwsError> {
+    let comment = format!("sbx: constellations for {sandbox}");
+    let sent = ssm
+        .list_commands()
+        .instance_id(instance_id)
+        .send()
+        .await
+        .map_err(sdk("ListCommands"))?;
+    let earlier = sent.commands().iter().find(|c| {
+        c.comment() == Some(comment.as_str())
+            && c.parameters()
+                .and_then(|p| p.get("commands"))
+                .is_some_and(|commands| *commands == script(constellations))
+            && !matches!(
+                c.status().map(|s| s.as_str()),
+                Some("Failed" | "Cancelled" | "TimedOut" | "Cancelling")
+            )
+    });
+    if let Some(id) = earlier.and_then(|c| c.command_id()) {
+        return Ok(id.to_owned());
+    }
     let output = ssm
         .send_command()
         .document_name("AWS-RunShellScript")
         .instance_ids(instance_id)
-        .comment(format!("sbx: constellations for {sandbox}"))
+        .comment(comment)
         .parameters("commands", script(constellations))
         .send()
         .await

@@ -478,7 +478,15 @@ async fn ensure_load_balancer(
         .set_tags(Some(owner.elb_tags(role)))
         .send()
         .await
-        .map_err(sdk("CreateLoadBalancer"))?;
+        .map_err(sdk("CreateLoadBalancer"));
+    let output = match output {
+        Ok(output) => output,
+        // An earlier try made it and its answer was lost: the name is the account's own.
+        Err(err) if err.has_code(&["DuplicateLoadBalancerName"]) => {
+            return find_load_balancer(clients, name).await?.ok_or(err);
+        }
+        Err(err) => return Err(err),
+    };
     let arn = output
         .load_balancers()
         .first()
@@ -511,7 +519,15 @@ async fn ensure_http_listener(clients: &AccountClients, alb_arn: &str) -> Result
         .default_actions(action)
         .send()
         .await
-        .map_err(sdk("CreateListener"))?;
+        .map_err(sdk("CreateListener"));
+    let output = match output {
+        Ok(output) => output,
+        // An earlier try made it and its answer was lost.
+        Err(err) if err.has_code(&["DuplicateListener"]) => {
+            return http_listener(clients, alb_arn).await?.ok_or(err);
+        }
+        Err(err) => return Err(err),
+    };
     output
         .listeners()
         .first()

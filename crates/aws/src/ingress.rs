@@ -215,13 +215,20 @@ async fn ensure_target_group(
                 .set_tags(Some(targets.owner.elb_tags(role)))
                 .send()
                 .await
-                .map_err(sdk("CreateTargetGroup"))?;
-            output
-                .target_groups()
-                .first()
-                .and_then(|g| g.target_group_arn())
-                .map(str::to_owned)
-                .ok_or_else(|| AwsError::Missing("CreateTargetGroup returned no ARN".into()))?
+                .map_err(sdk("CreateTargetGroup"));
+            match output {
+                Ok(output) => output
+                    .target_groups()
+                    .first()
+                    .and_then(|g| g.target_group_arn())
+                    .map(str::to_owned)
+                    .ok_or_else(|| AwsError::Missing("CreateTargetGroup returned no ARN".into()))?,
+                // An earlier try made it and its answer was lost: the name is the sandbox's.
+                Err(err) if err.has_code(&["DuplicateTargetGroupName"]) => {
+                    find_target_group(clients, name).await?.ok_or(err)?
+                }
+                Err(err) => return Err(err),
+            }
         }
     };
     let target = TargetDescription::builder().id(instance).port(port).build();
@@ -292,7 +299,13 @@ async fn create_rule(
             .map_err(sdk("CreateRule"));
         match result {
             Ok(_) => return Ok(()),
-            Err(err) if err.has_code(&["PriorityInUse"]) => continue,
+            // Taken by another sandbox's rule, or by this one's, made by a try whose answer
+            // was lost.
+            Err(err) if err.has_code(&["PriorityInUse"]) => {
+                if find_rule(clients, listener, targets.host).await?.is_some() {
+                    return Ok(());
+                }
+            }
             Err(err) => return Err(err),
         }
     }
@@ -352,7 +365,12 @@ async fn ensure_amq_listener(
             .map_err(sdk("CreateListener"));
         match result {
             Ok(_) => return Ok(port),
-            Err(err) if err.has_code(&["DuplicateListener"]) => continue,
+            // The port is another sandbox's, or this one's from a try whose answer was lost.
+            Err(err) if err.has_code(&["DuplicateListener"]) => {
+                if let Some((_, port)) = listeners_to(clients, nlb, group).await?.into_iter().next() {
+                    return Ok(port);
+                }
+            }
             Err(err) => return Err(err),
         }
     }

@@ -153,7 +153,7 @@ pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Resul
 
     // 1. Whatever carries an sbx tag, through the Resource Groups Tagging API (volumes,
     //    snapshots, images, interfaces, ...), but for the types described in 2.
-    let tagging = aws_sdk_resourcegroupstagging::Client::new(&clients.config);
+    let tagging = sbx_transient::client!(aws_sdk_resourcegroupstagging, &clients.config);
     let mut pages = tagging.get_resources().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("GetResources"))?;

@@ -73,39 +73,7 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
         }
     };
 
-    let gateways = ec2
-        .describe_internet_gateways()
-        .filters(filter("attachment.vpc-id", &vpc_id))
-        .send()
-        .await
-        .map_err(sdk("DescribeInternetGateways"))?;
-    let gateway = match gateways
-        .internet_gateways()
-        .first()
-        .and_then(|g| g.internet_gateway_id())
-    {
-        Some(id) => id.to_owned(),
-        None => {
-            let created = ec2
-                .create_internet_gateway()
-                .tag_specifications(owner.ec2_spec(ResourceType::InternetGateway, "igw"))
-                .send()
-                .await
-                .map_err(sdk("CreateInternetGateway"))?;
-            let id = created
-                .internet_gateway()
-                .and_then(|g| g.internet_gateway_id())
-                .map(str::to_owned)
-                .ok_or_else(|| AwsError::Missing("CreateInternetGateway returned no id".into()))?;
-            ec2.attach_internet_gateway()
-                .internet_gateway_id(&id)
-                .vpc_id(&vpc_id)
-                .send()
-                .await
-                .map_err(sdk("AttachInternetGateway"))?;
-            id
-        }
-    };
+    let gateway = ensure_internet_gateway(ec2, owner, &vpc_id).await?;
 
     let mut public_subnets = Vec::new();
     let mut zones = None;
@@ -139,12 +107,27 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
                     .tag_specifications(owner.ec2_spec(ResourceType::Subnet, &role))
                     .send()
                     .await
-                    .map_err(sdk("CreateSubnet"))?;
-                created
-                    .subnet()
-                    .and_then(|s| s.subnet_id())
-                    .map(str::to_owned)
-                    .ok_or_else(|| AwsError::Missing("CreateSubnet returned no id".into()))?
+                    .map_err(sdk("CreateSubnet"));
+                match created {
+                    Ok(created) => created
+                        .subnet()
+                        .and_then(|s| s.subnet_id())
+                        .map(str::to_owned)
+                        .ok_or_else(|| AwsError::Missing("CreateSubnet returned no id".into()))?,
+                    // Made by a try whose answer was lost: the block is this subnet's.
+                    Err(err) if err.has_code(&["InvalidSubnet.Conflict"]) => ec2
+                        .describe_subnets()
+                        .set_filters(Some(owner.filters(&role)))
+                        .send()
+                        .await
+                        .map_err(sdk("DescribeSubnets"))?
+                        .subnets()
+                        .first()
+                        .and_then(|s| s.subnet_id())
+                        .map(str::to_owned)
+                        .ok_or(err)?,
+                    Err(err) => return Err(err),
+                }
             }
         };
         public_subnets.push(id);
@@ -174,6 +157,59 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
         nlb_group,
         sandbox_routes,
     })
+}
+
+/// The VPC's internet gateway: the one attached to it, else the account's own (tagged) one, or
+/// a new one, attached unless it is. A gateway made by a try that died before attaching it, or
+/// whose answer was lost, is found by its tag and attached now.
+async fn ensure_internet_gateway(ec2: &Client, owner: &Owner, vpc_id: &str) -> Result<String, AwsError> {
+    let attached = ec2
+        .describe_internet_gateways()
+        .filters(filter("attachment.vpc-id", vpc_id))
+        .send()
+        .await
+        .map_err(sdk("DescribeInternetGateways"))?;
+    if let Some(id) = attached
+        .internet_gateways()
+        .first()
+        .and_then(|g| g.internet_gateway_id())
+    {
+        return Ok(id.to_owned());
+    }
+    let tagged = ec2
+        .describe_internet_gateways()
+        .set_filters(Some(owner.filters("igw")))
+        .send()
+        .await
+        .map_err(sdk("DescribeInternetGateways"))?;
+    let id = match tagged
+        .internet_gateways()
+        .iter()
+        .find(|g| g.attachments().is_empty())
+        .and_then(|g| g.internet_gateway_id())
+    {
+        Some(id) => id.to_owned(),
+        None => ec2
+            .create_internet_gateway()
+            .tag_specifications(owner.ec2_spec(ResourceType::InternetGateway, "igw"))
+            .send()
+            .await
+            .map_err(sdk("CreateInternetGateway"))?
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::Missing("CreateInternetGateway returned no id".into()))?,
+    };
+    let result = ec2
+        .attach_internet_gateway()
+        .internet_gateway_id(&id)
+        .vpc_id(vpc_id)
+        .send()
+        .await
+        .map_err(sdk("AttachInternetGateway"));
+    // Attached by a try whose answer was lost.
+    gone(result, &["Resource.AlreadyAssociated"])?;
+    Ok(id)
 }
 
 /// The role tag of the sandboxes' route table.
@@ -633,7 +669,12 @@ async fn create_sandbox_subnet(
                     .map(str::to_owned)
                     .ok_or_else(|| AwsError::Missing("CreateSubnet returned no id".into()));
             }
-            Err(err) if err.has_code(&["InvalidSubnet.Conflict"]) => continue,
+            // The block is another sandbox's, or this one's from a try whose answer was lost.
+            Err(err) if err.has_code(&["InvalidSubnet.Conflict"]) => {
+                if let Some(id) = find_sandbox_subnet(ec2, owner).await? {
+                    return Ok(id);
+                }
+            }
             Err(err) => return Err(err),
         }
     }

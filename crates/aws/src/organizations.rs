@@ -165,7 +165,7 @@ pub async fn bootstrap(
     management_account: &str,
 ) -> Result<(), AwsError> {
     let member = bootstrap.open(account_id).await.config;
-    let iam = aws_sdk_iam::Client::new(&member);
+    let iam = sbx_transient::client!(aws_sdk_iam, &member);
     let existing = iam
         .get_role()
         .role_name(role_name)

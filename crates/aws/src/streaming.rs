@@ -90,7 +90,7 @@ impl Streaming {
                 image_name,
                 instance_type,
             } => {
-                let client = aws_sdk_appstream::Client::new(&account.config);
+                let client = sbx_transient::client!(aws_sdk_appstream, &account.config);
                 let fleets = client
                     .describe_fleets()
                     .names(FLEET)
@@ -159,7 +159,7 @@ impl Streaming {
                 }
             }
             Streaming::AppStream { .. } => {
-                let client = aws_sdk_appstream::Client::new(&account.config);
+                let client = sbx_transient::client!(aws_sdk_appstream, &account.config);
                 let missing = &["ResourceNotFoundException"];
                 let fleets = client
                     .describe_fleets()
@@ -225,7 +225,7 @@ impl Streaming {
                 Ok(stand_in.fleets(&account.account_id).iter().any(|f| f == FLEET))
             }
             Streaming::AppStream { .. } => {
-                let client = aws_sdk_appstream::Client::new(&account.config);
+                let client = sbx_transient::client!(aws_sdk_appstream, &account.config);
                 match client
                     .describe_fleets()
                     .names(FLEET)

@@ -3,7 +3,9 @@
     serve.py HOST PORT [DELAY]
 
 DELAY (seconds, default 0) gives resources the asynchronous states they have on AWS
-(`asynchronous_resources`); 0 keeps moto's instant transitions.
+(`asynchronous_resources`); 0 keeps moto's instant transitions. Either way RunInstances and
+CreateNatGateway honour their ClientToken as AWS does (`client_tokens`), and
+TransactWriteItems its ClientRequestToken (`transaction_tokens`).
 
 moto's backends are not safe under concurrent requests: two conditional writes to the same
 DynamoDB item can both succeed when their threads interleave. Real AWS makes each call atomic,
@@ -327,6 +329,75 @@ def asynchronous_resources(clock: Clock) -> None:
     SimpleSystemManagerBackend.send_command = send_command
 
 
+def client_tokens() -> None:
+    """RunInstances and CreateNatGateway are idempotent by ClientToken, as on AWS.
+
+    moto ignores the token, so a call repeated after its answer was lost makes a second
+    instance or NAT gateway. AWS answers the repeat with what the first call made (in its
+    current state); so does this, per account and region.
+    """
+    from moto.ec2.responses.instances import InstanceResponse
+    from moto.ec2.responses.nat_gateways import NatGateways
+
+    seen = {}
+
+    def once(action, original):
+        def call(self):
+            token = self._get_param("ClientToken")
+            if not token:
+                return original(self)
+            key = (self.current_account, self.region, action, token)
+            if key not in seen:
+                seen[key] = original(self)
+            return seen[key]
+
+        return call
+
+    InstanceResponse.run_instances = once("RunInstances", InstanceResponse.run_instances)
+    NatGateways.create_nat_gateway = once("CreateNatGateway", NatGateways.create_nat_gateway)
+
+
+def transaction_tokens() -> None:
+    """TransactWriteItems is idempotent by ClientRequestToken for ten minutes, as on AWS.
+
+    moto ignores the token, so a transaction repeated after its answer was lost is applied
+    again, or (its conditions no longer holding) cancelled. AWS answers a repeat of a
+    transaction that succeeded with success and changes nothing; a repeat with other items is
+    refused with IdempotentParameterMismatchException.
+    """
+    import json
+    import time
+
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.transact_write_items
+    done = {}
+
+    def transact_write_items(self):
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return original(self)
+        key = (self.current_account, self.region, token)
+        items = json.dumps(self.body["TransactItems"], sort_keys=True)
+        now = time.monotonic()
+        for old in [k for k, (at, _, _) in done.items() if now - at > 600]:
+            del done[old]
+        if key in done:
+            _, seen_items, result = done[key]
+            if seen_items != items:
+                raise JsonRESTError(
+                    "IdempotentParameterMismatchException",
+                    "The request uses the same client token as a previous, but non-identical request.",
+                )
+            return result
+        result = original(self)
+        done[key] = (now, items, result)
+        return result
+
+    DynamoHandler.transact_write_items = transact_write_items
+
+
 def main() -> None:
     host = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
@@ -341,6 +412,8 @@ def main() -> None:
 
     item_level_transactions()
     aws_managed_policies()
+    client_tokens()
+    transaction_tokens()
     clock = Clock(delay)
     if delay > 0:
         asynchronous_resources(clock)

@@ -60,7 +60,7 @@ fn seed_error(what: &str, err: impl std::error::Error) -> StackError {
 }
 
 pub(crate) async fn seed(config: &SdkConfig, endpoint: &str, region: &str) -> Result<Identity, StackError> {
-    let cognito = Client::new(config);
+    let cognito = sbx_transient::client!(aws_sdk_cognitoidentityprovider, config);
     let user_pool_id = user_pool(&cognito).await?;
     let client_id = app_client(&cognito, &user_pool_id).await?;
     match cognito

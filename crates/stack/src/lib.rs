@@ -119,6 +119,9 @@ pub struct LocalStack {
     faults: Option<faults::FaultProxy>,
     /// What every AWS client of the stack talks to: the fault layer when it is on.
     pub aws_endpoint: String,
+    /// The AWS endpoint itself (moto), behind the fault layer: where a test looks at what is
+    /// really there.
+    pub aws_upstream: String,
     pub sfn_endpoint: String,
     /// The management account's SDK configuration.
     pub config: SdkConfig,
@@ -148,10 +151,17 @@ impl std::fmt::Debug for LocalStack {
     }
 }
 
-/// The SDK configuration of the management account at `endpoint`.
+/// The SDK configuration of the management account at `endpoint`. The SDK's retries are its
+/// standard ones (3 attempts) with a shorter backoff than a deployment's (from 50 ms instead of
+/// 1 s): locally nothing is far away, and the tests fault a fifth of all calls.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_secs(2)),
+        )
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(
             sbx_moto::ACCESS_KEY_ID,
@@ -197,6 +207,7 @@ impl LocalStack {
                 (Some(moto), endpoint)
             }
         };
+        let aws_upstream = aws_endpoint.clone();
         let (faults, aws_endpoint) = match options.faults {
             Some(spec) => {
                 let proxy = faults::FaultProxy::start(&aws_endpoint, spec)
@@ -209,8 +220,10 @@ impl LocalStack {
         };
         let config = sdk_config(&aws_endpoint).await;
         let tables = TableNames::with_prefix(&options.table_prefix);
-        let seed = seed::seed(&config, &tables, options.pool_size).await?;
-        let identity = identity::seed(&config, &aws_endpoint, REGION).await?;
+        // Every part of the seed finds what an earlier try made, so a seed that an AWS fault
+        // stopped is run again.
+        let seed = seeded("the pool", || seed::seed(&config, &tables, options.pool_size)).await?;
+        let identity = seeded("the user pool", || identity::seed(&config, &aws_endpoint, REGION)).await?;
 
         let sfn_listener = tokio::net::TcpListener::bind(("127.0.0.1", options.sfn_port)).await?;
         let sfn_endpoint = format!("http://{}", sfn_listener.local_addr()?);
@@ -225,7 +238,7 @@ impl LocalStack {
             proxy_instance_type: "t3.small".to_owned(),
             sweep: options.sweep,
             workflows: sbx_workflows::StepFunctions::new(
-                aws_sdk_sfn::Client::new(&sfn_config),
+                sbx_transient::client!(aws_sdk_sfn, &sfn_config),
                 sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str())),
             ),
             organization: Some(sbx_aws::OrganizationPool {
@@ -283,11 +296,14 @@ impl LocalStack {
         // The page-token key lives in Secrets Manager and is read as a deployed function reads
         // it at its cold start (sbx_api::secrets).
         let page_secret: String = (0..48).map(|_| fastrand::alphanumeric()).collect();
-        sbx_moto::put_secret(&aws_endpoint, PAGE_TOKEN_SECRET, &page_secret)
-            .map_err(|e| StackError::Seed(format!("the page-token secret: {e}")))?;
-        let page_key = sbx_api::secrets::read(&config, PAGE_TOKEN_SECRET)
-            .await
-            .map_err(|e| StackError::Seed(e.to_string()))?;
+        let page_key = seeded("the page-token secret", || async {
+            sbx_moto::put_secret(&aws_endpoint, PAGE_TOKEN_SECRET, &page_secret)
+                .map_err(|e| StackError::Seed(format!("the page-token secret: {e}")))?;
+            sbx_api::secrets::read(&config, PAGE_TOKEN_SECRET)
+                .await
+                .map_err(|e| StackError::Seed(e.to_string()))
+        })
+        .await?;
         let page_key = sbx_store::PageKey::new(page_key.as_bytes())
             .map_err(|e| StackError::Seed(format!("the page-token secret: {e}")))?;
         let settings = sbx_api::Settings {
@@ -330,6 +346,7 @@ impl LocalStack {
             moto,
             faults,
             aws_endpoint,
+            aws_upstream,
             sfn_endpoint,
             config,
             tables,
@@ -380,6 +397,30 @@ impl LocalStack {
         self.sfn_api.abort();
         if let Some(moto) = self.moto {
             moto.stop();
+        }
+    }
+}
+
+/// How often a part of the seed is tried before the stack gives up.
+const SEED_ATTEMPTS: u32 = 8;
+
+/// Runs `part` of the seed until it succeeds, at most [`SEED_ATTEMPTS`] times: AWS (or the
+/// fault layer) may refuse any of its calls, and each part finds what an earlier try made.
+async fn seeded<T, F, Fut>(what: &str, mut part: F) -> Result<T, StackError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StackError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match part().await {
+            Ok(done) => return Ok(done),
+            Err(StackError::Seed(err)) if attempt < SEED_ATTEMPTS => {
+                tracing::warn!(%err, attempt, "seeding {what} failed; trying again");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(err) => return Err(err),
         }
     }
 }

@@ -158,7 +158,7 @@ async fn gc(sfn_endpoint: Option<String>, as_of: Option<String>) -> ExitCode {
         },
     };
     let config = sbx_stack::sdk_config(&endpoint).await;
-    let client = aws_sdk_sfn::Client::new(&config);
+    let client = sbx_transient::client!(aws_sdk_sfn, &config);
     let name = format!("gc-manual-{}", chrono::Utc::now().timestamp_millis());
     let started = client
         .start_execution()

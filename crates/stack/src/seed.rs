@@ -30,12 +30,12 @@ pub(crate) async fn seed(
     tables: &TableNames,
     pool_size: u32,
 ) -> Result<Seed, StackError> {
-    let dynamo = aws_sdk_dynamodb::Client::new(config);
+    let dynamo = sbx_transient::client!(aws_sdk_dynamodb, config);
     sbx_store::schema::create_tables(&dynamo, tables)
         .await
         .map_err(|e| StackError::Seed(e.to_string()))?;
 
-    let ec2 = aws_sdk_ec2::Client::new(config);
+    let ec2 = sbx_transient::client!(aws_sdk_ec2, config);
     let images = Images {
         acp: image(&ec2, "sbx-acp").await?,
         ocp: image(&ec2, "sbx-ocp").await?,
@@ -89,7 +89,7 @@ pub(crate) async fn seed(
 /// The organization of the management account, with its units; made now unless it exists.
 async fn organization(config: &SdkConfig) -> Result<Organization, StackError> {
     let seed = |what: &str, e: &dyn std::fmt::Debug| StackError::Seed(format!("{what}: {e:?}"));
-    let client = aws_sdk_organizations::Client::new(config);
+    let client = sbx_transient::client!(aws_sdk_organizations, config);
     if let Err(err) = client.describe_organization().send().await {
         if !err
             .as_service_error()

@@ -371,16 +371,46 @@ impl AccountStore for DynamoStore {
         let mut item: Item = serde_dynamo::to_item(change)?;
         item.insert("sandbox".into(), s(journal_partition(&change.account_id)));
         item.insert("seq".into(), n(change.started_at.timestamp_micros()));
-        self.client
+        let written = self
+            .client
             .put_item()
             .table_name(&self.config.tables.events)
-            .set_item(Some(item))
+            .set_item(Some(item.clone()))
             .condition_expression("attribute_not_exists(#seq)")
             .expression_attribute_names("#seq", "seq")
             .send()
-            .await
-            .map_err(|e| StoreError::aws("PutItem", e))?;
-        Ok(())
+            .await;
+        match written {
+            Ok(_) => Ok(()),
+            // The entry is there: this very write, repeated after its answer was lost, or
+            // another entry of the same microsecond.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let found = self
+                    .client
+                    .get_item()
+                    .table_name(&self.config.tables.events)
+                    .key("sandbox", item["sandbox"].clone())
+                    .key("seq", item["seq"].clone())
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::aws("GetItem", e))?;
+                match found
+                    .item
+                    .map(serde_dynamo::from_item::<_, InfraChange>)
+                    .transpose()?
+                {
+                    // Read back, times are to the millisecond.
+                    Some(entry) if entry.owner == change.owner && entry.action == change.action => Ok(()),
+                    _ => Err(StoreError::aws("PutItem", err)),
+                }
+            }
+            Err(err) => Err(StoreError::aws("PutItem", err)),
+        }
     }
 
     async fn infra_changes(&self, account_id: &str) -> Result<Vec<InfraChange>, StoreError> {

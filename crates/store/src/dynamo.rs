@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
-use sbx_lifecycle::{Change, Endpoints, Event, NewSandbox, Operation, Outcome, Sandbox, State};
+use sbx_lifecycle::{Change, Endpoints, Event, NewSandbox, Operation, Outcome, Sandbox, State, rules};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,12 +91,17 @@ impl DynamoStore {
             .with(Part::Event, self.event_item(&change.event)?))
     }
 
+    /// Writes the transaction under a token of its own, so that the SDK's repeat of a
+    /// transaction that committed (its answer lost) is answered with success, not cancelled
+    /// by conditions that its own first try made false.
     pub(crate) async fn transact(&self, transaction: Transaction) -> Result<(), TxError> {
         let (parts, items) = transaction.into_parts();
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         match self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .client_request_token(token)
             .send()
             .await
         {
@@ -167,27 +172,17 @@ impl SandboxStore for DynamoStore {
     }
 
     async fn begin(&self, tenant: &str, id: &str, operation: Operation) -> Result<Sandbox, StoreError> {
-        for attempt in 1..=MAX_ATTEMPTS {
-            let current = self.get(tenant, id).await?;
-            let change = current.begin(operation, self.clock.now())?;
-            match self.apply(&change, None).await {
-                Ok(()) => {
-                    tracing::info!(tenant, sandbox = id, %operation, version = change.record.version, "operation begun");
-                    return Ok(change.record);
-                }
-                Err(TxError::Failed(err)) => return Err(err),
-                // Someone else changed the record first: read it again and decide anew.
-                Err(TxError::Cancelled(cancelled)) => {
-                    if cancelled.contended() {
-                        backoff(attempt).await;
-                    }
-                }
-            }
-        }
-        Err(StoreError::Contended {
-            operation: "begin",
-            attempts: MAX_ATTEMPTS,
-        })
+        self.begin_for(tenant, id, operation, None).await
+    }
+
+    async fn begin_as(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+        execution: &str,
+    ) -> Result<Sandbox, StoreError> {
+        self.begin_for(tenant, id, operation, Some(execution)).await
     }
 
     async fn finish_with(
@@ -270,6 +265,59 @@ impl SandboxStore for DynamoStore {
     async fn live_count(&self, tenant: &str) -> Result<u64, StoreError> {
         self.quota_count(tenant).await
     }
+}
+
+impl DynamoStore {
+    /// Begins `operation`; with `execution`, for that execution: the record names it in the
+    /// same write, and is found begun when an earlier try of it took effect.
+    async fn begin_for(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+        execution: Option<&str>,
+    ) -> Result<Sandbox, StoreError> {
+        for attempt in 1..=MAX_ATTEMPTS {
+            let current = self.get(tenant, id).await?;
+            if let Some(execution) = execution
+                && begun_by(&current, operation, execution)
+            {
+                return Ok(current);
+            }
+            let mut change = current.begin(operation, self.clock.now())?;
+            if let Some(execution) = execution
+                && execution != rules::execution_name(id, operation, change.record.version)
+            {
+                change.record.execution = Some(execution.to_owned());
+            }
+            match self.apply(&change, None).await {
+                Ok(()) => {
+                    tracing::info!(tenant, sandbox = id, %operation, version = change.record.version, "operation begun");
+                    return Ok(change.record);
+                }
+                Err(TxError::Failed(err)) => return Err(err),
+                // Someone else changed the record first: read it again and decide anew.
+                Err(TxError::Cancelled(cancelled)) => {
+                    if cancelled.contended() {
+                        backoff(attempt).await;
+                    }
+                }
+            }
+        }
+        Err(StoreError::Contended {
+            operation: "begin",
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+}
+
+/// Whether `record` is running `operation` for `execution`: named on it, or named by its version.
+fn begun_by(record: &Sandbox, operation: Operation, execution: &str) -> bool {
+    record.state == operation.running()
+        && match &record.execution {
+            Some(named) => named == execution,
+            None => execution == rules::execution_name(&record.id, operation, record.version),
+        }
 }
 
 /// Whether `record` is what finishing `operation` with `outcome` produced.

@@ -85,6 +85,17 @@ pub trait SandboxStore: Send + Sync {
         operation: Operation,
     ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
 
+    /// [`SandboxStore::begin`] for the execution named `execution` (an operator's): the record
+    /// names it in the same write, and a repeat of a begin that took effect (its answer lost)
+    /// finds the record begun by it and returns it.
+    fn begin_as(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+        execution: &str,
+    ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
+
     /// Ends `operation`, begun at record `version`. Repeating a finish that already took effect
     /// returns the record it produced.
     fn finish(

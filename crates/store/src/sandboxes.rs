@@ -5,39 +5,83 @@ use crate::dynamo::{DynamoStore, Item, build, n, s, updated};
 use crate::page;
 use crate::schema::{BY_EXPIRY, BY_STATE};
 use crate::{ListQuery, Page, StoreError, Sweeps, Swept};
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::{Change, Sandbox, State};
 use std::collections::HashMap;
 
 /// The value of the `live` attribute, the partition of the sparse `by-expiry` index.
 const LIVE: &str = "live";
+const LIVE_ATTRIBUTE: &str = "live";
+/// When DynamoDB removes a record that is no longer live.
+const TTL_ATTRIBUTE: &str = "ttl";
+
+/// What a change of state writes: the state, its version and time, what the state carries
+/// (failure, endpoints, the operator's execution) and the index and TTL attributes. Never the
+/// name, options, creation time, expiry or account, which other writers own.
+const STATE_ATTRIBUTES: [&str; 8] = [
+    "state",
+    "version",
+    "updated_at",
+    "failure",
+    "execution",
+    "endpoints",
+    LIVE_ATTRIBUTE,
+    TTL_ATTRIBUTE,
+];
 
 impl DynamoStore {
-    /// The put of `change`'s record, compared on the state and version it was read at.
+    /// The write of `change`'s record: a new record is put whole, on the condition that there
+    /// is none; a change of state updates only the attributes a change of state owns, compared
+    /// on the state and version it was read at. What other writers set meanwhile without
+    /// changing the version (the expiry, the account) is kept.
     pub(crate) fn record_item(&self, change: &Change) -> Result<TransactWriteItem, StoreError> {
         let mut record: Item = serde_dynamo::to_item(&change.record)?;
+        let ttl = n((change.record.updated_at + self.config.deleted_retention).timestamp());
         if change.record.state.is_live() {
-            record.insert("live".into(), s(LIVE));
+            record.insert(LIVE_ATTRIBUTE.into(), s(LIVE));
         } else {
-            let ttl = change.record.updated_at + self.config.deleted_retention;
-            record.insert("ttl".into(), n(ttl.timestamp()));
+            record.insert(TTL_ATTRIBUTE.into(), ttl);
         }
-        let put = Put::builder()
-            .table_name(&self.config.tables.sandboxes)
-            .set_item(Some(record));
-        let put = match change.expected() {
-            None => put
+        let Some((state, version)) = change.expected() else {
+            let put = Put::builder()
+                .table_name(&self.config.tables.sandboxes)
+                .set_item(Some(record))
                 .condition_expression("attribute_not_exists(#id)")
-                .expression_attribute_names("#id", "id"),
-            Some((state, version)) => put
-                .condition_expression("#state = :state AND #version = :version")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":state", s(state.as_str()))
-                .expression_attribute_values(":version", n(version)),
+                .expression_attribute_names("#id", "id");
+            return Ok(TransactWriteItem::builder().put(build(put.build())?).build());
         };
-        Ok(TransactWriteItem::builder().put(build(put.build())?).build())
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        let mut update = Update::builder()
+            .table_name(&self.config.tables.sandboxes)
+            .key("tenant", s(&change.record.tenant))
+            .key("id", s(&change.record.id));
+        for (i, attribute) in STATE_ATTRIBUTES.iter().enumerate() {
+            let name = format!("#a{i}");
+            match record.remove(*attribute) {
+                Some(value) => {
+                    set.push(format!("{name} = :a{i}"));
+                    update = update.expression_attribute_values(format!(":a{i}"), value);
+                }
+                None => remove.push(name.clone()),
+            }
+            update = update.expression_attribute_names(name, *attribute);
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let update = update
+            .update_expression(expression)
+            .condition_expression("#state = :expected_state AND #version = :expected_version")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected_state", s(state.as_str()))
+            .expression_attribute_values(":expected_version", n(version));
+        Ok(TransactWriteItem::builder()
+            .update(build(update.build())?)
+            .build())
     }
 
     pub(crate) async fn read_record(&self, tenant: &str, id: &str) -> Result<Sandbox, StoreError> {

@@ -774,3 +774,60 @@ async fn only_an_expired_lease_is_removed_and_only_once() -> TestResult {
     assert!(!locks.remove_expired(&first).await?);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_change_of_state_keeps_what_other_writers_set_meanwhile() -> TestResult {
+    let h = harness(3).await?;
+    started(&h.store, "acme", "sbx-1").await?;
+    let stopping = h.store.begin("acme", "sbx-1", Operation::Stop).await?;
+    // While the stop runs, the tenant extends the sandbox; neither write changes the version.
+    let later = stopping.expires_at + chrono::Duration::days(3);
+    h.store.extend("acme", "sbx-1", later).await?;
+    h.store
+        .finish(
+            "acme",
+            "sbx-1",
+            Operation::Stop,
+            stopping.version,
+            Outcome::Succeeded,
+        )
+        .await?;
+    let record = h.store.get("acme", "sbx-1").await?;
+    assert_eq!(record.state, State::Stopped);
+    assert_eq!(
+        record.expires_at, later,
+        "the finish did not put back the expiry it read"
+    );
+    assert_eq!(record.account_id, stopping.account_id);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_operators_begin_repeated_after_a_lost_answer_finds_itself() -> TestResult {
+    let h = harness(3).await?;
+    started(&h.store, "acme", "sbx-1").await?;
+    let first = h
+        .store
+        .begin_as("acme", "sbx-1", Operation::Stop, "ops-stop-1")
+        .await?;
+    assert_eq!(
+        first.execution.as_deref(),
+        Some("ops-stop-1"),
+        "named in the same write"
+    );
+    let again = h
+        .store
+        .begin_as("acme", "sbx-1", Operation::Stop, "ops-stop-1")
+        .await?;
+    assert_eq!(again.version, first.version, "found begun, not begun twice");
+    let other = h
+        .store
+        .begin_as("acme", "sbx-1", Operation::Stop, "ops-stop-2")
+        .await;
+    assert!(matches!(other, Err(StoreError::Conflict(_))), "{other:?}");
+    assert_eq!(
+        h.store.events("acme", "sbx-1").await?.len(),
+        first.version as usize
+    );
+    Ok(())
+}

@@ -10,9 +10,37 @@
 //! effect. Retrying it is safe only for a call that is idempotent by itself, carries a client
 //! token, or is preceded by a look for what an earlier try made.
 
+use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// The retry partition of every sbx client: the SDK's own retries without a retry quota.
+///
+/// By default every client of a service in a process shares one token bucket of 500, from
+/// which each retry that fails again takes 5 and which never refills. A process that lives
+/// long (a warm Lambda, the local stack) under a steady share of throttling or lost answers
+/// drains it, and from then on the SDK retries nothing: every fault reaches the steps. The
+/// state machines' own Retry (with backoff and jitter) is what bounds the load; the SDK's
+/// attempts per call stay bounded by its `max_attempts`.
+pub fn retry_partition() -> RetryPartition {
+    RetryPartition::custom("sbx")
+        .token_bucket(TokenBucket::unlimited())
+        .build()
+}
+
+/// A client of the SDK crate `$sdk` on the `SdkConfig` `$config`, in [`retry_partition`]:
+/// `sbx_transient::client!(aws_sdk_ec2, &config)`.
+#[macro_export]
+macro_rules! client {
+    ($sdk:ident, $config:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)
+                .retry_partition($crate::retry_partition())
+                .build(),
+        )
+    };
+}
 
 /// Error codes that mean "try again later", across the services sbx calls.
 pub const TRANSIENT_CODES: &[&str] = &[
@@ -43,6 +71,8 @@ pub const TRANSIENT_CODES: &[&str] = &[
     // Contention and capacity that pass.
     "InsufficientInstanceCapacity",
     "IncorrectState",
+    // An instance between states (a start repeated while the first one's stop finishes).
+    "IncorrectInstanceState",
     "ConcurrentModificationException",
     "ConcurrentModification",
     "TransactionInProgressException",

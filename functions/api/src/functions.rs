@@ -86,7 +86,7 @@ impl Settings {
             .clone()
             .ok_or(ConfigError::Missing("SBX_PAGE_TOKEN_KEY"))?;
         Ok(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(config),
+            sbx_transient::client!(aws_sdk_dynamodb, config),
             store_config,
         ))
     }
@@ -97,7 +97,7 @@ impl Settings {
             .clone()
             .ok_or(ConfigError::Missing("SBX_USER_POOL_ID"))?;
         Ok(Cognito::new(
-            aws_sdk_cognitoidentityprovider::Client::new(config),
+            sbx_transient::client!(aws_sdk_cognitoidentityprovider, config),
             pool,
         ))
     }
@@ -112,7 +112,7 @@ impl Settings {
     pub fn token(&self, config: &SdkConfig) -> Result<TokenFunction, ConfigError> {
         Ok(Token {
             auth: CognitoAuth {
-                client: aws_sdk_cognitoidentityprovider::Client::new(config),
+                client: sbx_transient::client!(aws_sdk_cognitoidentityprovider, config),
                 client_id: self
                     .client_id
                     .clone()
@@ -131,7 +131,7 @@ impl Settings {
             .ok_or(ConfigError::Missing("SBX_CREATE_STATE_MACHINE_ARN"))?;
         Ok(Sandboxes {
             store: self.store(config)?,
-            workflows: StepFunctions::new(aws_sdk_sfn::Client::new(sfn), arns),
+            workflows: StepFunctions::new(sbx_transient::client!(aws_sdk_sfn, sfn), arns),
             directory: self.directory(config)?,
         })
     }

@@ -25,7 +25,7 @@ pub async fn read(config: &SdkConfig, secret_id: &str) -> Result<String, SecretE
         secret: secret_id.to_owned(),
         message,
     };
-    let ssm = aws_sdk_ssm::Client::new(config);
+    let ssm = sbx_transient::client!(aws_sdk_ssm, config);
     let output = ssm
         .get_parameter()
         .name(format!("{REFERENCE}{secret_id}"))

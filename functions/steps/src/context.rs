@@ -47,7 +47,7 @@ impl Steps {
     pub fn new(config: &SdkConfig, settings: Settings, tables: TableNames, streaming: Streaming) -> Self {
         let mut store_config = StoreConfig::new(tables);
         store_config.quota = settings.quota;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(config), store_config);
+        let store = DynamoStore::new(sbx_transient::client!(aws_sdk_dynamodb, config), store_config);
         let accounts = Provisioner::new(config.clone(), settings.provisioning_role);
         let infrastructure = Infrastructure {
             accounts: accounts.clone(),
@@ -61,7 +61,7 @@ impl Steps {
             store,
             accounts,
             infrastructure,
-            management_ec2: aws_sdk_ec2::Client::new(config),
+            management_ec2: sbx_transient::client!(aws_sdk_ec2, config),
             images: settings.images,
             locks: settings.locks,
             ingress_domain: settings.ingress_domain,

@@ -119,7 +119,7 @@ mod tests {
             proxy_instance_type: "t3.small".into(),
             sweep: crate::config::SweepSettings::default(),
             workflows: sbx_workflows::StepFunctions::new(
-                aws_sdk_sfn::Client::new(&config),
+                sbx_transient::client!(aws_sdk_sfn, &config),
                 ["create", "start", "stop", "delete"]
                     .map(|name| format!("arn:aws:states:us-east-1:1:stateMachine:{name}")),
             ),

@@ -503,6 +503,24 @@ impl SandboxStore for FakeStore {
         Ok(change.record)
     }
 
+    async fn begin_as(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+        execution: &str,
+    ) -> Result<Sandbox, StoreError> {
+        let current = self.record(tenant, id)?;
+        if current.state == operation.running() && current.execution.as_deref() == Some(execution) {
+            return Ok(current);
+        }
+        let mut change = current.begin(operation, Utc::now())?;
+        change.record.execution = Some(execution.to_owned());
+        self.put(change.record.clone());
+        locked(&self.events).push(change.event);
+        Ok(change.record)
+    }
+
     async fn finish_with(
         &self,
         tenant: &str,

@@ -89,7 +89,7 @@ impl Init {
 
     /// EC2 in the management account, which owns the images.
     pub fn management_ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.config)
+        sbx_transient::client!(aws_sdk_ec2, &self.config)
     }
 
     pub fn images(&self) -> Result<Images, ConfigError> {
@@ -122,7 +122,7 @@ impl Init {
         }
         let arns = <[String; 4]>::try_from(found).map_err(|_| ConfigError::Missing(arns[0]))?;
         Ok(sbx_workflows::StepFunctions::new(
-            aws_sdk_sfn::Client::new(&self.config),
+            sbx_transient::client!(aws_sdk_sfn, &self.config),
             arns,
         ))
     }
@@ -135,7 +135,7 @@ impl Init {
         };
         Ok(Some(OrganizationPool {
             organization: sbx_aws::organizations::Organization {
-                client: aws_sdk_organizations::Client::new(&self.config),
+                client: sbx_transient::client!(aws_sdk_organizations, &self.config),
                 units,
                 email_domain,
             },
@@ -146,7 +146,7 @@ impl Init {
     }
 
     fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.config)
+        sbx_transient::client!(aws_sdk_dynamodb, &self.config)
     }
 }
 

@@ -102,11 +102,15 @@ pub async fn begin(store: &impl SandboxStore, input: BeginInput) -> Result<Job, 
             // The execution name is the idempotency key: a redelivered start creates nothing twice.
             store.create(new, Some(&token)).await?.sandbox
         }
-        (operation, None) => store.begin(tenant, id, operation).await?,
+        // An operator's: begun for this execution, so that a repeat after a lost answer finds
+        // it begun rather than refused.
+        (operation, None) => store.begin_as(tenant, id, operation, &token).await?,
     };
     // An operator's execution under a name of its own: the record says which it is, so that the
     // sweep checks this execution and not the one the version would name.
-    let record = if request.version.is_none() && token != rules::execution_name(id, operation, record.version)
+    let record = if request.version.is_none()
+        && token != rules::execution_name(id, operation, record.version)
+        && record.execution.as_deref() != Some(token.as_str())
     {
         match store
             .name_execution(tenant, id, operation, record.version, &token)
