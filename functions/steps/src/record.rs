@@ -146,9 +146,24 @@ pub struct CaughtError {
     pub cause: String,
 }
 
+/// A workflow whose first step failed (its retries spent on a lost DynamoDB, say) names what it
+/// was started with, so that the record the API (or a try of that step) may have moved is
+/// marked failed, not left in its running state.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Unbegun {
+    pub operation: Operation,
+    pub token: String,
+    /// The execution's input as the state machine had it (the caught `error` beside it).
+    pub request: serde_json::Value,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct FinishInput {
-    pub job: Job,
+    /// The job `begin-operation` built; absent when it failed, and then `begun` is given.
+    #[serde(default)]
+    pub job: Option<Job>,
+    #[serde(default)]
+    pub begun: Option<Unbegun>,
     /// Absent: the operation succeeded.
     #[serde(default)]
     pub error: Option<CaughtError>,
@@ -167,7 +182,6 @@ pub struct FinishOutput {
 /// Records the operation's outcome: its success state, or `failed` with the error's name and
 /// cause.
 pub async fn finish(store: &impl SandboxStore, input: FinishInput) -> Result<FinishOutput, StepError> {
-    let job = input.job;
     let outcome = match input.error {
         None => Outcome::Succeeded,
         Some(caught) => Outcome::Failed {
@@ -175,19 +189,79 @@ pub async fn finish(store: &impl SandboxStore, input: FinishInput) -> Result<Fin
             error: caught.error,
         },
     };
+    let (tenant, id, operation, version) = match (input.job, input.begun) {
+        (Some(job), _) => (job.tenant, job.sandbox_id, job.operation, job.version),
+        (None, Some(begun)) => match begun_record(store, &begun).await? {
+            Found::Ours(record) => (record.tenant, record.id, begun.operation, record.version),
+            Found::NotOurs(record) => {
+                return Ok(FinishOutput {
+                    state: record.state,
+                    version: record.version,
+                });
+            }
+            Found::Nothing => {
+                return Ok(FinishOutput {
+                    state: State::Deleted,
+                    version: 0,
+                });
+            }
+        },
+        (None, None) => return Err(StepError::InvalidInput("give job, or begun".into())),
+    };
     let record = store
-        .finish_with(
-            &job.tenant,
-            &job.sandbox_id,
-            job.operation,
-            job.version,
-            outcome,
-            input.endpoints,
-        )
+        .finish_with(&tenant, &id, operation, version, outcome, input.endpoints)
         .await?;
     Ok(FinishOutput {
         state: record.state,
         version: record.version,
+    })
+}
+
+enum Found {
+    /// Running the operation at the version this execution began (or the API began for it).
+    Ours(sbx_lifecycle::Sandbox),
+    /// In another state or version: not this execution's to mark.
+    NotOurs(sbx_lifecycle::Sandbox),
+    Nothing,
+}
+
+/// The record an execution whose first step failed may have moved.
+async fn begun_record(store: &impl SandboxStore, begun: &Unbegun) -> Result<Found, StepError> {
+    let text = |field: &str| {
+        begun
+            .request
+            .get(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+    };
+    let (tenant, id) = (text("tenant"), text("sandbox_id"));
+    if rules::id("tenant", tenant).is_err() || rules::id("sandbox_id", id).is_err() {
+        return Ok(Found::Nothing);
+    }
+    let record = match store.get(tenant, id).await {
+        Ok(record) => record,
+        Err(sbx_store::StoreError::NotFound { .. }) => return Ok(Found::Nothing),
+        Err(err) => return Err(err.into()),
+    };
+    let operation = begun.operation;
+    let ours = record.state == operation.running()
+        && match begun.request.get("version").and_then(|v| v.as_u64()) {
+            // The API began it at this version.
+            Some(version) => record.version == version,
+            // An operator's: named on the record, or by its version; a create by this
+            // execution's name (its idempotency key) is the record's first version.
+            None => match &record.execution {
+                Some(named) => *named == begun.token,
+                None => {
+                    begun.token == rules::execution_name(id, operation, record.version)
+                        || (operation == Operation::Create && record.version == 1)
+                }
+            },
+        };
+    Ok(if ours {
+        Found::Ours(record)
+    } else {
+        Found::NotOurs(record)
     })
 }
 
@@ -309,7 +383,8 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let failed = FinishInput {
-            job: job.clone(),
+            job: Some(job.clone()),
+            begun: None,
             error: Some(CaughtError {
                 error: "Sbx.InstallFailed".into(),
                 cause: r#"{"errorType":"Sbx.InstallFailed","errorMessage":"exit 3"}"#.into(),
@@ -332,7 +407,8 @@ mod tests {
         let late = finish(
             &store,
             FinishInput {
-                job,
+                job: Some(job),
+                begun: None,
                 error: None,
                 endpoints: None,
             },
@@ -341,6 +417,57 @@ mod tests {
         assert!(
             matches!(late, Err(StepError::Conflict(_))),
             "a finish at an old version: {late:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_begin_marks_the_record_the_api_moved_and_nothing_else() {
+        let store = crate::fakes::FakeStore::default();
+        let job = begin(&store, begin_input("create", None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let unbegun = |version: Option<u64>, token: &str| FinishInput {
+            job: None,
+            begun: Some(Unbegun {
+                operation: Operation::Create,
+                token: token.into(),
+                request: serde_json::json!({
+                    "tenant": "acme", "sandbox_id": "s1", "version": version,
+                    "error": {"Error": "Sbx.Transient", "Cause": "GetItem timed out"},
+                }),
+            }),
+            error: Some(CaughtError {
+                error: "Sbx.Transient".into(),
+                cause: "GetItem timed out".into(),
+            }),
+            endpoints: None,
+        };
+        let stale = finish(&store, unbegun(Some(job.version + 1), "s1-create-v2")).await;
+        assert_eq!(
+            stale.ok(),
+            Some(FinishOutput {
+                state: State::Initializing,
+                version: 1
+            }),
+            "another version is not this execution's"
+        );
+        let marked = finish(&store, unbegun(Some(job.version), "s1-create-v1")).await;
+        assert_eq!(
+            marked.ok(),
+            Some(FinishOutput {
+                state: State::Failed,
+                version: 2
+            })
+        );
+        let failure = store.get("acme", "s1").await.ok().and_then(|r| r.failure);
+        assert_eq!(failure.map(|f| f.error), Some("Sbx.Transient".into()));
+        let mut missing = unbegun(None, "x");
+        if let Some(begun) = missing.begun.as_mut() {
+            begun.request["sandbox_id"] = "nobody".into();
+        }
+        assert!(
+            finish(&store, missing).await.is_ok(),
+            "no record: nothing to mark"
         );
     }
 }
