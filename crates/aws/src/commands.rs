@@ -35,7 +35,9 @@ pub async fn install(
         .await
         .map_err(sdk("ListCommands"))?;
     let earlier = sent.commands().iter().find(|c| {
-        c.comment() == Some(comment.as_str())
+        // Sent to this instance alone, as install sends it.
+        c.instance_ids() == [instance_id]
+            && c.comment() == Some(comment.as_str())
             && c.parameters()
                 .and_then(|p| p.get("commands"))
                 .is_some_and(|commands| *commands == script(constellations))

@@ -378,7 +378,7 @@ async fn an_install_command_is_sent_to_the_instance_and_watched() {
         subnet_id: &net.subnet_id,
         security_group_id: &net.security_group_id,
         instance_profile: None,
-        client_token: "s1-create-v1-ocp",
+        client_token: "s1-install-v1-ocp",
     };
     let ocp = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
     let constellations = vec!["payments".to_owned()];
@@ -592,7 +592,11 @@ async fn ssm_reaches_only_an_instance_with_its_profile_and_a_route_out() {
         subnet_id: &net.subnet_id,
         security_group_id: &net.security_group_id,
         instance_profile: profile,
-        client_token: role,
+        client_token: if role == "acp" {
+            "ssm-reach-acp"
+        } else {
+            "ssm-reach-ocp"
+        },
     };
     let bare = ports
         .launch(id, &launch("acp", None))

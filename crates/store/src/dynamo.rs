@@ -86,17 +86,55 @@ impl DynamoStore {
 
     /// The record and audit event of `change`, each guarded by its condition.
     fn change_items(&self, change: &Change) -> Result<Transaction, StoreError> {
-        Ok(Transaction::default()
-            .with(Part::Record, self.record_item(change)?)
+        let transaction = Transaction::default();
+        let record = self.record_item(change, transaction.token())?;
+        Ok(transaction
+            .with(Part::Record, record)
             .with(Part::Event, self.event_item(&change.event)?))
+    }
+
+    /// Whether the record carries `token`: the transaction written under it was applied
+    /// (its answer lost, and the SDK's repeat refused by the conditions it had made false).
+    async fn wrote(&self, tenant: &str, id: &str, token: &str) -> Result<bool, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.config.tables.sandboxes)
+            .key("tenant", s(tenant))
+            .key("id", s(id))
+            .projection_expression("#token")
+            .expression_attribute_names("#token", crate::sandboxes::WRITE_TOKEN)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", e))?;
+        Ok(found
+            .item
+            .and_then(|mut item| item.remove(crate::sandboxes::WRITE_TOKEN))
+            .is_some_and(|value| value.as_s().is_ok_and(|v| v == token)))
+    }
+
+    /// Writes `change` (with `extra`); a cancellation of a transaction that was in fact
+    /// applied (the record carries its token) is its success.
+    async fn write_record(&self, change: &Change, transaction: Transaction) -> Result<(), TxError> {
+        let token = transaction.token().to_owned();
+        match self.transact(transaction).await {
+            Err(TxError::Cancelled(cancelled)) => {
+                match self.wrote(&change.record.tenant, &change.record.id, &token).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(TxError::Cancelled(cancelled)),
+                    Err(err) => Err(TxError::Failed(err)),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Writes the transaction under a token of its own, so that the SDK's repeat of a
     /// transaction that committed (its answer lost) is answered with success, not cancelled
     /// by conditions that its own first try made false.
     pub(crate) async fn transact(&self, transaction: Transaction) -> Result<(), TxError> {
-        let (parts, items) = transaction.into_parts();
-        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let (parts, items, token) = transaction.into_parts();
         match self
             .client
             .transact_write_items()
@@ -123,7 +161,7 @@ impl DynamoStore {
         if let Some((part, item)) = extra {
             transaction.push(part, item);
         }
-        self.transact(transaction).await
+        self.write_record(change, transaction).await
     }
 }
 
@@ -137,7 +175,7 @@ impl SandboxStore for DynamoStore {
             if let Some(key) = idempotency_key {
                 transaction.push(Part::IdempotencyKey, self.remember_key(&new, key, now)?);
             }
-            match self.transact(transaction).await {
+            match self.write_record(&change, transaction).await {
                 Ok(()) => {
                     tracing::info!(tenant = %new.tenant, sandbox = %new.id, "sandbox created");
                     return Ok(Created {

@@ -17,9 +17,10 @@ const LIVE_ATTRIBUTE: &str = "live";
 const TTL_ATTRIBUTE: &str = "ttl";
 
 /// What a change of state writes: the state, its version and time, what the state carries
-/// (failure, endpoints, the operator's execution) and the index and TTL attributes. Never the
+/// (failure, endpoints, the operator's execution), the index and TTL attributes, and the
+/// writing transaction's token. Never the
 /// name, options, creation time, expiry or account, which other writers own.
-const STATE_ATTRIBUTES: [&str; 8] = [
+const STATE_ATTRIBUTES: [&str; 9] = [
     "state",
     "version",
     "updated_at",
@@ -28,15 +29,20 @@ const STATE_ATTRIBUTES: [&str; 8] = [
     "endpoints",
     LIVE_ATTRIBUTE,
     TTL_ATTRIBUTE,
+    WRITE_TOKEN,
 ];
+
+/// The token of the transaction that wrote the record last (see `Transaction`).
+pub(crate) const WRITE_TOKEN: &str = "write_token";
 
 impl DynamoStore {
     /// The write of `change`'s record: a new record is put whole, on the condition that there
     /// is none; a change of state updates only the attributes a change of state owns, compared
     /// on the state and version it was read at. What other writers set meanwhile without
     /// changing the version (the expiry, the account) is kept.
-    pub(crate) fn record_item(&self, change: &Change) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn record_item(&self, change: &Change, token: &str) -> Result<TransactWriteItem, StoreError> {
         let mut record: Item = serde_dynamo::to_item(&change.record)?;
+        record.insert(WRITE_TOKEN.into(), s(token));
         let ttl = n((change.record.updated_at + self.config.deleted_retention).timestamp());
         if change.record.state.is_live() {
             record.insert(LIVE_ATTRIBUTE.into(), s(LIVE));

@@ -20,14 +20,31 @@ pub(crate) enum Part {
     Assignment,
 }
 
-/// The items of one transaction, each with its part.
-#[derive(Debug, Default)]
+/// The items of one transaction, each with its part, and the token it is written under: its
+/// `ClientRequestToken`, which the record it changes also carries (`write_token`), so that a
+/// transaction whose answer was lost can be recognised as applied.
+#[derive(Debug)]
 pub(crate) struct Transaction {
     parts: Vec<Part>,
     items: Vec<TransactWriteItem>,
+    token: String,
+}
+
+impl Default for Transaction {
+    fn default() -> Self {
+        Self {
+            parts: Vec::new(),
+            items: Vec::new(),
+            token: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+        }
+    }
 }
 
 impl Transaction {
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
     pub(crate) fn with(mut self, part: Part, item: TransactWriteItem) -> Self {
         self.push(part, item);
         self
@@ -38,9 +55,9 @@ impl Transaction {
         self.items.push(item);
     }
 
-    /// The request's items, and the parts to read its cancellation by.
-    pub(crate) fn into_parts(self) -> (Vec<Part>, Vec<TransactWriteItem>) {
-        (self.parts, self.items)
+    /// The request's items, the parts to read its cancellation by, and its token.
+    pub(crate) fn into_parts(self) -> (Vec<Part>, Vec<TransactWriteItem>, String) {
+        (self.parts, self.items, self.token)
     }
 }
 

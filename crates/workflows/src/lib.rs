@@ -255,6 +255,175 @@ impl Workflows for StepFunctions {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use sbx_lifecycle::{Endpoints, Event, NewSandbox, SandboxOptions, State};
+    use sbx_store::{Created, ListQuery, Page, StoreError};
+    use std::sync::Mutex;
+
+    /// Answers StartExecution from a script: each entry is one call's answer.
+    struct Scripted {
+        answers: Mutex<Vec<Result<(), WorkflowError>>>,
+        names: Mutex<Vec<String>>,
+    }
+
+    fn failure(transient: bool, ambiguous: bool) -> WorkflowError {
+        WorkflowError {
+            call: "StartExecution",
+            operation: Operation::Stop,
+            message: "scripted".into(),
+            transient,
+            ambiguous,
+        }
+    }
+
+    impl Workflows for Scripted {
+        async fn start(&self, _: Operation, name: &str, _: &ExecutionInput) -> Result<(), WorkflowError> {
+            self.names
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(name.to_owned());
+            let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+            if answers.is_empty() {
+                Ok(())
+            } else {
+                answers.remove(0)
+            }
+        }
+        async fn status(&self, _: Operation, _: &str) -> Result<Status, WorkflowError> {
+            Ok(Status::NotFound)
+        }
+        async fn current_step(&self, _: Operation, _: &str) -> Result<Option<String>, WorkflowError> {
+            Ok(None)
+        }
+        fn execution_id(&self, _: Operation, name: &str) -> String {
+            name.to_owned()
+        }
+    }
+
+    /// Records the finishes `launch` makes; nothing else is used.
+    #[derive(Default)]
+    struct Finishes(Mutex<Vec<Outcome>>);
+
+    fn unused<T>() -> Result<T, StoreError> {
+        Err(StoreError::Malformed("not used by launch".into()))
+    }
+
+    impl SandboxStore for Finishes {
+        async fn create(&self, _: NewSandbox, _: Option<&str>) -> Result<Created, StoreError> {
+            unused()
+        }
+        async fn get(&self, _: &str, _: &str) -> Result<Sandbox, StoreError> {
+            unused()
+        }
+        async fn list(&self, _: &str, _: &ListQuery) -> Result<Page, StoreError> {
+            unused()
+        }
+        async fn begin(&self, _: &str, _: &str, _: Operation) -> Result<Sandbox, StoreError> {
+            unused()
+        }
+        async fn begin_as(&self, _: &str, _: &str, _: Operation, _: &str) -> Result<Sandbox, StoreError> {
+            unused()
+        }
+        async fn finish_with(
+            &self,
+            _: &str,
+            _: &str,
+            _: Operation,
+            _: u64,
+            outcome: Outcome,
+            _: Option<Endpoints>,
+        ) -> Result<Sandbox, StoreError> {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(outcome);
+            unused()
+        }
+        async fn assign_account(&self, _: &str, _: &str, _: &str) -> Result<Sandbox, StoreError> {
+            unused()
+        }
+        async fn name_execution(
+            &self,
+            _: &str,
+            _: &str,
+            _: Operation,
+            _: u64,
+            _: &str,
+        ) -> Result<Sandbox, StoreError> {
+            unused()
+        }
+        async fn extend(
+            &self,
+            _: &str,
+            _: &str,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Sandbox, StoreError> {
+            unused()
+        }
+        async fn events(&self, _: &str, _: &str) -> Result<Vec<Event>, StoreError> {
+            unused()
+        }
+        async fn live_count(&self, _: &str) -> Result<u64, StoreError> {
+            unused()
+        }
+    }
+
+    fn stopping() -> Sandbox {
+        let now = chrono::Utc::now();
+        let change = Sandbox::create(
+            NewSandbox {
+                tenant: "acme".into(),
+                id: "sb-1".into(),
+                name: "demo".into(),
+                options: SandboxOptions::default(),
+                expires_at: now,
+            },
+            now,
+        );
+        Sandbox {
+            state: State::Stopping,
+            version: 4,
+            ..change.record
+        }
+    }
+
+    async fn launched(
+        answers: Vec<Result<(), WorkflowError>>,
+    ) -> (Result<(), WorkflowError>, Vec<String>, usize) {
+        let workflows = Scripted {
+            answers: Mutex::new(answers),
+            names: Mutex::default(),
+        };
+        let store = Finishes::default();
+        let result = launch(&store, &workflows, Operation::Stop, &stopping()).await;
+        let names = workflows.names.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let finishes = store.0.lock().unwrap_or_else(|p| p.into_inner()).len();
+        (result, names, finishes)
+    }
+
+    #[tokio::test]
+    async fn a_start_whose_answer_was_lost_is_tried_again_under_its_name() {
+        let (result, names, finishes) =
+            launched(vec![Err(failure(true, true)), Err(failure(true, false))]).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(names, ["sb-1-stop-v4"; 3], "the same name each time");
+        assert_eq!(finishes, 0);
+
+        let (result, names, finishes) =
+            launched((0..START_ATTEMPTS).map(|_| Err(failure(true, true))).collect()).await;
+        assert!(result.is_err());
+        assert_eq!(names.len(), START_ATTEMPTS as usize);
+        assert_eq!(
+            finishes, 0,
+            "it may have started: the record is left for the sweep"
+        );
+
+        let (result, names, finishes) = launched(vec![Err(failure(false, false))]).await;
+        assert!(result.is_err());
+        assert_eq!(
+            (names.len(), finishes),
+            (1, 1),
+            "a definite refusal fails the operation at once"
+        );
+    }
+
     #[test]
     fn execution_arns_follow_the_state_machine_arn() {
         assert_eq!(
