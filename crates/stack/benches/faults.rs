@@ -28,6 +28,7 @@ struct Figures {
     faulted: u64,
     calls: u64,
     step_retries: usize,
+    lock_waits: usize,
     wall: Duration,
 }
 
@@ -45,6 +46,7 @@ async fn lifecycles(count: usize, rate: f64, delay: Duration, time_scale: f64) -
     let began = Instant::now();
     let mut completed = vec![true; count];
     let mut step_retries = 0;
+    let mut lock_waits = 0;
     for machine in ["create", "stop", "start", "delete"] {
         let mut executions = Vec::new();
         for (i, ok) in completed.iter().enumerate() {
@@ -65,10 +67,20 @@ async fn lifecycles(count: usize, rate: f64, delay: Duration, time_scale: f64) -
         }
         for (i, execution) in executions {
             let outcome = execution.finished().await;
-            step_retries += history_json(&execution)
-                .iter()
-                .filter(|e| matches!(e["type"].as_str(), Some("LambdaFunctionFailed" | "TaskFailed")))
-                .count();
+            for event in history_json(&execution) {
+                if !matches!(
+                    event["type"].as_str(),
+                    Some("LambdaFunctionFailed" | "TaskFailed")
+                ) {
+                    continue;
+                }
+                // A step failing with Sbx.LockHeld is waiting for the account lock, not retried.
+                if event.to_string().contains("Sbx.LockHeld") {
+                    lock_waits += 1;
+                } else {
+                    step_retries += 1;
+                }
+            }
             if outcome.status != Status::Succeeded {
                 eprintln!(
                     "  {machine} of f-{i} ended {:?}: {:?}",
@@ -86,6 +98,7 @@ async fn lifecycles(count: usize, rate: f64, delay: Duration, time_scale: f64) -
         faulted: stats.refused + stats.lost,
         calls: stats.calls,
         step_retries,
+        lock_waits,
         wall,
     })
 }
@@ -106,19 +119,20 @@ async fn main() {
         delay.as_secs_f64()
     );
     println!(
-        "{:>6} {:>10} {:>14} {:>13} {:>9}",
-        "faults", "completed", "faulted calls", "step retries", "wall"
+        "{:>6} {:>10} {:>14} {:>13} {:>11} {:>9}",
+        "faults", "completed", "faulted calls", "step retries", "lock waits", "wall"
     );
     for rate in rates {
         match lifecycles(count, rate / 100.0, delay, time_scale).await {
             Ok(f) => println!(
-                "{:>5}% {:>6}/{:<3} {:>7}/{:<6} {:>13} {:>8.1}s",
+                "{:>5}% {:>6}/{:<3} {:>7}/{:<6} {:>13} {:>11} {:>8.1}s",
                 rate,
                 f.completed,
                 count,
                 f.faulted,
                 f.calls,
                 f.step_retries,
+                f.lock_waits,
                 f.wall.as_secs_f64()
             ),
             Err(err) => {
