@@ -2,8 +2,9 @@
 //!
 //! A write changes the record first (one conditional write, quota and audit included), then
 //! starts the operation's state machine under the execution name the record's version gives.
-//! If the execution cannot be started, the operation is ended as failed at once, so that no
-//! record waits for work that never began.
+//! A start whose answer was lost is tried again under the same name; if the execution is
+//! definitely refused, the operation is ended as failed at once, so that no record waits for
+//! work that never began; if it may have started, the record is left for the sweep to settle.
 
 use crate::caller::{Caller, identify};
 use crate::directory::Directory;
@@ -262,8 +263,8 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
         Ok(json(StatusCode::OK, &EventList { items: &events }))
     }
 
-    /// Starts the execution of `operation` that `sandbox`'s version calls for. When it cannot
-    /// be started, the operation ends as failed and the client gets a 503.
+    /// Starts the execution of `operation` that `sandbox`'s version calls for
+    /// ([`sbx_workflows::launch`]). When it cannot be started the client gets a 503.
     async fn launch(&self, operation: Operation, sandbox: &Sandbox) -> Result<(), Problem> {
         sbx_workflows::launch(&self.store, &self.workflows, operation, sandbox)
             .await

@@ -171,6 +171,10 @@ pub struct FinishInput {
     /// records them.
     #[serde(default)]
     pub endpoints: Option<sbx_lifecycle::Endpoints>,
+    /// `MarkFailed`'s whole state: a step of the failure branch that could not undo its part
+    /// left its error in `compensationError`, which the cause then names.
+    #[serde(default)]
+    pub context: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -182,10 +186,23 @@ pub struct FinishOutput {
 /// Records the operation's outcome: its success state, or `failed` with the error's name and
 /// cause.
 pub async fn finish(store: &impl SandboxStore, input: FinishInput) -> Result<FinishOutput, StepError> {
+    let not_undone = input
+        .context
+        .as_ref()
+        .and_then(|state| state.get("compensationError"))
+        .and_then(|caught| serde_json::from_value::<CaughtError>(caught.clone()).ok());
     let outcome = match input.error {
         None => Outcome::Succeeded,
         Some(caught) => Outcome::Failed {
-            cause: readable_cause(&caught.cause),
+            cause: match not_undone {
+                Some(left) => format!(
+                    "{}; not undone: {}: {}",
+                    readable_cause(&caught.cause),
+                    left.error,
+                    readable_cause(&left.cause)
+                ),
+                None => readable_cause(&caught.cause),
+            },
             error: caught.error,
         },
     };
@@ -390,6 +407,7 @@ mod tests {
                 cause: r#"{"errorType":"Sbx.InstallFailed","errorMessage":"exit 3"}"#.into(),
             }),
             endpoints: None,
+            context: None,
         };
         let out = finish(&store, failed).await;
         assert_eq!(
@@ -411,6 +429,7 @@ mod tests {
                 begun: None,
                 error: None,
                 endpoints: None,
+                context: None,
             },
         )
         .await;
@@ -441,6 +460,7 @@ mod tests {
                 cause: "GetItem timed out".into(),
             }),
             endpoints: None,
+            context: None,
         };
         let stale = finish(&store, unbegun(Some(job.version + 1), "s1-create-v2")).await;
         assert_eq!(
@@ -468,6 +488,36 @@ mod tests {
         assert!(
             finish(&store, missing).await.is_ok(),
             "no record: nothing to mark"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cause_names_what_the_failure_branch_could_not_undo() {
+        let store = crate::fakes::FakeStore::default();
+        let job = begin(&store, begin_input("create", None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let input = FinishInput {
+            job: Some(job),
+            begun: None,
+            error: Some(CaughtError {
+                error: "Sbx.InstallFailed".into(),
+                cause: "exit 3".into(),
+            }),
+            endpoints: None,
+            context: Some(serde_json::json!({
+                "job": {},
+                "compensationError": {
+                    "Error": "Sbx.Transient",
+                    "Cause": r#"{"errorType":"Sbx.Transient","errorMessage":"DeleteSubnet throttled"}"#,
+                },
+            })),
+        };
+        assert!(finish(&store, input).await.is_ok());
+        let failure = store.get("acme", "s1").await.ok().and_then(|r| r.failure);
+        assert_eq!(
+            failure.map(|f| f.cause),
+            Some("exit 3; not undone: Sbx.Transient: DeleteSubnet throttled".into())
         );
     }
 }
