@@ -372,10 +372,11 @@ impl LocalStack {
         &self.service.engine().functions
     }
 
-    /// What a shell needs to talk to this stack, as `export` lines.
+    /// What a shell needs to talk to this stack, as `export` lines. The AWS endpoint is the
+    /// one behind the fault layer: a person looking at the resources sees them as they are.
     pub fn exports(&self) -> String {
         [
-            format!("export AWS_ENDPOINT_URL={}", self.aws_endpoint),
+            format!("export AWS_ENDPOINT_URL={}", self.aws_upstream),
             format!("export AWS_ENDPOINT_URL_SFN={}", self.sfn_endpoint),
             format!("export AWS_REGION={REGION}"),
             format!("export AWS_DEFAULT_REGION={REGION}"),

@@ -226,6 +226,12 @@ async fn up(options: Options) -> ExitCode {
         }
     };
     println!("{}", stack.exports());
+    if stack.aws_endpoint != stack.aws_upstream {
+        println!(
+            "# The fault layer is on: the stack's AWS calls go through {}; AWS_ENDPOINT_URL is the endpoint behind it.",
+            stack.aws_endpoint
+        );
+    }
     println!(
         "# aws stepfunctions start-execution --state-machine-arn {} --name demo-create-1 --input file://events/create.json",
         state_machine_arn("create")
