@@ -204,6 +204,10 @@ impl FaultProxy {
         &self.endpoint
     }
 
+    pub fn spec(&self) -> &FaultSpec {
+        &self.layer.spec
+    }
+
     pub fn stats(&self) -> FaultStats {
         let c = &self.layer.counters;
         FaultStats {

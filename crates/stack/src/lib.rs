@@ -117,6 +117,8 @@ pub struct LocalStack {
     moto: Option<MotoServer>,
     /// The fault layer, when it is on: `aws_endpoint` is its address.
     faults: Option<faults::FaultProxy>,
+    /// The fault layer before the engine, for the API's and the steps' calls.
+    sfn_faults: Option<faults::FaultProxy>,
     /// What every AWS client of the stack talks to: the fault layer when it is on.
     pub aws_endpoint: String,
     /// The AWS endpoint itself (moto), behind the fault layer: where a test looks at what is
@@ -227,7 +229,31 @@ impl LocalStack {
 
         let sfn_listener = tokio::net::TcpListener::bind(("127.0.0.1", options.sfn_port)).await?;
         let sfn_endpoint = format!("http://{}", sfn_listener.local_addr()?);
-        let sfn_config = config.to_builder().endpoint_url(&sfn_endpoint).build();
+        // With faults on, the API's and the steps' calls to the engine go through a fault
+        // layer of their own (StartExecution's lost answers among them); `sfn_endpoint`, for
+        // operators and tests, is the engine itself.
+        let sfn_faults = match &faults {
+            Some(proxy) => {
+                let spec = faults::FaultSpec {
+                    seed: proxy.spec().seed.wrapping_add(1),
+                    ..proxy.spec().clone()
+                };
+                Some(
+                    faults::FaultProxy::start(&sfn_endpoint, spec)
+                        .await
+                        .map_err(StackError::Faults)?,
+                )
+            }
+            None => None,
+        };
+        let sfn_config = config
+            .to_builder()
+            .endpoint_url(
+                sfn_faults
+                    .as_ref()
+                    .map_or(sfn_endpoint.as_str(), |p| p.endpoint()),
+            )
+            .build();
         let settings = Settings {
             images: seed.images.clone(),
             provisioning_role: seed::PROVISIONING_ROLE.to_owned(),
@@ -345,6 +371,7 @@ impl LocalStack {
         Ok(Self {
             moto,
             faults,
+            sfn_faults,
             aws_endpoint,
             aws_upstream,
             sfn_endpoint,
@@ -362,9 +389,14 @@ impl LocalStack {
         })
     }
 
-    /// What the fault layer did so far (`None` when it is off).
+    /// What the fault layer before AWS did so far (`None` when it is off).
     pub fn fault_stats(&self) -> Option<faults::FaultStats> {
         self.faults.as_ref().map(faults::FaultProxy::stats)
+    }
+
+    /// What the fault layer before the engine did so far (`None` when it is off).
+    pub fn engine_fault_stats(&self) -> Option<faults::FaultStats> {
+        self.sfn_faults.as_ref().map(faults::FaultProxy::stats)
     }
 
     /// The engine's function registry; tests may wrap a step function to inject a fault.
