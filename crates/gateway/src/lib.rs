@@ -199,3 +199,42 @@ fn into_http(response: lambda_http::Response<lambda_http::Body>) -> Response {
     *out.headers_mut() = parts.headers;
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    /// A token whose header names RS256 and a key, so that the authorizer must fetch the keys.
+    fn token_needing_keys() -> String {
+        let b64 =
+            |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.c2ln",
+            b64(serde_json::json!({"alg": "RS256", "kid": "k1"})),
+            b64(serde_json::json!({"sub": "alice"}))
+        )
+    }
+
+    #[tokio::test]
+    async fn keys_that_cannot_be_read_are_a_503_not_a_401() {
+        // Nothing listens on port 9 of this machine's loopback: every fetch is refused.
+        let authorizer = Authorizer::new(
+            "https://issuer.example",
+            vec!["client".into()],
+            jwt::Keys::Url("http://127.0.0.1:9/jwks.json".into()),
+        );
+        let gateway = Gateway::new(authorizer);
+        let request = axum::extract::Request::builder()
+            .method("GET")
+            .uri("/sandboxes")
+            .header("authorization", format!("Bearer {}", token_needing_keys()))
+            .body(axum::body::Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let peer = SocketAddr::from(([127, 0, 0, 1], 50_000));
+        let answer = route(&gateway, peer, request, "req-1").await;
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()["retry-after"], "1");
+        assert!(answer.headers().get("www-authenticate").is_none());
+    }
+}
