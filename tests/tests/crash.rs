@@ -1,8 +1,8 @@
 //! End to end across a crash: the whole local stack (engine, step functions, API) dies in the
 //! middle of workflows, and a new one is started against the same AWS endpoint. The engine
-//! keeps no executions across a restart (they lived in the process that died); the sweep finds
-//! each record whose execution is gone and brings it to `failed`, and deleting those sandboxes
-//! leaves nothing behind.
+//! keeps no executions across a restart (they lived in the process that died), and knows it:
+//! the first sweep finds each record whose execution is gone and brings it to `failed` at once,
+//! and deleting those sandboxes leaves nothing behind.
 
 use sbx_e2e::{AWS_DELAY, Account, TIME_SCALE, direct_store, run, sfn, succeed};
 use sbx_lifecycle::State;
@@ -99,16 +99,10 @@ fn a_stack_killed_mid_workflow_is_reconciled_by_the_sweep_after_a_restart() {
             "the crash left creates half done: {before:?}"
         );
 
-        // The executions died with the first engine; a sweep after the grace (and the lease)
-        // ends every record whose execution is gone.
-        let as_of = chrono::Utc::now() + chrono::Duration::hours(2);
-        let sweep = run(
-            &stack,
-            "gc",
-            "gc-after-crash",
-            &json!({"as_of": as_of.to_rfc3339()}),
-        )
-        .await;
+        // The executions died with the first engine. The new one knows that none started
+        // before it exists: the next sweep, at once and without waiting for the grace, ends
+        // every record whose execution is gone and releases the lock such an execution held.
+        let sweep = run(&stack, "gc", "gc-after-crash", &json!({})).await;
         assert_eq!(sweep.status, "SUCCEEDED", "{sweep:?}");
         let mut account = None;
         for id in SANDBOXES {

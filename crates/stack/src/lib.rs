@@ -262,7 +262,11 @@ impl LocalStack {
                 lease: Duration::from_secs(900),
             },
             proxy_instance_type: "t3.small".to_owned(),
-            sweep: options.sweep,
+            // The engine below keeps its executions in memory: none started before now exists.
+            sweep: sbx_steps::SweepSettings {
+                executions_lost_before: Some(chrono::Utc::now()),
+                ..options.sweep
+            },
             workflows: sbx_workflows::StepFunctions::new(
                 sbx_transient::client!(aws_sdk_sfn, &sfn_config),
                 sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str())),

@@ -123,6 +123,11 @@ pub struct SweepSettings {
     /// `SBX_GC_CLOCK=movable`: a sweep may be started `as_of` another time (the local stack's
     /// way to make time pass). Off unless set.
     pub movable_clock: bool,
+    /// No execution started before this time exists any more: the local engine, which keeps
+    /// its executions in memory, started then. A record whose execution is not found and that
+    /// was last changed before it is reconciled without waiting for the grace. `None` on AWS,
+    /// where executions outlive any process.
+    pub executions_lost_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The deployed defaults: what a function gets without any `SBX_GC_*` or account variable.
@@ -137,6 +142,7 @@ impl Default for SweepSettings {
             batch: 1000,
             low_water: 2,
             movable_clock: false,
+            executions_lost_before: None,
         }
     }
 }
@@ -167,6 +173,7 @@ impl SweepSettings {
             batch: whole("SBX_GC_BATCH", defaults.batch)?.clamp(1, 100_000),
             low_water: whole("SBX_POOL_LOW_WATER", defaults.low_water)?,
             movable_clock: vars.optional("SBX_GC_CLOCK").as_deref() == Some("movable"),
+            executions_lost_before: None,
         })
     }
 }

@@ -55,6 +55,15 @@ pub fn verdict(
         Status::Ended(how) => Verdict::Reconcile {
             cause: format!("execution {name} ended {how} without finishing the record"),
         },
+        Status::NotFound
+            if settings
+                .executions_lost_before
+                .is_some_and(|restart| sandbox.updated_at < restart) =>
+        {
+            Verdict::Reconcile {
+                cause: format!("execution {name} was lost with the engine that ran it (it restarted since)"),
+            }
+        }
         Status::NotFound if age >= settings.grace => Verdict::Reconcile {
             cause: format!(
                 "no execution {name} started within {}s",
@@ -186,6 +195,34 @@ mod tests {
             ),
             Verdict::Reconcile { .. }
         ));
+    }
+
+    #[test]
+    fn an_execution_lost_with_a_restarted_engine_is_reconciled_without_the_grace() {
+        let at = Utc::now();
+        let sandbox = record(at);
+        let restarted = SweepSettings {
+            executions_lost_before: Some(at + chrono::Duration::seconds(1)),
+            ..settings()
+        };
+        let soon = at + chrono::Duration::seconds(2);
+        assert!(matches!(
+            verdict(&sandbox, "n", Status::NotFound, soon, &restarted),
+            Verdict::Reconcile { cause } if cause.contains("lost with the engine")
+        ));
+        let after_restart = SweepSettings {
+            executions_lost_before: Some(at - chrono::Duration::seconds(1)),
+            ..settings()
+        };
+        assert_eq!(
+            verdict(&sandbox, "n", Status::NotFound, soon, &after_restart),
+            Verdict::Wait,
+            "a record changed since the restart still gets its grace"
+        );
+        assert_eq!(
+            verdict(&sandbox, "n", Status::Running, soon, &restarted),
+            Verdict::Wait
+        );
     }
 
     #[test]
