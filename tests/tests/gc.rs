@@ -333,6 +333,45 @@ async fn a_create_stopped_midway_is_failed_by_one_sweep_and_can_then_be_deleted(
     stack.stop();
 }
 
+/// The record was changed for a stop whose execution never started (the API's start was lost
+/// and its client never asked again): the sweep starts it, and the stop completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operation_whose_execution_never_started_is_started_by_the_sweep() {
+    let stack = stack(
+        2,
+        SweepSettings {
+            grace: Span::zero(),
+            ..settings()
+        },
+    )
+    .await;
+    let account = create(&stack, "acme", "s1").await;
+    let stopping = stack
+        .steps
+        .store
+        .begin("acme", "s1", sbx_lifecycle::Operation::Stop)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = sweep(&stack, "gc-0", 0).await;
+    let name = format!("s1-stop-v{}", stopping.version);
+    assert_eq!(
+        report["stuck"]["launched"],
+        json!([format!("acme/s1: {name}")]),
+        "{report}"
+    );
+    assert_eq!(ended(&stack, "stop", &name).await, "SUCCEEDED");
+    let stopped = record(&stack, "acme", "s1").await;
+    assert_eq!(
+        (stopped.state, stopped.version),
+        (State::Stopped, stopping.version + 1)
+    );
+    let report = sweep(&stack, "gc-1", 0).await;
+    assert_eq!(report["stuck"]["launched"], json!([]), "{report}");
+    delete(&stack, "acme", "s1").await;
+    assert!(account.live_instance_tags().await.is_empty());
+    stack.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn resources_tagged_with_a_deleted_sandbox_are_removed() {
     let stack = stack(2, settings()).await;

@@ -114,18 +114,26 @@ impl DynamoStore {
             .is_some_and(|value| value.as_s().is_ok_and(|v| v == token)))
     }
 
-    /// Writes `change` (with `extra`); a cancellation of a transaction that was in fact
-    /// applied (the record carries its token) is its success.
+    /// Writes `change` (with `extra`). A transaction that was in fact applied (the record
+    /// carries its token) is a success, whatever its answer: a cancellation (the SDK's repeat
+    /// of a try that committed, its token forgotten) or a transient failure (the last try's
+    /// answer lost). A transient failure of a transaction that did not apply stays an error.
     async fn write_record(&self, change: &Change, transaction: Transaction) -> Result<(), TxError> {
         let token = transaction.token().to_owned();
+        let (tenant, id) = (&change.record.tenant, &change.record.id);
         match self.transact(transaction).await {
-            Err(TxError::Cancelled(cancelled)) => {
-                match self.wrote(&change.record.tenant, &change.record.id, &token).await {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(TxError::Cancelled(cancelled)),
-                    Err(err) => Err(TxError::Failed(err)),
+            Err(TxError::Cancelled(cancelled)) => match self.wrote(tenant, id, &token).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(TxError::Cancelled(cancelled)),
+                Err(err) => Err(TxError::Failed(err)),
+            },
+            Err(TxError::Failed(err)) if err.is_transient() => match self.wrote(tenant, id, &token).await {
+                Ok(true) => {
+                    tracing::info!(tenant, sandbox = %id, %err, "the transaction's answer was lost; it was applied");
+                    Ok(())
                 }
-            }
+                _ => Err(TxError::Failed(err)),
+            },
             other => other,
         }
     }

@@ -19,7 +19,7 @@ struct Harness {
     client: Client,
     names: TableNames,
     // Dropped last: stops the server.
-    _moto: MotoServer,
+    moto: MotoServer,
 }
 
 async fn harness(quota: u32) -> Result<Harness, Box<dyn std::error::Error>> {
@@ -35,7 +35,7 @@ async fn harness(quota: u32) -> Result<Harness, Box<dyn std::error::Error>> {
         store: DynamoStore::new(client.clone(), config),
         client,
         names,
-        _moto: moto,
+        moto,
     })
 }
 
@@ -829,5 +829,86 @@ async fn an_operators_begin_repeated_after_a_lost_answer_finds_itself() -> TestR
         h.store.events("acme", "sbx-1").await?.len(),
         first.version as usize
     );
+    Ok(())
+}
+
+/// Answers every TransactWriteItems that reached the server with a 500 instead of its own
+/// answer: the call takes effect and its client is told it failed, on every SDK attempt.
+#[derive(Debug)]
+struct LoseTransactionAnswers;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for LoseTransactionAnswers {
+    fn name(&self) -> &'static str {
+        "LoseTransactionAnswers"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let operation = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>();
+        if operation.is_some_and(|m| m.name() == "TransactWriteItems") {
+            let response = context.response_mut();
+            *response.status_mut() = 500.try_into()?;
+            *response.body_mut() = aws_smithy_types::body::SdkBody::from("");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_change_whose_every_answer_was_lost_is_found_applied() -> TestResult {
+    let h = harness(3).await?;
+    started(&h.store, "acme", "sbx-1").await?;
+    let config = aws_sdk_dynamodb::config::Builder::from(&h.moto.sdk_config().await)
+        .interceptor(LoseTransactionAnswers)
+        .retry_config(
+            aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+                .with_initial_backoff(std::time::Duration::from_millis(10)),
+        )
+        .build();
+    let quota = StoreConfig {
+        quota: 3,
+        ..StoreConfig::new(h.names.clone())
+    };
+    let losing = DynamoStore::new(Client::from_conf(config), quota);
+    let stopping = losing.begin("acme", "sbx-1", Operation::Stop).await?;
+    assert_eq!(stopping.state, State::Stopping);
+    let record = h.store.get("acme", "sbx-1").await?;
+    assert_eq!(
+        (record.state, record.version),
+        (State::Stopping, stopping.version)
+    );
+    assert_eq!(
+        h.store.events("acme", "sbx-1").await?.len(),
+        3,
+        "one event per change"
+    );
+    assert_eq!(
+        losing
+            .finish(
+                "acme",
+                "sbx-1",
+                Operation::Stop,
+                stopping.version,
+                Outcome::Succeeded
+            )
+            .await?
+            .state,
+        State::Stopped
+    );
+    // A change that did not apply (a create over the quota of 3, cancelled, its answer lost
+    // too) stays an error and is not taken for one that did.
+    for id in ["sbx-2", "sbx-3"] {
+        h.store.create(new_sandbox("acme", id), None).await?;
+    }
+    let over = losing.create(new_sandbox("acme", "sbx-4"), None).await;
+    assert!(over.is_err(), "{over:?}");
+    assert!(matches!(
+        h.store.get("acme", "sbx-4").await,
+        Err(StoreError::NotFound { .. })
+    ));
     Ok(())
 }

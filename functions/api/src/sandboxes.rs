@@ -238,9 +238,30 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
         operation: Operation,
     ) -> Result<Response<Body>, Problem> {
         let (tenant, id) = target(caller, request)?;
-        let sandbox = self.store.begin(&tenant, &id, operation).await.map_err(problem)?;
-        self.launch(operation, &sandbox).await?;
-        Ok(accepted(&sandbox))
+        match self.store.begin(&tenant, &id, operation).await {
+            Ok(sandbox) => {
+                self.launch(operation, &sandbox).await?;
+                Ok(accepted(&sandbox))
+            }
+            Err(StoreError::Conflict(refused)) if refused.current == operation.running() => {
+                self.resume(&tenant, &id, operation).await?;
+                Err(problem(StoreError::Conflict(refused)))
+            }
+            Err(err) => Err(problem(err)),
+        }
+    }
+
+    /// A request repeated while its operation runs (its first answer a 503, or lost) is still
+    /// refused, but first makes sure the execution the record's version names was started:
+    /// the first try may have changed the record and then failed to start it, or died before
+    /// it could. Starting that name again starts nothing when it already runs or ran. An
+    /// operation run by an execution the record names (an operator's) is that execution's.
+    async fn resume(&self, tenant: &str, id: &str, operation: Operation) -> Result<(), Problem> {
+        let sandbox = self.store.get(tenant, id).await.map_err(problem)?;
+        if sandbox.state == operation.running() && sandbox.execution.is_none() {
+            self.launch(operation, &sandbox).await?;
+        }
+        Ok(())
     }
 
     async fn extend(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {

@@ -149,6 +149,7 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     behaviour!(sandbox::says_the_progress_of_a_running_operation),
     behaviour!(operations::stop_and_start_refuse_a_second_request),
     behaviour!(operations::delete_refuses_a_second_request_and_any_extension),
+    behaviour!(operations::a_repeat_starts_what_the_first_try_never_started),
     behaviour!(extend::sets_the_expiry_within_the_lifetime),
     behaviour!(extend::refuses_what_it_cannot_read),
     behaviour!(events::the_trail_has_an_event_per_version),

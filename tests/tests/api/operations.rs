@@ -2,6 +2,7 @@
 //! workflow carries out.
 
 use crate::{Ctx, Seen, behaviour_tests};
+use sbx_store::SandboxStore;
 use serde_json::json;
 
 pub async fn stop_and_start_refuse_a_second_request(ctx: &Ctx, seen: &mut Seen) {
@@ -54,7 +55,34 @@ pub async fn delete_refuses_a_second_request_and_any_extension(ctx: &Ctx, seen: 
     ctx.api.wait_for(&ctx.alice, &id, "deleted").await;
 }
 
+/// The first try changed the record and then could not start the execution (its answer lost,
+/// or the function died): the client's repeat is refused as any second request is, and the
+/// operation runs all the same, once.
+pub async fn a_repeat_starts_what_the_first_try_never_started(ctx: &Ctx, seen: &mut Seen) {
+    const ROUTE: &str = "POST /sandboxes/{id}/stop";
+    let id = ctx.started("Payments").await;
+    let store = sbx_e2e::direct_store(&ctx.stack).await;
+    let stopping = store
+        .begin("acme", &id, sbx_lifecycle::Operation::Stop)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = format!("/sandboxes/{id}/stop");
+    let repeat = seen.expect(
+        ROUTE,
+        ctx.api.send("POST", &path, Some(&ctx.alice), None).await,
+        409,
+    );
+    assert_eq!(repeat.body["state"], "stopping", "{repeat:?}");
+    let stopped = ctx.api.wait_for(&ctx.alice, &id, "stopped").await;
+    assert_eq!(
+        stopped["version"],
+        stopping.version + 1,
+        "stopped once: {stopped}"
+    );
+}
+
 behaviour_tests!(
     stop_and_start_refuse_a_second_request,
-    delete_refuses_a_second_request_and_any_extension
+    delete_refuses_a_second_request_and_any_extension,
+    a_repeat_starts_what_the_first_try_never_started
 );

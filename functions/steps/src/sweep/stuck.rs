@@ -3,8 +3,11 @@
 //! DescribeExecution:
 //!
 //! - **ended** without finishing the record: reconciled now, whatever the record's age;
-//! - **not found**: reconciled once the grace period has passed (it covers the API's moment
-//!   between changing the record and starting the execution);
+//! - **not found**, past the grace period (it covers the API's moment between changing the
+//!   record and starting the execution): the execution its version names is started, as the
+//!   API would have (it changed the record, then its start was lost or it died); one the
+//!   record names (an operator's) cannot be started again, and the record is reconciled;
+//! - **not found** and changed before the engine last restarted: lost with it, reconciled;
 //! - **running** past the deadline: reported, and left alone.
 //!
 //! Reconciling makes the record `failed` with [`RECONCILED`] and the execution's status as the
@@ -30,6 +33,8 @@ pub struct StuckReport {
     pub checked: usize,
     /// Records made `failed`, with why.
     pub reconciled: Vec<String>,
+    /// Records whose execution never started, started now.
+    pub launched: Vec<String>,
     /// Running past the deadline.
     pub late: Vec<String>,
 }
@@ -39,7 +44,11 @@ pub struct StuckReport {
 pub enum Verdict {
     Wait,
     Late,
-    Reconcile { cause: String },
+    /// Start the execution the record's version names.
+    Launch,
+    Reconcile {
+        cause: String,
+    },
 }
 
 /// The verdict on `sandbox`, whose execution `name` stands at `status`, at `now`.
@@ -64,6 +73,7 @@ pub fn verdict(
                 cause: format!("execution {name} was lost with the engine that ran it (it restarted since)"),
             }
         }
+        Status::NotFound if age >= settings.grace && sandbox.execution.is_none() => Verdict::Launch,
         Status::NotFound if age >= settings.grace => Verdict::Reconcile {
             cause: format!(
                 "no execution {name} started within {}s",
@@ -106,6 +116,23 @@ pub async fn reconcile(
                         &mut report.late,
                         format!("{who}: {name} running since {}", sandbox.updated_at),
                     );
+                }
+                Verdict::Launch => {
+                    // A definite refusal ends the operation as failed (in `launch`); a lost
+                    // answer leaves it to the next sweep, which finds the execution or not.
+                    match sbx_workflows::launch(store, workflows, operation, &sandbox).await {
+                        Ok(()) => {
+                            tracing::warn!(sandbox = %who, execution = %name, "an execution that never started was started");
+                            note(&mut report.launched, format!("{who}: {name}"));
+                        }
+                        Err(err) if err.ambiguous => {
+                            tracing::warn!(sandbox = %who, execution = %name, %err, "the execution may have started");
+                        }
+                        Err(err) => note(
+                            &mut report.reconciled,
+                            format!("{who}: {name} could not be started: {err}"),
+                        ),
+                    }
                 }
                 Verdict::Reconcile { cause } => {
                     let outcome = Outcome::Failed {
@@ -166,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn ended_executions_are_reconciled_at_once_and_missing_ones_after_the_grace() {
+    fn ended_executions_are_reconciled_at_once_and_missing_ones_started_after_the_grace() {
         let at = Utc::now();
         let sandbox = record(at);
         let s = settings();
@@ -185,15 +212,19 @@ mod tests {
             ),
             Verdict::Wait
         );
+        let past_grace = at + chrono::Duration::minutes(5);
+        assert_eq!(
+            verdict(&sandbox, "n", Status::NotFound, past_grace, &s),
+            Verdict::Launch,
+            "the execution its version names is started"
+        );
+        let operated = Sandbox {
+            execution: Some("ops-create-1".into()),
+            ..sandbox
+        };
         assert!(matches!(
-            verdict(
-                &sandbox,
-                "n",
-                Status::NotFound,
-                at + chrono::Duration::minutes(5),
-                &s
-            ),
-            Verdict::Reconcile { .. }
+            verdict(&operated, "ops-create-1", Status::NotFound, past_grace, &s),
+            Verdict::Reconcile { cause } if cause.contains("ops-create-1")
         ));
     }
 
