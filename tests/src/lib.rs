@@ -479,7 +479,59 @@ impl Account {
                 tag(group.tags(), "sbx:sandbox")
             ));
         }
+        left.extend(self.duplicates().await);
         left
+    }
+
+    /// The account's network is one of each (a VPC, an internet gateway, a route table of each
+    /// role): a second is one a repeated create made and nothing removed.
+    async fn duplicates(&self) -> Vec<String> {
+        let of_account = || vec![filter("tag-key", &["sbx:account"])];
+        let mut made: Vec<(String, String)> = Vec::new();
+        let vpcs = self
+            .ec2
+            .describe_vpcs()
+            .set_filters(Some(of_account()))
+            .send()
+            .await;
+        for vpc in vpcs.unwrap_or_else(|e| panic!("{e:?}")).vpcs() {
+            made.push(("vpc".into(), vpc.vpc_id().unwrap_or_default().into()));
+        }
+        let gateways = self
+            .ec2
+            .describe_internet_gateways()
+            .set_filters(Some(of_account()));
+        for igw in gateways
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .internet_gateways()
+        {
+            let id = igw.internet_gateway_id().unwrap_or_default();
+            made.push(("internet gateway".into(), id.into()));
+        }
+        let tables = self.ec2.describe_route_tables().set_filters(Some(of_account()));
+        for table in tables
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .route_tables()
+        {
+            let role = tag(table.tags(), "sbx:role");
+            made.push((
+                format!("route table {role}"),
+                table.route_table_id().unwrap_or_default().into(),
+            ));
+        }
+        let mut by_kind: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (kind, id) in made {
+            by_kind.entry(kind).or_default().push(id);
+        }
+        by_kind
+            .into_iter()
+            .filter(|(_, ids)| ids.len() > 1)
+            .map(|(kind, ids)| format!("duplicate {kind}: {}", ids.join(", ")))
+            .collect()
     }
 }
 

@@ -155,17 +155,21 @@ async fn create_missing(
         want,
     } = *plan;
     ensure_nat(clients, owner, network, client_token, done).await?;
+    // The listener is looked for even when the ALB is there: a try that made the ALB may have
+    // failed (or lost its answer) before making the listener.
+    let arn = ensure_load_balancer(
+        clients,
+        owner,
+        ALB_NAME,
+        LoadBalancerTypeEnum::Application,
+        network,
+    )
+    .await?;
     if !before.alb {
-        let arn = ensure_load_balancer(
-            clients,
-            owner,
-            ALB_NAME,
-            LoadBalancerTypeEnum::Application,
-            network,
-        )
-        .await?;
-        ensure_http_listener(clients, &arn).await?;
         done.changes.push("create alb".to_owned());
+    }
+    if ensure_http_listener(clients, &arn).await? {
+        done.changes.push("create alb listener".to_owned());
     }
     if before.proxies < PROXIES {
         for i in 0..PROXIES {
@@ -497,9 +501,10 @@ async fn ensure_load_balancer(
     Ok(arn)
 }
 
-async fn ensure_http_listener(clients: &AccountClients, alb_arn: &str) -> Result<String, AwsError> {
-    if let Some(arn) = http_listener(clients, alb_arn).await? {
-        return Ok(arn);
+/// Makes the ALB's HTTP listener unless it has one; returns whether it made it.
+async fn ensure_http_listener(clients: &AccountClients, alb_arn: &str) -> Result<bool, AwsError> {
+    if http_listener(clients, alb_arn).await?.is_some() {
+        return Ok(false);
     }
     let not_found = FixedResponseActionConfig::builder()
         .status_code("404")
@@ -520,20 +525,15 @@ async fn ensure_http_listener(clients: &AccountClients, alb_arn: &str) -> Result
         .send()
         .await
         .map_err(sdk("CreateListener"));
-    let output = match output {
-        Ok(output) => output,
+    match output {
+        Ok(_) => Ok(true),
         // An earlier try made it and its answer was lost.
         Err(err) if err.has_code(&["DuplicateListener"]) => {
-            return http_listener(clients, alb_arn).await?.ok_or(err);
+            http_listener(clients, alb_arn).await?.ok_or(err)?;
+            Ok(true)
         }
-        Err(err) => return Err(err),
-    };
-    output
-        .listeners()
-        .first()
-        .and_then(|l| l.listener_arn())
-        .map(str::to_owned)
-        .ok_or_else(|| AwsError::Missing("CreateListener returned no ARN".into()))
+        Err(err) => Err(err),
+    }
 }
 
 /// The ALB's HTTP listener, if the ALB has one.

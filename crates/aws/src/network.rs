@@ -9,6 +9,10 @@
 //! What a crash can leave half-made is completed by the next try: a route table without its
 //! route or associations, a security group without its rules.
 //!
+//! EC2 takes no client token for a VPC or an internet gateway (nor moto for a route table), so
+//! the SDK's repeat of a create whose answer was lost can make two of one role. Every reader
+//! takes the same one (`lowest`), and the ensure deletes the others before it builds on it.
+//!
 //! Isolation: a sandbox's security group admits traffic only from itself (its two VMs), from
 //! the account's proxies and from the NLB. Nothing admits another sandbox's group, so no
 //! sandbox can reach another.
@@ -55,23 +59,27 @@ pub struct SandboxNetwork {
 
 /// Creates what is missing of the account's network and returns it.
 pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<AccountNetwork, AwsError> {
-    let vpc_id = match find_vpc(ec2, owner).await? {
-        Some(id) => id,
-        None => {
-            let created = ec2
-                .create_vpc()
-                .cidr_block(VPC_CIDR)
-                .tag_specifications(owner.ec2_spec(ResourceType::Vpc, "vpc"))
-                .send()
-                .await
-                .map_err(sdk("CreateVpc"))?;
-            created
-                .vpc()
-                .and_then(|vpc| vpc.vpc_id())
-                .map(str::to_owned)
-                .ok_or_else(|| AwsError::Missing("CreateVpc returned no VPC id".into()))?
+    let mut vpcs = tagged_vpcs(ec2, owner).await?;
+    if vpcs.is_empty() {
+        let made = create_vpc(ec2, owner).await?;
+        // Read again: a lost answer's repeat may have made another, which readers could take.
+        vpcs = tagged_vpcs(ec2, owner).await?;
+        if !vpcs.contains(&made) {
+            vpcs.push(made);
         }
+    }
+    let Some((vpc_id, extras)) = lowest(vpcs) else {
+        return Err(AwsError::Missing("no VPC after CreateVpc".into()));
     };
+    for extra in extras {
+        let result = ec2
+            .delete_vpc()
+            .vpc_id(&extra)
+            .send()
+            .await
+            .map_err(sdk("DeleteVpc"));
+        remove_duplicate(result, "VPC", &extra, &["InvalidVpcID.NotFound"])?;
+    }
 
     let gateway = ensure_internet_gateway(ec2, owner, &vpc_id).await?;
 
@@ -79,14 +87,8 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
     let mut zones = None;
     for (i, cidr) in PUBLIC_CIDRS.iter().enumerate() {
         let role = format!("public-{i}");
-        let found = ec2
-            .describe_subnets()
-            .set_filters(Some(owner.filters(&role)))
-            .send()
-            .await
-            .map_err(sdk("DescribeSubnets"))?;
-        let id = match found.subnets().first().and_then(|s| s.subnet_id()) {
-            Some(id) => id.to_owned(),
+        let id = match find_public_subnet(ec2, owner, &vpc_id, &role).await? {
+            Some(id) => id,
             None => {
                 if zones.is_none() {
                     zones = Some(availability_zones(ec2).await?);
@@ -115,17 +117,9 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
                         .map(str::to_owned)
                         .ok_or_else(|| AwsError::Missing("CreateSubnet returned no id".into()))?,
                     // Made by a try whose answer was lost: the block is this subnet's.
-                    Err(err) if err.has_code(&["InvalidSubnet.Conflict"]) => ec2
-                        .describe_subnets()
-                        .set_filters(Some(owner.filters(&role)))
-                        .send()
-                        .await
-                        .map_err(sdk("DescribeSubnets"))?
-                        .subnets()
-                        .first()
-                        .and_then(|s| s.subnet_id())
-                        .map(str::to_owned)
-                        .ok_or(err)?,
+                    Err(err) if err.has_code(&["InvalidSubnet.Conflict"]) => {
+                        find_public_subnet(ec2, owner, &vpc_id, &role).await?.ok_or(err)?
+                    }
                     Err(err) => return Err(err),
                 }
             }
@@ -145,10 +139,7 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
     )
     .await?;
     let nlb_group = ensure_group(ec2, owner, &vpc_id, "sbx-nlb", "nlb", &[open_tcp(AMQ_PORT)]).await?;
-    let sandbox_routes = match sandbox_route_table(ec2, owner).await? {
-        Some(id) => id,
-        None => create_route_table(ec2, owner, &vpc_id, SANDBOX_ROUTES).await?,
-    };
+    let sandbox_routes = ensure_route_table(ec2, owner, &vpc_id, SANDBOX_ROUTES).await?;
     Ok(AccountNetwork {
         vpc_id,
         public_subnets,
@@ -159,57 +150,87 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
     })
 }
 
-/// The VPC's internet gateway: the one attached to it, else the account's own (tagged) one, or
-/// a new one, attached unless it is. A gateway made by a try that died before attaching it, or
-/// whose answer was lost, is found by its tag and attached now.
+/// The VPC's internet gateway: the account's (tagged) one attached to it, else an unattached
+/// one (made by a try that died before attaching it, or whose answer was lost), or a new one,
+/// attached unless it is. Other unattached gateways of the account are the SDK's repeats of a
+/// create whose answer was lost, and are deleted.
 async fn ensure_internet_gateway(ec2: &Client, owner: &Owner, vpc_id: &str) -> Result<String, AwsError> {
-    let attached = ec2
-        .describe_internet_gateways()
-        .filters(filter("attachment.vpc-id", vpc_id))
-        .send()
-        .await
-        .map_err(sdk("DescribeInternetGateways"))?;
-    if let Some(id) = attached
-        .internet_gateways()
-        .first()
-        .and_then(|g| g.internet_gateway_id())
+    let gateways = tagged_gateways(ec2, owner).await?;
+    let on_vpc = gateways
+        .iter()
+        .find(|(_, attached)| attached.as_deref() == Some(vpc_id));
+    let id = match on_vpc {
+        Some((id, _)) => id.clone(),
+        None => {
+            let spare = gateways
+                .iter()
+                .find(|(_, attached)| attached.is_none())
+                .map(|(id, _)| id.clone());
+            let id = match spare {
+                Some(id) => id,
+                None => ec2
+                    .create_internet_gateway()
+                    .tag_specifications(owner.ec2_spec(ResourceType::InternetGateway, "igw"))
+                    .send()
+                    .await
+                    .map_err(sdk("CreateInternetGateway"))?
+                    .internet_gateway()
+                    .and_then(|g| g.internet_gateway_id())
+                    .map(str::to_owned)
+                    .ok_or_else(|| AwsError::Missing("CreateInternetGateway returned no id".into()))?,
+            };
+            let result = ec2
+                .attach_internet_gateway()
+                .internet_gateway_id(&id)
+                .vpc_id(vpc_id)
+                .send()
+                .await
+                .map_err(sdk("AttachInternetGateway"));
+            // Attached by a try whose answer was lost.
+            gone(result, &["Resource.AlreadyAssociated"])?;
+            id
+        }
+    };
+    let gateways = match on_vpc {
+        Some(_) => gateways,
+        None => tagged_gateways(ec2, owner).await?,
+    };
+    for (extra, _) in gateways
+        .iter()
+        .filter(|(g, attached)| *g != id && attached.is_none())
     {
-        return Ok(id.to_owned());
+        let result = ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(extra)
+            .send()
+            .await
+            .map_err(sdk("DeleteInternetGateway"));
+        remove_duplicate(
+            result,
+            "internet gateway",
+            extra,
+            &["InvalidInternetGatewayID.NotFound"],
+        )?;
     }
-    let tagged = ec2
+    Ok(id)
+}
+
+/// The account's internet gateways, each with the VPC it is attached to.
+async fn tagged_gateways(ec2: &Client, owner: &Owner) -> Result<Vec<(String, Option<String>)>, AwsError> {
+    let found = ec2
         .describe_internet_gateways()
         .set_filters(Some(owner.filters("igw")))
         .send()
         .await
         .map_err(sdk("DescribeInternetGateways"))?;
-    let id = match tagged
+    Ok(found
         .internet_gateways()
         .iter()
-        .find(|g| g.attachments().is_empty())
-        .and_then(|g| g.internet_gateway_id())
-    {
-        Some(id) => id.to_owned(),
-        None => ec2
-            .create_internet_gateway()
-            .tag_specifications(owner.ec2_spec(ResourceType::InternetGateway, "igw"))
-            .send()
-            .await
-            .map_err(sdk("CreateInternetGateway"))?
-            .internet_gateway()
-            .and_then(|g| g.internet_gateway_id())
-            .map(str::to_owned)
-            .ok_or_else(|| AwsError::Missing("CreateInternetGateway returned no id".into()))?,
-    };
-    let result = ec2
-        .attach_internet_gateway()
-        .internet_gateway_id(&id)
-        .vpc_id(vpc_id)
-        .send()
-        .await
-        .map_err(sdk("AttachInternetGateway"));
-    // Attached by a try whose answer was lost.
-    gone(result, &["Resource.AlreadyAssociated"])?;
-    Ok(id)
+        .filter_map(|g| {
+            let attached = g.attachments().iter().find_map(|a| a.vpc_id()).map(str::to_owned);
+            g.internet_gateway_id().map(|id| (id.to_owned(), attached))
+        })
+        .collect())
 }
 
 /// The role tag of the sandboxes' route table.
@@ -217,17 +238,86 @@ const SANDBOX_ROUTES: &str = "sandbox-routes";
 
 /// The account's sandbox route table, if it has one.
 pub async fn sandbox_route_table(ec2: &Client, owner: &Owner) -> Result<Option<String>, AwsError> {
+    Ok(lowest(tagged_route_tables(ec2, owner, SANDBOX_ROUTES).await?).map(|(id, _)| id))
+}
+
+/// The ids of the account's route tables of `role`.
+async fn tagged_route_tables(ec2: &Client, owner: &Owner, role: &str) -> Result<Vec<String>, AwsError> {
     let found = ec2
         .describe_route_tables()
-        .set_filters(Some(owner.filters(SANDBOX_ROUTES)))
+        .set_filters(Some(owner.filters(role)))
         .send()
         .await
         .map_err(sdk("DescribeRouteTables"))?;
     Ok(found
         .route_tables()
-        .first()
-        .and_then(|t| t.route_table_id())
-        .map(str::to_owned))
+        .iter()
+        .filter_map(|t| t.route_table_id())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The account's route table of `role`, made unless there is one; the SDK's repeats of its
+/// create are deleted.
+async fn ensure_route_table(
+    ec2: &Client,
+    owner: &Owner,
+    vpc_id: &str,
+    role: &str,
+) -> Result<String, AwsError> {
+    let mut tables = tagged_route_tables(ec2, owner, role).await?;
+    if tables.is_empty() {
+        let made = create_route_table(ec2, owner, vpc_id, role).await?;
+        tables = tagged_route_tables(ec2, owner, role).await?;
+        if !tables.contains(&made) {
+            tables.push(made);
+        }
+    }
+    let Some((table, extras)) = lowest(tables) else {
+        return Err(AwsError::Missing("no route table after CreateRouteTable".into()));
+    };
+    for extra in extras {
+        let result = ec2
+            .delete_route_table()
+            .route_table_id(&extra)
+            .send()
+            .await
+            .map_err(sdk("DeleteRouteTable"));
+        remove_duplicate(result, "route table", &extra, &["InvalidRouteTableID.NotFound"])?;
+    }
+    Ok(table)
+}
+
+/// Of the ids of one role, the one every reader takes (the lowest), and the others.
+fn lowest(mut ids: Vec<String>) -> Option<(String, Vec<String>)> {
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return None;
+    }
+    let first = ids.remove(0);
+    Some((first, ids))
+}
+
+/// The outcome of deleting a duplicate: gone is done; one that is in use (built on by an older
+/// try) is left where it is, logged, since the resource it duplicates is the one used.
+fn remove_duplicate<T>(
+    result: Result<T, AwsError>,
+    what: &str,
+    id: &str,
+    gone_codes: &[&str],
+) -> Result<(), AwsError> {
+    match gone(result, gone_codes) {
+        Ok(_) => {
+            tracing::info!(what, id, "deleted a duplicate made by a repeated create");
+            Ok(())
+        }
+        Err(err) if err.has_code(&["DependencyViolation"]) => {
+            tracing::warn!(what, id, %err, "a duplicate is in use; left in place");
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 async fn create_route_table(
@@ -387,19 +477,13 @@ pub async fn availability_zones(ec2: &Client) -> Result<Vec<String>, AwsError> {
 
 /// The account's network if it exists, without creating anything.
 pub async fn account_network(ec2: &Client, owner: &Owner) -> Result<Option<AccountNetwork>, AwsError> {
-    let Some(vpc_id) = find_vpc(ec2, owner).await? else {
+    let Some((vpc_id, _)) = lowest(tagged_vpcs(ec2, owner).await?) else {
         return Ok(None);
     };
     let mut public_subnets = Vec::new();
     for i in 0..PUBLIC_CIDRS.len() {
-        let found = ec2
-            .describe_subnets()
-            .set_filters(Some(owner.filters(&format!("public-{i}"))))
-            .send()
-            .await
-            .map_err(sdk("DescribeSubnets"))?;
-        match found.subnets().first().and_then(|s| s.subnet_id()) {
-            Some(id) => public_subnets.push(id.to_owned()),
+        match find_public_subnet(ec2, owner, &vpc_id, &format!("public-{i}")).await? {
+            Some(id) => public_subnets.push(id),
             None => return Ok(None),
         }
     }
@@ -425,14 +509,56 @@ pub async fn account_network(ec2: &Client, owner: &Owner) -> Result<Option<Accou
     }))
 }
 
-async fn find_vpc(ec2: &Client, owner: &Owner) -> Result<Option<String>, AwsError> {
+/// The ids of the account's VPCs (one, or more after a repeated create).
+async fn tagged_vpcs(ec2: &Client, owner: &Owner) -> Result<Vec<String>, AwsError> {
     let found = ec2
         .describe_vpcs()
         .set_filters(Some(owner.filters("vpc")))
         .send()
         .await
         .map_err(sdk("DescribeVpcs"))?;
-    Ok(found.vpcs().first().and_then(|v| v.vpc_id()).map(str::to_owned))
+    Ok(found
+        .vpcs()
+        .iter()
+        .filter_map(|v| v.vpc_id())
+        .map(str::to_owned)
+        .collect())
+}
+
+async fn create_vpc(ec2: &Client, owner: &Owner) -> Result<String, AwsError> {
+    let created = ec2
+        .create_vpc()
+        .cidr_block(VPC_CIDR)
+        .tag_specifications(owner.ec2_spec(ResourceType::Vpc, "vpc"))
+        .send()
+        .await
+        .map_err(sdk("CreateVpc"))?;
+    created
+        .vpc()
+        .and_then(|vpc| vpc.vpc_id())
+        .map(str::to_owned)
+        .ok_or_else(|| AwsError::Missing("CreateVpc returned no VPC id".into()))
+}
+
+/// The account's public subnet of `role` in its VPC.
+async fn find_public_subnet(
+    ec2: &Client,
+    owner: &Owner,
+    vpc_id: &str,
+    role: &str,
+) -> Result<Option<String>, AwsError> {
+    let found = ec2
+        .describe_subnets()
+        .set_filters(Some(owner.filters(role)))
+        .filters(filter("vpc-id", vpc_id))
+        .send()
+        .await
+        .map_err(sdk("DescribeSubnets"))?;
+    Ok(found
+        .subnets()
+        .first()
+        .and_then(|s| s.subnet_id())
+        .map(str::to_owned))
 }
 
 /// The public subnets' route table, its route to the internet gateway and its associations,
@@ -444,16 +570,7 @@ async fn ensure_public_routes(
     gateway: &str,
     subnets: &[String],
 ) -> Result<(), AwsError> {
-    let found = ec2
-        .describe_route_tables()
-        .set_filters(Some(owner.filters("public-routes")))
-        .send()
-        .await
-        .map_err(sdk("DescribeRouteTables"))?;
-    let table = match found.route_tables().first().and_then(|t| t.route_table_id()) {
-        Some(id) => id.to_owned(),
-        None => create_route_table(ec2, owner, vpc_id, "public-routes").await?,
-    };
+    let table = ensure_route_table(ec2, owner, vpc_id, "public-routes").await?;
     if default_route(ec2, &table).await?.is_none() {
         let created = ec2
             .create_route()

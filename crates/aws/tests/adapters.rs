@@ -208,6 +208,81 @@ async fn ensuring_the_network_twice_makes_one_and_deleting_a_gone_one_is_ok() {
     assert!(never.is_ok(), "deleting what never existed is Ok: {never:?}");
 }
 
+/// What the SDK's repeat of a create whose answer was lost leaves: one more of the account's
+/// VPCs, internet gateways and route tables, tagged like the first. Ensuring takes one of each
+/// (the same every reader takes) and deletes the others.
+#[tokio::test]
+async fn duplicates_a_repeated_create_made_are_deleted_and_one_is_used() {
+    use aws_sdk_ec2::types::ResourceType;
+    let account = Account::new().await;
+    let (ports, id, owner) = (&account.ports, account.id.as_str(), account.account_owner());
+    let ec2 = &account.clients.ec2;
+    let vpc = || {
+        ec2.create_vpc()
+            .cidr_block(sbx_aws::network::VPC_CIDR)
+            .tag_specifications(owner.ec2_spec(ResourceType::Vpc, "vpc"))
+            .send()
+    };
+    let mut made: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        let out = vpc().await.unwrap_or_else(|e| panic!("CreateVpc: {e:?}"));
+        made.extend(out.vpc().and_then(|v| v.vpc_id()).map(str::to_owned));
+    }
+    made.sort();
+    let first = ports
+        .ensure_account_network(id, &owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.vpc_id, made[0], "the lowest of the two is used");
+    assert_eq!(account.vpcs().await, 1, "the other VPC is deleted");
+
+    for _ in 0..2 {
+        let igw = ec2
+            .create_internet_gateway()
+            .tag_specifications(owner.ec2_spec(ResourceType::InternetGateway, "igw"))
+            .send()
+            .await;
+        assert!(igw.is_ok(), "{igw:?}");
+    }
+    let table = ec2
+        .create_route_table()
+        .vpc_id(&first.vpc_id)
+        .tag_specifications(owner.ec2_spec(ResourceType::RouteTable, "sandbox-routes"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateRouteTable: {e:?}"));
+    let extra = table
+        .route_table()
+        .and_then(|t| t.route_table_id())
+        .unwrap_or_default();
+    let again = ports
+        .ensure_account_network(id, &owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let expected = first.sandbox_routes.clone().min(extra.to_owned());
+    assert_eq!(again.sandbox_routes, expected);
+    assert_eq!(
+        ports.account_network(id, &owner).await.ok().flatten(),
+        Some(again.clone()),
+        "readers take what the ensure built on"
+    );
+    let tagged = |role: &str| Filter::builder().name("tag:sbx:role").values(role).build();
+    let gateways = ec2
+        .describe_internet_gateways()
+        .filters(tagged("igw"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(gateways.internet_gateways().len(), 1, "{gateways:?}");
+    let tables = ec2
+        .describe_route_tables()
+        .filters(tagged("sandbox-routes"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(tables.route_tables().len(), 1, "{tables:?}");
+}
+
 #[tokio::test]
 async fn infrastructure_converges_up_once_and_down_to_nothing() {
     let account = Account::new().await;
