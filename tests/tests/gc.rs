@@ -101,7 +101,7 @@ async fn trail(stack: &LocalStack, id: &str) -> Vec<String> {
     let events = stack
         .steps
         .store
-        .account_events(id)
+        .account_events(id, 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     events.into_iter().map(|e| e.change).collect()
@@ -588,7 +588,7 @@ async fn two_sweeps_at_once_act_on_each_item_once() {
         let events = stack
             .steps
             .store
-            .events("acme", id)
+            .events("acme", id, 0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let deletes: Vec<u64> = events

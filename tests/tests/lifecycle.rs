@@ -158,7 +158,7 @@ async fn create_stop_start_delete_one_sandbox() {
     let trail: Vec<(String, String)> = stack
         .steps
         .store
-        .events("acme", "s1")
+        .events("acme", "s1", 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()

@@ -8,6 +8,7 @@
 //! the route's function in this process. Its own answers have API Gateway's form,
 //! `{"message": ...}`; everything else is the function's.
 
+pub mod console;
 pub mod event;
 pub mod jwt;
 
@@ -34,6 +35,8 @@ pub type Handler = Arc<
 pub struct Gateway {
     pub authorizer: Authorizer,
     functions: HashMap<&'static str, Handler>,
+    /// The web console's files, served under `/console/` (none: the API only).
+    console: Option<console::Console>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -50,7 +53,13 @@ impl Gateway {
         Self {
             authorizer,
             functions: HashMap::new(),
+            console: None,
         }
+    }
+
+    /// Serves the built web console in `dir` under [`console::PREFIX`], beside the API.
+    pub fn console(&mut self, dir: impl Into<std::path::PathBuf>) {
+        self.console = Some(console::Console::new(dir));
     }
 
     /// Integrates the function `name` (one of [`routes::FUNCTIONS`]).
@@ -96,6 +105,11 @@ async fn route(
     request_id: &str,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    if let Some(console) = &gateway.console
+        && let Some(answer) = console.serve(&parts).await
+    {
+        return answer;
+    }
     let Ok(body) = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await else {
         return gateway_answer(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };

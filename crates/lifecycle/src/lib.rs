@@ -5,10 +5,12 @@
 //! here as a [`Change`]: the next record (version + 1) and the audit [`Event`] that describes it.
 //! Persisting a change as one compare-and-set is the store's job, not this crate's.
 
+mod actions;
 pub mod rules;
 mod sandbox;
 mod time;
 
+pub use actions::{Action, Actions};
 pub use sandbox::{
     AmqEndpoint, Change, Endpoints, Event, Failure, InstanceSize, NewSandbox, Outcome, Sandbox,
     SandboxOptions,

@@ -68,6 +68,8 @@ pub struct Options {
     pub gc_every: Option<Duration>,
     /// Put the fault layer between every AWS client of the stack and the AWS endpoint.
     pub faults: Option<faults::FaultSpec>,
+    /// The built web console (`console/dist`), served under `/console/` beside the API.
+    pub console_dir: Option<std::path::PathBuf>,
 }
 
 /// The local stack's sweep settings: the deployed defaults, with a movable clock and no
@@ -94,6 +96,7 @@ impl Default for Options {
             sweep: local_sweep_settings(),
             gc_every: None,
             faults: None,
+            console_dir: None,
         }
     }
 }
@@ -137,6 +140,8 @@ pub struct LocalStack {
     pub identity: Identity,
     /// The HTTP API, behind the local API gateway.
     pub api_url: String,
+    /// The web console, on the API's origin, when the stack serves one.
+    pub console_url: Option<String>,
     sfn_api: tokio::task::JoinHandle<()>,
     http_api: tokio::task::JoinHandle<()>,
     /// The sweeps' schedule, when the stack runs one.
@@ -350,6 +355,9 @@ impl LocalStack {
             sbx_gateway::jwt::Keys::Url(identity.jwks_url.clone()),
         );
         let mut gateway = sbx_gateway::Gateway::new(authorizer);
+        if let Some(dir) = &options.console_dir {
+            gateway.console(dir.clone());
+        }
         for name in sbx_api::routes::FUNCTIONS {
             let function = sbx_api::Function::build(name, &config, &sfn_config, &settings)
                 .map_err(|e| StackError::Seed(format!("API function {name}: {e}")))?;
@@ -364,6 +372,10 @@ impl LocalStack {
         }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port)).await?;
         let api_url = format!("http://{}", listener.local_addr()?);
+        let console_url = options
+            .console_dir
+            .as_ref()
+            .map(|_| format!("{api_url}{}", sbx_gateway::console::PREFIX));
         let http_api = tokio::spawn(async move {
             if let Err(err) = Arc::new(gateway).serve(listener).await {
                 tracing::error!(%err, "the HTTP API stopped");
@@ -387,6 +399,7 @@ impl LocalStack {
             stand_in,
             identity,
             api_url,
+            console_url,
             sfn_api,
             http_api,
             schedule,
@@ -422,6 +435,13 @@ impl LocalStack {
             format!("export SBX_USER_POOL_ID={}", self.identity.user_pool_id),
             format!("export SBX_USER_POOL_CLIENT_ID={}", self.identity.client_id),
         ]
+        .into_iter()
+        .chain(
+            self.console_url
+                .iter()
+                .map(|url| format!("export SBX_CONSOLE_URL={url}")),
+        )
+        .collect::<Vec<_>>()
         .join("\n")
     }
 

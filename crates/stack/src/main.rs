@@ -58,6 +58,10 @@ enum Command {
         /// answer lost after the call took effect) or `refuse=0.05,lose=0.05,latency=50ms,seed=7`.
         #[arg(long, value_name = "SPEC")]
         faults: Option<sbx_stack::faults::FaultSpec>,
+        /// The built web console to serve under /console/ (default: console/dist of this
+        /// checkout, made by scripts/build-console).
+        #[arg(long, value_name = "DIR")]
+        console_dir: Option<std::path::PathBuf>,
     },
     /// Run one sweep of the garbage collector on a running stack now, and print its report.
     #[command(
@@ -104,6 +108,7 @@ async fn main() -> ExitCode {
             gc_every,
             retention,
             faults,
+            console_dir,
         } => {
             if !(aws_delay >= 0.0 && aws_delay.is_finite()) {
                 eprintln!("sbx: --aws-delay must be a non-negative number of seconds, not {aws_delay}");
@@ -130,6 +135,7 @@ async fn main() -> ExitCode {
                 quota,
                 gc_every,
                 faults,
+                console_dir: console_dir.or_else(built_console),
                 sweep: sbx_steps::SweepSettings {
                     retention: chrono::Duration::seconds(i64::try_from(retention).unwrap_or(i64::MAX)),
                     ..sbx_stack::local_sweep_settings()
@@ -140,6 +146,20 @@ async fn main() -> ExitCode {
         }
         Command::Gc { sfn_endpoint, as_of } => gc(sfn_endpoint, as_of).await,
     }
+}
+
+/// The console `scripts/build-console` built in this checkout, if it did: `console/dist` of the
+/// working directory (where `scripts/up` runs), or of the checkout this binary was built from.
+fn built_console() -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::path::PathBuf::from("console/dist"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../console/dist"),
+    ];
+    let found = candidates.into_iter().find(|dir| dir.join("index.html").is_file());
+    if found.is_none() {
+        eprintln!("sbx: the web console is not built (scripts/build-console); serving the API only");
+    }
+    found
 }
 
 /// Starts a sweep on the running stack, waits for it, and prints its report.

@@ -363,8 +363,8 @@ impl AccountStore for DynamoStore {
         }
     }
 
-    async fn account_events(&self, account_id: &str) -> Result<Vec<AccountEvent>, StoreError> {
-        self.read_partition(&trail_partition(account_id)).await
+    async fn account_events(&self, account_id: &str, after: u64) -> Result<Vec<AccountEvent>, StoreError> {
+        self.read_partition_after(&trail_partition(account_id), after).await
     }
 
     async fn record_infra_change(&self, change: &InfraChange) -> Result<(), StoreError> {

@@ -304,8 +304,8 @@ impl SandboxStore for DynamoStore {
         self.set_expiry(tenant, id, expires_at).await
     }
 
-    async fn events(&self, tenant: &str, id: &str) -> Result<Vec<Event>, StoreError> {
-        self.read_events(tenant, id).await
+    async fn events(&self, tenant: &str, id: &str, after: u64) -> Result<Vec<Event>, StoreError> {
+        self.read_events(tenant, id, after).await
     }
 
     async fn live_count(&self, tenant: &str) -> Result<u64, StoreError> {

@@ -3,7 +3,7 @@
 
 use crate::StoreError;
 use crate::dynamo::{DynamoStore, build, s};
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use sbx_lifecycle::Event;
 
 impl DynamoStore {
@@ -29,9 +29,9 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(build(put.build())?).build())
     }
 
-    /// The sandbox's audit trail, oldest first.
-    pub(crate) async fn read_events(&self, tenant: &str, id: &str) -> Result<Vec<Event>, StoreError> {
-        self.read_partition(&event_partition(tenant, id)).await
+    /// The sandbox's audit trail after the event numbered `after`, oldest first.
+    pub(crate) async fn read_events(&self, tenant: &str, id: &str, after: u64) -> Result<Vec<Event>, StoreError> {
+        self.read_partition_after(&event_partition(tenant, id), after).await
     }
 
     /// Every item of one partition of the events table (a sandbox's trail, an account's trail
@@ -40,6 +40,16 @@ impl DynamoStore {
         &self,
         partition: &str,
     ) -> Result<Vec<T>, StoreError> {
+        self.read_partition_after(partition, 0).await
+    }
+
+    /// The items of one partition whose `seq` is above `after`, in order, page by page: the
+    /// key condition reads only those.
+    pub(crate) async fn read_partition_after<T: serde::de::DeserializeOwned>(
+        &self,
+        partition: &str,
+        after: u64,
+    ) -> Result<Vec<T>, StoreError> {
         let mut found = Vec::new();
         let mut start = None;
         loop {
@@ -47,9 +57,11 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.config.tables.events)
-                .key_condition_expression("#sandbox = :sandbox")
+                .key_condition_expression("#sandbox = :sandbox AND #seq > :after")
                 .expression_attribute_names("#sandbox", "sandbox")
+                .expression_attribute_names("#seq", "seq")
                 .expression_attribute_values(":sandbox", s(partition))
+                .expression_attribute_values(":after", AttributeValue::N(after.to_string()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()

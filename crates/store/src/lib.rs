@@ -152,8 +152,14 @@ pub trait SandboxStore: Send + Sync {
         expires_at: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
 
-    /// The sandbox's audit trail, oldest first.
-    fn events(&self, tenant: &str, id: &str) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+    /// The sandbox's audit trail, oldest first: the events after the one numbered `after` (0:
+    /// all of them), read by key, not filtered.
+    fn events(
+        &self,
+        tenant: &str,
+        id: &str,
+        after: u64,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 
     /// How many of the tenant's sandboxes count against its quota.
     fn live_count(&self, tenant: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
@@ -228,10 +234,12 @@ pub trait AccountStore: Send + Sync {
         state: AccountState,
     ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
 
-    /// The account's audit trail, oldest first.
+    /// The account's audit trail, oldest first: the events after the one numbered `after` (0:
+    /// all of them), read by key.
     fn account_events(
         &self,
         account_id: &str,
+        after: u64,
     ) -> impl Future<Output = Result<Vec<AccountEvent>, StoreError>> + Send;
 
     fn record_infra_change(

@@ -62,7 +62,7 @@ async fn started(store: &DynamoStore, tenant: &str, id: &str) -> Result<(), Stor
 async fn fifty_racers_on_one_transition_have_exactly_one_winner() -> TestResult {
     let h = harness(10).await?;
     started(&h.store, "acme", "sbx-race").await?;
-    let before = h.store.events("acme", "sbx-race").await?.len();
+    let before = h.store.events("acme", "sbx-race", 0).await?.len();
 
     let racers = (0..50).map(|_| {
         let store = h.store.clone();
@@ -86,7 +86,7 @@ async fn fifty_racers_on_one_transition_have_exactly_one_winner() -> TestResult 
         }
     }
 
-    let events = h.store.events("acme", "sbx-race").await?;
+    let events = h.store.events("acme", "sbx-race", 0).await?;
     assert_eq!(
         events.len(),
         before + 1,
@@ -206,7 +206,7 @@ async fn a_refused_create_writes_nothing_and_an_idempotency_key_replays() -> Tes
         "{duplicate:?}"
     );
     assert_eq!(h.store.live_count("acme").await?, 1);
-    assert_eq!(h.store.events("acme", "sbx-1").await?.len(), 1);
+    assert_eq!(h.store.events("acme", "sbx-1", 0).await?.len(), 1);
     Ok(())
 }
 
@@ -288,7 +288,7 @@ async fn operations_record_their_outcome_and_audit_trail() -> TestResult {
 
     let trail: Vec<_> = h
         .store
-        .events("acme", "sbx-1")
+        .events("acme", "sbx-1", 0)
         .await?
         .into_iter()
         .map(|e| (e.seq, e.operation, e.from, e.to, e.error))
@@ -316,13 +316,23 @@ async fn operations_record_their_outcome_and_audit_trail() -> TestResult {
             (6, Operation::Start, Some(State::Starting), State::Started, None),
         ]
     );
+    // A reader that has the trail up to an event reads only the newer ones.
+    let newer: Vec<u64> = h
+        .store
+        .events("acme", "sbx-1", 4)
+        .await?
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(newer, [5, 6]);
+    assert!(h.store.events("acme", "sbx-1", 6).await?.is_empty());
 
     // Nobody reads across tenants, even with the right id.
     assert!(matches!(
         h.store.get("globex", "sbx-1").await,
         Err(StoreError::NotFound { .. })
     ));
-    assert!(h.store.events("globex", "sbx-1").await?.is_empty());
+    assert!(h.store.events("globex", "sbx-1", 0).await?.is_empty());
     Ok(())
 }
 
@@ -698,7 +708,7 @@ async fn an_account_goes_round_the_pool_with_an_audit_event_per_change() -> Test
     assert_eq!(h.store.allocate("globex").await?.account_id, account);
     let trail: Vec<String> = h
         .store
-        .account_events(account)
+        .account_events(account, 0)
         .await?
         .into_iter()
         .map(|e| format!("{}:{}", e.seq, e.change))
@@ -826,7 +836,7 @@ async fn an_operators_begin_repeated_after_a_lost_answer_finds_itself() -> TestR
         .await;
     assert!(matches!(other, Err(StoreError::Conflict(_))), "{other:?}");
     assert_eq!(
-        h.store.events("acme", "sbx-1").await?.len(),
+        h.store.events("acme", "sbx-1", 0).await?.len(),
         first.version as usize
     );
     Ok(())
@@ -882,7 +892,7 @@ async fn a_change_whose_every_answer_was_lost_is_found_applied() -> TestResult {
         (State::Stopping, stopping.version)
     );
     assert_eq!(
-        h.store.events("acme", "sbx-1").await?.len(),
+        h.store.events("acme", "sbx-1", 0).await?.len(),
         3,
         "one event per change"
     );

@@ -357,7 +357,7 @@ mod tests {
         ) -> Result<Sandbox, StoreError> {
             unused()
         }
-        async fn events(&self, _: &str, _: &str) -> Result<Vec<Event>, StoreError> {
+        async fn events(&self, _: &str, _: &str, _: u64) -> Result<Vec<Event>, StoreError> {
             unused()
         }
         async fn live_count(&self, _: &str) -> Result<u64, StoreError> {

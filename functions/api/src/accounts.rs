@@ -42,10 +42,11 @@ fn valid_account_id(id: &str) -> bool {
 
 impl<S: AccountStore, D: Directory> Accounts<S, D> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        match self.route(&request).await {
+        let response = match self.route(&request).await {
             Ok(response) => response,
             Err(problem) => problem.response(),
-        }
+        };
+        crate::conditional::answer(&request, response)
     }
 
     async fn route(&self, request: &Request) -> Result<Response<Body>, Problem> {
@@ -100,10 +101,17 @@ impl<S: AccountStore, D: Directory> Accounts<S, D> {
     }
 
     async fn events(&self, request: &Request) -> Result<Response<Body>, Problem> {
-        let id = target(request)?;
+        let query = input::query(request, &["after"])?;
+        let id = account_id(request)?;
+        // Only the events after this one: a client that has the trail reads what is new.
+        let after = query.number("after", 0..=u32::MAX)?.unwrap_or(0);
         // An unknown account is 404, not an empty trail.
         self.store.account(&id).await.map_err(problem)?;
-        let items = self.store.account_events(&id).await.map_err(problem)?;
+        let items = self
+            .store
+            .account_events(&id, u64::from(after))
+            .await
+            .map_err(problem)?;
         Ok(json(StatusCode::OK, &AccountEventList { items }))
     }
 
@@ -135,6 +143,11 @@ impl<S: AccountStore, D: Directory> Accounts<S, D> {
 /// The account a `/accounts/{id}...` request is about; an id that cannot exist is not found.
 fn target(request: &Request) -> Result<String, Problem> {
     input::query(request, &[])?;
+    account_id(request)
+}
+
+/// The `{id}` of an `/accounts/{id}...` request.
+fn account_id(request: &Request) -> Result<String, Problem> {
     let id = input::path_id(request)?;
     if !valid_account_id(&id) {
         return Err(Problem::not_found(format!("account {id:?} not found")));

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod caller;
+pub mod conditional;
 pub mod directory;
 pub mod functions;
 pub mod input;

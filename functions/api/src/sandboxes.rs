@@ -99,10 +99,11 @@ pub struct Sandboxes<S, W, D> {
 
 impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        match self.route(&request).await {
+        let response = match self.route(&request).await {
             Ok(response) => response,
             Err(problem) => problem.response(),
-        }
+        };
+        crate::conditional::answer(&request, response)
     }
 
     async fn route(&self, request: &Request) -> Result<Response<Body>, Problem> {
@@ -197,10 +198,16 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
         let progress = self.progress(&sandbox).await;
         let mut body = serde_json::to_value(&sandbox)
             .map_err(|e| Problem::internal(Kind::Internal, "the record", &e))?;
-        if let (Some(progress), Some(fields)) = (progress, body.as_object_mut()) {
+        if let Some(fields) = body.as_object_mut() {
+            if let Some(progress) = progress {
+                fields.insert(
+                    "progress".into(),
+                    serde_json::to_value(progress).unwrap_or_default(),
+                );
+            }
             fields.insert(
-                "progress".into(),
-                serde_json::to_value(progress).unwrap_or_default(),
+                "actions".into(),
+                serde_json::to_value(sandbox.actions(Utc::now())).unwrap_or_default(),
             );
         }
         Ok(json(StatusCode::OK, &body))
@@ -277,10 +284,19 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
     }
 
     async fn events(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
-        let (tenant, id) = target(caller, request)?;
+        let query = input::query(request, &["tenant", "after"])?;
+        let tenant = caller.tenant_for(query.get("tenant"))?;
+        let id = sandbox_id(request)?;
+        // Only the events after this one (a client that has the trail up to `after` reads what
+        // is new, not the whole history again).
+        let after = query.number("after", 0..=u32::MAX)?.unwrap_or(0);
         // An unknown sandbox is 404, not an empty trail.
         self.store.get(&tenant, &id).await.map_err(problem)?;
-        let events = self.store.events(&tenant, &id).await.map_err(problem)?;
+        let events = self
+            .store
+            .events(&tenant, &id, u64::from(after))
+            .await
+            .map_err(problem)?;
         Ok(json(StatusCode::OK, &EventList { items: &events }))
     }
 
@@ -303,12 +319,17 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
 fn target(caller: &Caller, request: &Request) -> Result<(String, String), Problem> {
     let query = input::query(request, &["tenant"])?;
     let tenant = caller.tenant_for(query.get("tenant"))?;
+    Ok((tenant, sandbox_id(request)?))
+}
+
+/// The sandbox id of a `/sandboxes/{id}` request.
+fn sandbox_id(request: &Request) -> Result<String, Problem> {
     let id = input::path_id(request)?;
     // An id that cannot exist is not found, as another tenant's is.
     if rules::id("id", &id).is_err() {
         return Err(Problem::not_found(format!("sandbox {id:?} not found")));
     }
-    Ok((tenant, id))
+    Ok(id)
 }
 
 fn accepted(sandbox: &Sandbox) -> Response<Body> {

@@ -576,11 +576,11 @@ impl SandboxStore for FakeStore {
         Ok(record)
     }
 
-    async fn events(&self, tenant: &str, id: &str) -> Result<Vec<Event>, StoreError> {
+    async fn events(&self, tenant: &str, id: &str, after: u64) -> Result<Vec<Event>, StoreError> {
         let events = locked(&self.events);
         Ok(events
             .iter()
-            .filter(|e| e.tenant == tenant && e.sandbox_id == id)
+            .filter(|e| e.tenant == tenant && e.sandbox_id == id && e.seq > after)
             .cloned()
             .collect())
     }
@@ -695,7 +695,7 @@ impl AccountStore for FakeStore {
         self.accounts(state, i32::MAX).await
     }
 
-    async fn account_events(&self, _account_id: &str) -> Result<Vec<AccountEvent>, StoreError> {
+    async fn account_events(&self, _account_id: &str, _after: u64) -> Result<Vec<AccountEvent>, StoreError> {
         Ok(Vec::new())
     }
 

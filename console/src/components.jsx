@@ -1,0 +1,60 @@
+// Small pieces every page uses. Values from the API are rendered as text (Preact escapes
+// them); a URL from the API becomes a link only if it is http(s).
+
+export function Time({ at }) {
+  if (!at) return <span>—</span>;
+  const date = new Date(at);
+  if (Number.isNaN(date.getTime())) return <span>{String(at)}</span>;
+  return <time dateTime={at} title={at}>{date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}</time>;
+}
+
+export function StateBadge({ state }) {
+  return <span class={`state state-${String(state).replace(/[^a-z]/g, '')}`} data-state={state}>{state}</span>;
+}
+
+/** A link to `url` if it is an http(s) URL; otherwise the text itself. */
+export function SafeLink({ url, children }) {
+  let safe = null;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol === 'http:' || parsed.protocol === 'https:') safe = parsed.href;
+  } catch {
+    safe = null;
+  }
+  if (!safe) return <span>{String(url)}</span>;
+  return (
+    <a href={safe} target="_blank" rel="noopener noreferrer">
+      {children ?? safe}
+    </a>
+  );
+}
+
+/** What went wrong, as the API said it (a problem's detail), for a person. */
+export function Problem({ error, context }) {
+  if (!error) return null;
+  if (error.unavailable) {
+    return (
+      <p class="notice unavailable" role="status">
+        The sbx API is unavailable right now{error.status ? ` (${error.status})` : ''}; {context ?? 'this page'} will try
+        again{error.retryAfter ? ` in ${error.retryAfter} s` : ' shortly'}.
+      </p>
+    );
+  }
+  return (
+    <p class="notice problem" role="alert">
+      {error.message}
+    </p>
+  );
+}
+
+export function Loading({ what }) {
+  return <p class="muted" role="status">Loading {what}…</p>;
+}
+
+export function duration(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  return `${Math.floor(m / 60)}h ${m % 60}m`;
+}

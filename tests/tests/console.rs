@@ -1,0 +1,92 @@
+//! The web console in a real browser: a local stack of its own serving the built console
+//! (`console/dist`, made by `scripts/build-console`), an account quarantined with a reason for
+//! the admin's pages, and the browser tests (`console/tests/`, Debian's Chromium driven by
+//! playwright-core) run against it by Node. Their screenshots go to
+//! `target/console-screenshots/`.
+
+use sbx_e2e::{root, stack_with};
+use sbx_stack::Options;
+use sbx_store::{AccountChange, AccountStore};
+use std::time::Duration;
+
+/// The account the admin's test finds quarantined.
+const QUARANTINED: &str = "300000000001";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_works_in_a_real_browser() {
+    let root = root();
+    let dist = root.join("console").join("dist");
+    assert!(
+        dist.join("index.html").is_file() && dist.join("app.js").is_file(),
+        "the console is not built in {}: run scripts/build-console (scripts/test does)",
+        dist.display()
+    );
+    let chromium = std::env::var("SBX_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        std::path::Path::new(&chromium).is_file(),
+        "no Chromium at {chromium}: scripts/setup installs Debian's"
+    );
+    let stack = stack_with(Options {
+        pool_size: 3,
+        console_dir: Some(dist),
+        ..Options::default()
+    })
+    .await;
+    let Some(console_url) = stack.console_url.clone() else {
+        panic!("the stack serves the console it was given");
+    };
+
+    let store = &stack.steps.store;
+    store
+        .add_to_pool(QUARANTINED)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for change in [
+        AccountChange::Assign {
+            tenant: "zeta".into(),
+        },
+        AccountChange::Expire {
+            tenant: "zeta".into(),
+        },
+        AccountChange::BeginCleaning,
+        AccountChange::Quarantine {
+            reason: "left behind: instance i-0abc (running), nat-0def (deleting)".into(),
+        },
+    ] {
+        store
+            .change_account(QUARANTINED, change)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    let screenshots = root.join("target").join("console-screenshots");
+    let run = tokio::process::Command::new("node")
+        .args(["--test", "--test-reporter=spec", "--test-concurrency=1", "console/tests/"])
+        .current_dir(&root)
+        .env("SBX_CONSOLE_URL", &console_url)
+        .env("SBX_API_URL", &stack.api_url)
+        .env("SBX_QUARANTINED_ACCOUNT", QUARANTINED)
+        .env("SBX_SCREENSHOTS", &screenshots)
+        .env("SBX_CHROMIUM", &chromium)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(280), run)
+        .await
+        .unwrap_or_else(|_| panic!("the browser tests ran over 280 s"))
+        .unwrap_or_else(|e| panic!("node could not be run: {e}"));
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stack.stop();
+    assert!(output.status.success(), "the browser tests failed:\n{report}");
+    println!("{report}");
+    for page in ["01-sign-in", "05-sandbox-started", "09-list", "14-accounts-quarantined"] {
+        assert!(
+            screenshots.join(format!("{page}.png")).is_file(),
+            "no screenshot {page} in {}",
+            screenshots.display()
+        );
+    }
+}
