@@ -9,6 +9,20 @@ use sbx_stack::Options;
 use sbx_store::{AccountChange, AccountStore};
 use std::time::Duration;
 
+/// The deployed console is served with the same Content-Security-Policy as the local one: the
+/// template's response headers policy carries the gateway's value.
+#[test]
+fn the_template_serves_the_console_with_the_local_content_security_policy() {
+    let template = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap_or_default();
+    let policy = sbx_gateway::console::CONTENT_SECURITY_POLICY;
+    assert!(
+        template.contains(&format!("ContentSecurityPolicy: \"{policy}\"")),
+        "infra/template.yaml's ConsoleHeaders must carry {policy:?}"
+    );
+    assert!(!policy.contains("unsafe-inline") && policy.contains("script-src 'self'"));
+    assert!(template.contains("PathPattern: /console*"));
+}
+
 /// The account the admin's test finds quarantined.
 const QUARANTINED: &str = "300000000001";
 
@@ -61,7 +75,12 @@ async fn the_console_works_in_a_real_browser() {
 
     let screenshots = root.join("target").join("console-screenshots");
     let run = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec", "--test-concurrency=1", "console/tests/"])
+        .args([
+            "--test",
+            "--test-reporter=spec",
+            "--test-concurrency=1",
+            "console/tests/",
+        ])
         .current_dir(&root)
         .env("SBX_CONSOLE_URL", &console_url)
         .env("SBX_API_URL", &stack.api_url)
@@ -82,7 +101,12 @@ async fn the_console_works_in_a_real_browser() {
     stack.stop();
     assert!(output.status.success(), "the browser tests failed:\n{report}");
     println!("{report}");
-    for page in ["01-sign-in", "05-sandbox-started", "09-list", "14-accounts-quarantined"] {
+    for page in [
+        "01-sign-in",
+        "05-sandbox-started",
+        "09-list",
+        "14-accounts-quarantined",
+    ] {
         assert!(
             screenshots.join(format!("{page}.png")).is_file(),
             "no screenshot {page} in {}",

@@ -191,7 +191,10 @@ async fn twenty_lifecycles_complete_with_a_fifth_of_aws_calls_faulted() {
     for (tenant, id) in &sandboxes {
         let record = store.get(tenant, id).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(record.state, State::Deleted, "{id}");
-        let events = store.events(tenant, id, 0).await.unwrap_or_else(|e| panic!("{e}"));
+        let events = store
+            .events(tenant, id, 0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         if let Err(why) = consistent(&events) {
             panic!("{id}'s audit trail: {why}: {events:#?}");
         }

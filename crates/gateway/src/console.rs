@@ -56,32 +56,32 @@ impl Console {
         if !file.starts_with('/') {
             return None;
         }
-        let mut answer = if request.method == axum::http::Method::GET || request.method == axum::http::Method::HEAD
-        {
-            let inner = axum::http::Request::builder()
-                .method(request.method.clone())
-                .uri(file)
-                .body(axum::body::Body::empty());
-            match inner {
-                Ok(inner) => {
-                    let served = ServeDir::new(&self.dir)
-                        .append_index_html_on_directories(true)
-                        .oneshot(inner)
-                        .await;
-                    match served {
-                        Ok(response) => response.map(axum::body::Body::new),
-                        Err(never) => match never {},
+        let mut answer =
+            if request.method == axum::http::Method::GET || request.method == axum::http::Method::HEAD {
+                let inner = axum::http::Request::builder()
+                    .method(request.method.clone())
+                    .uri(file)
+                    .body(axum::body::Body::empty());
+                match inner {
+                    Ok(inner) => {
+                        let served = ServeDir::new(&self.dir)
+                            .append_index_html_on_directories(true)
+                            .oneshot(inner)
+                            .await;
+                        match served {
+                            Ok(response) => response.map(axum::body::Body::new),
+                            Err(never) => match never {},
+                        }
                     }
+                    Err(_) => StatusCode::NOT_FOUND.into_response(),
                 }
-                Err(_) => StatusCode::NOT_FOUND.into_response(),
-            }
-        } else {
-            let mut refused = StatusCode::METHOD_NOT_ALLOWED.into_response();
-            refused
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            refused
-        };
+            } else {
+                let mut refused = StatusCode::METHOD_NOT_ALLOWED.into_response();
+                refused
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                refused
+            };
         for (name, value) in security_headers() {
             answer.headers_mut().insert(name, HeaderValue::from_static(value));
         }
@@ -119,7 +119,10 @@ mod tests {
             panic!("the console's index is the console's");
         };
         assert_eq!(index.status(), StatusCode::OK);
-        assert_eq!(index.headers()[header::CONTENT_SECURITY_POLICY], CONTENT_SECURITY_POLICY);
+        assert_eq!(
+            index.headers()[header::CONTENT_SECURITY_POLICY],
+            CONTENT_SECURITY_POLICY
+        );
         assert_eq!(index.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         assert!(
             index.headers()[header::CONTENT_TYPE]
@@ -142,10 +145,16 @@ mod tests {
     #[tokio::test]
     async fn nothing_outside_the_console_is_served_and_the_api_is_left_alone() {
         let (console, dir) = console();
-        for escape in ["/console/../Cargo.toml", "/console/%2e%2e/Cargo.toml", "/console/nothing.js"] {
+        for escape in [
+            "/console/../Cargo.toml",
+            "/console/%2e%2e/Cargo.toml",
+            "/console/nothing.js",
+        ] {
             let answer = console.serve(&parts("GET", escape)).await;
             assert!(
-                answer.as_ref().is_some_and(|a| a.status() == StatusCode::NOT_FOUND),
+                answer
+                    .as_ref()
+                    .is_some_and(|a| a.status() == StatusCode::NOT_FOUND),
                 "{escape}: {:?}",
                 answer.map(|a| a.status())
             );

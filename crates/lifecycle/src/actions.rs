@@ -136,7 +136,12 @@ mod tests {
     fn actions_follow_the_transition_table() {
         let now = Utc::now();
         for state in State::ALL {
-            for failed in [None, Some(Operation::Create), Some(Operation::Start), Some(Operation::Stop)] {
+            for failed in [
+                None,
+                Some(Operation::Create),
+                Some(Operation::Start),
+                Some(Operation::Stop),
+            ] {
                 let record = sandbox(state, failed);
                 let actions = record.actions(now);
                 for (op, action) in [
@@ -165,7 +170,9 @@ mod tests {
         let started = sandbox(State::Started, None).actions(now);
         assert_eq!(
             started.start.reason.as_deref(),
-            Some("the sandbox is started; start is possible from stopped, or failed after a failed start or stop")
+            Some(
+                "the sandbox is started; start is possible from stopped, or failed after a failed start or stop"
+            )
         );
         assert_eq!(
             sandbox(State::Stopped, None).actions(now).stop.reason.as_deref(),

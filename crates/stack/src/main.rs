@@ -155,7 +155,9 @@ fn built_console() -> Option<std::path::PathBuf> {
         std::path::PathBuf::from("console/dist"),
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../console/dist"),
     ];
-    let found = candidates.into_iter().find(|dir| dir.join("index.html").is_file());
+    let found = candidates
+        .into_iter()
+        .find(|dir| dir.join("index.html").is_file());
     if found.is_none() {
         eprintln!("sbx: the web console is not built (scripts/build-console); serving the API only");
     }
@@ -256,6 +258,9 @@ async fn up(options: Options) -> ExitCode {
         "# aws stepfunctions start-execution --state-machine-arn {} --name demo-create-1 --input file://events/create.json",
         state_machine_arn("create")
     );
+    if let Some(url) = &stack.console_url {
+        println!("# The web console: {url} (sign in as one of the users below)");
+    }
     println!("# Users (user / password / tenant):");
     for user in sbx_stack::identity::USERS {
         let tenant = match (user.tenant, user.admin) {

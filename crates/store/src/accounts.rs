@@ -364,7 +364,8 @@ impl AccountStore for DynamoStore {
     }
 
     async fn account_events(&self, account_id: &str, after: u64) -> Result<Vec<AccountEvent>, StoreError> {
-        self.read_partition_after(&trail_partition(account_id), after).await
+        self.read_partition_after(&trail_partition(account_id), after)
+            .await
     }
 
     async fn record_infra_change(&self, change: &InfraChange) -> Result<(), StoreError> {

@@ -30,8 +30,14 @@ impl DynamoStore {
     }
 
     /// The sandbox's audit trail after the event numbered `after`, oldest first.
-    pub(crate) async fn read_events(&self, tenant: &str, id: &str, after: u64) -> Result<Vec<Event>, StoreError> {
-        self.read_partition_after(&event_partition(tenant, id), after).await
+    pub(crate) async fn read_events(
+        &self,
+        tenant: &str,
+        id: &str,
+        after: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.read_partition_after(&event_partition(tenant, id), after)
+            .await
     }
 
     /// Every item of one partition of the events table (a sandbox's trail, an account's trail

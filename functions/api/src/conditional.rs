@@ -80,9 +80,7 @@ mod tests {
         if let Some(tag) = if_none_match {
             builder = builder.header("if-none-match", tag);
         }
-        builder
-            .body(Body::Empty)
-            .unwrap_or_else(|e| panic!("{e}"))
+        builder.body(Body::Empty).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn ok(body: &str) -> Response<Body> {
@@ -93,7 +91,10 @@ mod tests {
     fn a_read_carries_the_tag_of_its_body() {
         let answer = answer(&get(None), ok(r#"{"state":"started"}"#));
         assert_eq!(answer.status(), StatusCode::OK);
-        let tag = answer.headers()[header::ETAG].to_str().unwrap_or_default().to_owned();
+        let tag = answer.headers()[header::ETAG]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
         assert_eq!(tag, etag(br#"{"state":"started"}"#));
         assert!(tag.starts_with("W/\"") && tag.len() == 2 + 2 + 32, "{tag}");
         assert_ne!(tag, etag(br#"{"state":"stopped"}"#));

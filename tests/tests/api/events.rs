@@ -36,6 +36,34 @@ pub async fn the_trail_has_an_event_per_version(ctx: &Ctx, seen: &mut Seen) {
         (1..=6).collect::<Vec<_>>(),
         "create, stop and start, each begun and ended: {events:?}"
     );
+    // A client that holds the trail up to an event reads only the newer ones.
+    let newer = seen.expect(
+        ROUTE,
+        ctx.api
+            .send("GET", &format!("{path}?after=4"), Some(&ctx.alice), None)
+            .await,
+        200,
+    );
+    let seqs: Vec<i64> = newer.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["seq"].as_i64())
+        .collect();
+    assert_eq!(seqs, [5, 6], "{newer:?}");
+    let bad = seen.expect(
+        ROUTE,
+        ctx.api
+            .send("GET", &format!("{path}?after=-1"), Some(&ctx.alice), None)
+            .await,
+        400,
+    );
+    assert!(
+        bad.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("after:")),
+        "{bad:?}"
+    );
     seen.refusals(ctx, ROUTE, &path, None).await;
 }
 

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod auth;
+mod conditional;
 mod coverage;
 mod create;
 mod events;
@@ -153,6 +154,7 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     behaviour!(extend::sets_the_expiry_within_the_lifetime),
     behaviour!(extend::refuses_what_it_cannot_read),
     behaviour!(events::the_trail_has_an_event_per_version),
+    behaviour!(conditional::unchanged_answers_are_not_sent_again),
     behaviour!(accounts::admins_list_and_filter_accounts),
     behaviour!(accounts::admins_add_and_read_accounts),
     behaviour!(accounts::admins_read_the_trail_and_send_a_quarantined_account_back),

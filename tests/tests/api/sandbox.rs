@@ -14,6 +14,28 @@ pub async fn answers_the_record_or_not_found(ctx: &Ctx, seen: &mut Seen) {
     );
     assert_eq!(got.body["options"]["amq"], true);
     assert!(got.body["account_id"].is_string(), "{got:?}");
+    // What may be done now, and why not, by the transition table.
+    let actions = &got.body["actions"];
+    assert_eq!(
+        (
+            &actions["stop"]["allowed"],
+            &actions["delete"]["allowed"],
+            &actions["extend"]["allowed"]
+        ),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(true),
+            &serde_json::json!(true)
+        ),
+        "{got:?}"
+    );
+    assert_eq!(actions["start"]["allowed"], false);
+    assert!(
+        actions["start"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("the sandbox is started; start is possible from stopped")),
+        "{got:?}"
+    );
     let unknown = ctx
         .api
         .send("GET", "/sandboxes/sb-000000000000", Some(&ctx.alice), None)
