@@ -30,13 +30,14 @@ export function SafeLink({ url, children }) {
 }
 
 /** What went wrong, as the API said it (a problem's detail), for a person. */
-export function Problem({ error, context }) {
+export function Problem({ error, context, retrying = false }) {
   if (!error) return null;
   if (error.unavailable) {
+    const when = error.retryAfter ? ` in ${error.retryAfter} s` : ' shortly';
     return (
       <p class="notice unavailable" role="status">
-        The sbx API is unavailable right now{error.status ? ` (${error.status})` : ''}; {context ?? 'this page'} will try
-        again{error.retryAfter ? ` in ${error.retryAfter} s` : ' shortly'}.
+        The sbx API is unavailable right now{error.status ? ` (${error.status})` : ''};{' '}
+        {retrying ? `${context ?? 'this page'} will try again${when}.` : `try again${when}.`}
       </p>
     );
   }

@@ -4,7 +4,8 @@
 // violation) and photographed into target/console-screenshots/.
 //
 // Environment: SBX_CONSOLE_URL, SBX_API_URL (the stack), SBX_QUARANTINED_ACCOUNT (an account
-// the harness quarantined), SBX_SCREENSHOTS (where to write), SBX_CHROMIUM (the browser).
+// the harness quarantined), SBX_FAILED_SANDBOX (alice's sandbox whose stop failed),
+// SBX_SCREENSHOTS (where to write), SBX_CHROMIUM (the browser).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { AxeBuilder } from '@axe-core/playwright';
 const CONSOLE = process.env.SBX_CONSOLE_URL;
 const API = process.env.SBX_API_URL;
 const QUARANTINED = process.env.SBX_QUARANTINED_ACCOUNT;
+const FAILED = process.env.SBX_FAILED_SANDBOX;
 const SHOTS = process.env.SBX_SCREENSHOTS ?? join(process.cwd(), 'target', 'console-screenshots');
 const CHROMIUM = process.env.SBX_CHROMIUM ?? '/usr/bin/chromium';
 const USERS = {
@@ -233,6 +235,30 @@ test('a tenant creates a sandbox, watches it start live, is told why Start is re
   // The sandbox as the API has it.
   const alice = await token('alice');
   assert.equal((await call(alice, 'GET', `/sandboxes/${id}`)).body.state, 'deleted');
+  await context.close();
+});
+
+test('a failed sandbox shows its error and cause, and only what the table allows after a failed stop', async () => {
+  assert.ok(FAILED, 'SBX_FAILED_SANDBOX names the sandbox the harness failed');
+  const { context, page, problems } = await open();
+  await signIn(page, 'alice');
+  await page.locator(`tr[data-sandbox="${FAILED}"] a`).first().click();
+  await page.locator('section[data-state="failed"]').waitFor();
+  await page.getByRole('heading', { name: 'The stop failed' }).waitFor();
+  assert.equal(await page.getByTestId('failure-error').textContent(), 'Sbx.Transient');
+  // The cause is text, markup and all.
+  assert.equal(await page.getByTestId('failure-cause').textContent(), 'StopInstances: RequestLimitExceeded (<script>alert(1)</script>)');
+  assert.equal(await page.locator('[data-testid="failure-cause"] script').count(), 0);
+  // After a failed stop: start again or delete; not stop.
+  assert.equal(await page.getByRole('button', { name: 'Start' }).isDisabled(), false);
+  assert.equal(await page.getByRole('button', { name: 'Delete' }).isDisabled(), false);
+  assert.equal(await page.getByRole('button', { name: 'Stop' }).isDisabled(), true);
+  assert.match(await page.locator('#why-not-stop').textContent(), /the sandbox is failed; stop is possible from started/);
+  await page.locator('tr[data-seq="4"]').waitFor();
+  assert.match(await page.locator('tr[data-seq="4"]').textContent(), /stopping → failed.*Sbx\.Transient/);
+  await accessible(page, 'failed sandbox');
+  await shot(page, '17-sandbox-failed');
+  assert.deepEqual(problems, []);
   await context.close();
 });
 

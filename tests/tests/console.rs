@@ -4,9 +4,11 @@
 //! playwright-core) run against it by Node. Their screenshots go to
 //! `target/console-screenshots/`.
 
+use sbx_e2e::api::Api;
 use sbx_e2e::{root, stack_with};
+use sbx_lifecycle::{Operation, Outcome};
 use sbx_stack::Options;
-use sbx_store::{AccountChange, AccountStore};
+use sbx_store::{AccountChange, AccountStore, SandboxStore};
 use std::time::Duration;
 
 /// The deployed console is served with the same Content-Security-Policy as the local one: the
@@ -73,6 +75,38 @@ async fn the_console_works_in_a_real_browser() {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 
+    // A sandbox of alice's whose stop failed, for the page that shows a failure.
+    let api = Api::new(&stack);
+    let alice = api.token("alice").await;
+    let created = api
+        .send(
+            "POST",
+            "/sandboxes",
+            Some(&alice),
+            Some(&serde_json::json!({"name": "stop that failed"})),
+        )
+        .await;
+    assert_eq!(created.status, 202, "{created:?}");
+    let failed = created.body["id"].as_str().unwrap_or_default().to_owned();
+    api.wait_for(&alice, &failed, "started").await;
+    let stopping = store
+        .begin("acme", &failed, Operation::Stop)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .finish(
+            "acme",
+            &failed,
+            Operation::Stop,
+            stopping.version,
+            Outcome::Failed {
+                error: "Sbx.Transient".into(),
+                cause: "StopInstances: RequestLimitExceeded (<script>alert(1)</script>)".into(),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
     let screenshots = root.join("target").join("console-screenshots");
     let run = tokio::process::Command::new("node")
         .args([
@@ -85,6 +119,7 @@ async fn the_console_works_in_a_real_browser() {
         .env("SBX_CONSOLE_URL", &console_url)
         .env("SBX_API_URL", &stack.api_url)
         .env("SBX_QUARANTINED_ACCOUNT", QUARANTINED)
+        .env("SBX_FAILED_SANDBOX", &failed)
         .env("SBX_SCREENSHOTS", &screenshots)
         .env("SBX_CHROMIUM", &chromium)
         .kill_on_drop(true)

@@ -30,7 +30,7 @@ export function AccountList({ state }) {
           ))}
         </ul>
       </nav>
-      <Problem error={live.error} context="the pool" />
+      <Problem error={live.error} context="the pool" retrying />
       {live.loading && !live.data && <Loading what="accounts" />}
       {live.data && items.length === 0 && <p class="muted">No {state || ''} accounts.</p>}
       {items.length > 0 && (

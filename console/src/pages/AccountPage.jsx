@@ -28,7 +28,7 @@ export function AccountPage({ id }) {
     return (
       <section>
         <h1>Account {id}</h1>
-        {live.error?.status === 404 ? <p role="alert">There is no account {id}.</p> : <Problem error={live.error} context="this page" />}
+        {live.error?.status === 404 ? <p role="alert">There is no account {id}.</p> : <Problem error={live.error} context="this page" retrying />}
         {live.loading && <Loading what="the account" />}
       </section>
     );
@@ -42,7 +42,7 @@ export function AccountPage({ id }) {
       <h1>
         Account {account.account_id} <StateBadge state={account.state} />
       </h1>
-      <Problem error={live.error} context="this page" />
+      <Problem error={live.error} context="this page" retrying />
       {account.reason && (
         <section class={quarantined ? 'failure' : 'notice'} aria-labelledby="reason-heading">
           <h2 id="reason-heading">{quarantined ? 'Why it is quarantined' : 'Last cleaning problem'}</h2>
@@ -82,7 +82,7 @@ export function AccountPage({ id }) {
         <dd>{account.version}</dd>
       </dl>
       <h2>Trail</h2>
-      <Problem error={trail.error} context="the trail" />
+      <Problem error={trail.error} context="the trail" retrying />
       <table class="list" aria-label="Account trail">
         <thead>
           <tr>

@@ -63,7 +63,7 @@ export function SandboxList({ user, tenant, state }) {
           Admins act for one tenant at a time: name one above, or pick one on the <a href={href('/tenants')}>tenants page</a>.
         </p>
       )}
-      <Problem error={live.error} context="the list" />
+      <Problem error={live.error} context="the list" retrying />
       {live.loading && !live.data && path && <Loading what="sandboxes" />}
       {live.data && items.length === 0 && <p class="muted">No sandboxes{state ? ` in state ${state}` : ''}.</p>}
       {items.length > 0 && (

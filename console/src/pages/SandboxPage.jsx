@@ -134,7 +134,7 @@ export function SandboxPage({ user, id, tenant }) {
     return (
       <section>
         <h1>Sandbox {id}</h1>
-        {live.error?.status === 404 ? <p role="alert">There is no sandbox {id}{t ? ` in tenant ${t}` : ''}.</p> : <Problem error={live.error} context="this page" />}
+        {live.error?.status === 404 ? <p role="alert">There is no sandbox {id}{t ? ` in tenant ${t}` : ''}.</p> : <Problem error={live.error} context="this page" retrying />}
         {live.loading && <Loading what="the sandbox" />}
         <p>
           <a href={href('/sandboxes', { tenant: t })}>Back to the sandboxes</a>
@@ -151,7 +151,7 @@ export function SandboxPage({ user, id, tenant }) {
       <h1 ref={heading}>
         {sandbox.name} <StateBadge state={sandbox.state} />
       </h1>
-      <Problem error={live.error} context="this page" />
+      <Problem error={live.error} context="this page" retrying />
       <Operation progress={sandbox.progress} />
       {sandbox.failure && (
         <section class="failure" aria-labelledby="failure-heading">
@@ -251,7 +251,7 @@ export function SandboxPage({ user, id, tenant }) {
       </section>
       <section aria-labelledby="trail-heading">
         <h2 id="trail-heading">Audit trail</h2>
-        <Problem error={trail.error} context="the trail" />
+        <Problem error={trail.error} context="the trail" retrying />
         <table class="list" aria-label="Audit trail">
           <thead>
             <tr>

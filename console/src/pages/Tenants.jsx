@@ -30,7 +30,7 @@ export function Tenants() {
         <input id="open-tenant" value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="acme" />
         <button type="submit">Open</button>
       </form>
-      <Problem error={live.error} context="the tenants" />
+      <Problem error={live.error} context="the tenants" retrying />
       {live.loading && !live.data && <Loading what="tenants" />}
       {live.data && names.length === 0 && <p class="muted">No tenant holds an account now.</p>}
       {names.length > 0 && (
