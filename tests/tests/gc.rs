@@ -333,6 +333,56 @@ async fn a_create_stopped_midway_is_failed_by_one_sweep_and_can_then_be_deleted(
     stack.stop();
 }
 
+/// A create stopped before it had an account is failed by the sweep; its delete then has
+/// nothing to tear down, ends `deleted`, and gives the quota slot back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_stopped_before_it_had_an_account_can_be_deleted_and_frees_its_slot() {
+    let stack = stack(2, settings()).await;
+    // The create hangs where it would allocate the account, until it is stopped.
+    stack
+        .functions()
+        .handler("allocate-account", |_payload: Value| async {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            Ok(Value::Null)
+        });
+    let store = &stack.steps.store;
+    let client = sfn(&stack);
+    let started = client
+        .start_execution()
+        .state_machine_arn(state_machine_arn("create"))
+        .name("no-account-s1")
+        .input(json!({"tenant": "acme", "sandbox_id": "s1"}).to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.get("acme", "s1").await.is_err() {
+        assert!(Instant::now() < deadline, "the create never made its record");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(store.live_count("acme").await.ok(), Some(1));
+    client
+        .stop_execution()
+        .execution_arn(started.execution_arn())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    let report = sweep(&stack, "gc-no-account", 0).await;
+    let failed = record(&stack, "acme", "s1").await;
+    assert_eq!(failed.state, State::Failed, "{report}");
+    assert_eq!(failed.account_id, None);
+
+    delete(&stack, "acme", "s1").await;
+    assert_eq!(record(&stack, "acme", "s1").await.state, State::Deleted);
+    assert_eq!(
+        store.live_count("acme").await.ok(),
+        Some(0),
+        "the quota slot came back"
+    );
+    stack.stop();
+}
+
 /// The record was changed for a stop whose execution never started (the API's start was lost
 /// and its client never asked again): the sweep starts it, and the stop completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
