@@ -35,15 +35,88 @@ pub fn id(field: &str, value: &str) -> Result<(), Invalid> {
     }
 }
 
-/// A display name: 1 to 100 printable characters, not only blanks.
+/// A display name: 1 to 100 printable characters, not only blanks, that reads as it is
+/// written ([`readable`]).
 pub fn name(value: &str) -> Result<(), Invalid> {
-    if value.trim().is_empty()
-        || value.chars().count() > MAX_NAME_CHARS
-        || value.chars().any(char::is_control)
-    {
+    if value.trim().is_empty() || value.chars().count() > MAX_NAME_CHARS {
         return Err(format!("name: 1 to {MAX_NAME_CHARS} printable characters"));
     }
+    readable("name", value)
+}
+
+/// Free text a person will read (a name): no character that changes how the rest is shown or
+/// hides itself, and no mix of scripts whose letters look alike.
+///
+/// Refused: control characters (Cc), format characters (Cf: bidirectional overrides and
+/// isolates, zero-width spaces and joiners, the byte-order mark, ...), line and paragraph
+/// separators, private-use, surrogate and unassigned code points; and, after UTS #39's
+/// restriction levels, any mix of scripts beyond "moderately restrictive": one script, or
+/// Latin with Han, Hiragana, Katakana or Hangul (Chinese, Japanese, Korean), or Latin with one
+/// other script that is not Cyrillic, Greek or Cherokee. `Paypal` written with a Cyrillic `а`
+/// is refused; `Zahlungen テスト` and `Платежи` are not.
+pub fn readable(field: &str, value: &str) -> Result<(), Invalid> {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    for c in value.chars() {
+        let what = match c.general_category() {
+            GeneralCategory::Control => "a control character",
+            GeneralCategory::Format => {
+                "an invisible format character (bidirectional override, zero-width space or joiner, ...)"
+            }
+            GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator => {
+                "a line or paragraph separator"
+            }
+            GeneralCategory::PrivateUse | GeneralCategory::Surrogate | GeneralCategory::Unassigned => {
+                "a private-use or unassigned code point"
+            }
+            _ => continue,
+        };
+        return Err(format!(
+            "{field}: must not contain {what}; U+{:04X} was found",
+            u32::from(c)
+        ));
+    }
+    if let Some(scripts) = confusable_scripts(value) {
+        return Err(format!(
+            "{field}: mixes scripts whose letters can look alike ({scripts}); write it in one script"
+        ));
+    }
     Ok(())
+}
+
+/// The scripts `value` mixes beyond UTS #39's moderately restrictive level, named, or `None`.
+fn confusable_scripts(value: &str) -> Option<String> {
+    use unicode_script::{Script, UnicodeScript};
+    use unicode_security::mixed_script::AugmentedScriptSet;
+    let mut all = AugmentedScriptSet::default();
+    let mut beside_latin = AugmentedScriptSet::default();
+    for c in value.chars() {
+        let set = AugmentedScriptSet::for_char(c);
+        all.intersect_with(set);
+        if !set.base.contains_script(Script::Latin) {
+            beside_latin.intersect_with(set);
+        }
+    }
+    let moderate = !all.is_empty()
+        || beside_latin.hanb
+        || beside_latin.jpan
+        || beside_latin.kore
+        || (beside_latin.base.len() == 1
+            && !beside_latin.base.contains_script(Script::Cyrillic)
+            && !beside_latin.base.contains_script(Script::Greek)
+            && !beside_latin.base.contains_script(Script::Cherokee));
+    if moderate {
+        return None;
+    }
+    let mut scripts: Vec<&str> = Vec::new();
+    for c in value.chars() {
+        let script = c.script();
+        if !matches!(script, Script::Common | Script::Inherited | Script::Unknown)
+            && !scripts.contains(&script.full_name())
+        {
+            scripts.push(script.full_name());
+        }
+    }
+    Some(scripts.join(" and "))
 }
 
 pub fn constellations(values: &[String]) -> Result<(), Invalid> {
@@ -109,6 +182,49 @@ mod tests {
         assert!(name(&"é".repeat(100)).is_ok());
         for bad in ["", "   ", "a\nb", &"x".repeat(101)] {
             assert!(name(bad).unwrap_err().starts_with("name:"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_that_hide_or_reorder_characters_are_refused() {
+        for (bad, code) in [
+            ("invoice\u{202E}fdp.exe", "U+202E"),   // right-to-left override
+            ("pay\u{2066}ments\u{2069}", "U+2066"), // left-to-right isolate
+            ("pay\u{200B}ments", "U+200B"),         // zero-width space
+            ("pay\u{200D}ments", "U+200D"),         // zero-width joiner
+            ("\u{FEFF}payments", "U+FEFF"),         // byte-order mark
+            ("pay\u{00AD}ments", "U+00AD"),         // soft hyphen
+            ("pay\u{0007}ments", "U+0007"),         // bell
+            ("pay\u{2028}ments", "U+2028"),         // line separator
+            ("pay\u{E000}ments", "U+E000"),         // private use
+        ] {
+            let err = name(bad).unwrap_err();
+            assert!(err.starts_with("name:") && err.contains(code), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn names_mixing_look_alike_scripts_are_refused_and_one_script_is_fine() {
+        // Latin with a Cyrillic "а" (U+0430) and "р" (U+0440).
+        let err = name("\u{0440}aypal \u{0430}ccount").unwrap_err();
+        assert!(
+            err.starts_with("name:") && err.contains("Cyrillic") && err.contains("Latin"),
+            "{err}"
+        );
+        // Latin with a Greek omicron.
+        assert!(name("g\u{03BF}\u{03BF}gle").is_err());
+        for good in [
+            "Payments integration #2 (EU)",
+            "Zahlungsverkehr – Test",
+            "Платежи",
+            "Zahlungen テスト",
+            "支付 sandbox",
+            "결제 sandbox",
+            "Paiements à l'étranger",
+            "إختبار المدفوعات",
+            "test 🚀",
+        ] {
+            assert_eq!(name(good), Ok(()), "{good}");
         }
     }
 

@@ -34,6 +34,14 @@ pub async fn refuses_a_bad_field_naming_it(ctx: &Ctx, seen: &mut Seen) {
         (json!({"name": "x", "ttl_hours": 100000}), "ttl_hours"),
         (json!({"name": "x", "instance_size": "huge"}), "instance_size"),
         (json!({"amq": true}), "name"),
+        // Names a person could be fooled by: a right-to-left override, a zero-width space, a
+        // Latin name with Cyrillic letters in it.
+        (
+            json!({"name": "invoice\u{202E}fdp.exe"}),
+            "name: must not contain",
+        ),
+        (json!({"name": "pay\u{200B}ments"}), "U+200B"),
+        (json!({"name": "\u{0440}aypal"}), "name: mixes scripts"),
     ] {
         let reply = ctx
             .api
