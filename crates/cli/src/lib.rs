@@ -1,5 +1,5 @@
-//! The `sbx` command line's client commands, beside `sbx up` in one binary (as Coder's CLI
-//! carries its server): sign in once, then manage sandboxes and accounts over the HTTPS API.
+//! The `sbx` command line's client commands (the binary `sbx`, `src/main.rs`; the local stack is
+//! `sbx-local`): sign in once, then manage sandboxes and accounts over the HTTPS API.
 //!
 //! - `sbx login` / `sbx logout`: tokens in the user's config directory, mode 0600 ([`config`]),
 //!   refreshed when they expire ([`api`]);

@@ -239,7 +239,7 @@ pub fn user_pool_signing_key() -> Result<Vec<u8>, MotoError> {
 }
 
 /// The Python that has moto: `SBX_PYTHON`, or the project's `.venv`, looked for from the
-/// directory the process runs in upwards (a test runs in its package's directory, `sbx up` in
+/// directory the process runs in upwards (a test runs in its package's directory, `sbx-local up` in
 /// the repository's). Not from this crate's build-time path: a target directory shared by two
 /// clones (as `.ci/run` shares one) keeps the path of the clone that built it.
 fn python() -> PathBuf {

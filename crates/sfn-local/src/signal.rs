@@ -1,4 +1,4 @@
-//! How the local servers (`sfn-local serve`, `sbx up`) know to stop: Ctrl-C or SIGTERM.
+//! How the local servers (`sfn-local serve`, `sbx-local up`) know to stop: Ctrl-C or SIGTERM.
 
 /// Waits until the process gets Ctrl-C, or SIGTERM on Unix.
 pub async fn stop_requested() {

@@ -8,7 +8,7 @@
 //! the first one makes the NAT gateway, the ALB and the proxies; the rest of each create runs
 //! in parallel.
 //!
-//! `SBX_BENCH_AWS_DELAY` (seconds, default 3, as `sbx up`) and `SBX_BENCH_TIME_SCALE` (default
+//! `SBX_BENCH_AWS_DELAY` (seconds, default 3, as `sbx-local up`) and `SBX_BENCH_TIME_SCALE` (default
 //! 1) scale the whole run down; `SBX_BENCH_COUNTS` (default `1,6,20`) sets the counts.
 
 use sbx_sfn_local::service::Status;

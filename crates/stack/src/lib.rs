@@ -4,7 +4,7 @@
 //! the tables from `infra/template.yaml`, seeds the management account's machine images and a
 //! pool of customer accounts, and starts the local Step Functions engine with the definitions
 //! of `statemachines/` and every step function registered in this process. The end-to-end
-//! tests use it as it is; `sbx up` runs it in the foreground.
+//! tests use it as it is; `sbx-local up` runs it in the foreground.
 
 pub mod faults;
 pub mod identity;
@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The state machine definitions, embedded so that `sbx up` runs from anywhere.
+/// The state machine definitions, embedded so that `sbx-local up` runs from anywhere.
 pub const STATE_MACHINES: [(&str, &str); 5] = [
     ("create", include_str!("../../../statemachines/create.asl.json")),
     ("start", include_str!("../../../statemachines/start.asl.json")),

@@ -1,5 +1,5 @@
-//! `sbx`: the command line. `sbx up` runs everything on this machine; the client commands
-//! (`sbx login`, `sbx create`, ...; `sbx_cli`) drive an sbx API, local or deployed.
+//! `sbx-local`: the whole of sbx on this machine. `sbx-local up` runs the local stack
+//! (`scripts/up`), `sbx-local gc` sweeps it now. The client of its API is `sbx` (`crates/cli`).
 
 use clap::{CommandFactory, Parser, Subcommand};
 use sbx_stack::{LocalStack, Options, state_machine_arn};
@@ -8,13 +8,11 @@ use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
-    name = "sbx",
-    about = "sbx: sandboxes of the core-banking system. `sbx up` runs the whole stack on this machine; the other commands drive its API",
-    after_help = "Exit codes: 0 success, 1 failed (an operation waited for failed), 2 usage, 3 not found,\n4 conflict or quota, 5 authentication, 6 the API unavailable.\n\nExamples:\n  sbx up\n  sbx login alice\n  sbx create demo --wait\n  sbx ls -o json | jq -r '.items[].id'"
+    name = "sbx-local",
+    about = "sbx-local: the whole of sbx on this machine (moto, the workflows, the API and the web console); drive it with the `sbx` client",
+    after_help = "Examples:\n  sbx-local up\n  sbx-local gc --as-of 2026-12-03T12:00:00Z"
 )]
 struct Cli {
-    #[command(flatten)]
-    global: sbx_cli::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,7 +21,7 @@ struct Cli {
 enum Command {
     /// Start the local stack and run until Ctrl-C or SIGTERM. Prints `export` lines to eval.
     #[command(
-        after_help = "Examples:\n  sbx up > /tmp/sbx.env && eval \"$(grep ^export /tmp/sbx.env)\"\n  sbx up --aws-delay 0 --time-scale 0   # moto's instant mode, no waiting\n  sbx up --faults 20%,seed=7            # a fifth of AWS calls refused or their answers lost"
+        after_help = "Examples:\n  sbx-local up > /tmp/sbx.env && eval \"$(grep ^export /tmp/sbx.env)\"\n  sbx-local up --aws-delay 0 --time-scale 0   # moto's instant mode, no waiting\n  sbx-local up --faults 20%,seed=7            # a fifth of AWS calls refused or their answers lost"
     )]
     Up {
         /// Use an AWS endpoint that is already running instead of starting moto.
@@ -65,10 +63,10 @@ enum Command {
     },
     /// Run one sweep of the garbage collector on a running stack now, and print its report.
     #[command(
-        after_help = "Examples:\n  sbx gc\n  sbx gc --as-of 2026-12-03T12:00:00Z   # as if two days had passed"
+        after_help = "Examples:\n  sbx-local gc\n  sbx-local gc --as-of 2026-12-03T12:00:00Z   # as if two days had passed"
     )]
     Gc {
-        /// The local Step Functions API (default: $AWS_ENDPOINT_URL_SFN, or the one `sbx up` serves).
+        /// The local Step Functions API (default: $AWS_ENDPOINT_URL_SFN, or the one `sbx-local up` serves).
         #[arg(long, value_name = "URL")]
         sfn_endpoint: Option<String>,
         /// Sweep as of this time (RFC 3339) instead of now: expiry and retention as if time had passed.
@@ -80,21 +78,15 @@ enum Command {
   sbx completions bash > ~/.local/share/bash-completion/completions/sbx
   sbx completions zsh > ~/.zfunc/_sbx")]
     Completions { shell: clap_complete::Shell },
-    #[command(flatten)]
-    Client(sbx_cli::Client),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Client(command) = cli.command {
-        return sbx_cli::run(cli.global, command).await;
-    }
     sbx_telemetry::init();
     match cli.command {
-        Command::Client(_) => ExitCode::SUCCESS,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "sbx", &mut std::io::stdout());
+            clap_complete::generate(shell, &mut Cli::command(), "sbx-local", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
         Command::Up {
@@ -111,7 +103,7 @@ async fn main() -> ExitCode {
             console_dir,
         } => {
             if !(aws_delay >= 0.0 && aws_delay.is_finite()) {
-                eprintln!("sbx: --aws-delay must be a non-negative number of seconds, not {aws_delay}");
+                eprintln!("sbx-local: --aws-delay must be a non-negative number of seconds, not {aws_delay}");
                 return ExitCode::from(2);
             }
             let gc_every = match gc_every {
@@ -120,7 +112,7 @@ async fn main() -> ExitCode {
                 None => match sbx_stack::schedule::template_interval() {
                     Ok(every) => Some(every),
                     Err(err) => {
-                        eprintln!("sbx: {err}");
+                        eprintln!("sbx-local: {err}");
                         return ExitCode::FAILURE;
                     }
                 },
@@ -159,7 +151,7 @@ fn built_console() -> Option<std::path::PathBuf> {
         .into_iter()
         .find(|dir| dir.join("index.html").is_file());
     if found.is_none() {
-        eprintln!("sbx: the web console is not built (scripts/build-console); serving the API only");
+        eprintln!("sbx-local: the web console is not built (scripts/build-console); serving the API only");
     }
     found
 }
@@ -174,7 +166,9 @@ async fn gc(sfn_endpoint: Option<String>, as_of: Option<String>) -> ExitCode {
         Some(at) => match chrono::DateTime::parse_from_rfc3339(&at) {
             Ok(at) => serde_json::json!({"as_of": at.to_rfc3339()}),
             Err(_) => {
-                eprintln!("sbx: --as-of must be an RFC 3339 time such as 2026-12-03T12:00:00Z, not {at:?}");
+                eprintln!(
+                    "sbx-local: --as-of must be an RFC 3339 time such as 2026-12-03T12:00:00Z, not {at:?}"
+                );
                 return ExitCode::from(2);
             }
         },
@@ -209,7 +203,7 @@ async fn gc(sfn_endpoint: Option<String>, as_of: Option<String>) -> ExitCode {
         {
             Ok(described) => described,
             Err(err) => {
-                eprintln!("sbx: {}", aws_sdk_sfn::error::DisplayErrorContext(&err));
+                eprintln!("sbx-local: {}", aws_sdk_sfn::error::DisplayErrorContext(&err));
                 return ExitCode::FAILURE;
             }
         };
@@ -236,14 +230,14 @@ async fn gc(sfn_endpoint: Option<String>, as_of: Option<String>) -> ExitCode {
 async fn up(options: Options) -> ExitCode {
     let time_scale = options.time_scale;
     if !(time_scale >= 0.0 && time_scale.is_finite()) {
-        eprintln!("sbx: --time-scale must be a non-negative number, not {time_scale}");
+        eprintln!("sbx-local: --time-scale must be a non-negative number, not {time_scale}");
         return ExitCode::FAILURE;
     }
     let gc_every = options.gc_every;
     let stack = match LocalStack::start(options).await {
         Ok(stack) => stack,
         Err(err) => {
-            eprintln!("sbx: {err}");
+            eprintln!("sbx-local: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -280,14 +274,14 @@ async fn up(options: Options) -> ExitCode {
     );
     match gc_every {
         Some(every) => println!(
-            "# The garbage collector sweeps every {} s; sweep now with `sbx gc` (or `sbx gc --as-of TIME` to make time pass).",
+            "# The garbage collector sweeps every {} s; sweep now with `sbx-local gc` (or `sbx-local gc --as-of TIME` to make time pass).",
             every.as_secs()
         ),
-        None => println!("# The garbage collector runs only when asked: `sbx gc`."),
+        None => println!("# The garbage collector runs only when asked: `sbx-local gc`."),
     }
-    eprintln!("sbx: up; Ctrl-C to stop");
+    eprintln!("sbx-local: up; Ctrl-C to stop");
     sbx_sfn_local::signal::stop_requested().await;
-    eprintln!("sbx: stopping");
+    eprintln!("sbx-local: stopping");
     stack.stop();
     ExitCode::SUCCESS
 }

@@ -1,11 +1,11 @@
-//! `sbx gc` as a user runs it: against a running local stack, it starts one sweep, waits for
+//! `sbx-local gc` as a user runs it: against a running local stack, it starts one sweep, waits for
 //! it and prints its report; a bad `--as-of` is a usage error that starts nothing.
 
 use sbx_stack::{LocalStack, Options, local_sweep_settings, state_machine_arn};
 use std::process::Command;
 
 fn sbx(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sbx"))
+    Command::new(env!("CARGO_BIN_EXE_sbx-local"))
         .args(args)
         .env_remove("AWS_ENDPOINT_URL_SFN")
         .output()

@@ -1,4 +1,4 @@
-//! The HTTP API end to end, as a client sees it: `sbx up`'s local API gateway with its JWT
+//! The HTTP API end to end, as a client sees it: `sbx-local up`'s local API gateway with its JWT
 //! authorizer in front of the API functions, real tokens from moto's Cognito, the workflows
 //! running on the local engine, and the answers checked against `infra/openapi.yaml`.
 //!
