@@ -215,8 +215,8 @@ async fn ensure_nat(
         }
         let (id, state) = create_nat(clients, owner, network, token).await?;
         done.changes.push("create nat".to_owned());
-        match state.as_str() {
-            "available" => nats.available.push(id),
+        match state {
+            NatGatewayState::Available => nats.available.push(id),
             _ => nats.pending.push(id),
         }
     }
@@ -295,6 +295,49 @@ async fn proxies(clients: &AccountClients, owner: &Owner) -> Result<Vec<instance
         .collect())
 }
 
+/// A NAT gateway's state (`NatGatewayState`), as the decisions about it need it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NatGatewayState {
+    Pending,
+    Available,
+    Deleting,
+    Deleted,
+    Failed,
+    /// A state this version of sbx does not know.
+    Other(String),
+}
+
+impl NatGatewayState {
+    pub fn as_str(&self) -> &str {
+        match self {
+            NatGatewayState::Pending => "pending",
+            NatGatewayState::Available => "available",
+            NatGatewayState::Deleting => "deleting",
+            NatGatewayState::Deleted => "deleted",
+            NatGatewayState::Failed => "failed",
+            NatGatewayState::Other(name) => name,
+        }
+    }
+
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "pending" => NatGatewayState::Pending,
+            "available" => NatGatewayState::Available,
+            "deleting" => NatGatewayState::Deleting,
+            "deleted" => NatGatewayState::Deleted,
+            "failed" => NatGatewayState::Failed,
+            other => NatGatewayState::Other(other.to_owned()),
+        }
+    }
+
+    /// The state of a NAT gateway EC2 described or made (none reported: `pending`, as a new
+    /// one is).
+    pub fn of(nat: &aws_sdk_ec2::types::NatGateway) -> Self {
+        nat.state()
+            .map_or(NatGatewayState::Pending, |s| NatGatewayState::parse(s.as_str()))
+    }
+}
+
 async fn nat_gateways(clients: &AccountClients, owner: &Owner) -> Result<Nats, AwsError> {
     let mut filters = owner.filters("nat");
     filters.push(
@@ -317,10 +360,10 @@ async fn nat_gateways(clients: &AccountClients, owner: &Owner) -> Result<Nats, A
         let Some(id) = nat.nat_gateway_id().map(str::to_owned) else {
             continue;
         };
-        match nat.state().map(|s| s.as_str()).unwrap_or("pending") {
-            "available" => nats.available.push(id),
-            "pending" => nats.pending.push(id),
-            "deleting" => nats.deleting.push(id),
+        match NatGatewayState::of(nat) {
+            NatGatewayState::Available => nats.available.push(id),
+            NatGatewayState::Pending => nats.pending.push(id),
+            NatGatewayState::Deleting => nats.deleting.push(id),
             _ => {}
         }
     }
@@ -349,7 +392,7 @@ async fn create_nat(
     owner: &Owner,
     network: &AccountNetwork,
     token: &str,
-) -> Result<(String, String), AwsError> {
+) -> Result<(String, NatGatewayState), AwsError> {
     let allocation = match addresses(clients, owner).await?.into_iter().next() {
         Some(id) => id,
         None => clients
@@ -381,8 +424,7 @@ async fn create_nat(
         .nat_gateway_id()
         .map(str::to_owned)
         .ok_or_else(|| AwsError::Missing("CreateNatGateway returned no id".into()))?;
-    let state = nat.state().map(|s| s.as_str().to_owned()).unwrap_or_default();
-    Ok((id, state))
+    Ok((id, NatGatewayState::of(nat)))
 }
 
 /// Takes the sandboxes' route away, deletes the NAT gateways, and releases their Elastic IP

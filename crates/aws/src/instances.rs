@@ -33,11 +33,78 @@ pub const INSTANCE_PROFILE: &str = "sbx-sandbox-instance";
 pub struct Vm {
     pub id: String,
     pub role: String,
-    pub state: String,
+    pub state: InstanceState,
+}
+
+/// An EC2 instance's state (`InstanceStateName`), as the decisions about it need it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InstanceState {
+    Pending,
+    Running,
+    Stopping,
+    Stopped,
+    ShuttingDown,
+    Terminated,
+    /// A state this version of sbx does not know; never taken for any of the above.
+    Other(String),
+}
+
+impl InstanceState {
+    /// The name EC2 gives the state (`shutting-down`, ...).
+    pub fn as_str(&self) -> &str {
+        match self {
+            InstanceState::Pending => "pending",
+            InstanceState::Running => "running",
+            InstanceState::Stopping => "stopping",
+            InstanceState::Stopped => "stopped",
+            InstanceState::ShuttingDown => "shutting-down",
+            InstanceState::Terminated => "terminated",
+            InstanceState::Other(name) => name,
+        }
+    }
+
+    /// The state EC2 named `name`.
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "pending" => InstanceState::Pending,
+            "running" => InstanceState::Running,
+            "stopping" => InstanceState::Stopping,
+            "stopped" => InstanceState::Stopped,
+            "shutting-down" => InstanceState::ShuttingDown,
+            "terminated" => InstanceState::Terminated,
+            other => InstanceState::Other(other.to_owned()),
+        }
+    }
+
+    /// The state of an instance EC2 described.
+    pub fn of(instance: &aws_sdk_ec2::types::Instance) -> Self {
+        instance
+            .state()
+            .and_then(|s| s.name())
+            .map_or(InstanceState::Other("unknown".into()), |n| {
+                InstanceState::parse(n.as_str())
+            })
+    }
+
+    /// On its way out: AWS is still removing or stopping it.
+    pub fn is_settling(&self) -> bool {
+        matches!(self, InstanceState::ShuttingDown | InstanceState::Stopping)
+    }
+}
+
+impl std::fmt::Display for InstanceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// States in which an instance still exists for its owner.
-const ALIVE: [&str; 4] = ["pending", "running", "stopping", "stopped"];
+const ALIVE: [InstanceState; 4] = [
+    InstanceState::Pending,
+    InstanceState::Running,
+    InstanceState::Stopping,
+    InstanceState::Stopped,
+];
 
 /// The owner's instances that are not terminated (or shutting down), with their roles.
 pub async fn find(ec2: &Client, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
@@ -48,11 +115,11 @@ pub async fn find(ec2: &Client, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
 /// their network interfaces (and so the subnet and security group) for a minute or more.
 pub async fn remaining(ec2: &Client, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
     let mut states = ALIVE.to_vec();
-    states.push("shutting-down");
+    states.push(InstanceState::ShuttingDown);
     find_in(ec2, owner, &states).await
 }
 
-async fn find_in(ec2: &Client, owner: &Owner, states: &[&str]) -> Result<Vec<Vm>, AwsError> {
+async fn find_in(ec2: &Client, owner: &Owner, states: &[InstanceState]) -> Result<Vec<Vm>, AwsError> {
     let key = match owner {
         Owner::Sandbox { sandbox, .. } => (tags::SANDBOX, sandbox.as_str()),
         Owner::Account { account, .. } => (tags::ACCOUNT, account.as_str()),
@@ -63,7 +130,7 @@ async fn find_in(ec2: &Client, owner: &Owner, states: &[&str]) -> Result<Vec<Vm>
     request = request.filters(
         aws_sdk_ec2::types::Filter::builder()
             .name("instance-state-name")
-            .set_values(Some(states.iter().map(|s| s.to_string()).collect()))
+            .set_values(Some(states.iter().map(|s| s.as_str().to_owned()).collect()))
             .build(),
     );
     let output = request.send().await.map_err(sdk("DescribeInstances"))?;
@@ -79,11 +146,7 @@ async fn find_in(ec2: &Client, owner: &Owner, states: &[&str]) -> Result<Vec<Vm>
             vms.push(Vm {
                 id: instance.instance_id().unwrap_or_default().to_owned(),
                 role: role.to_owned(),
-                state: instance
-                    .state()
-                    .and_then(|s| s.name())
-                    .map(|n| n.as_str().to_owned())
-                    .unwrap_or_default(),
+                state: InstanceState::of(instance),
             });
         }
     }

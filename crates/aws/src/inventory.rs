@@ -9,10 +9,108 @@
 
 use crate::account::AccountClients;
 use crate::error::{AwsError, sdk};
+use crate::infra::NatGatewayState;
+use crate::instances::InstanceState;
 use crate::streaming::Streaming;
 use crate::tags;
 use aws_sdk_ec2::types::Filter;
 use std::collections::BTreeSet;
+
+/// What kind of resource a [`Leftover`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LeftoverKind {
+    /// Anything else that carries an `sbx:` tag (a volume, a snapshot, an interface, ...),
+    /// named by its ARN.
+    Tagged,
+    Instance,
+    NatGateway,
+    ElasticIp,
+    LoadBalancer,
+    TargetGroup,
+    Subnet,
+    SecurityGroup,
+    StreamingFleet,
+}
+
+impl LeftoverKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeftoverKind::Tagged => "tagged",
+            LeftoverKind::Instance => "instance",
+            LeftoverKind::NatGateway => "nat-gateway",
+            LeftoverKind::ElasticIp => "elastic-ip",
+            LeftoverKind::LoadBalancer => "load-balancer",
+            LeftoverKind::TargetGroup => "target-group",
+            LeftoverKind::Subnet => "subnet",
+            LeftoverKind::SecurityGroup => "security-group",
+            LeftoverKind::StreamingFleet => "streaming fleet",
+        }
+    }
+}
+
+/// The state AWS reports for a leftover, where it reports one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LeftoverState {
+    Instance(InstanceState),
+    /// A NAT gateway's state (`pending`, `available`, `deleting`, ...).
+    NatGateway(NatGatewayState),
+}
+
+impl LeftoverState {
+    /// AWS is still taking it away: the next inventory may find it gone.
+    pub fn is_settling(&self) -> bool {
+        match self {
+            LeftoverState::Instance(state) => state.is_settling(),
+            LeftoverState::NatGateway(state) => *state == NatGatewayState::Deleting,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            LeftoverState::Instance(state) => state.as_str(),
+            LeftoverState::NatGateway(state) => state.as_str(),
+        }
+    }
+}
+
+/// One thing an account holds that an empty account must not hold.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Leftover {
+    pub kind: LeftoverKind,
+    /// Its id (an ARN for [`LeftoverKind::Tagged`]; empty for the streaming fleet).
+    pub id: String,
+    pub state: Option<LeftoverState>,
+}
+
+impl Leftover {
+    fn new(kind: LeftoverKind, id: &str, state: Option<LeftoverState>) -> Self {
+        Self {
+            kind,
+            id: id.to_owned(),
+            state,
+        }
+    }
+
+    /// AWS is still taking it away ([`LeftoverState::is_settling`]).
+    pub fn is_settling(&self) -> bool {
+        self.state.as_ref().is_some_and(LeftoverState::is_settling)
+    }
+}
+
+/// `instance i-0abc (running)`, `tagged arn:...`, `streaming fleet`: how a quarantine reason
+/// names it.
+impl std::fmt::Display for Leftover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind.as_str())?;
+        if !self.id.is_empty() {
+            write!(f, " {}", self.id)?;
+        }
+        if let Some(state) = &self.state {
+            write!(f, " ({})", state.as_str())?;
+        }
+        Ok(())
+    }
+}
 
 /// A sandbox that has resources in an account, as its tags name it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,8 +169,7 @@ pub async fn tagged_sandboxes(clients: &AccountClients) -> Result<BTreeSet<Tagge
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("DescribeInstances"))?;
         for instance in page.reservations().iter().flat_map(|r| r.instances()) {
-            let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str());
-            if state != Some("terminated") {
+            if InstanceState::of(instance) != InstanceState::Terminated {
                 found.extend(tagged(&ec2_tags(instance.tags())));
             }
         }
@@ -144,10 +241,9 @@ async fn target_groups(clients: &AccountClients) -> Result<Vec<(String, Vec<(Str
     Ok(groups)
 }
 
-/// What the account holds that an empty account must not: each entry names the resource,
-/// e.g. `instance i-0abc (running)` or `tagged arn:aws:ec2:...:natgateway/nat-1`. Empty means
-/// the account may go back to the pool.
-pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Result<Vec<String>, AwsError> {
+/// What the account holds that an empty account must not (shown as `instance i-0abc (running)`
+/// or `tagged arn:aws:ec2:...:volume/vol-1`). Empty means the account may go back to the pool.
+pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Result<Vec<Leftover>, AwsError> {
     let mut left = BTreeSet::new();
     let ec2 = &clients.ec2;
 
@@ -171,7 +267,7 @@ pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Resul
                     .iter()
                     .any(|kind| arn.contains(&format!(":{kind}/")));
             if !network {
-                left.insert(format!("tagged {arn}"));
+                left.insert(Leftover::new(LeftoverKind::Tagged, arn, None));
             }
         }
     }
@@ -181,15 +277,12 @@ pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Resul
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("DescribeInstances"))?;
         for instance in page.reservations().iter().flat_map(|r| r.instances()) {
-            let state = instance
-                .state()
-                .and_then(|s| s.name())
-                .map(|n| n.as_str())
-                .unwrap_or("unknown");
-            if state != "terminated" {
-                left.insert(format!(
-                    "instance {} ({state})",
-                    instance.instance_id().unwrap_or_default()
+            let state = InstanceState::of(instance);
+            if state != InstanceState::Terminated {
+                left.insert(Leftover::new(
+                    LeftoverKind::Instance,
+                    instance.instance_id().unwrap_or_default(),
+                    Some(LeftoverState::Instance(state)),
                 ));
             }
         }
@@ -198,11 +291,12 @@ pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Resul
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("DescribeNatGateways"))?;
         for nat in page.nat_gateways() {
-            let state = nat.state().map(|s| s.as_str()).unwrap_or("unknown");
-            if state != "deleted" && state != "failed" {
-                left.insert(format!(
-                    "nat-gateway {} ({state})",
-                    nat.nat_gateway_id().unwrap_or_default()
+            let state = NatGatewayState::of(nat);
+            if !matches!(state, NatGatewayState::Deleted | NatGatewayState::Failed) {
+                left.insert(Leftover::new(
+                    LeftoverKind::NatGateway,
+                    nat.nat_gateway_id().unwrap_or_default(),
+                    Some(LeftoverState::NatGateway(state)),
                 ));
             }
         }
@@ -213,26 +307,28 @@ pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Resul
         .await
         .map_err(sdk("DescribeAddresses"))?;
     for address in addresses.addresses() {
-        left.insert(format!(
-            "elastic-ip {}",
+        left.insert(Leftover::new(
+            LeftoverKind::ElasticIp,
             address
                 .allocation_id()
                 .or(address.public_ip())
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            None,
         ));
     }
     let mut pages = clients.elb.describe_load_balancers().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("DescribeLoadBalancers"))?;
         for lb in page.load_balancers() {
-            left.insert(format!(
-                "load-balancer {}",
-                lb.load_balancer_name().unwrap_or_default()
+            left.insert(Leftover::new(
+                LeftoverKind::LoadBalancer,
+                lb.load_balancer_name().unwrap_or_default(),
+                None,
             ));
         }
     }
     for (arn, _) in target_groups(clients).await? {
-        left.insert(format!("target-group {arn}"));
+        left.insert(Leftover::new(LeftoverKind::TargetGroup, &arn, None));
     }
     let network_vpcs = account_network_vpcs(ec2).await?;
     let mut pages = ec2.describe_subnets().into_paginator().send();
@@ -243,7 +339,11 @@ pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Resul
             let in_network =
                 subnet.vpc_id().is_some_and(|v| network_vpcs.contains(v)) && role.starts_with("public-");
             if !in_network && subnet.default_for_az() != Some(true) {
-                left.insert(format!("subnet {}", subnet.subnet_id().unwrap_or_default()));
+                left.insert(Leftover::new(
+                    LeftoverKind::Subnet,
+                    subnet.subnet_id().unwrap_or_default(),
+                    None,
+                ));
             }
         }
     }
@@ -256,12 +356,16 @@ pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Resul
                 .is_some_and(|n| crate::network::ACCOUNT_GROUPS.contains(&n))
                 && group.vpc_id().is_some_and(|v| network_vpcs.contains(v));
             if group.group_name() != Some("default") && !shared {
-                left.insert(format!("security-group {}", group.group_id().unwrap_or_default()));
+                left.insert(Leftover::new(
+                    LeftoverKind::SecurityGroup,
+                    group.group_id().unwrap_or_default(),
+                    None,
+                ));
             }
         }
     }
     if streaming.exists(clients).await? {
-        left.insert("streaming fleet".to_owned());
+        left.insert(Leftover::new(LeftoverKind::StreamingFleet, "", None));
     }
     Ok(left.into_iter().collect())
 }

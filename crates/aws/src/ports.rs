@@ -273,7 +273,10 @@ pub trait Inventory: Send + Sync {
         account: &str,
     ) -> impl Future<Output = Result<std::collections::BTreeSet<inventory::TaggedSandbox>, AwsError>> + Send;
     /// What the account holds that an empty account must not; empty when it may be reused.
-    fn leftovers(&self, account: &str) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    fn leftovers(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<inventory::Leftover>, AwsError>> + Send;
 }
 
 impl Inventory for Infrastructure {
@@ -284,7 +287,7 @@ impl Inventory for Infrastructure {
         inventory::tagged_sandboxes(&self.accounts.open(account).await).await
     }
 
-    async fn leftovers(&self, account: &str) -> Result<Vec<String>, AwsError> {
+    async fn leftovers(&self, account: &str) -> Result<Vec<inventory::Leftover>, AwsError> {
         inventory::leftovers(&self.accounts.open(account).await, &self.streaming).await
     }
 }

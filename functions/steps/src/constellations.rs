@@ -68,6 +68,7 @@ pub async fn check(commands: &impl Commands, input: CheckInput) -> Result<CheckO
 mod tests {
     use super::*;
     use crate::fakes::{ACCOUNT, FakeAws, job};
+    use sbx_aws::instances::InstanceState;
 
     fn with_constellations() -> Job {
         let mut job = job("create", Some(ACCOUNT));
@@ -104,7 +105,12 @@ mod tests {
             matches!(&missing, Err(StepError::Failed(m)) if m.contains("no OCP")),
             "{missing:?}"
         );
-        let ocp = aws.add_vm(ACCOUNT, &with_constellations().sandbox_owner(), "ocp", "running");
+        let ocp = aws.add_vm(
+            ACCOUNT,
+            &with_constellations().sandbox_owner(),
+            "ocp",
+            InstanceState::Running,
+        );
         let sent = install(&aws, with_constellations())
             .await
             .unwrap_or_else(|e| panic!("{e}"));

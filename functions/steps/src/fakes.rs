@@ -8,7 +8,7 @@ use sbx_aws::AwsError;
 use sbx_aws::commands::Progress;
 use sbx_aws::infra::{Converged, Want};
 use sbx_aws::ingress::{Routes, Targets};
-use sbx_aws::instances::{Launch, Vm};
+use sbx_aws::instances::{InstanceState, Launch, Vm};
 use sbx_aws::network::{AccountNetwork, SandboxNetwork};
 use sbx_aws::{Commands, ImageSharing, Ingress, Networks, Owner, SharedInfrastructure, Vms};
 use sbx_lifecycle::{Event, NewSandbox, Operation, Outcome, Sandbox, SandboxOptions};
@@ -31,6 +31,9 @@ fn key(owner: &Owner) -> String {
 pub struct State {
     /// (account, owner key) → instances.
     pub vms: BTreeMap<(String, String), Vec<Vm>>,
+    /// (account, client token) → the instance RunInstances made with it: a repeat of a token
+    /// answers that instance, as AWS does, and nothing else makes a launch idempotent here.
+    pub launch_tokens: BTreeMap<(String, String), String>,
     pub account_networks: BTreeMap<String, AccountNetwork>,
     /// (account, sandbox owner key) → network.
     pub sandbox_networks: BTreeMap<(String, String), SandboxNetwork>,
@@ -87,7 +90,7 @@ impl FakeAws {
     }
 
     /// Adds an instance of `owner` in `account`; returns its id.
-    pub fn add_vm(&self, account: &str, owner: &Owner, role: &str, state: &str) -> String {
+    pub fn add_vm(&self, account: &str, owner: &Owner, role: &str, state: InstanceState) -> String {
         let mut s = self.state();
         let id = s.id("i");
         s.vms
@@ -96,7 +99,7 @@ impl FakeAws {
             .push(Vm {
                 id: id.clone(),
                 role: role.to_owned(),
-                state: state.to_owned(),
+                state,
             });
         id
     }
@@ -117,10 +120,10 @@ impl FakeAws {
     }
 
     /// Sets every instance with one of `ids` to `state`.
-    fn set_states(s: &mut State, ids: &[String], state: &str) {
+    fn set_states(s: &mut State, ids: &[String], state: InstanceState) {
         for vm in s.vms.values_mut().flatten() {
             if ids.contains(&vm.id) {
-                vm.state = state.to_owned();
+                vm.state = state.clone();
             }
         }
     }
@@ -134,47 +137,61 @@ impl Vms for FakeAws {
             .get(&(account.to_owned(), key(owner)))
             .cloned()
             .unwrap_or_default();
-        Ok(vms.into_iter().filter(|vm| vm.state != "terminated").collect())
+        Ok(vms
+            .into_iter()
+            .filter(|vm| vm.state != InstanceState::Terminated)
+            .collect())
     }
 
+    /// RunInstances as AWS runs it: a repeat of a client token answers the instance the first
+    /// call made; any other call makes a new one. (The adapter also looks for the role's
+    /// instance by tag first, but a describe right after a launch can miss it, so only the
+    /// token is relied on: a handler that sends no stable token makes two.)
     async fn launch(&self, account: &str, launch: &Launch<'_>) -> Result<String, AwsError> {
         let mut s = self.check("RunInstances")?;
-        let owner = (account.to_owned(), key(launch.owner));
-        if let Some(vm) = s.vms.get(&owner).and_then(|vms| {
-            vms.iter()
-                .find(|vm| vm.role == launch.role && vm.state != "terminated")
-        }) {
-            return Ok(vm.id.clone());
+        if launch.client_token.is_empty() || launch.client_token.len() > 64 {
+            return Err(AwsError::Api {
+                operation: "RunInstances",
+                code: "InvalidParameterValue".to_owned(),
+                message: format!("client token {:?}: 1 to 64 characters", launch.client_token),
+                transient: false,
+            });
         }
+        let token = (account.to_owned(), launch.client_token.to_owned());
+        if let Some(id) = s.launch_tokens.get(&token) {
+            return Ok(id.clone());
+        }
+        let owner = (account.to_owned(), key(launch.owner));
         let id = s.id("i");
         s.changes
             .push(format!("RunInstances {} {}", launch.role, launch.image_id));
         s.vms.entry(owner).or_default().push(Vm {
             id: id.clone(),
             role: launch.role.to_owned(),
-            state: "pending".to_owned(),
+            state: InstanceState::Pending,
         });
+        s.launch_tokens.insert(token, id.clone());
         Ok(id)
     }
 
     async fn start(&self, _account: &str, ids: &[String]) -> Result<(), AwsError> {
         let mut s = self.check("StartInstances")?;
         s.changes.push(format!("StartInstances {}", ids.join(" ")));
-        Self::set_states(&mut s, ids, "pending");
+        Self::set_states(&mut s, ids, InstanceState::Pending);
         Ok(())
     }
 
     async fn stop(&self, _account: &str, ids: &[String]) -> Result<(), AwsError> {
         let mut s = self.check("StopInstances")?;
         s.changes.push(format!("StopInstances {}", ids.join(" ")));
-        Self::set_states(&mut s, ids, "stopping");
+        Self::set_states(&mut s, ids, InstanceState::Stopping);
         Ok(())
     }
 
     async fn terminate(&self, _account: &str, ids: &[String]) -> Result<(), AwsError> {
         let mut s = self.check("TerminateInstances")?;
         s.changes.push(format!("TerminateInstances {}", ids.join(" ")));
-        Self::set_states(&mut s, ids, "terminated");
+        Self::set_states(&mut s, ids, InstanceState::Terminated);
         Ok(())
     }
 }

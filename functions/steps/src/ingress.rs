@@ -97,6 +97,7 @@ pub async fn deregister(
 mod tests {
     use super::*;
     use crate::fakes::{ACCOUNT, FakeAws, job};
+    use sbx_aws::instances::InstanceState;
 
     const DOMAIN: &str = "sbx.test";
 
@@ -107,8 +108,8 @@ mod tests {
         let mut amq = job("create", Some(ACCOUNT));
         amq.options.amq = true;
         let owner = amq.sandbox_owner();
-        let acp = aws.add_vm(ACCOUNT, &owner, "acp", "running");
-        let ocp = aws.add_vm(ACCOUNT, &owner, "ocp", "running");
+        let acp = aws.add_vm(ACCOUNT, &owner, "acp", InstanceState::Running);
+        let ocp = aws.add_vm(ACCOUNT, &owner, "ocp", InstanceState::Running);
         let first = register(&aws, DOMAIN, amq.clone()).await;
         let again = register(&aws, DOMAIN, amq).await;
         assert_eq!(
@@ -147,7 +148,7 @@ mod tests {
             ACCOUNT,
             &job("create", Some(ACCOUNT)).sandbox_owner(),
             "acp",
-            "running",
+            InstanceState::Running,
         );
         let no_ocp = register(&aws, DOMAIN, job("create", Some(ACCOUNT))).await;
         assert!(

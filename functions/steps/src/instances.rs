@@ -6,7 +6,7 @@ use crate::error::StepError;
 use crate::job::Job;
 use crate::network::NetworkOutput;
 use sbx_aws::Vms;
-use sbx_aws::instances::{Launch, Vm};
+use sbx_aws::instances::{InstanceState, Launch, Vm};
 use sbx_lifecycle::InstanceSize;
 use serde::{Deserialize, Serialize};
 
@@ -86,7 +86,7 @@ fn ids<'a>(vms: impl IntoIterator<Item = &'a Vm>) -> Vec<String> {
 }
 
 fn is_up(vm: &Vm) -> bool {
-    vm.state == "running" || vm.state == "pending"
+    matches!(vm.state, InstanceState::Running | InstanceState::Pending)
 }
 
 pub async fn start(vms: &impl Vms, job: Job) -> Result<InstancesOutput, StepError> {
@@ -159,11 +159,13 @@ pub async fn check(vms: &impl Vms, input: CheckInput) -> Result<CheckOutput, Ste
     let states: Vec<String> = vms.iter().map(|vm| format!("{}={}", vm.role, vm.state)).collect();
     let ready = match input.want {
         Target::Terminated => vms.is_empty(),
-        Target::Running => vms.len() >= ROLES.len() && vms.iter().all(|vm| vm.state == "running"),
-        Target::Stopped => vms.iter().all(|vm| vm.state == "stopped"),
+        Target::Running => {
+            vms.len() >= ROLES.len() && vms.iter().all(|vm| vm.state == InstanceState::Running)
+        }
+        Target::Stopped => vms.iter().all(|vm| vm.state == InstanceState::Stopped),
     };
     if input.want == Target::Running
-        && vms.iter().any(|vm| vm.state == "stopped")
+        && vms.iter().any(|vm| vm.state == InstanceState::Stopped)
         && input.job.operation == sbx_lifecycle::Operation::Create
     {
         return Err(StepError::Failed(format!(
@@ -226,13 +228,13 @@ mod tests {
     async fn starting_starts_only_what_is_down_and_refuses_a_missing_instance() {
         let aws = FakeAws::default();
         let owner = job("start", Some(ACCOUNT)).sandbox_owner();
-        let acp = aws.add_vm(ACCOUNT, &owner, "acp", "stopped");
+        let acp = aws.add_vm(ACCOUNT, &owner, "acp", InstanceState::Stopped);
         let missing = start(&aws, job("start", Some(ACCOUNT))).await;
         assert!(
             matches!(&missing, Err(StepError::Failed(m)) if m.contains("1 of its 2")),
             "{missing:?}"
         );
-        aws.add_vm(ACCOUNT, &owner, "ocp", "running");
+        aws.add_vm(ACCOUNT, &owner, "ocp", InstanceState::Running);
         let out = start(&aws, job("start", Some(ACCOUNT))).await;
         assert_eq!(out.map(|o| o.instances.len()).ok(), Some(2));
         assert_eq!(aws.state().changes, [format!("StartInstances {acp}")]);
@@ -253,8 +255,8 @@ mod tests {
         }
         assert!(aws.state().changes.is_empty());
         let owner = job("stop", Some(ACCOUNT)).sandbox_owner();
-        let up = aws.add_vm(ACCOUNT, &owner, "acp", "running");
-        aws.add_vm(ACCOUNT, &owner, "ocp", "stopped");
+        let up = aws.add_vm(ACCOUNT, &owner, "acp", InstanceState::Running);
+        aws.add_vm(ACCOUNT, &owner, "ocp", InstanceState::Stopped);
         assert!(stop(&aws, job("stop", Some(ACCOUNT))).await.is_ok());
         assert_eq!(aws.state().changes, [format!("StopInstances {up}")]);
         assert!(terminate(&aws, job("delete", Some(ACCOUNT))).await.is_ok());
@@ -272,10 +274,10 @@ mod tests {
             "none left is terminated"
         );
         let owner = job("create", Some(ACCOUNT)).sandbox_owner();
-        aws.add_vm(ACCOUNT, &owner, "acp", "running");
+        aws.add_vm(ACCOUNT, &owner, "acp", InstanceState::Running);
         let one = check(&aws, check_input("create", Target::Running)).await;
         assert_eq!(one.map(|o| o.ready).ok(), Some(false), "one of two is not ready");
-        aws.add_vm(ACCOUNT, &owner, "ocp", "running");
+        aws.add_vm(ACCOUNT, &owner, "ocp", InstanceState::Running);
         let both = check(&aws, check_input("create", Target::Running)).await;
         assert_eq!(
             both.ok(),
@@ -284,7 +286,7 @@ mod tests {
                 states: vec!["acp=running".into(), "ocp=running".into()]
             })
         );
-        aws.add_vm(ACCOUNT, &owner, "acp", "stopped");
+        aws.add_vm(ACCOUNT, &owner, "acp", InstanceState::Stopped);
         let stopped = check(&aws, check_input("create", Target::Running)).await;
         assert!(matches!(stopped, Err(StepError::Failed(_))), "{stopped:?}");
         let starting = check(&aws, check_input("start", Target::Running)).await;

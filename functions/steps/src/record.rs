@@ -154,7 +154,46 @@ pub struct Unbegun {
     pub operation: Operation,
     pub token: String,
     /// The execution's input as the state machine had it (the caught `error` beside it).
-    pub request: serde_json::Value,
+    #[serde(default, deserialize_with = "lenient")]
+    pub request: UnbegunRequest,
+}
+
+/// What a failed first step's input says of its sandbox. The input may be what made that step
+/// fail, so each field is read if it has the right type and left out if not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct UnbegunRequest {
+    #[serde(default, deserialize_with = "lenient")]
+    pub tenant: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub sandbox_id: Option<String>,
+    /// The record version the API began the operation at (none for an operator's).
+    #[serde(default, deserialize_with = "lenient")]
+    pub version: Option<u64>,
+}
+
+/// `T` when the value reads as one, the default otherwise: never an error.
+fn lenient<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
+}
+
+/// `MarkFailed`'s whole state, of which the cause reads one part: a step of the failure branch
+/// that could not undo its part left its error in `compensationError`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FailureContext {
+    #[serde(rename = "compensationError", default, deserialize_with = "lenient")]
+    pub compensation_error: Option<CaughtError>,
+}
+
+/// A Lambda function's error document, as Step Functions puts it in a Cause.
+#[derive(Debug, Deserialize)]
+struct ErrorDocument {
+    #[serde(rename = "errorMessage")]
+    error_message: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,8 +212,8 @@ pub struct FinishInput {
     pub endpoints: Option<sbx_lifecycle::Endpoints>,
     /// `MarkFailed`'s whole state: a step of the failure branch that could not undo its part
     /// left its error in `compensationError`, which the cause then names.
-    #[serde(default)]
-    pub context: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub context: FailureContext,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -186,11 +225,7 @@ pub struct FinishOutput {
 /// Records the operation's outcome: its success state, or `failed` with the error's name and
 /// cause.
 pub async fn finish(store: &impl SandboxStore, input: FinishInput) -> Result<FinishOutput, StepError> {
-    let not_undone = input
-        .context
-        .as_ref()
-        .and_then(|state| state.get("compensationError"))
-        .and_then(|caught| serde_json::from_value::<CaughtError>(caught.clone()).ok());
+    let not_undone = input.context.compensation_error;
     let outcome = match input.error {
         None => Outcome::Succeeded,
         Some(caught) => Outcome::Failed {
@@ -244,14 +279,11 @@ enum Found {
 
 /// The record an execution whose first step failed may have moved.
 async fn begun_record(store: &impl SandboxStore, begun: &Unbegun) -> Result<Found, StepError> {
-    let text = |field: &str| {
-        begun
-            .request
-            .get(field)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-    };
-    let (tenant, id) = (text("tenant"), text("sandbox_id"));
+    let request = &begun.request;
+    let (tenant, id) = (
+        request.tenant.as_deref().unwrap_or_default(),
+        request.sandbox_id.as_deref().unwrap_or_default(),
+    );
     if rules::id("tenant", tenant).is_err() || rules::id("sandbox_id", id).is_err() {
         return Ok(Found::Nothing);
     }
@@ -262,7 +294,7 @@ async fn begun_record(store: &impl SandboxStore, begun: &Unbegun) -> Result<Foun
     };
     let operation = begun.operation;
     let ours = record.state == operation.running()
-        && match begun.request.get("version").and_then(|v| v.as_u64()) {
+        && match request.version {
             // The API began it at this version.
             Some(version) => record.version == version,
             // An operator's: named on the record, or by its version; a create by this
@@ -284,14 +316,9 @@ async fn begun_record(store: &impl SandboxStore, begun: &Unbegun) -> Result<Foun
 
 /// A Lambda error's cause is its error document; its message is what a person wants to read.
 fn readable_cause(cause: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(cause)
-        .ok()
-        .and_then(|doc| {
-            doc.get("errorMessage")
-                .and_then(|m| m.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| cause.to_owned())
+    serde_json::from_str::<ErrorDocument>(cause)
+        .map(|doc| doc.error_message)
+        .unwrap_or_else(|_| cause.to_owned())
 }
 
 #[cfg(test)]
@@ -407,7 +434,7 @@ mod tests {
                 cause: r#"{"errorType":"Sbx.InstallFailed","errorMessage":"exit 3"}"#.into(),
             }),
             endpoints: None,
-            context: None,
+            context: FailureContext::default(),
         };
         let out = finish(&store, failed).await;
         assert_eq!(
@@ -429,7 +456,7 @@ mod tests {
                 begun: None,
                 error: None,
                 endpoints: None,
-                context: None,
+                context: FailureContext::default(),
             },
         )
         .await;
@@ -450,17 +477,18 @@ mod tests {
             begun: Some(Unbegun {
                 operation: Operation::Create,
                 token: token.into(),
-                request: serde_json::json!({
+                request: serde_json::from_value(serde_json::json!({
                     "tenant": "acme", "sandbox_id": "s1", "version": version,
                     "error": {"Error": "Sbx.Transient", "Cause": "GetItem timed out"},
-                }),
+                }))
+                .unwrap_or_else(|e| panic!("{e}")),
             }),
             error: Some(CaughtError {
                 error: "Sbx.Transient".into(),
                 cause: "GetItem timed out".into(),
             }),
             endpoints: None,
-            context: None,
+            context: FailureContext::default(),
         };
         let stale = finish(&store, unbegun(Some(job.version + 1), "s1-create-v2")).await;
         assert_eq!(
@@ -483,7 +511,7 @@ mod tests {
         assert_eq!(failure.map(|f| f.error), Some("Sbx.Transient".into()));
         let mut missing = unbegun(None, "x");
         if let Some(begun) = missing.begun.as_mut() {
-            begun.request["sandbox_id"] = "nobody".into();
+            begun.request.sandbox_id = Some("nobody".into());
         }
         assert!(
             finish(&store, missing).await.is_ok(),
@@ -505,19 +533,48 @@ mod tests {
                 cause: "exit 3".into(),
             }),
             endpoints: None,
-            context: Some(serde_json::json!({
+            context: serde_json::from_value(serde_json::json!({
                 "job": {},
                 "compensationError": {
                     "Error": "Sbx.Transient",
                     "Cause": r#"{"errorType":"Sbx.Transient","errorMessage":"DeleteSubnet throttled"}"#,
                 },
-            })),
+            }))
+            .unwrap_or_else(|e| panic!("{e}")),
         };
         assert!(finish(&store, input).await.is_ok());
         let failure = store.get("acme", "s1").await.ok().and_then(|r| r.failure);
         assert_eq!(
             failure.map(|f| f.cause),
             Some("exit 3; not undone: Sbx.Transient: DeleteSubnet throttled".into())
+        );
+    }
+
+    #[test]
+    fn a_malformed_first_input_is_read_as_far_as_it_goes() {
+        let read = |input: serde_json::Value| {
+            serde_json::from_value::<Unbegun>(serde_json::json!({
+                "operation": "delete", "token": "t", "request": input,
+            }))
+            .map(|u| u.request)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            read(serde_json::json!({"tenant": 7, "sandbox_id": "s1", "version": "two"})),
+            Ok(UnbegunRequest {
+                tenant: None,
+                sandbox_id: Some("s1".into()),
+                version: None,
+            })
+        );
+        assert_eq!(
+            read(serde_json::json!("not an object")),
+            Ok(UnbegunRequest::default())
+        );
+        assert_eq!(readable_cause("plain words"), "plain words");
+        assert_eq!(
+            readable_cause(r#"{"errorType":"Sbx.Failed","errorMessage":"no ocp"}"#),
+            "no ocp"
         );
     }
 }

@@ -19,6 +19,7 @@ use crate::config::SweepSettings;
 use crate::error::StepError;
 use crate::job::Job;
 use crate::sandboxes;
+use sbx_aws::inventory::Leftover;
 use sbx_aws::{AccountFactory, Unit};
 use sbx_store::{Account, AccountChange, AccountState, AccountStore, StoreError};
 use serde::Serialize;
@@ -41,13 +42,6 @@ pub fn unit(state: AccountState) -> Unit {
         AccountState::Expired | AccountState::Cleaning => Unit::Expired,
         AccountState::Quarantined => Unit::Quarantine,
     }
-}
-
-/// Leftovers that AWS is still removing: the next sweep may find them gone.
-fn settling(leftover: &str) -> bool {
-    ["(shutting-down)", "(deleting)", "(stopping)"]
-        .iter()
-        .any(|state| leftover.ends_with(state))
 }
 
 pub async fn cycle(
@@ -206,8 +200,10 @@ async fn clean(
     let change = match outcome {
         Ok(left) if left.is_empty() => AccountChange::Cleaned,
         Ok(left) => {
-            let reason = format!("left behind: {}", left.join(", "));
-            if left.iter().all(|item| settling(item)) && account.attempts + 1 < settings.attempts {
+            let names: Vec<String> = left.iter().map(ToString::to_string).collect();
+            let reason = format!("left behind: {}", names.join(", "));
+            // What AWS is still removing may be gone at the next sweep: try again then.
+            if left.iter().all(Leftover::is_settling) && account.attempts + 1 < settings.attempts {
                 AccountChange::CleaningFailed { reason }
             } else {
                 AccountChange::Quarantine { reason }
@@ -236,7 +232,7 @@ async fn attempt(
     infra: &impl Infra,
     domain: &str,
     account: &Account,
-) -> Result<Vec<String>, StepError> {
+) -> Result<Vec<Leftover>, StepError> {
     let id = account.account_id.as_str();
     for tagged in infra.tagged_sandboxes(id).await? {
         tear_down(aws, domain, id, &tagged).await?;
@@ -259,10 +255,38 @@ mod tests {
 
     #[test]
     fn what_aws_is_still_deleting_is_waited_for_and_the_rest_is_not() {
-        assert!(settling("nat-gateway nat-1 (deleting)"));
-        assert!(settling("instance i-1 (shutting-down)"));
-        assert!(!settling("instance i-1 (running)"));
-        assert!(!settling("subnet subnet-1"));
+        use sbx_aws::infra::NatGatewayState;
+        use sbx_aws::instances::InstanceState;
+        use sbx_aws::inventory::{LeftoverKind, LeftoverState};
+        let leftover = |kind, id: &str, state| Leftover {
+            kind,
+            id: id.to_owned(),
+            state,
+        };
+        let deleting = leftover(
+            LeftoverKind::NatGateway,
+            "nat-1",
+            Some(LeftoverState::NatGateway(NatGatewayState::Deleting)),
+        );
+        let shutting_down = leftover(
+            LeftoverKind::Instance,
+            "i-1",
+            Some(LeftoverState::Instance(InstanceState::ShuttingDown)),
+        );
+        let running = leftover(
+            LeftoverKind::Instance,
+            "i-2",
+            Some(LeftoverState::Instance(InstanceState::Running)),
+        );
+        let subnet = leftover(LeftoverKind::Subnet, "subnet-1", None);
+        assert!(deleting.is_settling() && shutting_down.is_settling());
+        assert!(!running.is_settling() && !subnet.is_settling());
+        // A quarantine reason names each as before.
+        assert_eq!(deleting.to_string(), "nat-gateway nat-1 (deleting)");
+        assert_eq!(running.to_string(), "instance i-2 (running)");
+        assert_eq!(subnet.to_string(), "subnet subnet-1");
+        let fleet = leftover(LeftoverKind::StreamingFleet, "", None);
+        assert_eq!(fleet.to_string(), "streaming fleet");
     }
 
     #[tokio::test]
