@@ -699,3 +699,153 @@ async fn ssm_reaches_only_an_instance_with_its_profile_and_a_route_out() {
         "without an instance profile, SSM does not know the instance: {bare:?}"
     );
 }
+
+/// Polls `find` (through the port) until the sandbox's instance is in `state`, with a deadline.
+async fn until_state(
+    account: &Account,
+    owner: &Owner,
+    remaining: bool,
+    state: Option<sbx_aws::instances::InstanceState>,
+) -> Vec<sbx_aws::instances::Vm> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let vms = if remaining {
+            account.ports.remaining(&account.id, owner).await
+        } else {
+            account.ports.find(&account.id, owner).await
+        }
+        .unwrap_or_else(|e| panic!("{e}"));
+        let reached = match &state {
+            Some(state) => vms.iter().all(|vm| &vm.state == state) && !vms.is_empty(),
+            None => vms.is_empty(),
+        };
+        if reached {
+            return vms;
+        }
+        assert!(Instant::now() < deadline, "still {vms:?}, not {state:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn instances_launch_once_per_token_and_go_through_their_states() {
+    use sbx_aws::instances::InstanceState;
+    // AWS's asynchronous states, as the realistic moto keeps them for a moment.
+    let account = Account::with_delay(Duration::from_millis(300)).await;
+    let (ports, id) = (&account.ports, account.id.as_str());
+    let network = account.network().await;
+    let s1 = sandbox("s1");
+    let net = ports
+        .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let launch = Launch {
+        owner: &s1,
+        role: "acp",
+        image_id: &account.infra.proxy.image_id,
+        instance_type: "t3.medium",
+        subnet_id: &net.subnet_id,
+        security_group_id: &net.security_group_id,
+        instance_profile: None,
+        client_token: "s1-create-v1-acp",
+    };
+    let first = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, again, "a repeated launch is the same instance");
+    let found = ports.find(id, &s1).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].state, InstanceState::Pending, "{found:?}");
+    until_state(&account, &s1, false, Some(InstanceState::Running)).await;
+
+    ports.stop(id, &[first.clone()]).await.unwrap_or_else(|e| panic!("{e}"));
+    let stopping = ports.find(id, &s1).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stopping[0].state, InstanceState::Stopping);
+    assert!(stopping[0].state.is_settling());
+    until_state(&account, &s1, false, Some(InstanceState::Stopped)).await;
+
+    ports.start(id, &[first.clone()]).await.unwrap_or_else(|e| panic!("{e}"));
+    until_state(&account, &s1, false, Some(InstanceState::Running)).await;
+
+    ports
+        .terminate(id, &[first.clone()])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Shutting down: gone for `find`, still there for `remaining` (it holds the subnet).
+    assert!(ports.find(id, &s1).await.unwrap_or_else(|e| panic!("{e}")).is_empty());
+    let leaving = ports.remaining(id, &s1).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        leaving.iter().map(|vm| vm.state.clone()).collect::<Vec<_>>(),
+        [InstanceState::ShuttingDown]
+    );
+    until_state(&account, &s1, true, None).await;
+    // Terminating what is gone is Ok.
+    ports
+        .terminate(id, &[first])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removing() {
+    use sbx_aws::Inventory;
+    use sbx_aws::instances::InstanceState;
+    use sbx_aws::inventory::{LeftoverKind, LeftoverState};
+    let account = Account::with_delay(Duration::from_millis(300)).await;
+    let (ports, id) = (&account.ports, account.id.as_str());
+    let network = account.network().await;
+    // The account network alone is no leftover.
+    let empty = account.infra.leftovers(id).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(empty, [], "an account with only its network is empty");
+
+    let s1 = sandbox("s1");
+    let net = ports
+        .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let launch = Launch {
+        owner: &s1,
+        role: "ocp",
+        image_id: &account.infra.proxy.image_id,
+        instance_type: "t3.medium",
+        subnet_id: &net.subnet_id,
+        security_group_id: &net.security_group_id,
+        instance_profile: None,
+        client_token: "s1-create-v1-ocp",
+    };
+    let vm = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
+    until_state(&account, &s1, false, Some(InstanceState::Running)).await;
+    let left = account.infra.leftovers(id).await.unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<LeftoverKind> = left.iter().map(|l| l.kind).collect();
+    assert!(kinds.contains(&LeftoverKind::Subnet), "{left:?}");
+    assert!(kinds.contains(&LeftoverKind::SecurityGroup), "{left:?}");
+    let instance = left
+        .iter()
+        .find(|l| l.kind == LeftoverKind::Instance)
+        .unwrap_or_else(|| panic!("the instance is left: {left:?}"));
+    assert_eq!(instance.id, vm);
+    assert_eq!(
+        instance.state,
+        Some(LeftoverState::Instance(InstanceState::Running))
+    );
+    assert!(!instance.is_settling());
+    assert_eq!(instance.to_string(), format!("instance {vm} (running)"));
+
+    // Terminated, it is first what AWS is still removing, then gone.
+    ports
+        .terminate(id, &[vm.clone()])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let left = account.infra.leftovers(id).await.unwrap_or_else(|e| panic!("{e}"));
+    let instance = left.iter().find(|l| l.kind == LeftoverKind::Instance);
+    assert!(
+        instance.is_some_and(|l| l.is_settling()),
+        "shutting down is settling: {left:?}"
+    );
+    until_state(&account, &s1, true, None).await;
+    ports
+        .delete_sandbox_network(id, &s1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let left = account.infra.leftovers(id).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(left, [], "nothing is left once the sandbox is gone");
+}
