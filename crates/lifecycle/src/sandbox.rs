@@ -449,4 +449,76 @@ mod tests {
             assert!(record(State::Deleted, None).begin(op, now()).is_err());
         }
     }
+
+    /// Every record the lifecycle can produce, whatever succeeds or fails on the way, can still
+    /// end `deleted`: an exhaustive walk over the transition table from a new sandbox, where each
+    /// running operation may succeed or fail (its failure branch records `failed`), and from
+    /// every record reached, the operations a person may begin lead on to `deleted`.
+    #[test]
+    fn every_record_the_lifecycle_makes_has_a_way_to_deleted() {
+        use std::collections::{BTreeSet, VecDeque};
+        // A record as the table sees it: its state and, when failed, which operation failed.
+        type Node = (State, Option<Operation>);
+        let node = |r: &Sandbox| (r.state, r.failure.as_ref().map(|f| f.operation));
+        let next = |r: &Sandbox| -> Vec<Sandbox> {
+            match r.state.running_operation() {
+                Some(op) => [
+                    Outcome::Succeeded,
+                    Outcome::Failed {
+                        error: "Sbx.Test".into(),
+                        cause: "test".into(),
+                    },
+                ]
+                .into_iter()
+                .filter_map(|outcome| r.finish(op, outcome, now()).ok())
+                .map(|c| c.record)
+                .collect(),
+                None => Operation::ALL
+                    .into_iter()
+                    .filter_map(|op| r.begin(op, now()).ok())
+                    .map(|c| c.record)
+                    .collect(),
+            }
+        };
+        // Every record reachable from a new sandbox.
+        let start = Sandbox::create(new_sandbox(), now()).record;
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut records = Vec::new();
+        let mut queue = VecDeque::from([start]);
+        while let Some(record) = queue.pop_front() {
+            if !seen.insert(format!("{:?}", node(&record))) {
+                continue;
+            }
+            queue.extend(next(&record));
+            records.push(record);
+        }
+        assert!(records.len() >= 10, "the walk saw {} kinds of record", records.len());
+        // From each, `deleted` is reachable, and by a path on which every operation succeeds
+        // once begun (what a person retrying would get).
+        for record in &records {
+            let mut frontier = VecDeque::from([record.clone()]);
+            let mut visited: BTreeSet<String> = BTreeSet::new();
+            let mut reached = false;
+            while let Some(r) = frontier.pop_front() {
+                if r.state == State::Deleted {
+                    reached = true;
+                    break;
+                }
+                if !visited.insert(format!("{:?}", node(&r))) {
+                    continue;
+                }
+                let onward: Vec<Sandbox> = match r.state.running_operation() {
+                    Some(op) => r
+                        .finish(op, Outcome::Succeeded, now())
+                        .map(|c| vec![c.record])
+                        .unwrap_or_default(),
+                    None => next(&r),
+                };
+                frontier.extend(onward);
+            }
+            let at: Node = node(record);
+            assert!(reached, "no way from {at:?} to deleted");
+        }
+    }
 }
+
