@@ -757,13 +757,19 @@ async fn instances_launch_once_per_token_and_go_through_their_states() {
     assert_eq!(found[0].state, InstanceState::Pending, "{found:?}");
     until_state(&account, &s1, false, Some(InstanceState::Running)).await;
 
-    ports.stop(id, &[first.clone()]).await.unwrap_or_else(|e| panic!("{e}"));
+    ports
+        .stop(id, &[first.clone()])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let stopping = ports.find(id, &s1).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stopping[0].state, InstanceState::Stopping);
     assert!(stopping[0].state.is_settling());
     until_state(&account, &s1, false, Some(InstanceState::Stopped)).await;
 
-    ports.start(id, &[first.clone()]).await.unwrap_or_else(|e| panic!("{e}"));
+    ports
+        .start(id, &[first.clone()])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     until_state(&account, &s1, false, Some(InstanceState::Running)).await;
 
     ports
@@ -771,7 +777,13 @@ async fn instances_launch_once_per_token_and_go_through_their_states() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // Shutting down: gone for `find`, still there for `remaining` (it holds the subnet).
-    assert!(ports.find(id, &s1).await.unwrap_or_else(|e| panic!("{e}")).is_empty());
+    assert!(
+        ports
+            .find(id, &s1)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty()
+    );
     let leaving = ports.remaining(id, &s1).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         leaving.iter().map(|vm| vm.state.clone()).collect::<Vec<_>>(),
@@ -794,7 +806,11 @@ async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removin
     let (ports, id) = (&account.ports, account.id.as_str());
     let network = account.network().await;
     // The account network alone is no leftover.
-    let empty = account.infra.leftovers(id).await.unwrap_or_else(|e| panic!("{e}"));
+    let empty = account
+        .infra
+        .leftovers(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(empty, [], "an account with only its network is empty");
 
     let s1 = sandbox("s1");
@@ -814,7 +830,11 @@ async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removin
     };
     let vm = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
     until_state(&account, &s1, false, Some(InstanceState::Running)).await;
-    let left = account.infra.leftovers(id).await.unwrap_or_else(|e| panic!("{e}"));
+    let left = account
+        .infra
+        .leftovers(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let kinds: Vec<LeftoverKind> = left.iter().map(|l| l.kind).collect();
     assert!(kinds.contains(&LeftoverKind::Subnet), "{left:?}");
     assert!(kinds.contains(&LeftoverKind::SecurityGroup), "{left:?}");
@@ -835,7 +855,11 @@ async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removin
         .terminate(id, &[vm.clone()])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let left = account.infra.leftovers(id).await.unwrap_or_else(|e| panic!("{e}"));
+    let left = account
+        .infra
+        .leftovers(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let instance = left.iter().find(|l| l.kind == LeftoverKind::Instance);
     assert!(
         instance.is_some_and(|l| l.is_settling()),
@@ -846,6 +870,10 @@ async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removin
         .delete_sandbox_network(id, &s1)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let left = account.infra.leftovers(id).await.unwrap_or_else(|e| panic!("{e}"));
+    let left = account
+        .infra
+        .leftovers(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(left, [], "nothing is left once the sandbox is gone");
 }

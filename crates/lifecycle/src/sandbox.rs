@@ -492,7 +492,11 @@ mod tests {
             queue.extend(next(&record));
             records.push(record);
         }
-        assert!(records.len() >= 10, "the walk saw {} kinds of record", records.len());
+        assert!(
+            records.len() >= 10,
+            "the walk saw {} kinds of record",
+            records.len()
+        );
         // From each, `deleted` is reachable, and by a path on which every operation succeeds
         // once begun (what a person retrying would get).
         for record in &records {
@@ -521,4 +525,3 @@ mod tests {
         }
     }
 }
-

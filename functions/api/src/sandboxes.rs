@@ -421,4 +421,169 @@ mod tests {
         });
         assert_eq!(p.status, 503);
     }
+
+    /// The handler on the fakes: the store honours idempotency keys and conditional changes,
+    /// the workflows start a name once, as the real ones do.
+    mod on_fakes {
+        use super::super::*;
+        use crate::directory::{Directory, DirectoryError};
+        use sbx_fakes::{FakeStore, FakeWorkflows};
+
+        /// alice is in tenant acme; nobody else is anywhere.
+        struct Users;
+
+        impl Directory for Users {
+            async fn tenant_of(&self, username: &str) -> Result<Option<String>, DirectoryError> {
+                Ok((username == "alice").then(|| "acme".to_owned()))
+            }
+        }
+
+        type Handler = Sandboxes<FakeStore, FakeWorkflows, Users>;
+
+        fn handler() -> Handler {
+            Sandboxes {
+                store: FakeStore::default(),
+                workflows: FakeWorkflows::default(),
+                directory: Users,
+            }
+        }
+
+        /// A request as API Gateway passes it, with alice's verified claims.
+        fn request(
+            route: &str,
+            path: &str,
+            headers: &[(&str, &str)],
+            body: Option<serde_json::Value>,
+        ) -> Request {
+            let (method, template) = route.split_once(' ').unwrap_or(("GET", "/"));
+            let id = path
+                .strip_prefix("/sandboxes/")
+                .map(|rest| rest.split('/').next().unwrap_or_default());
+            let mut head = serde_json::json!({"content-type": "application/json"});
+            for (name, value) in headers {
+                head[*name] = (*value).into();
+            }
+            let event = serde_json::json!({
+                "version": "2.0",
+                "routeKey": format!("{method} {template}"),
+                "rawPath": path,
+                "rawQueryString": "",
+                "headers": head,
+                "pathParameters": id.map(|id| serde_json::json!({"id": id})),
+                "requestContext": {
+                    "accountId": "123456789012", "apiId": "sbx", "domainName": "api.sbx.example",
+                    "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "test"},
+                    "requestId": "r", "routeKey": format!("{method} {template}"), "stage": "$default",
+                    "time": "05/Dec/2026:08:00:00 +0000", "timeEpoch": 1_796_457_600_000_u64,
+                    "authorizer": {"jwt": {"claims": {"token_use": "access", "username": "alice"}, "scopes": null}},
+                },
+                "body": body.map(|b| b.to_string()),
+                "isBase64Encoded": false,
+            });
+            lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        fn json_of(response: &Response<Body>) -> serde_json::Value {
+            match response.body() {
+                Body::Text(text) => serde_json::from_str(text).unwrap_or_default(),
+                _ => serde_json::Value::Null,
+            }
+        }
+
+        #[tokio::test]
+        async fn a_create_repeated_with_its_key_makes_one_sandbox_and_starts_one_execution() {
+            let api = handler();
+            let body = serde_json::json!({"name": "payments", "amq": true});
+            let create = || {
+                request(
+                    "POST /sandboxes",
+                    "/sandboxes",
+                    &[("idempotency-key", "k-1")],
+                    Some(body.clone()),
+                )
+            };
+            let first = api.handle(create()).await;
+            assert_eq!(first.status(), StatusCode::ACCEPTED);
+            let again = api.handle(create()).await;
+            assert_eq!(again.status(), StatusCode::ACCEPTED);
+            let (a, b) = (json_of(&first), json_of(&again));
+            assert_eq!(a["id"], b["id"], "the repeat answers the same sandbox");
+            assert_eq!(api.store.sandboxes.lock().map(|s| s.len()).unwrap_or(0), 1);
+            let id = a["id"].as_str().unwrap_or_default();
+            assert_eq!(api.workflows.names(), [format!("{id}-create-v1")]);
+            // The same key with another body is refused, and makes nothing.
+            let other = request(
+                "POST /sandboxes",
+                "/sandboxes",
+                &[("idempotency-key", "k-1")],
+                Some(serde_json::json!({"name": "cards"})),
+            );
+            assert_eq!(api.handle(other).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(api.workflows.names().len(), 1);
+        }
+
+        #[tokio::test]
+        async fn a_refused_create_stores_nothing_and_starts_nothing() {
+            let api = handler();
+            let hostile = request(
+                "POST /sandboxes",
+                "/sandboxes",
+                &[],
+                Some(serde_json::json!({"name": "invoice\u{202E}fdp.exe"})),
+            );
+            let answer = api.handle(hostile).await;
+            assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+            assert!(
+                json_of(&answer)["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("name:"))
+            );
+            assert!(api.store.sandboxes.lock().map(|s| s.is_empty()).unwrap_or(false));
+            assert!(api.workflows.names().is_empty());
+        }
+
+        #[tokio::test]
+        async fn a_stop_begins_once_and_its_repeat_is_refused_with_the_running_state() {
+            let api = handler();
+            api.store.add(
+                "sb-000000000001",
+                sbx_lifecycle::State::Started,
+                Default::default(),
+            );
+            let path = "/sandboxes/sb-000000000001/stop";
+            let stop = || request("POST /sandboxes/{id}/stop", path, &[], None);
+            assert_eq!(api.handle(stop()).await.status(), StatusCode::ACCEPTED);
+            let repeat = api.handle(stop()).await;
+            assert_eq!(repeat.status(), StatusCode::CONFLICT);
+            assert_eq!(json_of(&repeat)["state"], "stopping");
+            let names = api.workflows.names();
+            assert_eq!(names.len(), 1, "{names:?}");
+            assert!(names[0].starts_with("sb-000000000001-stop-v"), "{names:?}");
+        }
+
+        #[tokio::test]
+        async fn a_read_says_what_may_be_done_and_an_unchanged_one_is_not_sent_again() {
+            let api = handler();
+            api.store.add(
+                "sb-000000000002",
+                sbx_lifecycle::State::Stopped,
+                Default::default(),
+            );
+            let path = "/sandboxes/sb-000000000002";
+            let get = |tag: Option<&str>| {
+                let headers: Vec<(&str, &str)> = tag.map(|t| vec![("if-none-match", t)]).unwrap_or_default();
+                request("GET /sandboxes/{id}", path, &headers, None)
+            };
+            let read = api.handle(get(None)).await;
+            assert_eq!(read.status(), StatusCode::OK);
+            let record = json_of(&read);
+            assert_eq!(record["actions"]["start"]["allowed"], true);
+            assert_eq!(record["actions"]["stop"]["allowed"], false);
+            let tag = read.headers()["etag"].to_str().unwrap_or_default().to_owned();
+            assert_eq!(
+                api.handle(get(Some(&tag))).await.status(),
+                StatusCode::NOT_MODIFIED
+            );
+        }
+    }
 }

@@ -51,7 +51,8 @@ pub async fn retire(store: &(impl AccountStore + SandboxStore), job: Job) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{ACCOUNT, FakeAws, FakeStore, job};
+    use crate::job::test_job as job;
+    use sbx_fakes::{ACCOUNT, FakeAws, FakeStore};
     use sbx_lifecycle::{SandboxOptions, State};
 
     fn images() -> Images {

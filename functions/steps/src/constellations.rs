@@ -67,8 +67,9 @@ pub async fn check(commands: &impl Commands, input: CheckInput) -> Result<CheckO
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{ACCOUNT, FakeAws, job};
+    use crate::job::test_job as job;
     use sbx_aws::instances::InstanceState;
+    use sbx_fakes::{ACCOUNT, FakeAws};
 
     fn with_constellations() -> Job {
         let mut job = job("create", Some(ACCOUNT));

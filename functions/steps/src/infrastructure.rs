@@ -147,7 +147,8 @@ async fn converge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{ACCOUNT, FakeAws, FakeStore, job};
+    use crate::job::test_job as job;
+    use sbx_fakes::{ACCOUNT, FakeAws, FakeStore};
     use sbx_lifecycle::{SandboxOptions, State};
 
     fn amq() -> SandboxOptions {

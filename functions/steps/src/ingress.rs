@@ -96,8 +96,9 @@ pub async fn deregister(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{ACCOUNT, FakeAws, job};
+    use crate::job::test_job as job;
     use sbx_aws::instances::InstanceState;
+    use sbx_fakes::{ACCOUNT, FakeAws};
 
     const DOMAIN: &str = "sbx.test";
 

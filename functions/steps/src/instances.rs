@@ -180,7 +180,8 @@ pub async fn check(vms: &impl Vms, input: CheckInput) -> Result<CheckOutput, Ste
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{ACCOUNT, FakeAws, job};
+    use crate::job::test_job as job;
+    use sbx_fakes::{ACCOUNT, FakeAws};
 
     fn images() -> SandboxImages {
         SandboxImages {

@@ -61,3 +61,17 @@ impl Job {
 pub fn host(tenant: &str, sandbox: &str, domain: &str) -> String {
     format!("{sandbox}.{tenant}.{domain}")
 }
+
+/// A job of tenant `acme`'s sandbox `s1`, in account [`sbx_fakes::ACCOUNT`] unless `account` is
+/// `None`: what the handlers' unit tests run.
+#[cfg(test)]
+pub(crate) fn test_job(operation: &str, account: Option<&str>) -> Job {
+    let mut value = serde_json::json!({
+        "tenant": "acme", "sandbox_id": "s1", "operation": operation, "version": 2,
+        "execution": "arn:exec:1", "token": format!("s1-{operation}-v2"),
+    });
+    if let Some(account) = account {
+        value["account_id"] = account.into();
+    }
+    serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+}

@@ -24,8 +24,6 @@ pub mod constellations;
 pub mod context;
 pub mod dispatch;
 pub mod error;
-#[cfg(test)]
-mod fakes;
 pub mod infrastructure;
 pub mod ingress;
 pub mod instances;

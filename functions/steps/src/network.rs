@@ -53,7 +53,8 @@ pub async fn delete(networks: &impl Networks, job: Job) -> Result<Deleted, StepE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{ACCOUNT, FakeAws, job};
+    use crate::job::test_job as job;
+    use sbx_fakes::{ACCOUNT, FakeAws};
 
     #[tokio::test]
     async fn creating_twice_makes_one_network_and_deleting_twice_is_ok() {

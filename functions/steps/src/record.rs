@@ -373,7 +373,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_operator_create_makes_the_record_once() {
-        let store = crate::fakes::FakeStore::default();
+        let store = sbx_fakes::FakeStore::default();
         let job = begin(&store, begin_input("create", None))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -384,16 +384,24 @@ mod tests {
             Some((State::Initializing, Some("s1-op-1".into()))),
             "the record names the operator's execution for the sweep"
         );
+        // The same execution's step run again (a lost answer) finds what its first try made:
+        // its name is the create's idempotency key.
         let again = begin(&store, begin_input("create", None)).await;
+        assert_eq!(again.map(|j| j.version).ok(), Some(1), "the same record, once");
+        assert_eq!(store.sandboxes.lock().map(|s| s.len()).unwrap_or(0), 1);
+        // Another execution creating the same sandbox is refused.
+        let mut other = begin_input("create", None);
+        other.token = "s1-op-2".into();
+        let refused = begin(&store, other).await;
         assert!(
-            matches!(again, Err(StepError::Conflict(_))),
-            "a second create is refused: {again:?}"
+            matches!(refused, Err(StepError::Conflict(_))),
+            "a second create is refused: {refused:?}"
         );
     }
 
     #[tokio::test]
     async fn an_api_begun_operation_must_still_be_at_its_version() {
-        let store = crate::fakes::FakeStore::default();
+        let store = sbx_fakes::FakeStore::default();
         assert!(begin(&store, begin_input("create", None)).await.is_ok());
         let begun = begin(&store, begin_input("create", Some(1))).await;
         assert_eq!(
@@ -422,7 +430,7 @@ mod tests {
 
     #[tokio::test]
     async fn finishing_records_success_or_the_failure_with_a_readable_cause() {
-        let store = crate::fakes::FakeStore::default();
+        let store = sbx_fakes::FakeStore::default();
         let job = begin(&store, begin_input("create", None))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -468,7 +476,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_begin_marks_the_record_the_api_moved_and_nothing_else() {
-        let store = crate::fakes::FakeStore::default();
+        let store = sbx_fakes::FakeStore::default();
         let job = begin(&store, begin_input("create", None))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -521,7 +529,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cause_names_what_the_failure_branch_could_not_undo() {
-        let store = crate::fakes::FakeStore::default();
+        let store = sbx_fakes::FakeStore::default();
         let job = begin(&store, begin_input("create", None))
             .await
             .unwrap_or_else(|e| panic!("{e}"));

@@ -291,10 +291,10 @@ mod tests {
 
     #[tokio::test]
     async fn no_change_is_made_on_an_account_read_before_another_change() {
-        let store = crate::fakes::FakeStore::default();
-        store.pool(crate::fakes::ACCOUNT);
+        let store = sbx_fakes::FakeStore::default();
+        store.pool(sbx_fakes::ACCOUNT);
         let read = store
-            .account(crate::fakes::ACCOUNT)
+            .account(sbx_fakes::ACCOUNT)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(store.allocate("acme").await.is_ok());
@@ -313,7 +313,7 @@ mod tests {
             "the index said pool; the account is assigned now"
         );
         let now = store
-            .account(crate::fakes::ACCOUNT)
+            .account(sbx_fakes::ACCOUNT)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let expired = apply(

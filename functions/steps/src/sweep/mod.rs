@@ -116,7 +116,7 @@ pub(crate) fn test_settings(movable_clock: bool) -> SweepSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::FakeStore;
+    use sbx_fakes::FakeStore;
 
     fn settings(movable_clock: bool) -> SweepSettings {
         test_settings(movable_clock)

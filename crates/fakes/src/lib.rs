@@ -1,4 +1,5 @@
-//! In-memory fakes of the AWS-side ports and of the store, for the handlers' unit tests.
+//! In-memory fakes of the AWS-side ports and of the store, for the handlers' unit tests (the
+//! steps' and the API's). A dev-dependency only: nothing that ships links it.
 //! [`FakeAws`] keeps, per account, what the real adapters would find by tag: instances, the
 //! account network, each sandbox's network, routes and commands. Like the adapters, its creates return what exists
 //! and its deletes tolerate what is gone, so a handler's re-run can be tested against it.
@@ -385,18 +386,7 @@ impl ImageSharing for FakeAws {
     }
 }
 
-/// A job of tenant `acme`'s sandbox `s1`, in account `100000000001` unless `account` is `None`.
-pub fn job(operation: &str, account: Option<&str>) -> crate::job::Job {
-    let mut value = serde_json::json!({
-        "tenant": "acme", "sandbox_id": "s1", "operation": operation, "version": 2,
-        "execution": "arn:exec:1", "token": format!("s1-{operation}-v2"),
-    });
-    if let Some(account) = account {
-        value["account_id"] = account.into();
-    }
-    serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
-}
-
+/// The account the fakes' examples live in.
 pub const ACCOUNT: &str = "100000000001";
 
 /// An in-memory store: records, the account pool, leases and the infrastructure journal, with
@@ -410,6 +400,10 @@ pub struct FakeStore {
     pub accounts: Mutex<BTreeMap<String, Account>>,
     pub leases: Mutex<BTreeMap<String, Lease>>,
     pub journal: Mutex<Vec<InfraChange>>,
+    /// (tenant, Idempotency-Key) → the sandbox the first request made, and what it asked for:
+    /// a repeat answers that sandbox, the key with another request is refused, as the store
+    /// does.
+    pub keys: Mutex<BTreeMap<(String, String), (String, String, SandboxOptions)>>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -484,7 +478,25 @@ impl FakeStore {
 }
 
 impl SandboxStore for FakeStore {
-    async fn create(&self, new: NewSandbox, _key: Option<&str>) -> Result<Created, StoreError> {
+    async fn create(&self, new: NewSandbox, key: Option<&str>) -> Result<Created, StoreError> {
+        if let Some(key) = key {
+            let known = locked(&self.keys)
+                .get(&(new.tenant.clone(), key.to_owned()))
+                .cloned();
+            if let Some((id, name, options)) = known {
+                if name != new.name || options != new.options {
+                    return Err(StoreError::IdempotencyKeyReused);
+                }
+                return Ok(Created {
+                    sandbox: self.record(&new.tenant, &id)?,
+                    replayed: true,
+                });
+            }
+            locked(&self.keys).insert(
+                (new.tenant.clone(), key.to_owned()),
+                (new.id.clone(), new.name.clone(), new.options.clone()),
+            );
+        }
         if self.record(&new.tenant, &new.id).is_ok() {
             return Err(StoreError::AlreadyExists { id: new.id });
         }
@@ -796,5 +808,69 @@ impl LockStore for FakeStore {
             return Ok(true);
         }
         Ok(false)
+    }
+}
+
+/// The state machines as Step Functions runs them, without running anything: StartExecution
+/// is idempotent by name (a name already started starts nothing), and each started execution
+/// is remembered with its input.
+#[derive(Debug, Default)]
+pub struct FakeWorkflows {
+    /// execution name → (operation, input), in the order they were started.
+    pub started: Mutex<Vec<(String, Operation, sbx_workflows::ExecutionInput)>>,
+    /// The step `current_step` answers for a running execution.
+    pub step: Mutex<Option<String>>,
+}
+
+impl FakeWorkflows {
+    /// The names of the executions started so far.
+    pub fn names(&self) -> Vec<String> {
+        locked(&self.started)
+            .iter()
+            .map(|(name, ..)| name.clone())
+            .collect()
+    }
+}
+
+impl sbx_workflows::Workflows for FakeWorkflows {
+    async fn start(
+        &self,
+        operation: Operation,
+        name: &str,
+        input: &sbx_workflows::ExecutionInput,
+    ) -> Result<(), sbx_workflows::WorkflowError> {
+        let mut started = locked(&self.started);
+        if !started.iter().any(|(known, ..)| known == name) {
+            started.push((name.to_owned(), operation, input.clone()));
+        }
+        Ok(())
+    }
+
+    async fn status(
+        &self,
+        _operation: Operation,
+        name: &str,
+    ) -> Result<sbx_workflows::Status, sbx_workflows::WorkflowError> {
+        Ok(if locked(&self.started).iter().any(|(known, ..)| known == name) {
+            sbx_workflows::Status::Running
+        } else {
+            sbx_workflows::Status::NotFound
+        })
+    }
+
+    async fn current_step(
+        &self,
+        _operation: Operation,
+        name: &str,
+    ) -> Result<Option<String>, sbx_workflows::WorkflowError> {
+        if locked(&self.started).iter().any(|(known, ..)| known == name) {
+            Ok(locked(&self.step).clone())
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn execution_id(&self, operation: Operation, name: &str) -> String {
+        format!("arn:aws:states:us-east-1:123456789012:execution:{operation}:{name}")
     }
 }
