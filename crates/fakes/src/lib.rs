@@ -403,7 +403,15 @@ pub struct FakeStore {
     /// (tenant, Idempotency-Key) → the sandbox the first request made, and what it asked for:
     /// a repeat answers that sandbox, the key with another request is refused, as the store
     /// does.
-    pub keys: Mutex<BTreeMap<(String, String), (String, String, SandboxOptions)>>,
+    pub keys: Mutex<BTreeMap<(String, String), KeyUse>>,
+}
+
+/// What the first request with an Idempotency-Key made, and asked for.
+#[derive(Debug, Clone)]
+pub struct KeyUse {
+    pub id: String,
+    pub name: String,
+    pub options: SandboxOptions,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -483,18 +491,22 @@ impl SandboxStore for FakeStore {
             let known = locked(&self.keys)
                 .get(&(new.tenant.clone(), key.to_owned()))
                 .cloned();
-            if let Some((id, name, options)) = known {
-                if name != new.name || options != new.options {
+            if let Some(used) = known {
+                if used.name != new.name || used.options != new.options {
                     return Err(StoreError::IdempotencyKeyReused);
                 }
                 return Ok(Created {
-                    sandbox: self.record(&new.tenant, &id)?,
+                    sandbox: self.record(&new.tenant, &used.id)?,
                     replayed: true,
                 });
             }
             locked(&self.keys).insert(
                 (new.tenant.clone(), key.to_owned()),
-                (new.id.clone(), new.name.clone(), new.options.clone()),
+                KeyUse {
+                    id: new.id.clone(),
+                    name: new.name.clone(),
+                    options: new.options.clone(),
+                },
             );
         }
         if self.record(&new.tenant, &new.id).is_ok() {
