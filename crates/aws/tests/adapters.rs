@@ -758,7 +758,7 @@ async fn instances_launch_once_per_token_and_go_through_their_states() {
     until_state(&account, &s1, false, Some(InstanceState::Running)).await;
 
     ports
-        .stop(id, &[first.clone()])
+        .stop(id, std::slice::from_ref(&first))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let stopping = ports.find(id, &s1).await.unwrap_or_else(|e| panic!("{e}"));
@@ -767,13 +767,13 @@ async fn instances_launch_once_per_token_and_go_through_their_states() {
     until_state(&account, &s1, false, Some(InstanceState::Stopped)).await;
 
     ports
-        .start(id, &[first.clone()])
+        .start(id, std::slice::from_ref(&first))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     until_state(&account, &s1, false, Some(InstanceState::Running)).await;
 
     ports
-        .terminate(id, &[first.clone()])
+        .terminate(id, std::slice::from_ref(&first))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // Shutting down: gone for `find`, still there for `remaining` (it holds the subnet).
@@ -852,7 +852,7 @@ async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removin
 
     // Terminated, it is first what AWS is still removing, then gone.
     ports
-        .terminate(id, &[vm.clone()])
+        .terminate(id, std::slice::from_ref(&vm))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let left = account
