@@ -8,8 +8,10 @@
 //! no tenant gets two.
 
 use crate::account::{Account, AccountChange, AccountEvent, AccountState};
-use crate::dynamo::{DynamoStore, Item, MAX_ATTEMPTS, TxError, backoff, build, n, s};
+use crate::client::DynamoStore;
+use crate::item::{Item, MAX_ATTEMPTS, backoff, build, n, s};
 use crate::schema::BY_STATE;
+use crate::transaction::TxError;
 use crate::transaction::{Part, Transaction};
 use crate::{AccountStore, InfraChange, StoreError};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};

@@ -1,89 +1,21 @@
-//! [`SandboxStore`] on DynamoDB: the store, its transactions, and the operations that span
-//! tables. What each table holds and how its items are written and read is in its own module:
-//! `sandboxes.rs` (records), `events.rs` (audit trail), `tenants.rs` (quota counter,
-//! idempotency keys), `accounts.rs` (the pool), `locks.rs` (leases).
+//! [`SandboxStore`] on DynamoDB: the store's logic, on top of everything else in this crate.
+//! It reads in order: `item.rs` (building and reading items; imports nothing above it),
+//! `client.rs` (the store's settings and DynamoDB client), `transaction.rs` (a transaction's
+//! named items and its write token), then a module per table, which each add their items'
+//! writes and reads: `sandboxes.rs` (records), `events.rs` (audit trail), `tenants.rs` (quota
+//! counter, idempotency keys), `accounts.rs` (the pool), `locks.rs` (leases). Nothing below
+//! imports from here.
 
+use crate::client::DynamoStore;
 use crate::error::StoreError;
-use crate::page::PageKey;
-use crate::schema::TableNames;
-use crate::transaction::{Cancelled, Part, Transaction};
-use crate::{Clock, Created, ListQuery, Page, SandboxStore, SystemClock};
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use crate::item::{MAX_ATTEMPTS, backoff};
+use crate::transaction::{Part, Transaction, TxError};
+use crate::{Created, ListQuery, Page, SandboxStore};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::{Change, Endpoints, Event, NewSandbox, Operation, Outcome, Sandbox, State, rules};
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-pub(crate) type Item = HashMap<String, AttributeValue>;
-
-/// How often a write is tried again when concurrent writers interfere.
-pub(crate) const MAX_ATTEMPTS: u32 = 8;
-
-/// Settings of the store; [`StoreConfig::new`] gives the defaults.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    pub tables: TableNames,
-    /// Live (not deleted) sandboxes a tenant may have.
-    pub quota: u32,
-    /// How long a deleted record is kept for audit before its TTL removes it.
-    pub deleted_retention: chrono::Duration,
-    /// How long an idempotency key is remembered.
-    pub idempotency_window: chrono::Duration,
-    /// Signs the page tokens of [`SandboxStore::list`].
-    pub page_key: PageKey,
-}
-
-impl StoreConfig {
-    pub fn new(tables: TableNames) -> Self {
-        Self {
-            tables,
-            quota: 10,
-            deleted_retention: chrono::Duration::days(90),
-            idempotency_window: chrono::Duration::hours(24),
-            page_key: PageKey::random(),
-        }
-    }
-}
-
-/// The sandbox store and the lock store on DynamoDB.
-#[derive(Clone)]
-pub struct DynamoStore {
-    pub(crate) client: Client,
-    pub(crate) config: StoreConfig,
-    pub(crate) clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for DynamoStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamoStore")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A transaction that did not apply: why each of its items was refused, or another error.
-pub(crate) enum TxError {
-    Cancelled(Cancelled),
-    Failed(StoreError),
-}
 
 impl DynamoStore {
-    pub fn new(client: Client, config: StoreConfig) -> Self {
-        Self {
-            client,
-            config,
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// The record and audit event of `change`, each guarded by its condition.
     fn change_items(&self, change: &Change) -> Result<Transaction, StoreError> {
         let transaction = Transaction::default();
@@ -91,27 +23,6 @@ impl DynamoStore {
         Ok(transaction
             .with(Part::Record, record)
             .with(Part::Event, self.event_item(&change.event)?))
-    }
-
-    /// Whether the record carries `token`: the transaction written under it was applied
-    /// (its answer lost, and the SDK's repeat refused by the conditions it had made false).
-    async fn wrote(&self, tenant: &str, id: &str, token: &str) -> Result<bool, StoreError> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.config.tables.sandboxes)
-            .key("tenant", s(tenant))
-            .key("id", s(id))
-            .projection_expression("#token")
-            .expression_attribute_names("#token", crate::sandboxes::WRITE_TOKEN)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("GetItem", e))?;
-        Ok(found
-            .item
-            .and_then(|mut item| item.remove(crate::sandboxes::WRITE_TOKEN))
-            .is_some_and(|value| value.as_s().is_ok_and(|v| v == token)))
     }
 
     /// Writes `change` (with `extra`). A transaction that was in fact applied (the record
@@ -135,32 +46,6 @@ impl DynamoStore {
                 _ => Err(TxError::Failed(err)),
             },
             other => other,
-        }
-    }
-
-    /// Writes the transaction under a token of its own, so that the SDK's repeat of a
-    /// transaction that committed (its answer lost) is answered with success, not cancelled
-    /// by conditions that its own first try made false.
-    pub(crate) async fn transact(&self, transaction: Transaction) -> Result<(), TxError> {
-        let (parts, items, token) = transaction.into_parts();
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .client_request_token(token)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) => match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    Err(TxError::Cancelled(Cancelled {
-                        parts,
-                        reasons: cancelled.cancellation_reasons().to_vec(),
-                    }))
-                }
-                _ => Err(TxError::Failed(StoreError::aws("TransactWriteItems", err))),
-            },
         }
     }
 
@@ -375,49 +260,4 @@ fn already_finished(record: &Sandbox, operation: Operation, outcome: &Outcome) -
             .as_ref()
             .is_some_and(|failure| failure.operation == operation && &failure.error == error),
     }
-}
-
-/// Waits a little longer after each lost attempt, with jitter so that racers spread out.
-pub(crate) async fn backoff(attempt: u32) {
-    let ceiling = 10u64 << attempt.min(6);
-    tokio::time::sleep(Duration::from_millis(fastrand::u64(ceiling / 2..=ceiling))).await;
-}
-
-pub(crate) fn build<T>(built: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, StoreError> {
-    built.map_err(|e| StoreError::Aws {
-        operation: "build request",
-        transient: false,
-        source: Box::new(e),
-    })
-}
-
-/// The item a conditional UpdateItem (with `ReturnValues: ALL_NEW`) wrote; `None` when its
-/// condition did not hold.
-pub(crate) fn updated<T: serde::de::DeserializeOwned>(
-    result: Result<
-        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
-        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
-    >,
-) -> Result<Option<T>, StoreError> {
-    match result {
-        Ok(output) => Ok(Some(serde_dynamo::from_item(
-            output.attributes.unwrap_or_default(),
-        )?)),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(StoreError::aws("UpdateItem", err)),
-    }
-}
-
-pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-pub(crate) fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }

@@ -2,7 +2,8 @@
 //! accounts' trails and journals live in partitions of their own, see `accounts.rs`).
 
 use crate::StoreError;
-use crate::dynamo::{DynamoStore, build, s};
+use crate::client::DynamoStore;
+use crate::item::{Item, build, s};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use sbx_lifecycle::Event;
 
@@ -19,7 +20,7 @@ impl DynamoStore {
         partition: &str,
         entry: &impl serde::Serialize,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut item: crate::dynamo::Item = serde_dynamo::to_item(entry)?;
+        let mut item: Item = serde_dynamo::to_item(entry)?;
         item.insert("sandbox".into(), s(partition));
         let put = Put::builder()
             .table_name(&self.config.tables.events)

@@ -8,10 +8,12 @@
 
 mod account;
 mod accounts;
+mod client;
 mod clock;
 mod dynamo;
 mod error;
 mod events;
+mod item;
 mod locks;
 mod page;
 mod sandboxes;
@@ -20,8 +22,8 @@ mod tenants;
 mod transaction;
 
 pub use account::{Account, AccountChange, AccountEvent, AccountState, NotAllowed};
+pub use client::{DynamoStore, StoreConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dynamo::{DynamoStore, StoreConfig};
 pub use error::StoreError;
 pub use locks::LockTable;
 pub use page::PageKey;

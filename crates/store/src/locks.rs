@@ -1,7 +1,8 @@
 //! [`LockStore`] on DynamoDB: one lease item per lock in the locks table. [`LockTable`] needs
 //! that table only, so a function whose role reaches nothing else can hold it.
 
-use crate::dynamo::{DynamoStore, MAX_ATTEMPTS, backoff, n, s};
+use crate::client::DynamoStore;
+use crate::item::{MAX_ATTEMPTS, backoff, n, s};
 use crate::{Clock, Lease, LockStore, StoreError, SystemClock};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -1,9 +1,11 @@
 //! The sandboxes table: the records, keyed by tenant and id, with the sparse `by-expiry`
 //! index's `live` attribute on live records and a TTL on deleted ones.
 
-use crate::dynamo::{DynamoStore, Item, build, n, s, updated};
+use crate::client::DynamoStore;
+use crate::item::{Item, build, n, s, updated};
 use crate::page;
 use crate::schema::{BY_EXPIRY, BY_STATE};
+use crate::transaction::WRITE_TOKEN;
 use crate::{ListQuery, Page, StoreError, Sweeps, Swept};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
@@ -31,9 +33,6 @@ const STATE_ATTRIBUTES: [&str; 9] = [
     TTL_ATTRIBUTE,
     WRITE_TOKEN,
 ];
-
-/// The token of the transaction that wrote the record last (see `Transaction`).
-pub(crate) const WRITE_TOKEN: &str = "write_token";
 
 impl DynamoStore {
     /// The write of `change`'s record: a new record is put whole, on the condition that there

@@ -1,7 +1,8 @@
 //! The tenants table: each tenant's live-sandbox counter (the quota) and its creates'
 //! idempotency keys. (Its account assignment lives in `accounts.rs`, with the pool.)
 
-use crate::dynamo::{DynamoStore, build, n, s};
+use crate::client::DynamoStore;
+use crate::item::{build, n, s};
 use crate::{Created, SandboxStore, StoreError};
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};

@@ -1,7 +1,15 @@
 //! A DynamoDB transaction whose items are named by what they guard, so that a cancellation is
 //! read by name ("the quota counter refused") rather than by position in the request.
 
+use crate::client::DynamoStore;
+use crate::error::StoreError;
+use crate::item::s;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
+
+/// The attribute of a record that carries the token of the transaction that wrote it last, so
+/// that a transaction whose answer was lost is recognised as applied ([`DynamoStore::wrote`]).
+pub(crate) const WRITE_TOKEN: &str = "write_token";
 
 /// What an item of a transaction is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +90,61 @@ impl Cancelled {
         self.reasons
             .iter()
             .any(|reason| matches!(reason.code(), Some("TransactionConflict" | "ThrottlingError")))
+    }
+}
+
+/// A transaction that did not apply: why each of its items was refused, or another error.
+pub(crate) enum TxError {
+    Cancelled(Cancelled),
+    Failed(StoreError),
+}
+
+impl DynamoStore {
+    /// Whether the record carries `token`: the transaction written under it was applied
+    /// (its answer lost, and the SDK's repeat refused by the conditions it had made false).
+    pub(crate) async fn wrote(&self, tenant: &str, id: &str, token: &str) -> Result<bool, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.config.tables.sandboxes)
+            .key("tenant", s(tenant))
+            .key("id", s(id))
+            .projection_expression("#token")
+            .expression_attribute_names("#token", WRITE_TOKEN)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", e))?;
+        Ok(found
+            .item
+            .and_then(|mut item| item.remove(WRITE_TOKEN))
+            .is_some_and(|value| value.as_s().is_ok_and(|v| v == token)))
+    }
+
+    /// Writes the transaction under a token of its own, so that the SDK's repeat of a
+    /// transaction that committed (its answer lost) is answered with success, not cancelled
+    /// by conditions that its own first try made false.
+    pub(crate) async fn transact(&self, transaction: Transaction) -> Result<(), TxError> {
+        let (parts, items, token) = transaction.into_parts();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(token)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    Err(TxError::Cancelled(Cancelled {
+                        parts,
+                        reasons: cancelled.cancellation_reasons().to_vec(),
+                    }))
+                }
+                _ => Err(TxError::Failed(StoreError::aws("TransactWriteItems", err))),
+            },
+        }
     }
 }
 
