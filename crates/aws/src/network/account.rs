@@ -1,61 +1,13 @@
-//! Networks: the account's VPC with its public subnets, shared security groups and the
-//! sandboxes' route table (free to keep, so they stay with the account), and each sandbox's own
-//! subnet and security group.
-//!
-//! Every sandbox subnet is associated with the account's one sandbox route table, whose default
-//! route goes to the NAT gateway while there is one (`route_out`, `remove_route_out`): so the
-//! route comes and goes with the NAT for every sandbox at once.
-//!
-//! What a crash can leave half-made is completed by the next try: a route table without its
-//! route or associations, a security group without its rules.
-//!
-//! EC2 takes no client token for a VPC or an internet gateway (nor moto for a route table), so
-//! the SDK's repeat of a create whose answer was lost can make two of one role. Every reader
-//! takes the same one (`lowest`), and the ensure deletes the others before it builds on it.
-//!
-//! Isolation: a sandbox's security group admits traffic only from itself (its two VMs), from
-//! the account's proxies and from the NLB. Nothing admits another sandbox's group, so no
-//! sandbox can reach another.
+//! The account's network, shared by its sandboxes and free to keep: its VPC, internet gateway,
+//! public subnets and route table, the sandboxes' route table (whose default route goes to the
+//! NAT gateway while there is one), and the shared security groups.
 
+use super::groups::{ensure_group, find_group, from_group, open_tcp};
+use super::{ACCOUNT_GROUPS, AMQ_PORT, AccountNetwork, PUBLIC_CIDRS, VPC_CIDR};
 use crate::error::{AwsError, gone, sdk};
-use crate::tags::{self, Owner, filter};
+use crate::tags::{Owner, filter};
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
-
-pub const VPC_CIDR: &str = "10.0.0.0/16";
-/// Public subnets of the account (NAT, load balancers, proxies), one per zone.
-const PUBLIC_CIDRS: [&str; 2] = ["10.0.0.0/24", "10.0.1.0/24"];
-/// Sandbox subnets are the /24s 10.0.16.0 to 10.0.255.0.
-const SANDBOX_SUBNETS: std::ops::RangeInclusive<u32> = 16..=255;
-
-/// The account's shared security groups, by name.
-pub const ACCOUNT_GROUPS: [&str; 3] = ["sbx-alb", "sbx-proxy", "sbx-nlb"];
-
-/// Ports the sandbox VMs serve.
-pub const HTTP_PORT: i32 = 8080;
-pub const AMQ_PORT: i32 = 61616;
-
-/// The account's network, shared by its sandboxes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountNetwork {
-    pub vpc_id: String,
-    pub public_subnets: Vec<String>,
-    /// The ALB's group, admitting HTTP from anywhere.
-    pub alb_group: String,
-    /// The proxies' group, admitting traffic from the ALB.
-    pub proxy_group: String,
-    /// The NLB's group, admitting AMQ from anywhere.
-    pub nlb_group: String,
-    /// The route table of every sandbox subnet: the VPC, and the internet through the NAT.
-    pub sandbox_routes: String,
-}
-
-/// A sandbox's own network.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxNetwork {
-    pub subnet_id: String,
-    pub security_group_id: String,
-}
+use aws_sdk_ec2::types::ResourceType;
 
 /// Creates what is missing of the account's network and returns it.
 pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<AccountNetwork, AwsError> {
@@ -154,7 +106,11 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
 /// one (made by a try that died before attaching it, or whose answer was lost), or a new one,
 /// attached unless it is. Other unattached gateways of the account are the SDK's repeats of a
 /// create whose answer was lost, and are deleted.
-async fn ensure_internet_gateway(ec2: &Client, owner: &Owner, vpc_id: &str) -> Result<String, AwsError> {
+pub(super) async fn ensure_internet_gateway(
+    ec2: &Client,
+    owner: &Owner,
+    vpc_id: &str,
+) -> Result<String, AwsError> {
     let gateways = tagged_gateways(ec2, owner).await?;
     let on_vpc = gateways
         .iter()
@@ -216,7 +172,10 @@ async fn ensure_internet_gateway(ec2: &Client, owner: &Owner, vpc_id: &str) -> R
 }
 
 /// The account's internet gateways, each with the VPC it is attached to.
-async fn tagged_gateways(ec2: &Client, owner: &Owner) -> Result<Vec<(String, Option<String>)>, AwsError> {
+pub(super) async fn tagged_gateways(
+    ec2: &Client,
+    owner: &Owner,
+) -> Result<Vec<(String, Option<String>)>, AwsError> {
     let found = ec2
         .describe_internet_gateways()
         .set_filters(Some(owner.filters("igw")))
@@ -242,7 +201,11 @@ pub async fn sandbox_route_table(ec2: &Client, owner: &Owner) -> Result<Option<S
 }
 
 /// The ids of the account's route tables of `role`.
-async fn tagged_route_tables(ec2: &Client, owner: &Owner, role: &str) -> Result<Vec<String>, AwsError> {
+pub(super) async fn tagged_route_tables(
+    ec2: &Client,
+    owner: &Owner,
+    role: &str,
+) -> Result<Vec<String>, AwsError> {
     let found = ec2
         .describe_route_tables()
         .set_filters(Some(owner.filters(role)))
@@ -259,7 +222,7 @@ async fn tagged_route_tables(ec2: &Client, owner: &Owner, role: &str) -> Result<
 
 /// The account's route table of `role`, made unless there is one; the SDK's repeats of its
 /// create are deleted.
-async fn ensure_route_table(
+pub(super) async fn ensure_route_table(
     ec2: &Client,
     owner: &Owner,
     vpc_id: &str,
@@ -289,7 +252,7 @@ async fn ensure_route_table(
 }
 
 /// Of the ids of one role, the one every reader takes (the lowest), and the others.
-fn lowest(mut ids: Vec<String>) -> Option<(String, Vec<String>)> {
+pub(super) fn lowest(mut ids: Vec<String>) -> Option<(String, Vec<String>)> {
     ids.sort();
     ids.dedup();
     if ids.is_empty() {
@@ -301,7 +264,7 @@ fn lowest(mut ids: Vec<String>) -> Option<(String, Vec<String>)> {
 
 /// The outcome of deleting a duplicate: gone is done; one that is in use (built on by an older
 /// try) is left where it is, logged, since the resource it duplicates is the one used.
-fn remove_duplicate<T>(
+pub(super) fn remove_duplicate<T>(
     result: Result<T, AwsError>,
     what: &str,
     id: &str,
@@ -320,7 +283,7 @@ fn remove_duplicate<T>(
     }
 }
 
-async fn create_route_table(
+pub(super) async fn create_route_table(
     ec2: &Client,
     owner: &Owner,
     vpc_id: &str,
@@ -341,7 +304,7 @@ async fn create_route_table(
 }
 
 /// Where a table's default route goes: `(nat gateway, internet gateway)`, or `None` without one.
-async fn default_route(
+pub(super) async fn default_route(
     ec2: &Client,
     table: &str,
 ) -> Result<Option<(Option<String>, Option<String>)>, AwsError> {
@@ -415,7 +378,7 @@ pub async fn remove_route_out(ec2: &Client, table: &str) -> Result<bool, AwsErro
 
 /// Associates `subnet` with `table` unless it is; an association with another table is
 /// replaced (a subnet has one).
-async fn associate(ec2: &Client, table: &str, subnet: &str) -> Result<(), AwsError> {
+pub(super) async fn associate(ec2: &Client, table: &str, subnet: &str) -> Result<(), AwsError> {
     let found = ec2
         .describe_route_tables()
         .filters(filter("association.subnet-id", subnet))
@@ -510,7 +473,7 @@ pub async fn account_network(ec2: &Client, owner: &Owner) -> Result<Option<Accou
 }
 
 /// The ids of the account's VPCs (one, or more after a repeated create).
-async fn tagged_vpcs(ec2: &Client, owner: &Owner) -> Result<Vec<String>, AwsError> {
+pub(super) async fn tagged_vpcs(ec2: &Client, owner: &Owner) -> Result<Vec<String>, AwsError> {
     let found = ec2
         .describe_vpcs()
         .set_filters(Some(owner.filters("vpc")))
@@ -525,7 +488,7 @@ async fn tagged_vpcs(ec2: &Client, owner: &Owner) -> Result<Vec<String>, AwsErro
         .collect())
 }
 
-async fn create_vpc(ec2: &Client, owner: &Owner) -> Result<String, AwsError> {
+pub(super) async fn create_vpc(ec2: &Client, owner: &Owner) -> Result<String, AwsError> {
     let created = ec2
         .create_vpc()
         .cidr_block(VPC_CIDR)
@@ -541,7 +504,7 @@ async fn create_vpc(ec2: &Client, owner: &Owner) -> Result<String, AwsError> {
 }
 
 /// The account's public subnet of `role` in its VPC.
-async fn find_public_subnet(
+pub(super) async fn find_public_subnet(
     ec2: &Client,
     owner: &Owner,
     vpc_id: &str,
@@ -563,7 +526,7 @@ async fn find_public_subnet(
 
 /// The public subnets' route table, its route to the internet gateway and its associations,
 /// each made unless it is there.
-async fn ensure_public_routes(
+pub(super) async fn ensure_public_routes(
     ec2: &Client,
     owner: &Owner,
     vpc_id: &str,
@@ -586,274 +549,4 @@ async fn ensure_public_routes(
         associate(ec2, &table, subnet).await?;
     }
     Ok(())
-}
-
-fn open_tcp(port: i32) -> IpPermission {
-    IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(port)
-        .to_port(port)
-        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-        .build()
-}
-
-/// Traffic from the members of `group`: all of it, or one TCP port.
-fn from_group(group: &str, port: Option<i32>) -> IpPermission {
-    let pair = UserIdGroupPair::builder().group_id(group).build();
-    match port {
-        Some(port) => IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(port)
-            .to_port(port)
-            .user_id_group_pairs(pair)
-            .build(),
-        None => IpPermission::builder()
-            .ip_protocol("-1")
-            .user_id_group_pairs(pair)
-            .build(),
-    }
-}
-
-async fn find_group(ec2: &Client, vpc_id: &str, name: &str) -> Result<Option<String>, AwsError> {
-    Ok(find_group_rules(ec2, vpc_id, name).await?.map(|(id, _)| id))
-}
-
-/// The group named `name` in the VPC, and whether it has any ingress rule.
-async fn find_group_rules(
-    ec2: &Client,
-    vpc_id: &str,
-    name: &str,
-) -> Result<Option<(String, bool)>, AwsError> {
-    let found = ec2
-        .describe_security_groups()
-        .filters(filter("vpc-id", vpc_id))
-        .filters(filter("group-name", name))
-        .send()
-        .await
-        .map_err(sdk("DescribeSecurityGroups"))?;
-    Ok(found.security_groups().first().and_then(|g| {
-        g.group_id()
-            .map(|id| (id.to_owned(), !g.ip_permissions().is_empty()))
-    }))
-}
-
-/// Adds `rules` to a group. Its rules go in one call, so a group has all of them or none: a
-/// group found without rules (a crash between creating and authorizing it) gets them now, and
-/// a repeat whose first answer was lost finds them there.
-async fn authorize(ec2: &Client, group: &str, rules: Vec<IpPermission>) -> Result<(), AwsError> {
-    if rules.is_empty() {
-        return Ok(());
-    }
-    let result = ec2
-        .authorize_security_group_ingress()
-        .group_id(group)
-        .set_ip_permissions(Some(rules))
-        .send()
-        .await
-        .map_err(sdk("AuthorizeSecurityGroupIngress"));
-    gone(result, &["InvalidPermission.Duplicate"])?;
-    Ok(())
-}
-
-async fn ensure_group(
-    ec2: &Client,
-    owner: &Owner,
-    vpc_id: &str,
-    name: &str,
-    role: &str,
-    rules: &[IpPermission],
-) -> Result<String, AwsError> {
-    let (id, has_rules) = match find_group_rules(ec2, vpc_id, name).await? {
-        Some(found) => found,
-        None => (
-            create_group(ec2, owner, vpc_id, name, &format!("sbx {role}"), role).await?,
-            false,
-        ),
-    };
-    if !has_rules {
-        authorize(ec2, &id, rules.to_vec()).await?;
-    }
-    Ok(id)
-}
-
-async fn create_group(
-    ec2: &Client,
-    owner: &Owner,
-    vpc_id: &str,
-    name: &str,
-    description: &str,
-    role: &str,
-) -> Result<String, AwsError> {
-    let created = ec2
-        .create_security_group()
-        .group_name(name)
-        .description(description)
-        .vpc_id(vpc_id)
-        .tag_specifications(owner.ec2_spec(ResourceType::SecurityGroup, role))
-        .send()
-        .await
-        .map_err(sdk("CreateSecurityGroup"));
-    match created {
-        Ok(created) => created
-            .group_id()
-            .map(str::to_owned)
-            .ok_or_else(|| AwsError::Missing("CreateSecurityGroup returned no id".into())),
-        // An earlier try made it and lost the answer.
-        Err(err) if err.has_code(&["InvalidGroup.Duplicate"]) => find_group(ec2, vpc_id, name)
-            .await?
-            .ok_or_else(|| AwsError::Missing(format!("security group {name} exists but cannot be found"))),
-        Err(err) => Err(err),
-    }
-}
-
-/// Creates the sandbox's subnet (in the sandbox route table) and security group, or finds and
-/// completes those an earlier try created.
-pub async fn create_sandbox_network(
-    ec2: &Client,
-    owner: &Owner,
-    account: &AccountNetwork,
-    (tenant, sandbox): (&str, &str),
-) -> Result<SandboxNetwork, AwsError> {
-    let subnet_id = match find_sandbox_subnet(ec2, owner).await? {
-        Some(id) => id,
-        None => create_sandbox_subnet(ec2, owner, &account.vpc_id, tenant, sandbox).await?,
-    };
-    associate(ec2, &account.sandbox_routes, &subnet_id).await?;
-    let name = tags::short_name("sbx", tenant, sandbox);
-    let (security_group_id, has_rules) = match find_group_rules(ec2, &account.vpc_id, &name).await? {
-        Some(found) => found,
-        None => {
-            let description = format!("sbx sandbox {tenant}/{sandbox}");
-            let id = create_group(ec2, owner, &account.vpc_id, &name, &description, "sandbox").await?;
-            (id, false)
-        }
-    };
-    if !has_rules {
-        let rules = vec![
-            from_group(&security_group_id, None),
-            from_group(&account.proxy_group, Some(HTTP_PORT)),
-            from_group(&account.alb_group, Some(HTTP_PORT)),
-            from_group(&account.nlb_group, Some(AMQ_PORT)),
-        ];
-        authorize(ec2, &security_group_id, rules).await?;
-    }
-    Ok(SandboxNetwork {
-        subnet_id,
-        security_group_id,
-    })
-}
-
-async fn find_sandbox_subnet(ec2: &Client, owner: &Owner) -> Result<Option<String>, AwsError> {
-    let found = ec2
-        .describe_subnets()
-        .set_filters(Some(owner.filters("sandbox")))
-        .send()
-        .await
-        .map_err(sdk("DescribeSubnets"))?;
-    Ok(found
-        .subnets()
-        .first()
-        .and_then(|s| s.subnet_id())
-        .map(str::to_owned))
-}
-
-/// Takes a free /24 of the VPC, starting at a slot derived from the sandbox and probing on.
-async fn create_sandbox_subnet(
-    ec2: &Client,
-    owner: &Owner,
-    vpc_id: &str,
-    tenant: &str,
-    sandbox: &str,
-) -> Result<String, AwsError> {
-    let first = *SANDBOX_SUBNETS.start();
-    let count = SANDBOX_SUBNETS.end() - first + 1;
-    let start = tags::slot(tenant, sandbox, count);
-    for i in 0..count {
-        let octet = first + (start + i) % count;
-        let result = ec2
-            .create_subnet()
-            .vpc_id(vpc_id)
-            .cidr_block(format!("10.0.{octet}.0/24"))
-            .tag_specifications(owner.ec2_spec(ResourceType::Subnet, "sandbox"))
-            .send()
-            .await
-            .map_err(sdk("CreateSubnet"));
-        match result {
-            Ok(created) => {
-                return created
-                    .subnet()
-                    .and_then(|s| s.subnet_id())
-                    .map(str::to_owned)
-                    .ok_or_else(|| AwsError::Missing("CreateSubnet returned no id".into()));
-            }
-            // The block is another sandbox's, or this one's from a try whose answer was lost.
-            Err(err) if err.has_code(&["InvalidSubnet.Conflict"]) => {
-                if let Some(id) = find_sandbox_subnet(ec2, owner).await? {
-                    return Ok(id);
-                }
-            }
-            Err(err) => return Err(err),
-        }
-    }
-    Err(AwsError::Exhausted {
-        what: "sandbox subnet",
-        within: vpc_id.to_owned(),
-    })
-}
-
-/// Deletes the sandbox's security groups and subnets (every one tagged with it, whatever its
-/// role, so that an orphan half-made by a crash goes too); what is gone already is skipped.
-/// Fails with a transient error while instances still use them.
-pub async fn delete_sandbox_network(ec2: &Client, owner: &Owner) -> Result<(), AwsError> {
-    let groups = ec2
-        .describe_security_groups()
-        .set_filters(Some(owner.owned()))
-        .send()
-        .await
-        .map_err(sdk("DescribeSecurityGroups"))?;
-    for group in groups.security_groups() {
-        let Some(id) = group.group_id() else { continue };
-        let result = ec2
-            .delete_security_group()
-            .group_id(id)
-            .send()
-            .await
-            .map_err(sdk("DeleteSecurityGroup"));
-        gone(result, &["InvalidGroup.NotFound"]).map_err(in_use)?;
-    }
-    let subnets = ec2
-        .describe_subnets()
-        .set_filters(Some(owner.owned()))
-        .send()
-        .await
-        .map_err(sdk("DescribeSubnets"))?;
-    for subnet in subnets.subnets() {
-        let Some(id) = subnet.subnet_id() else { continue };
-        let result = ec2
-            .delete_subnet()
-            .subnet_id(id)
-            .send()
-            .await
-            .map_err(sdk("DeleteSubnet"));
-        gone(result, &["InvalidSubnetID.NotFound"]).map_err(in_use)?;
-    }
-    Ok(())
-}
-
-/// A resource still in use (instances shutting down) is worth another try.
-fn in_use(err: AwsError) -> AwsError {
-    match err {
-        AwsError::Api {
-            operation,
-            code,
-            message,
-            ..
-        } if code == "DependencyViolation" => AwsError::Api {
-            operation,
-            code,
-            message,
-            transient: true,
-        },
-        other => other,
-    }
 }
