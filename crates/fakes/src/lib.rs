@@ -10,8 +10,9 @@ use sbx_aws::commands::Progress;
 use sbx_aws::infra::{Converged, Want};
 use sbx_aws::ingress::{Routes, Targets};
 use sbx_aws::instances::{InstanceState, Launch, Vm};
+use sbx_aws::inventory::{Leftover, LeftoverKind, LeftoverState, TaggedSandbox};
 use sbx_aws::network::{AccountNetwork, SandboxNetwork};
-use sbx_aws::{Commands, ImageSharing, Ingress, Networks, Owner, SharedInfrastructure, Vms};
+use sbx_aws::{Commands, ImageSharing, Ingress, Inventory, Networks, Owner, SharedInfrastructure, Vms};
 use sbx_lifecycle::{Event, NewSandbox, Operation, Outcome, Sandbox, SandboxOptions};
 use sbx_store::{
     Account, AccountChange, AccountEvent, AccountState, AccountStore, Created, InfraChange, Lease, ListQuery,
@@ -20,12 +21,21 @@ use sbx_store::{
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-/// Who owns a resource, as one key: `sandbox:<id>` or `account:<id>`.
+/// Who owns a resource, as one key: `sandbox:<tenant>/<id>` or `account:<id>`.
 fn key(owner: &Owner) -> String {
     match owner {
-        Owner::Sandbox { sandbox, .. } => format!("sandbox:{sandbox}"),
+        Owner::Sandbox { tenant, sandbox } => format!("sandbox:{tenant}/{sandbox}"),
         Owner::Account { account, .. } => format!("account:{account}"),
     }
+}
+
+/// The sandbox a key names, as its tags would.
+fn tagged(key: &str) -> Option<TaggedSandbox> {
+    let (tenant, sandbox) = key.strip_prefix("sandbox:")?.split_once('/')?;
+    Some(TaggedSandbox {
+        tenant: tenant.to_owned(),
+        sandbox: sandbox.to_owned(),
+    })
 }
 
 #[derive(Debug, Default)]
@@ -446,12 +456,24 @@ impl FakeStore {
 
     /// Gives `owner` the lease of `lock`.
     pub fn hold(&self, lock: &str, owner: &str) {
+        self.hold_until(lock, owner, Utc::now() + chrono::Duration::minutes(5));
+    }
+
+    /// `owner` holds `lock` until `expires_at` (in the past: a lease its owner left behind).
+    pub fn hold_until(&self, lock: &str, owner: &str, expires_at: chrono::DateTime<Utc>) {
         let lease = Lease {
             lock: lock.into(),
             owner: owner.into(),
-            expires_at: Utc::now() + chrono::Duration::minutes(5),
+            expires_at,
         };
         locked(&self.leases).insert(lock.into(), lease);
+    }
+
+    /// Sets the expiry of `acme`'s sandbox `id`.
+    pub fn put_expiry(&self, id: &str, expires_at: chrono::DateTime<Utc>) {
+        for sandbox in locked(&self.sandboxes).iter_mut().filter(|s| s.id == id) {
+            sandbox.expires_at = expires_at;
+        }
     }
 
     /// Sets the state of `acme`'s sandbox `id`.
@@ -884,5 +906,88 @@ impl sbx_workflows::Workflows for FakeWorkflows {
 
     fn execution_id(&self, operation: Operation, name: &str) -> String {
         format!("arn:aws:states:us-east-1:123456789012:execution:{operation}:{name}")
+    }
+}
+
+/// The sweeps' index reads: only what is due (or in the state) is read, as from a sparse index.
+impl sbx_store::Sweeps for FakeStore {
+    async fn due(&self, at: chrono::DateTime<Utc>, limit: usize) -> Result<sbx_store::Swept, StoreError> {
+        let mut items: Vec<Sandbox> = locked(&self.sandboxes)
+            .iter()
+            .filter(|s| s.state.is_live() && s.expires_at <= at)
+            .cloned()
+            .collect();
+        items.sort_by_key(|s| s.expires_at);
+        items.truncate(limit);
+        let read = items.len() as u64;
+        Ok(sbx_store::Swept { items, read })
+    }
+
+    async fn in_state(
+        &self,
+        state: sbx_lifecycle::State,
+        limit: usize,
+    ) -> Result<sbx_store::Swept, StoreError> {
+        let mut items: Vec<Sandbox> = locked(&self.sandboxes)
+            .iter()
+            .filter(|s| s.state == state)
+            .cloned()
+            .collect();
+        items.sort_by_key(|s| s.updated_at);
+        items.truncate(limit);
+        let read = items.len() as u64;
+        Ok(sbx_store::Swept { items, read })
+    }
+}
+
+/// The inventory as the tags show it: every sandbox with an instance (not terminated) or a
+/// network in the account, and what an empty account must not hold.
+impl Inventory for FakeAws {
+    async fn tagged_sandboxes(
+        &self,
+        account: &str,
+    ) -> Result<std::collections::BTreeSet<TaggedSandbox>, AwsError> {
+        let s = self.check("GetResources")?;
+        let with_vms = s
+            .vms
+            .iter()
+            .filter(|((a, _), vms)| {
+                a == account && vms.iter().any(|vm| vm.state != InstanceState::Terminated)
+            })
+            .filter_map(|((_, key), _)| tagged(key));
+        let with_network = s
+            .sandbox_networks
+            .keys()
+            .filter(|(a, _)| a == account)
+            .filter_map(|(_, key)| tagged(key));
+        Ok(with_vms.chain(with_network).collect())
+    }
+
+    async fn leftovers(&self, account: &str) -> Result<Vec<Leftover>, AwsError> {
+        let s = self.check("DescribeInstances")?;
+        let mut left = Vec::new();
+        for ((a, _), vms) in &s.vms {
+            for vm in vms
+                .iter()
+                .filter(|vm| a == account && vm.state != InstanceState::Terminated)
+            {
+                left.push(Leftover {
+                    kind: LeftoverKind::Instance,
+                    id: vm.id.clone(),
+                    state: Some(LeftoverState::Instance(vm.state.clone())),
+                });
+            }
+        }
+        for ((a, _), network) in &s.sandbox_networks {
+            if a == account {
+                left.push(Leftover {
+                    kind: LeftoverKind::Subnet,
+                    id: network.subnet_id.clone(),
+                    state: None,
+                });
+            }
+        }
+        left.sort();
+        Ok(left)
     }
 }

@@ -70,3 +70,69 @@ pub async fn sweep(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::test_settings;
+    use sbx_fakes::{FakeStore, FakeWorkflows};
+    use sbx_lifecycle::State;
+
+    fn input(hours: i64) -> SweepInput {
+        SweepInput {
+            execution: "arn:gc:1".into(),
+            as_of: Some(chrono::Utc::now() + chrono::Duration::hours(hours)),
+        }
+    }
+
+    #[tokio::test]
+    async fn what_is_due_and_idle_is_deleted_once_and_the_rest_is_left() {
+        let store = FakeStore::default();
+        let workflows = FakeWorkflows::default();
+        store.add("sb-due", State::Started, Default::default());
+        store.add("sb-busy", State::Started, Default::default());
+        store.put_state("sb-busy", State::Stopping);
+        store.add("sb-later", State::Started, Default::default());
+        store.put_expiry("sb-later", chrono::Utc::now() + chrono::Duration::days(3));
+        // The fake's sandboxes expire in 8 hours: as of 9 hours from now two are due.
+        let report = sweep(&store, &workflows, &test_settings(true), input(9))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((report.due, report.begun), (2, 1), "{report:?}");
+        assert_eq!(report.deleting, ["acme/sb-due"]);
+        assert_eq!(report.left, ["acme/sb-busy (stopping)"]);
+        assert_eq!(
+            store.get("acme", "sb-due").await.map(|s| s.state).ok(),
+            Some(State::Deleting)
+        );
+        assert_eq!(
+            store.get("acme", "sb-later").await.map(|s| s.state).ok(),
+            Some(State::Started)
+        );
+        let names = workflows.names();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].starts_with("sb-due-delete-v"), "{names:?}");
+
+        // A second sweep (or one running at the same time, after the first's write) begins
+        // nothing again and starts no second execution.
+        let again = sweep(&store, &workflows, &test_settings(true), input(9))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.begun, 0, "{again:?}");
+        assert_eq!(workflows.names().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_due_before_its_time_and_a_fixed_clock_refuses_as_of() {
+        let store = FakeStore::default();
+        let workflows = FakeWorkflows::default();
+        store.add("sb-1", State::Started, Default::default());
+        let report = sweep(&store, &workflows, &test_settings(true), input(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((report.read, report.due, report.begun), (0, 0, 0));
+        let refused = sweep(&store, &workflows, &test_settings(false), input(9)).await;
+        assert!(matches!(refused, Err(StepError::InvalidInput(_))), "{refused:?}");
+        assert!(workflows.names().is_empty());
+    }
+}

@@ -66,3 +66,48 @@ pub async fn sweep(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::test_settings;
+    use sbx_fakes::{ACCOUNT, FakeStore};
+
+    #[tokio::test]
+    async fn only_expired_leases_are_removed_and_an_accounts_removal_is_journaled() {
+        let store = FakeStore::default();
+        store.pool(ACCOUNT);
+        store.pool("100000000002");
+        let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+        store.hold_until(&Job::lock_name(ACCOUNT), "arn:exec:dead", past);
+        store.hold(&Job::lock_name("100000000002"), "arn:exec:alive");
+        store.hold_until(POOL_LOCK, "arn:gc:dead", past);
+        let input = SweepInput {
+            execution: "arn:gc:2".into(),
+            as_of: None,
+        };
+        let report = sweep(&store, &test_settings(false), input)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            report.checked, 3,
+            "the pool's lock and one per account: {report:?}"
+        );
+        assert_eq!(report.removed.len(), 2, "{report:?}");
+        assert!(
+            store
+                .holder(&Job::lock_name(ACCOUNT))
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+        );
+        assert!(store.holder(POOL_LOCK).await.ok().flatten().is_none());
+        let alive = store.holder(&Job::lock_name("100000000002")).await.ok().flatten();
+        assert_eq!(alive.map(|l| l.owner), Some("arn:exec:alive".into()));
+        let journal = store.infra_changes(ACCOUNT).await.unwrap_or_default();
+        assert_eq!(journal.len(), 1, "{journal:?}");
+        assert!(journal[0].action.contains("arn:exec:dead"), "{journal:?}");
+        assert_eq!(journal[0].owner, "arn:gc:2");
+    }
+}

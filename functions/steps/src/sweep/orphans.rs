@@ -191,3 +191,69 @@ async fn any_active(store: &impl SandboxStore, tenant: &str) -> Result<bool, Ste
         .iter()
         .any(|s| s.state.is_active()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::test_settings;
+    use sbx_aws::instances::InstanceState;
+    use sbx_aws::{Inventory, Networks};
+    use sbx_fakes::{ACCOUNT, FakeAws, FakeStore};
+    use sbx_store::AccountStore;
+
+    fn owner(sandbox: &str) -> Owner {
+        Owner::Sandbox {
+            tenant: "acme".into(),
+            sandbox: sandbox.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn resources_of_a_sandbox_without_a_live_record_are_removed_and_the_live_ones_kept() {
+        let store = FakeStore::default();
+        let aws = FakeAws::default();
+        store.pool(ACCOUNT);
+        store.allocate("acme").await.unwrap_or_else(|e| panic!("{e}"));
+        let network = aws.add_account_network(ACCOUNT);
+        // A live sandbox, a deleted one whose instance was left, and one with no record at all.
+        store.add("sb-live", State::Started, Default::default());
+        store.add("sb-gone", State::Deleted, Default::default());
+        for sandbox in ["sb-live", "sb-gone", "sb-ghost"] {
+            aws.add_vm(ACCOUNT, &owner(sandbox), "acp", InstanceState::Running);
+            aws.create_sandbox_network(ACCOUNT, &owner(sandbox), &network, ("acme", sandbox))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let input = SweepInput {
+            execution: "arn:gc:3".into(),
+            as_of: None,
+        };
+        let report = collect(&store, &aws, &aws, "sandboxes.test", &test_settings(false), input)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut removed = report.removed.clone();
+        removed.sort();
+        assert_eq!(
+            removed,
+            [
+                format!("{ACCOUNT}/acme/sb-ghost"),
+                format!("{ACCOUNT}/acme/sb-gone")
+            ],
+            "{report:?}"
+        );
+        let left: Vec<String> = aws
+            .tagged_sandboxes(ACCOUNT)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.sandbox)
+            .collect();
+        assert_eq!(left, ["sb-live"], "only the live sandbox keeps its resources");
+        // An active sandbox keeps the account's shared infrastructure.
+        assert!(report.released.is_empty(), "{report:?}");
+        assert_eq!(
+            store.account(ACCOUNT).await.map(|a| a.account_id).ok(),
+            Some(ACCOUNT.to_owned())
+        );
+    }
+}
