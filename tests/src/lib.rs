@@ -552,3 +552,29 @@ pub const BASE: Present = Present {
     nlb: false,
     fleet: false,
 };
+
+/// Puts account `id` into the pool and takes it through assigned (to tenant `zeta`), expired
+/// and cleaning to quarantined with `reason`, as a failed cleanup would: for the pages and
+/// routes that show a quarantined account.
+pub async fn quarantine(stack: &LocalStack, id: &str, reason: &str) {
+    use sbx_store::{AccountChange, AccountStore};
+    let store = &stack.steps.store;
+    store.add_to_pool(id).await.unwrap_or_else(|e| panic!("{e}"));
+    for change in [
+        AccountChange::Assign {
+            tenant: "zeta".into(),
+        },
+        AccountChange::Expire {
+            tenant: "zeta".into(),
+        },
+        AccountChange::BeginCleaning,
+        AccountChange::Quarantine {
+            reason: reason.to_owned(),
+        },
+    ] {
+        store
+            .change_account(id, change)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}

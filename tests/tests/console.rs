@@ -8,7 +8,7 @@ use sbx_e2e::api::Api;
 use sbx_e2e::{root, stack_with};
 use sbx_lifecycle::{Operation, Outcome};
 use sbx_stack::Options;
-use sbx_store::{AccountChange, AccountStore, SandboxStore};
+use sbx_store::SandboxStore;
 use std::time::Duration;
 
 /// The deployed console is served with the same Content-Security-Policy as the local one: the
@@ -52,28 +52,13 @@ async fn the_console_works_in_a_real_browser() {
         panic!("the stack serves the console it was given");
     };
 
+    sbx_e2e::quarantine(
+        &stack,
+        QUARANTINED,
+        "left behind: instance i-0abc (running), nat-0def (deleting)",
+    )
+    .await;
     let store = &stack.steps.store;
-    store
-        .add_to_pool(QUARANTINED)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    for change in [
-        AccountChange::Assign {
-            tenant: "zeta".into(),
-        },
-        AccountChange::Expire {
-            tenant: "zeta".into(),
-        },
-        AccountChange::BeginCleaning,
-        AccountChange::Quarantine {
-            reason: "left behind: instance i-0abc (running), nat-0def (deleting)".into(),
-        },
-    ] {
-        store
-            .change_account(QUARANTINED, change)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
 
     // A sandbox of alice's whose stop failed, for the page that shows a failure.
     let api = Api::new(&stack);

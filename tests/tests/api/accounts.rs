@@ -3,7 +3,6 @@
 
 use crate::{Ctx, Seen, behaviour_tests};
 use sbx_e2e::api::Api;
-use sbx_store::{AccountChange, AccountStore};
 use serde_json::json;
 
 pub async fn admins_list_and_filter_accounts(ctx: &Ctx, seen: &mut Seen) {
@@ -107,26 +106,8 @@ pub async fn admins_add_and_read_accounts(ctx: &Ctx, seen: &mut Seen) {
 
 pub async fn admins_read_the_trail_and_send_a_quarantined_account_back(ctx: &Ctx, seen: &mut Seen) {
     let (api, olivia) = (&ctx.api, Some(ctx.olivia.as_str()));
-    let store = &ctx.stack.steps.store;
     let id = "300000000001";
-    store.add_to_pool(id).await.unwrap_or_else(|e| panic!("{e}"));
-    for change in [
-        AccountChange::Assign {
-            tenant: "zeta".into(),
-        },
-        AccountChange::Expire {
-            tenant: "zeta".into(),
-        },
-        AccountChange::BeginCleaning,
-        AccountChange::Quarantine {
-            reason: "left behind: instance i-1 (running)".into(),
-        },
-    ] {
-        store
-            .change_account(id, change)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    sbx_e2e::quarantine(&ctx.stack, id, "left behind: instance i-1 (running)").await;
     let quarantined = seen.expect(
         "GET /accounts",
         api.send("GET", "/accounts?state=quarantined", olivia, None).await,
