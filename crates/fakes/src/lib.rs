@@ -61,6 +61,9 @@ pub struct State {
     /// How many converges in a row still find AWS changing something (`nat pending`), as a
     /// NAT gateway takes minutes to become available or deleted.
     pub converging_for: u32,
+    /// The client token of every converge, in order: CreateNatGateway's, which AWS requires
+    /// to be 1 to 64 characters and answers a repeat of with the first NAT.
+    pub converge_tokens: Vec<String>,
     next_id: u32,
 }
 
@@ -342,9 +345,18 @@ impl SharedInfrastructure for FakeAws {
         _owner: &Owner,
         network: Option<&AccountNetwork>,
         want: Want,
-        _client_token: &str,
+        client_token: &str,
     ) -> Result<Converged, AwsError> {
         let mut s = self.check("DescribeNatGateways")?;
+        if client_token.is_empty() || client_token.len() > 64 {
+            return Err(AwsError::Api {
+                operation: "CreateNatGateway",
+                code: "InvalidParameterValue".to_owned(),
+                message: format!("client token {client_token:?}: 1 to 64 characters"),
+                transient: false,
+            });
+        }
+        s.converge_tokens.push(client_token.to_owned());
         if s.converging_for > 0 {
             s.converging_for -= 1;
             return Ok(Converged {

@@ -177,6 +177,12 @@ mod tests {
         );
         let again = ensure(&store, &aws, &aws, create).await;
         assert_eq!(again.ok().map(|o| o.changes), Some(vec![]));
+        // Both tries of this job send one token (a lost answer's repeat finds its NAT); it is
+        // this job's, not another's.
+        let tokens = aws.state().converge_tokens.clone();
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens[0], tokens[1]);
+        assert!(tokens[0].starts_with("s1-create-v2"), "{tokens:?}");
         assert_eq!(
             aws.state().account_networks.len(),
             1,
