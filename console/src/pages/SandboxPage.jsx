@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { request, query, enc, ApiError } from '../api.js';
 import { useLive, useNow, useTrail } from '../live.js';
 import { href } from '../route.js';
@@ -104,7 +104,6 @@ export function SandboxPage({ user, id, tenant }) {
   const [outcome, setOutcome] = useState(null);
   const [confirming, setConfirming] = useState(false);
   const [hours, setHours] = useState('24');
-  const heading = useRef(null);
 
   async function act(method, suffix, body) {
     setBusy(true);
@@ -148,7 +147,7 @@ export function SandboxPage({ user, id, tenant }) {
       <p>
         <a href={href('/sandboxes', { tenant: t })}>← Sandboxes</a>
       </p>
-      <h1 ref={heading}>
+      <h1>
         {sandbox.name} <StateBadge state={sandbox.state} />
       </h1>
       <Problem error={live.error} context="this page" retrying />
