@@ -1,0 +1,21 @@
+//! Webhooks out, without AWS.
+//!
+//! - [`address`]: which URLs may receive deliveries. Only `https`, only public addresses: a
+//!   private, loopback, link-local (the instance metadata service among them), carrier-grade
+//!   NAT, multicast or reserved address is refused at registration and again at each delivery,
+//!   and a delivery connects to the addresses it checked (no second resolution to rebind).
+//!   The local stack alone may allow loopback receivers, over plain HTTP too.
+//! - [`secret`]: `whsec_` secrets.
+//! - [`signature`]: the Standard Webhooks headers, signed with every active secret.
+//! - [`send`]: one delivery attempt.
+//! - [`schedule`]: when a failed attempt is tried again, and when a delivery is given up.
+
+pub mod address;
+pub mod schedule;
+pub mod secret;
+pub mod send;
+pub mod signature;
+
+pub use address::{Policy, Refusal, Target};
+pub use schedule::Next;
+pub use send::{Answer, Attempt};
