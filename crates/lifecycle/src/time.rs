@@ -27,6 +27,34 @@ pub mod rfc3339_millis {
             .map_err(serde::de::Error::custom)
     }
 
+    /// The same for an optional instant (with `default` and `skip_serializing_if`).
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            at: &Option<DateTime<Utc>>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match at {
+                Some(at) => super::serialize(at, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            let text: Option<String> = Option::deserialize(deserializer)?;
+            text.map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .map(|at| at.with_timezone(&Utc))
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+        }
+    }
+
     #[cfg(test)]
     mod tests {
         use chrono::{TimeZone, Utc};

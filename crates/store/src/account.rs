@@ -64,10 +64,18 @@ pub struct Account {
     #[serde(with = "sbx_lifecycle::rfc3339_millis")]
     pub updated_at: DateTime<Utc>,
     /// When the tenant's last sandbox went: retention counts from here.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "sbx_lifecycle::rfc3339_millis::option"
+    )]
     pub expired_at: Option<DateTime<Utc>>,
     /// When the inventory found it empty: the cooldown counts from here.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "sbx_lifecycle::rfc3339_millis::option"
+    )]
     pub cleaned_at: Option<DateTime<Utc>>,
     /// Cleaning attempts that failed since cleaning began.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -258,30 +266,6 @@ impl Account {
             tenant: self.tenant.clone(),
             reason: self.reason.clone(),
         }
-    }
-}
-
-mod optional_time {
-    use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
-        match at {
-            Some(at) => sbx_lifecycle::rfc3339_millis::serialize(at, serializer),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<DateTime<Utc>>, D::Error> {
-        let text: Option<String> = Option::deserialize(deserializer)?;
-        text.map(|text| {
-            DateTime::parse_from_rfc3339(&text)
-                .map(|at| at.with_timezone(&Utc))
-                .map_err(serde::de::Error::custom)
-        })
-        .transpose()
     }
 }
 

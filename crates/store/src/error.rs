@@ -54,6 +54,18 @@ pub enum StoreError {
         state: crate::AccountState,
     },
 
+    #[error("webhook {id} not found")]
+    WebhookNotFound { id: String },
+
+    #[error("delivery {id} not found")]
+    DeliveryNotFound { id: String },
+
+    #[error("delivery {id} is still being attempted")]
+    DeliveryPending { id: String },
+
+    #[error("the tenant already has {limit} webhooks, the most it may have")]
+    TooManyWebhooks { limit: usize },
+
     #[error("no account is left in the pool")]
     PoolExhausted,
 

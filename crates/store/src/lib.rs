@@ -20,6 +20,8 @@ mod sandboxes;
 pub mod schema;
 mod tenants;
 mod transaction;
+mod webhook;
+mod webhooks;
 
 pub use account::{Account, AccountChange, AccountEvent, AccountState, NotAllowed};
 pub use client::{DynamoStore, StoreConfig};
@@ -28,6 +30,7 @@ pub use error::StoreError;
 pub use locks::LockTable;
 pub use page::PageKey;
 pub use schema::TableNames;
+pub use webhook::{AttemptLog, Delivery, DeliveryStatus, Endpoint, EndpointSecret, Order};
 
 use sbx_lifecycle::{Endpoints, Event, NewSandbox, Operation, Outcome, Sandbox, State};
 use std::future::Future;
@@ -308,4 +311,84 @@ pub trait LockStore: Send + Sync {
     /// Removes `lease` if it is still the lock's lease and has expired; `false` when it was
     /// renewed, taken over or removed meanwhile.
     fn remove_expired(&self, lease: &Lease) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// One page of an endpoint's delivery log; `next` is the id to read on from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryPage {
+    pub items: Vec<Delivery>,
+    pub next: Option<String>,
+}
+
+/// Each tenant's webhook endpoints and their deliveries.
+pub trait WebhookStore: Send + Sync {
+    /// Adds an endpoint; refused with [`StoreError::TooManyWebhooks`] once the tenant has
+    /// `limit`.
+    fn add_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        limit: usize,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn endpoints(&self, tenant: &str) -> impl Future<Output = Result<Vec<Endpoint>, StoreError>> + Send;
+
+    fn endpoint(&self, tenant: &str, id: &str) -> impl Future<Output = Result<Endpoint, StoreError>> + Send;
+
+    /// Removes an endpoint; its pending deliveries give up at their next attempt.
+    fn remove_endpoint(&self, tenant: &str, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces the endpoint's secrets, compared on the version `current` was read at:
+    /// `Ok(None)` when it has changed since.
+    fn replace_secrets(
+        &self,
+        current: &Endpoint,
+        secrets: Vec<EndpointSecret>,
+    ) -> impl Future<Output = Result<Option<Endpoint>, StoreError>> + Send;
+
+    /// Records a delivery to make; `false` when it was recorded before (the event was
+    /// published again).
+    fn add_delivery(&self, delivery: &Delivery) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn delivery(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Delivery, StoreError>> + Send;
+
+    /// The delivery of the same stream to the same endpoint just before `delivery`.
+    fn previous_delivery(
+        &self,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
+
+    /// Records where `current` stands after an attempt (`attempt`), or without one: compared
+    /// on its status and attempts as read, `Ok(None)` when another invocation recorded first.
+    fn record_attempt(
+        &self,
+        current: &Delivery,
+        status: DeliveryStatus,
+        attempt: Option<AttemptLog>,
+        next_at: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
+
+    /// An endpoint's deliveries, by stream and order, from after the delivery `after`.
+    fn deliveries(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        limit: u32,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<DeliveryPage, StoreError>> + Send;
+
+    /// Makes a delivered or failed delivery pending again with its attempts reset; refused with
+    /// [`StoreError::DeliveryPending`] while it is pending.
+    fn redeliver(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Delivery, StoreError>> + Send;
 }

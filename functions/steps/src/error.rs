@@ -84,11 +84,16 @@ impl From<StoreError> for StepError {
     fn from(err: StoreError) -> Self {
         let message = err.to_string();
         match err {
-            StoreError::NotFound { .. } | StoreError::AccountNotFound { .. } => StepError::NotFound(message),
+            StoreError::NotFound { .. }
+            | StoreError::AccountNotFound { .. }
+            | StoreError::WebhookNotFound { .. }
+            | StoreError::DeliveryNotFound { .. } => StepError::NotFound(message),
             StoreError::Conflict(_)
             | StoreError::AlreadyExists { .. }
             | StoreError::AccountUnavailable { .. }
-            | StoreError::NotExtendable { .. } => StepError::Conflict(message),
+            | StoreError::NotExtendable { .. }
+            | StoreError::DeliveryPending { .. }
+            | StoreError::TooManyWebhooks { .. } => StepError::Conflict(message),
             StoreError::QuotaExceeded { .. } => StepError::QuotaExceeded(message),
             StoreError::IdempotencyKeyReused | StoreError::InvalidPageToken => {
                 StepError::InvalidInput(message)
