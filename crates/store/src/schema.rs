@@ -8,7 +8,7 @@ use crate::StoreError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -94,6 +94,15 @@ pub struct TableDef {
     pub global_secondary_indexes: Vec<IndexDef>,
     #[serde(default)]
     pub time_to_live_specification: Option<TtlDef>,
+    #[serde(default)]
+    pub stream_specification: Option<StreamDef>,
+}
+
+/// A table's stream: what each record of a change carries.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamDef {
+    pub stream_view_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -212,6 +221,15 @@ async fn create_table(client: &Client, name: &str, def: &TableDef) -> Result<(),
                     key_schema(&index.key_schema).map_err(|e| invalid(e.to_string()))?,
                 ))
                 .projection(projection)
+                .build()
+                .map_err(|e| invalid(e.to_string()))?,
+        );
+    }
+    if let Some(stream) = &def.stream_specification {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(stream.stream_view_type.as_str()))
                 .build()
                 .map_err(|e| invalid(e.to_string()))?,
         );

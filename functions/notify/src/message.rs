@@ -1,0 +1,223 @@
+//! What is published: one message per item put into the events table, with a stable id, a
+//! type and a thin payload (ids, states, times, a link to the record).
+//!
+//! | partition | item | types |
+//! |---|---|---|
+//! | `<tenant>#<sandbox>` | a sandbox's change of state | `sandbox.created`, `.creating`, `.started`, `.stopping`, `.stopped`, `.starting`, `.deleting`, `.deleted`, `.failed` |
+//! | `@account-trail#<id>` | an account's change of state | `account.pool`, `.assigned`, `.expired`, `.cleaning`, `.quarantined` |
+//! | `@account#<id>` | an account's infrastructure journal | not published |
+
+use chrono::{DateTime, Utc};
+use sbx_lifecycle::{Event, State};
+use sbx_store::{AccountEvent, Order};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The `source` of every event on the bus.
+pub const SOURCE: &str = "sbx";
+
+/// One item of the events table, as its stream carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Sandbox(Event),
+    Account(AccountEvent),
+    /// Not published (an account's infrastructure journal).
+    Other(String),
+}
+
+#[derive(Deserialize)]
+struct Partition {
+    sandbox: String,
+}
+
+impl Entry {
+    /// Reads an item of the events table.
+    pub fn from_item(item: serde_dynamo::Item) -> Result<Self, serde_dynamo::Error> {
+        let partition: Partition = serde_dynamo::from_item(item.clone())?;
+        Ok(if partition.sandbox.starts_with("@account-trail#") {
+            Entry::Account(serde_dynamo::from_item(item)?)
+        } else if partition.sandbox.starts_with('@') {
+            Entry::Other(partition.sandbox)
+        } else {
+            Entry::Sandbox(serde_dynamo::from_item(item)?)
+        })
+    }
+}
+
+/// One event out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Stable: the same item always gives the same id (`webhook-id`, and `id` in the body).
+    pub id: String,
+    pub event_type: String,
+    /// Whose webhooks receive it (an account's event: the tenant it is assigned to, if any).
+    pub tenant: Option<String>,
+    /// What it is about (a sandbox id, or `@` and an account id), and its place there.
+    pub stream: String,
+    pub order: Order,
+    pub timestamp: DateTime<Utc>,
+    pub data: Value,
+}
+
+/// The body of a delivery and the detail of a bus event.
+#[derive(Debug, Serialize)]
+struct Body<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    timestamp: String,
+    data: &'a Value,
+}
+
+impl Message {
+    /// The message of `entry` (`None` for what is not published). Links are made on `api_url`.
+    pub fn of(entry: &Entry, api_url: &str) -> Option<Self> {
+        match entry {
+            Entry::Sandbox(event) => Some(Self::sandbox(event, api_url)),
+            Entry::Account(event) => Some(Self::account(event)),
+            Entry::Other(_) => None,
+        }
+    }
+
+    fn sandbox(event: &Event, api_url: &str) -> Self {
+        let kind = match (event.from, event.to) {
+            (None, _) => "created",
+            (Some(_), State::Initializing) => "creating",
+            (_, state) => state.as_str(),
+        };
+        let link = format!("{}/sandboxes/{}", api_url.trim_end_matches('/'), event.sandbox_id);
+        Self {
+            id: stable_id(&format!("{}#{}", event.tenant, event.sandbox_id), event.seq),
+            event_type: format!("sandbox.{kind}"),
+            tenant: Some(event.tenant.clone()),
+            stream: event.sandbox_id.clone(),
+            order: Order {
+                version: event.seq,
+                notice: 0,
+            },
+            timestamp: event.at,
+            data: json!({
+                "tenant": event.tenant,
+                "sandbox_id": event.sandbox_id,
+                "seq": event.seq,
+                "operation": event.operation,
+                "from": event.from,
+                "to": event.to,
+                "error": event.error,
+                "cause": event.cause,
+                "links": {"sandbox": link, "events": format!("{link}/events")},
+            }),
+        }
+    }
+
+    fn account(event: &AccountEvent) -> Self {
+        Self {
+            id: stable_id(&format!("@account-trail#{}", event.account_id), event.seq),
+            event_type: format!("account.{}", event.to.as_str()),
+            tenant: event.tenant.clone(),
+            stream: format!("@{}", event.account_id),
+            order: Order {
+                version: event.seq,
+                notice: 0,
+            },
+            timestamp: event.at,
+            data: json!({
+                "account_id": event.account_id,
+                "seq": event.seq,
+                "change": event.change,
+                "from": event.from.map(|s| s.as_str()),
+                "to": event.to.as_str(),
+                "tenant": event.tenant,
+                "reason": event.reason,
+            }),
+        }
+    }
+
+    /// The JSON body: `{"id", "type", "timestamp", "data"}`.
+    pub fn body(&self) -> String {
+        serde_json::to_string(&Body {
+            id: &self.id,
+            event_type: &self.event_type,
+            timestamp: sbx_lifecycle::rfc3339_millis::format(&self.timestamp),
+            data: &self.data,
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// `evt_` and 24 hex digits of the SHA-256 of the item's key.
+fn stable_id(partition: &str, seq: u64) -> String {
+    let digest = Sha256::digest(format!("{partition}/{seq}").as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("evt_{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sbx_lifecycle::Operation;
+
+    fn event(seq: u64, from: Option<State>, to: State) -> Event {
+        Event {
+            tenant: "acme".into(),
+            sandbox_id: "sb-1".into(),
+            seq,
+            at: DateTime::UNIX_EPOCH,
+            operation: Operation::Create,
+            from,
+            to,
+            error: None,
+            cause: None,
+        }
+    }
+
+    #[test]
+    fn each_change_of_state_has_one_type_and_a_stable_id() {
+        let cases = [
+            (event(1, None, State::Initializing), "sandbox.created"),
+            (
+                event(2, Some(State::Initializing), State::Started),
+                "sandbox.started",
+            ),
+            (
+                event(3, Some(State::Started), State::Stopping),
+                "sandbox.stopping",
+            ),
+            (event(4, Some(State::Stopping), State::Stopped), "sandbox.stopped"),
+            (
+                event(5, Some(State::Failed), State::Initializing),
+                "sandbox.creating",
+            ),
+            (event(6, Some(State::Starting), State::Failed), "sandbox.failed"),
+            (event(7, Some(State::Deleting), State::Deleted), "sandbox.deleted"),
+        ];
+        for (event, kind) in cases {
+            let message = Message::sandbox(&event, "http://127.0.0.1:1/");
+            assert_eq!(message.event_type, kind);
+            assert_eq!(message, Message::sandbox(&event, "http://127.0.0.1:1/"));
+            assert_eq!(
+                message.order,
+                Order {
+                    version: event.seq,
+                    notice: 0
+                }
+            );
+        }
+        let first = Message::sandbox(&event(1, None, State::Initializing), "https://api.example.com");
+        let second = Message::sandbox(
+            &event(2, Some(State::Initializing), State::Started),
+            "https://api.example.com",
+        );
+        assert_ne!(first.id, second.id);
+        assert!(first.id.starts_with("evt_") && first.id.len() == 28);
+        let body: Value = serde_json::from_str(&second.body()).unwrap_or_default();
+        assert_eq!(body["type"], "sandbox.started");
+        assert_eq!(body["id"], second.id.as_str());
+        assert_eq!(
+            body["data"]["links"]["sandbox"],
+            "https://api.example.com/sandboxes/sb-1"
+        );
+        assert_eq!(body["timestamp"], "1970-01-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,118 @@
+//! `publish-events`: the events table's stream, a batch at a time, in order. Each new item is
+//! put on the `sbx` bus, and for each of its tenant's endpoints that wants its type a delivery
+//! is recorded and its `deliver` execution started. Never inside the request that made the
+//! change: the stream calls this after the change's transaction committed.
+//!
+//! At least once: a batch that fails is given again (by Lambda's event source mapping, or the
+//! local stack's reader), so an event may reach the bus twice under one id; a delivery is
+//! recorded once per event and endpoint, and its execution is started under a name of its own.
+
+use crate::error::NotifyError;
+use crate::message::{Entry, Message};
+use crate::settings::Settings;
+use chrono::Utc;
+use sbx_store::{Delivery, DeliveryStatus, Endpoint, WebhookStore};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::future::Future;
+
+/// The event bus.
+pub trait Bus: Send + Sync {
+    /// Puts `messages` on the bus; an error when any could not be put.
+    fn put(&self, messages: &[Message]) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
+
+/// What a delivery's execution gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DeliveryInput {
+    pub tenant: String,
+    pub endpoint: String,
+    pub delivery: String,
+}
+
+/// Starts delivery executions.
+pub trait Deliveries: Send + Sync {
+    /// Starts the execution `name`; one already started under that name is no error.
+    fn start(
+        &self,
+        name: &str,
+        input: &DeliveryInput,
+    ) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
+
+/// The execution name of attempt round `redeliveries` of `delivery`: at most 80 characters
+/// of `[A-Za-z0-9_-]`, the same for the same delivery and round.
+pub fn execution_name(delivery: &Delivery) -> String {
+    let digest = Sha256::digest(format!("{}/{}", delivery.endpoint, delivery.id()).as_bytes());
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}-{}", delivery.endpoint, delivery.redeliveries)
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Published {
+    pub messages: usize,
+    pub deliveries: usize,
+}
+
+pub async fn publish(
+    store: &impl WebhookStore,
+    bus: &impl Bus,
+    deliveries: &impl Deliveries,
+    settings: &Settings,
+    entries: &[Entry],
+) -> Result<Published, NotifyError> {
+    let messages: Vec<Message> = entries
+        .iter()
+        .filter_map(|entry| Message::of(entry, &settings.api_url))
+        .collect();
+    if messages.is_empty() {
+        return Ok(Published::default());
+    }
+    bus.put(&messages).await?;
+    let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
+    let mut started = 0;
+    // In stream order: a delivery is recorded before the next one of its stream, so that
+    // each finds the one before it.
+    for message in &messages {
+        let Some(tenant) = &message.tenant else { continue };
+        if !endpoints.contains_key(tenant) {
+            endpoints.insert(tenant.clone(), store.endpoints(tenant).await?);
+        }
+        let now = sbx_lifecycle::rfc3339_millis::truncate(Utc::now());
+        for endpoint in endpoints.get(tenant).into_iter().flatten() {
+            if !endpoint.wants(&message.event_type) {
+                continue;
+            }
+            let delivery = Delivery {
+                tenant: tenant.clone(),
+                endpoint: endpoint.id.clone(),
+                stream: message.stream.clone(),
+                order: message.order,
+                message_id: message.id.clone(),
+                event_type: message.event_type.clone(),
+                body: message.body(),
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                redeliveries: 0,
+                last: None,
+                next_at: None,
+                created_at: now,
+                updated_at: now,
+            };
+            // Recorded by an earlier try of this batch: started again under the same name.
+            store.add_delivery(&delivery).await?;
+            let input = DeliveryInput {
+                tenant: tenant.clone(),
+                endpoint: endpoint.id.clone(),
+                delivery: delivery.id(),
+            };
+            deliveries.start(&execution_name(&delivery), &input).await?;
+            started += 1;
+        }
+    }
+    Ok(Published {
+        messages: messages.len(),
+        deliveries: started,
+    })
+}

@@ -1,0 +1,16 @@
+//! What the notify functions are configured with (their environment on AWS, the local stack's
+//! own values locally).
+
+use sbx_webhooks::Policy;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `SBX_EVENT_BUS`: the bus events are put on.
+    pub bus: String,
+    /// `SBX_DELIVER_STATE_MACHINE_ARN`: the executions that deliver.
+    pub deliver_state_machine: String,
+    /// `SBX_API_URL`: the base of the links in payloads.
+    pub api_url: String,
+    /// Where deliveries may go (loopback only on the local stack).
+    pub policy: Policy,
+}
