@@ -3,6 +3,7 @@
 //! tenant account's resources through a client of its own.
 
 pub mod api;
+pub mod receiver;
 
 use aws_sdk_ec2::types::Filter;
 use sbx_aws::Provisioner;

@@ -68,14 +68,15 @@ fn template_functions() -> BTreeSet<String> {
 #[test]
 fn the_template_deploys_exactly_what_build_lambdas_builds() {
     let packages = built_packages();
-    assert_eq!(packages, ["sbx-steps", "sbx-api"]);
+    assert_eq!(packages, ["sbx-steps", "sbx-api", "sbx-notify"]);
     let built: BTreeSet<String> = binaries(&packages).into_iter().map(|(_, bin, _)| bin).collect();
     let deployed = template_functions();
-    assert_eq!(deployed.len(), 28, "{deployed:?}");
+    assert_eq!(deployed.len(), 31, "{deployed:?}");
     assert_eq!(built, deployed);
     let listed: BTreeSet<String> = sbx_steps::FUNCTIONS
         .iter()
         .chain(sbx_api::routes::FUNCTIONS.iter())
+        .chain(sbx_notify::LAMBDAS.iter())
         .map(|name| name.to_string())
         .collect();
     assert_eq!(listed, built, "the step and API function lists name the binaries");
@@ -90,6 +91,7 @@ fn every_lambda_binary_names_its_own_handler() {
         let text = std::fs::read_to_string(source).unwrap_or_default();
         let run = match package.as_str() {
             "sbx-steps" => "sbx_steps::lambda::run(",
+            "sbx-notify" => "sbx_notify::lambda::init(",
             _ => "sbx_api::lambda::run(",
         };
         assert!(text.contains(run), "{bin} does not serve through {run}");

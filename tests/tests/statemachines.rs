@@ -35,6 +35,7 @@ fn definitions() -> Vec<(String, Value)> {
         [
             "create.asl.json",
             "delete.asl.json",
+            "deliver.asl.json",
             "gc.asl.json",
             "start.asl.json",
             "stop.asl.json"
@@ -121,6 +122,7 @@ fn the_error_names_of_the_definitions_are_those_the_step_functions_emit() {
     }
     let emitted: BTreeSet<String> = sbx_steps::StepError::NAMES
         .iter()
+        .chain(sbx_notify::NotifyError::NAMES.iter())
         .map(|n| n.to_string())
         .collect();
     assert_eq!(used, emitted);
@@ -131,6 +133,7 @@ fn every_task_calls_a_step_function_that_exists() {
     let mut called = BTreeSet::new();
     let functions: Vec<(&str, String)> = sbx_steps::FUNCTIONS
         .iter()
+        .chain(sbx_notify::FUNCTIONS.iter())
         .map(|f| (*f, format!("${{{}}}", sbx_stack::substitution_name(f))))
         .collect();
     for (file, definition) in definitions() {
@@ -147,10 +150,18 @@ fn every_task_calls_a_step_function_that_exists() {
             called.insert(function);
         }
     }
-    let all: BTreeSet<&str> = sbx_steps::FUNCTIONS.into_iter().collect();
+    let all: BTreeSet<&str> = sbx_steps::FUNCTIONS
+        .into_iter()
+        .chain(sbx_notify::FUNCTIONS)
+        .collect();
     assert_eq!(called, all, "every step function is used by some workflow");
     for function in all {
-        let binary = root().join(format!("functions/steps/src/bin/{function}.rs"));
+        let package = if sbx_notify::FUNCTIONS.contains(&function) {
+            "notify"
+        } else {
+            "steps"
+        };
+        let binary = root().join(format!("functions/{package}/src/bin/{function}.rs"));
         assert!(
             binary.is_file(),
             "{function} has no Lambda binary at {}",
@@ -187,6 +198,7 @@ fn every_wait_loop_is_bounded_by_a_counter() {
 fn the_definitions_are_valid_for_the_local_engine() {
     let substitutions = sbx_steps::FUNCTIONS
         .iter()
+        .chain(sbx_notify::FUNCTIONS.iter())
         .map(|f| (sbx_stack::substitution_name(f), sbx_stack::function_arn(f)))
         .collect();
     for (file, definition) in definitions() {

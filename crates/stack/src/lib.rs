@@ -10,6 +10,7 @@ pub mod faults;
 pub mod identity;
 pub mod schedule;
 mod seed;
+pub mod stream;
 
 pub use identity::Identity;
 pub use seed::Seed;
@@ -26,13 +27,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The state machine definitions, embedded so that `sbx-local up` runs from anywhere.
-pub const STATE_MACHINES: [(&str, &str); 5] = [
+pub const STATE_MACHINES: [(&str, &str); 6] = [
     ("create", include_str!("../../../statemachines/create.asl.json")),
     ("start", include_str!("../../../statemachines/start.asl.json")),
     ("stop", include_str!("../../../statemachines/stop.asl.json")),
     ("delete", include_str!("../../../statemachines/delete.asl.json")),
     ("gc", include_str!("../../../statemachines/gc.asl.json")),
+    ("deliver", include_str!("../../../statemachines/deliver.asl.json")),
 ];
+
+/// The EventBridge bus events are put on (the template's `EventBus`).
+pub const EVENT_BUS: &str = "sbx";
 
 /// The Secrets Manager secret whose string signs the API's page tokens (the template's
 /// `PageTokenSecret`).
@@ -144,6 +149,8 @@ pub struct LocalStack {
     pub console_url: Option<String>,
     sfn_api: tokio::task::JoinHandle<()>,
     http_api: tokio::task::JoinHandle<()>,
+    /// The events table's stream reader (publish-events).
+    events: tokio::task::JoinHandle<()>,
     /// The sweeps' schedule, when the stack runs one.
     schedule: Option<tokio::task::JoinHandle<()>>,
 }
@@ -292,9 +299,38 @@ impl LocalStack {
             Streaming::StandIn(stand_in.clone()),
         ));
 
+        // The API's address is known before the functions are built: payloads link to it.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port)).await?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        seeded("the event bus", || seed::event_bus(&config, EVENT_BUS)).await?;
+        let notify = Arc::new(sbx_notify::Notify {
+            store: sbx_store::DynamoStore::new(
+                sbx_transient::client!(aws_sdk_dynamodb, &config),
+                sbx_store::StoreConfig::new(tables.clone()),
+            ),
+            bus: sbx_notify::bus::EventBridge {
+                client: sbx_transient::client!(aws_sdk_eventbridge, &config),
+                bus: EVENT_BUS.to_owned(),
+            },
+            executions: sbx_workflows::deliveries::DeliveryExecutions {
+                client: sbx_transient::client!(aws_sdk_sfn, &sfn_config),
+                state_machine: state_machine_arn("deliver"),
+            },
+            settings: sbx_notify::Settings {
+                bus: EVENT_BUS.to_owned(),
+                deliver_state_machine: state_machine_arn("deliver"),
+                api_url: api_url.clone(),
+                // Locally, receivers on this machine (the tests' own) are allowed.
+                policy: sbx_webhooks::Policy { allow_loopback: true },
+            },
+        });
+
         let functions = Functions::new();
         for name in sbx_steps::FUNCTIONS {
             register(&functions, &steps, name);
+        }
+        for name in sbx_notify::FUNCTIONS {
+            register_notify(&functions, &notify, name);
         }
         let service = Service::new(Engine {
             functions,
@@ -303,6 +339,7 @@ impl LocalStack {
         });
         let substitutions: HashMap<String, String> = sbx_steps::FUNCTIONS
             .iter()
+            .chain(sbx_notify::FUNCTIONS.iter())
             .map(|name| (substitution_name(name), function_arn(name)))
             .collect();
         for (name, text) in STATE_MACHINES {
@@ -348,6 +385,9 @@ impl LocalStack {
             quota: Some(options.quota),
             page_key: Some(page_key),
             state_machines: Some(sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str()))),
+            deliver_state_machine: Some(state_machine_arn("deliver")),
+            // Locally, receivers on this machine (the tests' own) may be registered.
+            webhook_policy: sbx_webhooks::Policy { allow_loopback: true },
         };
         let authorizer = sbx_gateway::jwt::Authorizer::new(
             identity.issuer.clone(),
@@ -370,8 +410,6 @@ impl LocalStack {
                 }),
             );
         }
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port)).await?;
-        let api_url = format!("http://{}", listener.local_addr()?);
         let console_url = options
             .console_dir
             .as_ref()
@@ -381,6 +419,15 @@ impl LocalStack {
                 tracing::error!(%err, "the HTTP API stopped");
             }
         });
+        let stream_arn = seeded("the events stream", || {
+            seed::events_stream(&config, &tables.events)
+        })
+        .await?;
+        let events = stream::spawn(
+            sbx_transient::client!(aws_sdk_dynamodbstreams, &config),
+            stream_arn,
+            notify,
+        );
         let schedule = options
             .gc_every
             .map(|every| schedule::spawn(service.clone(), state_machine_arn("gc"), every));
@@ -402,6 +449,7 @@ impl LocalStack {
             console_url,
             sfn_api,
             http_api,
+            events,
             schedule,
         })
     }
@@ -450,6 +498,7 @@ impl LocalStack {
         if let Some(schedule) = self.schedule {
             schedule.abort();
         }
+        self.events.abort();
         self.http_api.abort();
         self.sfn_api.abort();
         if let Some(moto) = self.moto {
@@ -489,6 +538,19 @@ pub fn register(functions: &Functions, steps: &Arc<Steps>, name: &'static str) {
         let steps = steps.clone();
         async move {
             sbx_steps::invoke(&steps, name, payload)
+                .await
+                .map_err(|e| FunctionError::new(e.name(), e.to_string()))
+        }
+    });
+}
+
+/// Registers the notify function `name` as an in-process handler of the engine.
+pub fn register_notify(functions: &Functions, notify: &Arc<sbx_notify::Notify>, name: &'static str) {
+    let notify = notify.clone();
+    functions.handler(name, move |payload| {
+        let notify = notify.clone();
+        async move {
+            sbx_notify::invoke(&notify, name, payload)
                 .await
                 .map_err(|e| FunctionError::new(e.name(), e.to_string()))
         }

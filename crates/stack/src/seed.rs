@@ -240,3 +240,42 @@ async fn image(ec2: &aws_sdk_ec2::Client, name: &str) -> Result<String, StackErr
         .map(str::to_owned)
         .ok_or_else(|| StackError::Seed("RegisterImage returned no image id".into()))
 }
+
+/// The event bus `name` (the template's `EventBus`); one that exists is kept.
+pub(crate) async fn event_bus(config: &SdkConfig, name: &str) -> Result<(), StackError> {
+    let client = sbx_transient::client!(aws_sdk_eventbridge, config);
+    match client.create_event_bus().name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_already_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(StackError::Seed(format!(
+            "CreateEventBus {name}: {}",
+            aws_sdk_eventbridge::error::DisplayErrorContext(&err)
+        ))),
+    }
+}
+
+/// The ARN of the stream of the events table `table`.
+pub(crate) async fn events_stream(config: &SdkConfig, table: &str) -> Result<String, StackError> {
+    let client = sbx_transient::client!(aws_sdk_dynamodb, config);
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| {
+            StackError::Seed(format!(
+                "DescribeTable {table}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    described
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or_else(|| StackError::Seed(format!("table {table} has no stream")))
+}

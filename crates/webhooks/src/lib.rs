@@ -19,3 +19,21 @@ pub mod signature;
 pub use address::{Policy, Refusal, Target};
 pub use schedule::Next;
 pub use send::{Answer, Attempt};
+
+/// Every event type sbx publishes; an endpoint subscribes to some of them, or to all.
+pub const EVENT_TYPES: [&str; 14] = [
+    "sandbox.created",
+    "sandbox.creating",
+    "sandbox.started",
+    "sandbox.stopping",
+    "sandbox.stopped",
+    "sandbox.starting",
+    "sandbox.deleting",
+    "sandbox.deleted",
+    "sandbox.failed",
+    "account.pool",
+    "account.assigned",
+    "account.expired",
+    "account.cleaning",
+    "account.quarantined",
+];

@@ -2,6 +2,8 @@
 //! operation's execution under the name its record's version gives ([`launch`]), and reading
 //! how that execution stands ([`Workflows::status`]).
 
+pub mod deliveries;
+
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sfn::types::ExecutionStatus;

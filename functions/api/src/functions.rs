@@ -1,14 +1,16 @@
-//! The three API functions, built once per process from their [`Settings`].
+//! The API functions, built once per process from their [`Settings`].
 
 use crate::accounts::Accounts;
 use crate::directory::Cognito;
 use crate::routes;
 use crate::sandboxes::Sandboxes;
 use crate::token::{CognitoAuth, Token};
+use crate::webhooks::Webhooks;
 use aws_config::SdkConfig;
 use lambda_http::{Body, Request, Response};
 use sbx_store::{DynamoStore, PageKey, StoreConfig, TableNames};
 use sbx_workflows::StepFunctions;
+use sbx_workflows::deliveries::DeliveryExecutions;
 
 /// What the functions are configured with. A deployed function reads it from its environment
 /// (`sbx_api::lambda::init`); each function needs only some of it.
@@ -26,6 +28,10 @@ pub struct Settings {
     pub page_key: Option<PageKey>,
     /// `SBX_{CREATE,START,STOP,DELETE}_STATE_MACHINE_ARN`, in the order of `Operation::ALL`.
     pub state_machines: Option<[String; 4]>,
+    /// `SBX_DELIVER_STATE_MACHINE_ARN`: the webhook deliveries' state machine.
+    pub deliver_state_machine: Option<String>,
+    /// Where webhook endpoints may point. Deployed, never loopback; the local stack allows it.
+    pub webhook_policy: sbx_webhooks::Policy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +75,8 @@ impl Settings {
             quota,
             page_key,
             state_machines,
+            deliver_state_machine: var("SBX_DELIVER_STATE_MACHINE_ARN"),
+            webhook_policy: sbx_webhooks::Policy::default(),
         })
     }
 
@@ -106,6 +114,7 @@ impl Settings {
 pub type SandboxesFunction = Sandboxes<DynamoStore, StepFunctions, Cognito>;
 pub type AccountsFunction = Accounts<DynamoStore, Cognito>;
 pub type TokenFunction = Token<CognitoAuth>;
+pub type WebhooksFunction = Webhooks<DynamoStore, DeliveryExecutions, Cognito>;
 
 impl Settings {
     /// `api-token`: Cognito's InitiateAuth with the app client.
@@ -136,6 +145,22 @@ impl Settings {
         })
     }
 
+    /// `api-webhooks`: the store, the deliveries' state machine and the user directory.
+    pub fn webhooks(&self, config: &SdkConfig, sfn: &SdkConfig) -> Result<WebhooksFunction, ConfigError> {
+        Ok(Webhooks {
+            store: self.store(config)?,
+            deliveries: DeliveryExecutions {
+                client: sbx_transient::client!(aws_sdk_sfn, sfn),
+                state_machine: self
+                    .deliver_state_machine
+                    .clone()
+                    .ok_or(ConfigError::Missing("SBX_DELIVER_STATE_MACHINE_ARN"))?,
+            },
+            directory: self.directory(config)?,
+            policy: self.webhook_policy,
+        })
+    }
+
     /// `api-accounts`: the store and the user directory.
     pub fn accounts(&self, config: &SdkConfig) -> Result<AccountsFunction, ConfigError> {
         Ok(Accounts {
@@ -151,6 +176,7 @@ pub enum Function {
     Token(TokenFunction),
     Sandboxes(Box<SandboxesFunction>),
     Accounts(Box<AccountsFunction>),
+    Webhooks(Box<WebhooksFunction>),
 }
 
 impl Function {
@@ -165,6 +191,7 @@ impl Function {
             routes::TOKEN => Function::Token(settings.token(config)?),
             routes::SANDBOXES => Function::Sandboxes(Box::new(settings.sandboxes(config, sfn)?)),
             routes::ACCOUNTS => Function::Accounts(Box::new(settings.accounts(config)?)),
+            routes::WEBHOOKS => Function::Webhooks(Box::new(settings.webhooks(config, sfn)?)),
             other => return Err(ConfigError::UnknownFunction(other.to_owned())),
         })
     }
@@ -174,6 +201,7 @@ impl Function {
             Function::Token(f) => f.handle(request).await,
             Function::Sandboxes(f) => f.handle(request).await,
             Function::Accounts(f) => f.handle(request).await,
+            Function::Webhooks(f) => f.handle(request).await,
         }
     }
 }

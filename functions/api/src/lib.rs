@@ -1,8 +1,9 @@
-//! The HTTP API of sbx: three Lambda functions behind API Gateway's HTTP API (payload v2).
+//! The HTTP API of sbx: four Lambda functions behind API Gateway's HTTP API (payload v2).
 //!
 //! - `api-token` ([`token`]): `POST /token`, sign-in with Cognito.
 //! - `api-sandboxes` ([`sandboxes`]): the sandboxes of the caller's tenant.
 //! - `api-accounts` ([`accounts`]): the account pool, for admins.
+//! - `api-webhooks` ([`webhooks`]): the tenant's webhook endpoints and their delivery logs.
 //!
 //! [`routes::ROUTES`] says which function serves which route. Each function dispatches on the
 //! route key API Gateway puts in the request context, reads the caller from the claims its JWT
@@ -23,6 +24,7 @@ pub mod routes;
 pub mod sandboxes;
 pub mod secrets;
 pub mod token;
+pub mod webhooks;
 
 pub use functions::{Function, Settings};
 

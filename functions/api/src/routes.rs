@@ -25,9 +25,10 @@ impl Route {
 pub const TOKEN: &str = "api-token";
 pub const SANDBOXES: &str = "api-sandboxes";
 pub const ACCOUNTS: &str = "api-accounts";
+pub const WEBHOOKS: &str = "api-webhooks";
 
 /// The API functions, each a `[[bin]]` of this crate.
-pub const FUNCTIONS: [&str; 3] = [TOKEN, SANDBOXES, ACCOUNTS];
+pub const FUNCTIONS: [&str; 4] = [TOKEN, SANDBOXES, ACCOUNTS, WEBHOOKS];
 
 const fn route(method: &'static str, path: &'static str, function: &'static str) -> Route {
     Route {
@@ -38,7 +39,7 @@ const fn route(method: &'static str, path: &'static str, function: &'static str)
     }
 }
 
-pub const ROUTES: [Route; 14] = [
+pub const ROUTES: [Route; 21] = [
     Route {
         method: "POST",
         path: "/token",
@@ -58,6 +59,13 @@ pub const ROUTES: [Route; 14] = [
     route("GET", "/accounts/{id}", ACCOUNTS),
     route("GET", "/accounts/{id}/events", ACCOUNTS),
     route("POST", "/accounts/{id}/clean", ACCOUNTS),
+    route("POST", "/webhooks", WEBHOOKS),
+    route("GET", "/webhooks", WEBHOOKS),
+    route("GET", "/webhooks/{id}", WEBHOOKS),
+    route("DELETE", "/webhooks/{id}", WEBHOOKS),
+    route("POST", "/webhooks/{id}/rotate", WEBHOOKS),
+    route("GET", "/webhooks/{id}/deliveries", WEBHOOKS),
+    route("POST", "/webhooks/{id}/redeliver", WEBHOOKS),
 ];
 
 /// The route `method` and `path` match, with the value of `{id}` if the template has one.

@@ -5,11 +5,11 @@
 //! waiting is the state machine's, never this function's.
 
 use crate::error::NotifyError;
-use crate::publish::DeliveryInput;
 use crate::settings::Settings;
 use chrono::{DateTime, Utc};
 use sbx_store::{AttemptLog, Delivery, DeliveryStatus, StoreError, WebhookStore};
 use sbx_webhooks::{Answer, Attempt, Next, Policy, Refusal, Target, schedule, signature};
+use sbx_workflows::deliveries::DeliveryInput;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 

@@ -51,8 +51,8 @@ impl Init {
         }
     }
 
-    pub fn executions(&self) -> Result<crate::executions::StepFunctions, ConfigError> {
-        Ok(crate::executions::StepFunctions {
+    pub fn executions(&self) -> Result<sbx_workflows::deliveries::DeliveryExecutions, ConfigError> {
+        Ok(sbx_workflows::deliveries::DeliveryExecutions {
             client: sbx_transient::client!(aws_sdk_sfn, &self.config),
             state_machine: self.vars.required("SBX_DELIVER_STATE_MACHINE_ARN")?,
         })

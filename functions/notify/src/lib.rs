@@ -6,12 +6,11 @@
 //! - [`message`]: an item of the events table → the message: stable id, type, thin payload.
 //! - [`publish`]: `publish-events`, the stream's consumer.
 //! - [`deliver`]: `deliver-webhook`, one step of a delivery's execution.
-//! - [`bus`], [`executions`]: the EventBridge and Step Functions adapters.
+//! - [`bus`]: the EventBridge adapter (the executions' is `sbx_workflows::deliveries`).
 
 pub mod bus;
 pub mod deliver;
 pub mod error;
-pub mod executions;
 pub mod lambda;
 pub mod message;
 pub mod publish;
@@ -23,12 +22,15 @@ pub use settings::Settings;
 /// The functions the state machines call (`publish-events` is called by the stream).
 pub const FUNCTIONS: [&str; 1] = ["deliver-webhook"];
 
+/// Every Lambda of this crate (a `[[bin]]` each).
+pub const LAMBDAS: [&str; 2] = ["deliver-webhook", "publish-events"];
+
 /// Everything the notify functions work with, for running them in one process (the local
 /// stack). A deployed Lambda builds only what its handler takes (see `src/bin/`).
 pub struct Notify {
     pub store: sbx_store::DynamoStore,
     pub bus: bus::EventBridge,
-    pub executions: executions::StepFunctions,
+    pub executions: sbx_workflows::deliveries::DeliveryExecutions,
     pub settings: Settings,
 }
 

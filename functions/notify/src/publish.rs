@@ -12,8 +12,8 @@ use crate::message::{Entry, Message};
 use crate::settings::Settings;
 use chrono::Utc;
 use sbx_store::{Delivery, DeliveryStatus, Endpoint, WebhookStore};
+use sbx_workflows::deliveries::Deliveries;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -21,32 +21,6 @@ use std::future::Future;
 pub trait Bus: Send + Sync {
     /// Puts `messages` on the bus; an error when any could not be put.
     fn put(&self, messages: &[Message]) -> impl Future<Output = Result<(), NotifyError>> + Send;
-}
-
-/// What a delivery's execution gets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct DeliveryInput {
-    pub tenant: String,
-    pub endpoint: String,
-    pub delivery: String,
-}
-
-/// Starts delivery executions.
-pub trait Deliveries: Send + Sync {
-    /// Starts the execution `name`; one already started under that name is no error.
-    fn start(
-        &self,
-        name: &str,
-        input: &DeliveryInput,
-    ) -> impl Future<Output = Result<(), NotifyError>> + Send;
-}
-
-/// The execution name of attempt round `redeliveries` of `delivery`: at most 80 characters
-/// of `[A-Za-z0-9_-]`, the same for the same delivery and round.
-pub fn execution_name(delivery: &Delivery) -> String {
-    let digest = Sha256::digest(format!("{}/{}", delivery.endpoint, delivery.id()).as_bytes());
-    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hex}-{}", delivery.endpoint, delivery.redeliveries)
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -102,12 +76,13 @@ pub async fn publish(
             };
             // Recorded by an earlier try of this batch: started again under the same name.
             store.add_delivery(&delivery).await?;
-            let input = DeliveryInput {
-                tenant: tenant.clone(),
-                endpoint: endpoint.id.clone(),
-                delivery: delivery.id(),
-            };
-            deliveries.start(&execution_name(&delivery), &input).await?;
+            deliveries.start(&delivery).await.map_err(|e| {
+                if e.transient {
+                    NotifyError::Transient(e.to_string())
+                } else {
+                    NotifyError::Failed(e.to_string())
+                }
+            })?;
             started += 1;
         }
     }

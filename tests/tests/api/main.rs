@@ -25,6 +25,7 @@ mod quota;
 mod sandbox;
 mod schemathesis;
 mod token;
+mod webhooks;
 
 use sbx_e2e::api::{Api, Reply};
 use sbx_e2e::stack_with;
@@ -159,6 +160,9 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     behaviour!(accounts::admins_add_and_read_accounts),
     behaviour!(accounts::admins_read_the_trail_and_send_a_quarantined_account_back),
     behaviour!(gateway::no_route_no_function),
+    behaviour!(webhooks::registers_lists_rotates_and_removes),
+    behaviour!(webhooks::refuses_private_addresses_and_bad_registrations),
+    behaviour!(webhooks::logs_deliveries_and_redelivers),
 ];
 
 /// What the behaviours saw: every (route, status) pair.

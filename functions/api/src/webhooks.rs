@@ -1,0 +1,343 @@
+//! The `api-webhooks` function: a tenant's webhook endpoints (register, list, read, remove,
+//! rotate the secret) and each one's delivery log with redelivery. A URL is checked when it is
+//! registered (https, and no private, link-local or metadata address) and again at every
+//! delivery. The secret is shown once, in the answer that makes it.
+
+use crate::caller::{Caller, identify};
+use crate::directory::Directory;
+use crate::input;
+use crate::problem::{Kind, Problem, json};
+use chrono::{DateTime, Utc};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use sbx_store::{Delivery, Endpoint, EndpointSecret, StoreError, WebhookStore};
+use sbx_webhooks::{EVENT_TYPES, Policy};
+use sbx_workflows::deliveries::Deliveries;
+use serde::{Deserialize, Serialize};
+
+/// The most endpoints a tenant may have.
+pub const MAX_ENDPOINTS: usize = 10;
+/// How long a rotated-out secret still signs.
+pub const ROTATION_GRACE: chrono::Duration = chrono::Duration::hours(24);
+const MAX_DESCRIPTION: usize = 200;
+const MAX_PAGE: u32 = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    url: String,
+    #[serde(default)]
+    events: Vec<String>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedeliverBody {
+    delivery: String,
+}
+
+/// An endpoint as the API shows it: never its secrets, except `secret` in the answer that
+/// made it.
+#[derive(Debug, Serialize)]
+struct EndpointView<'a> {
+    id: &'a str,
+    url: &'a str,
+    events: &'a [String],
+    description: &'a str,
+    #[serde(with = "sbx_lifecycle::rfc3339_millis")]
+    created_at: DateTime<Utc>,
+    /// How many secrets sign now (two during a rotation's grace period).
+    signing_secrets: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+}
+
+impl<'a> EndpointView<'a> {
+    fn of(endpoint: &'a Endpoint, secret: Option<&'a str>, now: DateTime<Utc>) -> Self {
+        Self {
+            id: &endpoint.id,
+            url: &endpoint.url,
+            events: &endpoint.events,
+            description: &endpoint.description,
+            created_at: endpoint.created_at,
+            signing_secrets: endpoint.signing_secrets(now).len(),
+            secret,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct DeliveryView<'a> {
+    id: String,
+    event_id: &'a str,
+    event_type: &'a str,
+    status: sbx_store::DeliveryStatus,
+    attempts: u32,
+    redeliveries: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last: Option<&'a sbx_store::AttemptLog>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "sbx_lifecycle::rfc3339_millis::option"
+    )]
+    next_at: Option<DateTime<Utc>>,
+    #[serde(with = "sbx_lifecycle::rfc3339_millis")]
+    created_at: DateTime<Utc>,
+    #[serde(with = "sbx_lifecycle::rfc3339_millis")]
+    updated_at: DateTime<Utc>,
+}
+
+impl<'a> DeliveryView<'a> {
+    fn of(delivery: &'a Delivery) -> Self {
+        Self {
+            id: delivery.id(),
+            event_id: &delivery.message_id,
+            event_type: &delivery.event_type,
+            status: delivery.status,
+            attempts: delivery.attempts,
+            redeliveries: delivery.redeliveries,
+            last: delivery.last.as_ref(),
+            next_at: delivery.next_at,
+            created_at: delivery.created_at,
+            updated_at: delivery.updated_at,
+        }
+    }
+}
+
+pub struct Webhooks<S, W, D> {
+    pub store: S,
+    pub deliveries: W,
+    pub directory: D,
+    /// Where endpoints may point (loopback only on the local stack).
+    pub policy: Policy,
+}
+
+impl<S: WebhookStore, W: Deliveries, D: Directory> Webhooks<S, W, D> {
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let response = match self.route(&request).await {
+            Ok(response) => response,
+            Err(problem) => problem.response(),
+        };
+        crate::conditional::answer(&request, response)
+    }
+
+    async fn route(&self, request: &Request) -> Result<Response<Body>, Problem> {
+        let caller = identify(request, &self.directory).await?;
+        match crate::route_key(request).as_deref() {
+            Some("POST /webhooks") => self.add(&caller, request).await,
+            Some("GET /webhooks") => self.list(&caller, request).await,
+            Some("GET /webhooks/{id}") => self.get(&caller, request).await,
+            Some("DELETE /webhooks/{id}") => self.remove(&caller, request).await,
+            Some("POST /webhooks/{id}/rotate") => self.rotate(&caller, request).await,
+            Some("GET /webhooks/{id}/deliveries") => self.log(&caller, request).await,
+            Some("POST /webhooks/{id}/redeliver") => self.redeliver(&caller, request).await,
+            other => Err(crate::unknown_route(other)),
+        }
+    }
+
+    async fn add(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let tenant = tenant(caller, request)?;
+        let body: AddBody = input::json_body(request)?;
+        let target = sbx_webhooks::address::resolve(&body.url, self.policy)
+            .await
+            .map_err(|refusal| Problem::invalid(refusal.to_string()))?;
+        for (i, event) in body.events.iter().enumerate() {
+            if !EVENT_TYPES.contains(&event.as_str()) {
+                return Err(Problem::invalid(format!(
+                    "events[{i}]: {event:?} is not an event type; one of {}",
+                    EVENT_TYPES.join(", ")
+                )));
+            }
+        }
+        if body.description.chars().count() > MAX_DESCRIPTION
+            || body.description.chars().any(char::is_control)
+        {
+            return Err(Problem::invalid(format!(
+                "description: at most {MAX_DESCRIPTION} characters, without control characters"
+            )));
+        }
+        let mut events = body.events;
+        events.sort();
+        events.dedup();
+        let now = sbx_lifecycle::rfc3339_millis::truncate(Utc::now());
+        let secret = new_secret()?;
+        let endpoint = Endpoint {
+            tenant,
+            id: new_id(),
+            url: target.url.to_string(),
+            events,
+            description: body.description,
+            created_at: now,
+            version: 1,
+            secrets: vec![EndpointSecret {
+                secret: secret.clone(),
+                created_at: now,
+                expires_at: None,
+            }],
+        };
+        self.store
+            .add_endpoint(&endpoint, MAX_ENDPOINTS)
+            .await
+            .map_err(problem)?;
+        Ok(json(
+            StatusCode::CREATED,
+            &EndpointView::of(&endpoint, Some(&secret), now),
+        ))
+    }
+
+    async fn list(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let tenant = tenant(caller, request)?;
+        let endpoints = self.store.endpoints(&tenant).await.map_err(problem)?;
+        let now = Utc::now();
+        let items: Vec<EndpointView> = endpoints.iter().map(|e| EndpointView::of(e, None, now)).collect();
+        Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })))
+    }
+
+    async fn get(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let (tenant, id) = target(caller, request, &["tenant"])?;
+        let endpoint = self.store.endpoint(&tenant, &id).await.map_err(problem)?;
+        Ok(json(
+            StatusCode::OK,
+            &EndpointView::of(&endpoint, None, Utc::now()),
+        ))
+    }
+
+    async fn remove(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let (tenant, id) = target(caller, request, &["tenant"])?;
+        self.store.remove_endpoint(&tenant, &id).await.map_err(problem)?;
+        let mut response = Response::new(Body::Empty);
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        Ok(response)
+    }
+
+    /// A new secret signs from now; the newest old one signs beside it for the grace period
+    /// (older ones stop at once), so a receiver can switch without losing a delivery.
+    async fn rotate(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let (tenant, id) = target(caller, request, &["tenant"])?;
+        for _ in 0..4 {
+            let current = self.store.endpoint(&tenant, &id).await.map_err(problem)?;
+            let now = sbx_lifecycle::rfc3339_millis::truncate(Utc::now());
+            let secret = new_secret()?;
+            let mut secrets = vec![EndpointSecret {
+                secret: secret.clone(),
+                created_at: now,
+                expires_at: None,
+            }];
+            if let Some(previous) = current
+                .secrets
+                .iter()
+                .find(|s| s.expires_at.is_none_or(|end| end > now))
+            {
+                secrets.push(EndpointSecret {
+                    expires_at: Some(
+                        previous
+                            .expires_at
+                            .map_or(now + ROTATION_GRACE, |end| end.min(now + ROTATION_GRACE)),
+                    ),
+                    ..previous.clone()
+                });
+            }
+            if let Some(rotated) = self
+                .store
+                .replace_secrets(&current, secrets)
+                .await
+                .map_err(problem)?
+            {
+                return Ok(json(
+                    StatusCode::OK,
+                    &EndpointView::of(&rotated, Some(&secret), now),
+                ));
+            }
+        }
+        Err(Problem::new(
+            Kind::Unavailable,
+            "the endpoint was rotated by another request at the same time; try again",
+        ))
+    }
+
+    async fn log(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let query = input::query(request, &["tenant", "limit", "next_token"])?;
+        let tenant = caller.tenant_for(query.get("tenant"))?;
+        let id = endpoint_id(request)?;
+        let limit = query.number("limit", 1..=MAX_PAGE)?.unwrap_or(25);
+        // An unknown endpoint is 404, not an empty log.
+        self.store.endpoint(&tenant, &id).await.map_err(problem)?;
+        let page = self
+            .store
+            .deliveries(&tenant, &id, limit, query.get("next_token"))
+            .await
+            .map_err(|err| match err {
+                StoreError::InvalidPageToken => Problem::invalid("next_token: not a token this log issued"),
+                err => problem(err),
+            })?;
+        let items: Vec<DeliveryView> = page.items.iter().map(DeliveryView::of).collect();
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({ "items": items, "next_token": page.next }),
+        ))
+    }
+
+    async fn redeliver(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let (tenant, id) = target(caller, request, &["tenant"])?;
+        let body: RedeliverBody = input::json_body(request)?;
+        self.store.endpoint(&tenant, &id).await.map_err(problem)?;
+        let delivery = self
+            .store
+            .redeliver(&tenant, &id, &body.delivery, Utc::now())
+            .await
+            .map_err(problem)?;
+        self.deliveries.start(&delivery).await.map_err(|err| {
+            Problem::internal(Kind::Unavailable, "the redelivery could not be started", &err)
+        })?;
+        Ok(json(StatusCode::ACCEPTED, &DeliveryView::of(&delivery)))
+    }
+}
+
+fn tenant(caller: &Caller, request: &Request) -> Result<String, Problem> {
+    let query = input::query(request, &["tenant"])?;
+    caller.tenant_for(query.get("tenant"))
+}
+
+fn target(caller: &Caller, request: &Request, known: &[&str]) -> Result<(String, String), Problem> {
+    let query = input::query(request, known)?;
+    Ok((caller.tenant_for(query.get("tenant"))?, endpoint_id(request)?))
+}
+
+/// The endpoint id of a `/webhooks/{id}` request; one that cannot exist is not found.
+fn endpoint_id(request: &Request) -> Result<String, Problem> {
+    let id = input::path_id(request)?;
+    let valid = id.len() == 15 && id.starts_with("wh_") && id[3..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        return Err(Problem::not_found(format!("webhook {id:?} not found")));
+    }
+    Ok(id)
+}
+
+/// `wh_` and 12 hex digits of a random UUID.
+fn new_id() -> String {
+    let uuid = uuid::Uuid::new_v4().simple().to_string();
+    format!("wh_{}", &uuid[..12])
+}
+
+fn new_secret() -> Result<String, Problem> {
+    sbx_webhooks::secret::generate()
+        .map_err(|err| Problem::internal(Kind::Internal, "no secret could be made", &err))
+}
+
+fn problem(err: StoreError) -> Problem {
+    match err {
+        StoreError::WebhookNotFound { id } => Problem::not_found(format!("webhook {id} not found")),
+        StoreError::DeliveryNotFound { id } => Problem::not_found(format!("delivery {id} not found")),
+        StoreError::DeliveryPending { id } => Problem::new(
+            Kind::InvalidTransition,
+            format!("delivery {id} is still being attempted; redeliver it once it is delivered or failed"),
+        ),
+        StoreError::TooManyWebhooks { limit } => Problem::new(
+            Kind::QuotaExceeded,
+            format!("the tenant already has {limit} webhooks; remove one first"),
+        ),
+        err => crate::sandboxes::problem(err),
+    }
+}
