@@ -242,7 +242,7 @@ pub fn user_pool_signing_key() -> Result<Vec<u8>, MotoError> {
 /// directory the process runs in upwards (a test runs in its package's directory, `sbx-local up` in
 /// the repository's). Not from this crate's build-time path: a target directory shared by two
 /// clones (as `.ci/run` shares one) keeps the path of the clone that built it.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Some(path) = std::env::var_os("SBX_PYTHON") {
         return PathBuf::from(path);
     }

@@ -103,15 +103,7 @@ pub async fn deliver(
             .unwrap_or(PREDECESSOR_POLL);
         return Ok(DeliverOutput::of(&current, Some(wait.max(PREDECESSOR_POLL))));
     }
-    if let Some(at) = current.next_at
-        && at > now
-    {
-        // Early (a repeated invocation): wait for the attempt's time.
-        return Ok(DeliverOutput::of(
-            &current,
-            Some((at - now).num_seconds().max(0) as u64 + 1),
-        ));
-    }
+    // The attempt's time is the state machine's Wait: `next_at` is what the log shows.
     let target = match store.endpoint(tenant, endpoint).await {
         Ok(target) => target,
         Err(StoreError::WebhookNotFound { .. }) => {

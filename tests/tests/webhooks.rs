@@ -1,0 +1,314 @@
+//! Events out, end to end, as a tenant's receiver and an EventBridge consumer see them: every
+//! event of a lifecycle once, in order, signed as the Standard Webhooks specification says
+//! (checked with the specification's own library, `standardwebhooks`); a receiver that fails
+//! three times gets the event once more and the log says so; a rotated secret and the old one
+//! both verify during the grace period; and the `sbx` bus carries the same events.
+
+use sbx_e2e::api::Api;
+use sbx_e2e::receiver::{Received, Receiver};
+use sbx_stack::{LocalStack, Options};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Wait states and retries at a five-hundredth: the schedule's 5 s, 5 min and 30 min are 10 ms,
+/// 0.6 s and 3.6 s.
+const TIME_SCALE: f64 = 0.002;
+const WITHIN: Duration = Duration::from_secs(90);
+
+async fn stack() -> LocalStack {
+    LocalStack::start(Options {
+        pool_size: 2,
+        time_scale: TIME_SCALE,
+        aws_delay: sbx_e2e::AWS_DELAY,
+        ..Options::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the local stack did not start: {e}"))
+}
+
+/// Registers `url` for alice's tenant; returns the endpoint id and its secret.
+async fn register(api: &Api, token: &str, url: &str, events: Value) -> (String, String) {
+    let reply = api
+        .send(
+            "POST",
+            "/webhooks",
+            Some(token),
+            Some(&json!({"url": url, "events": events})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    (
+        reply.body["id"].as_str().unwrap_or_default().to_owned(),
+        reply.body["secret"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// Whether `secret` verifies the request as the specification says (id, timestamp, body).
+fn verifies(secret: &str, request: &Received) -> bool {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in [
+        ("webhook-id", &request.id),
+        ("webhook-timestamp", &request.timestamp),
+        ("webhook-signature", &request.signature),
+    ] {
+        if let Ok(value) = value.parse() {
+            headers.insert(name, value);
+        }
+    }
+    standardwebhooks::Webhook::new(secret)
+        .and_then(|hook| hook.verify(request.body.as_bytes(), &headers))
+        .is_ok()
+}
+
+fn body(request: &Received) -> Value {
+    serde_json::from_str(&request.body).unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lifecycle_reaches_the_receiver_once_each_in_order_and_signed() {
+    let stack = stack().await;
+    let api = Api::new(&stack);
+    let alice = api.token("alice").await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = register(&api, &alice, &receiver.url, json!([])).await;
+    let bus = Bus::watch(&stack);
+
+    let id = api.create(&alice, "told").await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    api.wait_for(&alice, &id, "started").await;
+    assert_eq!(
+        api.send("POST", &format!("/sandboxes/{id}/stop"), Some(&alice), None)
+            .await
+            .status,
+        202
+    );
+    api.wait_for(&alice, &id, "stopped").await;
+    assert_eq!(
+        api.send("DELETE", &format!("/sandboxes/{id}"), Some(&alice), None)
+            .await
+            .status,
+        202
+    );
+    api.wait_for(&alice, &id, "deleted").await;
+
+    let of_sandbox = |r: &Received| body(r)["data"]["sandbox_id"] == id.as_str();
+    let received = receiver
+        .wait_until(WITHIN, |r| {
+            r.iter()
+                .any(|x| of_sandbox(x) && body(x)["type"] == "sandbox.deleted")
+        })
+        .await;
+    let mine: Vec<&Received> = received.iter().filter(|r| of_sandbox(r)).collect();
+    for request in &mine {
+        assert!(verifies(&secret, request), "a bad signature: {request:?}");
+        assert!(!verifies("whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldCEhIQ==", request));
+        assert_eq!(
+            body(request)["id"],
+            request.id.as_str(),
+            "the body's id is the webhook-id"
+        );
+    }
+    let types: Vec<String> = mine
+        .iter()
+        .map(|r| body(r)["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "sandbox.created",
+            "sandbox.started",
+            "sandbox.stopping",
+            "sandbox.stopped",
+            "sandbox.deleting",
+            "sandbox.deleted"
+        ],
+        "each event once, in order"
+    );
+    let seqs: Vec<u64> = mine
+        .iter()
+        .map(|r| body(r)["data"]["seq"].as_u64().unwrap_or_default())
+        .collect();
+    assert_eq!(seqs, (1..=6).collect::<Vec<_>>(), "no gap, no duplicate");
+    let ids: std::collections::BTreeSet<&str> = mine.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 6);
+    // The account the sandbox lived in changed too; the tenant hears of its assignment.
+    assert!(
+        received.iter().any(|r| body(r)["type"] == "account.assigned"),
+        "{received:#?}"
+    );
+
+    // The bus carries the same events under the same ids.
+    let on_bus = bus.wait_for(WITHIN, &id, 6);
+    let bus_ids: std::collections::BTreeSet<String> = on_bus
+        .iter()
+        .map(|e| e["detail"]["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(bus_ids, ids.iter().map(|s| s.to_string()).collect());
+    assert!(on_bus.iter().all(|e| e["source"] == "sbx"), "{on_bus:?}");
+    receiver.stop();
+    stack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_receiver_gets_the_event_once_more_and_a_rotated_secret_verifies_beside_the_old() {
+    let stack = stack().await;
+    let api = Api::new(&stack);
+    let alice = api.token("alice").await;
+    let receiver = Receiver::start().await;
+    let (endpoint, old) = register(
+        &api,
+        &alice,
+        &receiver.url,
+        json!(["sandbox.created", "sandbox.stopped"]),
+    )
+    .await;
+    receiver.fail_next(3);
+    let id = api.create(&alice, "flaky").await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let received = receiver
+        .wait_until(WITHIN, |r| r.iter().any(|x| x.status == 200))
+        .await;
+    let statuses: Vec<u16> = received.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [500, 500, 500, 200],
+        "three failures, then one delivery"
+    );
+    assert!(
+        received.iter().all(|r| r.id == received[0].id),
+        "one event, one id"
+    );
+    assert!(received.iter().all(|r| verifies(&old, r)));
+    let log = api
+        .send(
+            "GET",
+            &format!("/webhooks/{endpoint}/deliveries"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    let entry = &log.body["items"][0];
+    assert_eq!(
+        (
+            entry["status"].as_str(),
+            entry["attempts"].as_u64(),
+            entry["last"]["status"].as_u64()
+        ),
+        (Some("delivered"), Some(4), Some(200)),
+        "{log:?}"
+    );
+
+    // Rotation: the new secret and the old one both sign what follows.
+    let rotated = api
+        .send(
+            "POST",
+            &format!("/webhooks/{endpoint}/rotate"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    let new = rotated.body["secret"].as_str().unwrap_or_default().to_owned();
+    api.wait_for(&alice, &id, "started").await;
+    assert_eq!(
+        api.send("POST", &format!("/sandboxes/{id}/stop"), Some(&alice), None)
+            .await
+            .status,
+        202
+    );
+    let received = receiver
+        .wait_until(WITHIN, |r| r.iter().any(|x| body(x)["type"] == "sandbox.stopped"))
+        .await;
+    let stopped = received
+        .iter()
+        .find(|r| body(r)["type"] == "sandbox.stopped")
+        .unwrap_or_else(|| panic!("no sandbox.stopped"));
+    assert!(verifies(&new, stopped) && verifies(&old, stopped), "{stopped:?}");
+    assert_eq!(stopped.signature.split(' ').count(), 2);
+    receiver.stop();
+    stack.stop();
+}
+
+/// The `sbx` bus, watched as a consumer would: a rule for `source: sbx` sending to an SQS
+/// queue, read with boto3 (the workspace has no SQS SDK).
+struct Bus {
+    endpoint: String,
+    queue: String,
+}
+
+impl Bus {
+    fn watch(stack: &LocalStack) -> Self {
+        let queue = python(&stack.aws_upstream, WATCH_PY, &[sbx_stack::EVENT_BUS]);
+        Self {
+            endpoint: stack.aws_upstream.clone(),
+            queue: queue.trim().to_owned(),
+        }
+    }
+
+    /// The bus events of sandbox `id`, once `count` of them are there.
+    fn wait_for(&self, within: Duration, id: &str, count: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + within;
+        let mut events = Vec::new();
+        loop {
+            let text = python(&self.endpoint, RECEIVE_PY, &[&self.queue]);
+            events.extend(text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()));
+            let mine: Vec<Value> = events
+                .iter()
+                .filter(|e| e["detail"]["data"]["sandbox_id"] == id)
+                .cloned()
+                .collect();
+            if mine.len() >= count {
+                return mine;
+            }
+            assert!(std::time::Instant::now() < deadline, "the bus had only {mine:#?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn python(endpoint: &str, script: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(sbx_moto::python())
+        .arg("-c")
+        .arg(script)
+        .arg(endpoint)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", sbx_moto::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", sbx_moto::SECRET_ACCESS_KEY)
+        .env("AWS_DEFAULT_REGION", sbx_moto::REGION)
+        .output()
+        .unwrap_or_else(|e| panic!("python: {e}"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+const WATCH_PY: &str = r#"
+import sys, json, boto3
+endpoint, bus = sys.argv[1:3]
+sqs = boto3.client("sqs", endpoint_url=endpoint)
+events = boto3.client("events", endpoint_url=endpoint)
+url = sqs.create_queue(QueueName="sbx-events")["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+events.put_rule(Name="sbx-all", EventBusName=bus, EventPattern=json.dumps({"source": ["sbx"]}))
+events.put_targets(Rule="sbx-all", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+print(url)
+"#;
+
+const RECEIVE_PY: &str = r#"
+import sys, boto3
+endpoint, url = sys.argv[1:3]
+sqs = boto3.client("sqs", endpoint_url=endpoint)
+while True:
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    if not got:
+        break
+    for m in got:
+        print(m["Body"].replace("\n", " "))
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+"#;
