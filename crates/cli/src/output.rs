@@ -46,6 +46,22 @@ pub const ACCOUNT_EVENT_COLUMNS: Columns = &[
     ("REASON", "reason"),
 ];
 
+pub const WEBHOOK_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("URL", "url"),
+    ("EVENTS", "events"),
+    ("SECRETS", "signing_secrets"),
+    ("CREATED", "created_at"),
+];
+pub const DELIVERY_COLUMNS: Columns = &[
+    ("DELIVERY", "id"),
+    ("TYPE", "event_type"),
+    ("STATUS", "status"),
+    ("ATTEMPTS", "attempts"),
+    ("NEXT", "next_at"),
+    ("UPDATED", "updated_at"),
+];
+
 fn cell(value: &Value, path: &str) -> String {
     match &value[path] {
         Value::Null => "-".to_owned(),

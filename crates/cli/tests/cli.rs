@@ -472,3 +472,53 @@ async fn a_create_whose_answer_is_lost_is_retried_and_makes_one_sandbox() {
     let _ = std::fs::remove_dir_all(&direct.config);
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_are_added_listed_rotated_logged_and_removed() {
+    let stack = stack().await;
+    let cli = Cli {
+        api_url: stack.api_url.clone(),
+        config: config_dir("webhooks"),
+    };
+    cli.run(&["login", "alice", "--password-stdin"], "Alice-sandbox-1\n")
+        .await;
+    let refused = cli
+        .run(&["webhooks", "add", "https://169.254.169.254/latest/meta-data/"], "")
+        .await;
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("link-local"),
+        "{refused:?}"
+    );
+    let added = cli
+        .json(&["webhooks", "add", "http://127.0.0.1:9/hook", "--event", "sandbox.created"])
+        .await;
+    let id = added["id"].as_str().unwrap_or_default().to_owned();
+    assert!(added["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{added}");
+    let table = cli.ok(&["webhooks", "ls"]).await;
+    assert!(table.starts_with("ID") && table.contains(&id) && !table.contains("whsec_"), "{table}");
+    let rotated = cli.json(&["webhooks", "rotate", &id]).await;
+    assert_eq!(rotated["signing_secrets"], 2);
+    assert_ne!(rotated["secret"], added["secret"]);
+    let sandbox = cli.json(&["create", "hooked"]).await;
+    let sandbox = sandbox["id"].as_str().unwrap_or_default().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let log = cli.json(&["webhooks", "deliveries", &id]).await;
+        // Nothing listens on port 9: the first attempt is logged with the connection's error.
+        if log["items"][0]["attempts"].as_u64().unwrap_or_default() >= 1 {
+            assert_eq!(log["items"][0]["id"], format!("{sandbox}.1.0").as_str(), "{log}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{log}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let pending = cli
+        .run(&["webhooks", "redeliver", &id, &format!("{sandbox}.1.0")], "")
+        .await;
+    assert_eq!(pending.status.code(), Some(4), "still being attempted: {pending:?}");
+    assert_eq!(cli.ok(&["webhooks", "rm", &id]).await.trim(), format!("removed {id}"));
+    let gone = cli.run(&["webhooks", "rm", &id], "").await;
+    assert_eq!(gone.status.code(), Some(3), "{gone:?}");
+    stack.stop();
+}
