@@ -34,6 +34,7 @@ fn definitions() -> Vec<(String, Value)> {
         names,
         [
             "create.asl.json",
+            "deadlines.asl.json",
             "delete.asl.json",
             "deliver.asl.json",
             "gc.asl.json",

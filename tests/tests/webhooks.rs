@@ -312,3 +312,83 @@ while True:
         print(m["Body"].replace("\n", " "))
         sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 "#;
+
+/// Runs the deadlines as of `at` (the local stack's clock may be moved).
+async fn deadlines(stack: &LocalStack, name: &str, at: chrono::DateTime<chrono::Utc>) {
+    sbx_e2e::succeed(stack, "deadlines", name, &json!({"as_of": at.to_rfc3339()})).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expiry_warnings_come_once_at_each_threshold_and_again_after_an_extension() {
+    let stack = stack().await;
+    let api = Api::new(&stack);
+    let alice = api.token("alice").await;
+    let receiver = Receiver::start().await;
+    register(&api, &alice, &receiver.url, json!(["sandbox.expiring"])).await;
+    let created = api
+        .send(
+            "POST",
+            "/sandboxes",
+            Some(&alice),
+            Some(&json!({"name": "soon", "ttl_hours": 48})),
+        )
+        .await;
+    assert_eq!(created.status, 202, "{created:?}");
+    let id = created.body["id"].as_str().unwrap_or_default().to_owned();
+    let expires: chrono::DateTime<chrono::Utc> = created.body["expires_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{created:?}"));
+    let hours = |h: i64| chrono::Duration::hours(h);
+
+    deadlines(&stack, "d-47h", expires - hours(47)).await;
+    // 23 h before the expiry, twice at once: one warning.
+    let (a, b) = tokio::join!(
+        deadlines(&stack, "d-23h-a", expires - hours(23)),
+        deadlines(&stack, "d-23h-b", expires - hours(23))
+    );
+    let _ = (a, b);
+    deadlines(&stack, "d-22h", expires - hours(22)).await;
+    deadlines(&stack, "d-30m", expires - chrono::Duration::minutes(30)).await;
+    let told = |r: &[Received]| -> Vec<u64> {
+        r.iter()
+            .map(|x| body(x)["data"]["threshold_seconds"].as_u64().unwrap_or_default())
+            .collect()
+    };
+    let received = receiver.wait_until(WITHIN, |r| r.len() >= 2).await;
+    assert_eq!(told(&received), [86_400, 3_600], "{received:#?}");
+    let warning = body(&received[0]);
+    assert_eq!(warning["type"], "sandbox.expiring");
+    assert_eq!(warning["data"]["sandbox_id"], id.as_str());
+    assert_eq!(warning["data"]["links"]["extend"]["method"], "PATCH");
+    assert!(
+        warning["data"]["links"]["extend"]["href"]
+            .as_str()
+            .is_some_and(|h| h.ends_with(&format!("/sandboxes/{id}"))),
+        "{warning}"
+    );
+
+    // Extended by a day: each threshold is told again, for the new expiry.
+    let later = expires + hours(24);
+    let extended = api
+        .send(
+            "PATCH",
+            &format!("/sandboxes/{id}"),
+            Some(&alice),
+            Some(&json!({"expires_at": later.to_rfc3339()})),
+        )
+        .await;
+    assert_eq!(extended.status, 200, "{extended:?}");
+    deadlines(&stack, "e-23h", later - hours(23)).await;
+    deadlines(&stack, "e-30m", later - chrono::Duration::minutes(30)).await;
+    deadlines(&stack, "e-20m", later - chrono::Duration::minutes(20)).await;
+    let received = receiver.wait_until(WITHIN, |r| r.len() >= 4).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        told(&receiver.received()),
+        [86_400, 3_600, 86_400, 3_600],
+        "{received:#?}"
+    );
+    receiver.stop();
+    stack.stop();
+}

@@ -543,7 +543,9 @@ async fn webhooks(global: &Global, command: Webhooks) -> Result<String, CliError
             Ok(output::record(format, &endpoint))
         }
         Webhooks::Ls { tenant } => {
-            let list = api.get(&with_tenant("/webhooks".to_owned(), tenant.as_deref())).await?;
+            let list = api
+                .get(&with_tenant("/webhooks".to_owned(), tenant.as_deref()))
+                .await?;
             let items = list["items"].as_array().cloned().unwrap_or_default();
             Ok(output::list(format, &items, output::WEBHOOK_COLUMNS))
         }

@@ -483,7 +483,10 @@ async fn webhooks_are_added_listed_rotated_logged_and_removed() {
     cli.run(&["login", "alice", "--password-stdin"], "Alice-sandbox-1\n")
         .await;
     let refused = cli
-        .run(&["webhooks", "add", "https://169.254.169.254/latest/meta-data/"], "")
+        .run(
+            &["webhooks", "add", "https://169.254.169.254/latest/meta-data/"],
+            "",
+        )
         .await;
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
     assert!(
@@ -491,12 +494,24 @@ async fn webhooks_are_added_listed_rotated_logged_and_removed() {
         "{refused:?}"
     );
     let added = cli
-        .json(&["webhooks", "add", "http://127.0.0.1:9/hook", "--event", "sandbox.created"])
+        .json(&[
+            "webhooks",
+            "add",
+            "http://127.0.0.1:9/hook",
+            "--event",
+            "sandbox.created",
+        ])
         .await;
     let id = added["id"].as_str().unwrap_or_default().to_owned();
-    assert!(added["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{added}");
+    assert!(
+        added["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")),
+        "{added}"
+    );
     let table = cli.ok(&["webhooks", "ls"]).await;
-    assert!(table.starts_with("ID") && table.contains(&id) && !table.contains("whsec_"), "{table}");
+    assert!(
+        table.starts_with("ID") && table.contains(&id) && !table.contains("whsec_"),
+        "{table}"
+    );
     let rotated = cli.json(&["webhooks", "rotate", &id]).await;
     assert_eq!(rotated["signing_secrets"], 2);
     assert_ne!(rotated["secret"], added["secret"]);
@@ -516,8 +531,15 @@ async fn webhooks_are_added_listed_rotated_logged_and_removed() {
     let pending = cli
         .run(&["webhooks", "redeliver", &id, &format!("{sandbox}.1.0")], "")
         .await;
-    assert_eq!(pending.status.code(), Some(4), "still being attempted: {pending:?}");
-    assert_eq!(cli.ok(&["webhooks", "rm", &id]).await.trim(), format!("removed {id}"));
+    assert_eq!(
+        pending.status.code(),
+        Some(4),
+        "still being attempted: {pending:?}"
+    );
+    assert_eq!(
+        cli.ok(&["webhooks", "rm", &id]).await.trim(),
+        format!("removed {id}")
+    );
     let gone = cli.run(&["webhooks", "rm", &id], "").await;
     assert_eq!(gone.status.code(), Some(3), "{gone:?}");
     stack.stop();

@@ -426,6 +426,18 @@ pub struct FakeStore {
     /// a repeat answers that sandbox, the key with another request is refused, as the store
     /// does.
     pub keys: Mutex<BTreeMap<(String, String), KeyUse>>,
+    /// (tenant, id) → the alarm a sweep set (`None`: off the index), the thresholds warned of,
+    /// for the expiry they were set at. An entry for another expiry is stale, as an extension
+    /// makes it on the table: the first alarm of the new expiry holds.
+    pub alarms: Mutex<BTreeMap<(String, String), FakeAlarm>>,
+    pub notices: Mutex<Vec<sbx_store::Notice>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeAlarm {
+    pub at: Option<chrono::DateTime<Utc>>,
+    pub warned: Vec<u64>,
+    pub expires_at: chrono::DateTime<Utc>,
 }
 
 /// What the first request with an Idempotency-Key made, and asked for.
@@ -949,6 +961,77 @@ impl sbx_store::Sweeps for FakeStore {
         items.truncate(limit);
         let read = items.len() as u64;
         Ok(sbx_store::Swept { items, read })
+    }
+
+    async fn alarms_due(
+        &self,
+        at: chrono::DateTime<Utc>,
+        limit: usize,
+    ) -> Result<sbx_store::Alarms, StoreError> {
+        let alarms = locked(&self.alarms);
+        let mut items: Vec<sbx_store::Alarmed> = locked(&self.sandboxes)
+            .iter()
+            .filter_map(|s| {
+                let (alarm_at, warned) = match alarms.get(&(s.tenant.clone(), s.id.clone())) {
+                    Some(set) if set.expires_at == s.expires_at => (set.at?, set.warned.clone()),
+                    _ => (sbx_store::first_alarm(s.expires_at, s.created_at), Vec::new()),
+                };
+                (alarm_at <= at).then(|| sbx_store::Alarmed {
+                    sandbox: s.clone(),
+                    alarm_at,
+                    warned,
+                })
+            })
+            .collect();
+        items.sort_by_key(|a| a.alarm_at);
+        items.truncate(limit);
+        let read = items.len() as u64;
+        Ok(sbx_store::Alarms { items, read })
+    }
+
+    async fn settle_alarm(
+        &self,
+        alarmed: &sbx_store::Alarmed,
+        warned: &[u64],
+        next: Option<chrono::DateTime<Utc>>,
+        notice: Option<&sbx_store::Notice>,
+    ) -> Result<bool, StoreError> {
+        let key = (alarmed.sandbox.tenant.clone(), alarmed.sandbox.id.clone());
+        let current = locked(&self.sandboxes)
+            .iter()
+            .find(|s| s.tenant == alarmed.sandbox.tenant && s.id == alarmed.sandbox.id)
+            .cloned();
+        let mut alarms = locked(&self.alarms);
+        let alarm_now = match alarms.get(&key) {
+            Some(set) if current.as_ref().is_some_and(|c| c.expires_at == set.expires_at) => set.at,
+            _ => current
+                .as_ref()
+                .map(|c| sbx_store::first_alarm(c.expires_at, c.created_at)),
+        };
+        // Compared on the alarm and expiry as read.
+        if alarm_now != Some(alarmed.alarm_at)
+            || current.as_ref().map(|c| c.expires_at) != Some(alarmed.sandbox.expires_at)
+        {
+            return Ok(false);
+        }
+        alarms.insert(
+            key,
+            FakeAlarm {
+                at: next,
+                warned: warned.to_vec(),
+                expires_at: alarmed.sandbox.expires_at,
+            },
+        );
+        if let Some(notice) = notice {
+            let mut notices = locked(&self.notices);
+            if !notices
+                .iter()
+                .any(|n| n.sandbox_id == notice.sandbox_id && n.seq == notice.seq)
+            {
+                notices.push(notice.clone());
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -27,14 +27,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The state machine definitions, embedded so that `sbx-local up` runs from anywhere.
-pub const STATE_MACHINES: [(&str, &str); 6] = [
+pub const STATE_MACHINES: [(&str, &str); 7] = [
     ("create", include_str!("../../../statemachines/create.asl.json")),
     ("start", include_str!("../../../statemachines/start.asl.json")),
     ("stop", include_str!("../../../statemachines/stop.asl.json")),
     ("delete", include_str!("../../../statemachines/delete.asl.json")),
     ("gc", include_str!("../../../statemachines/gc.asl.json")),
     ("deliver", include_str!("../../../statemachines/deliver.asl.json")),
+    (
+        "deadlines",
+        include_str!("../../../statemachines/deadlines.asl.json"),
+    ),
 ];
+
+/// How often the deadlines run (the template's `DeadlinesSchedule`).
+pub const DEADLINES_EVERY: Duration = Duration::from_secs(60);
 
 /// The EventBridge bus events are put on (the template's `EventBus`).
 pub const EVENT_BUS: &str = "sbx";
@@ -151,8 +158,8 @@ pub struct LocalStack {
     http_api: tokio::task::JoinHandle<()>,
     /// The events table's stream reader (publish-events).
     events: tokio::task::JoinHandle<()>,
-    /// The sweeps' schedule, when the stack runs one.
-    schedule: Option<tokio::task::JoinHandle<()>>,
+    /// The sweeps' and the deadlines' schedules, when the stack runs them.
+    schedule: Option<(tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>)>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -428,9 +435,13 @@ impl LocalStack {
             stream_arn,
             notify,
         );
-        let schedule = options
-            .gc_every
-            .map(|every| schedule::spawn(service.clone(), state_machine_arn("gc"), every));
+        // The deadlines run every minute as on AWS, whenever the sweeps run on a schedule.
+        let schedule = options.gc_every.map(|every| {
+            (
+                schedule::spawn(service.clone(), state_machine_arn("gc"), every),
+                schedule::spawn(service.clone(), state_machine_arn("deadlines"), DEADLINES_EVERY),
+            )
+        });
         Ok(Self {
             moto,
             faults,
@@ -495,8 +506,9 @@ impl LocalStack {
 
     /// Stops the HTTP API, the engine's API and the moto server this stack started.
     pub fn stop(self) {
-        if let Some(schedule) = self.schedule {
-            schedule.abort();
+        if let Some((sweeps, deadlines)) = self.schedule {
+            sweeps.abort();
+            deadlines.abort();
         }
         self.events.abort();
         self.http_api.abort();

@@ -8,6 +8,7 @@
 
 mod account;
 mod accounts;
+mod alarms;
 mod client;
 mod clock;
 mod dynamo;
@@ -15,6 +16,7 @@ mod error;
 mod events;
 mod item;
 mod locks;
+mod notice;
 mod page;
 mod sandboxes;
 pub mod schema;
@@ -24,10 +26,12 @@ mod webhook;
 mod webhooks;
 
 pub use account::{Account, AccountChange, AccountEvent, AccountState, NotAllowed};
+pub use alarms::{WARNING_HORIZON, first_alarm};
 pub use client::{DynamoStore, StoreConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use locks::LockTable;
+pub use notice::{Notice, NoticeKind};
 pub use page::PageKey;
 pub use schema::TableNames;
 pub use webhook::{AttemptLog, Delivery, DeliveryStatus, Endpoint, EndpointSecret, Order};
@@ -279,6 +283,43 @@ pub trait Sweeps: Send + Sync {
 
     /// Sandboxes in `state`, least recently changed first, at most `limit`.
     fn in_state(&self, state: State, limit: usize) -> impl Future<Output = Result<Swept, StoreError>> + Send;
+
+    /// Sandboxes whose alarm (the next expiry warning that may be due) is at or before `at`,
+    /// soonest first, at most `limit`: read through the sparse `by-alarm` index.
+    fn alarms_due(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Alarms, StoreError>> + Send;
+
+    /// Records that the thresholds `warned` have been warned of for `alarmed`'s expiry, puts
+    /// `notice`, and moves the alarm to `next` (off the index when `None`): one transaction,
+    /// compared on the alarm and expiry as read; `Ok(false)` when another sweep or an
+    /// extension changed them since.
+    fn settle_alarm(
+        &self,
+        alarmed: &Alarmed,
+        warned: &[u64],
+        next: Option<chrono::DateTime<chrono::Utc>>,
+        notice: Option<&Notice>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A sandbox on the alarm index: its record, when its alarm is, and which warnings (thresholds
+/// in seconds before the expiry) were given for its current expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarmed {
+    pub sandbox: Sandbox,
+    pub alarm_at: chrono::DateTime<chrono::Utc>,
+    pub warned: Vec<u64>,
+}
+
+/// What an alarm sweep read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Alarms {
+    pub items: Vec<Alarmed>,
+    /// Items the index query read (`ScannedCount`).
+    pub read: u64,
 }
 
 /// Who holds a lock, and until when.

@@ -49,6 +49,10 @@ impl DynamoStore {
             record.insert(TTL_ATTRIBUTE.into(), ttl);
         }
         let Some((state, version)) = change.expected() else {
+            crate::alarms::alarm_attributes(
+                &mut record,
+                crate::alarms::first_alarm(change.record.expires_at, change.record.created_at),
+            );
             let put = Put::builder()
                 .table_name(&self.config.tables.sandboxes)
                 .set_item(Some(record))
@@ -246,7 +250,20 @@ impl DynamoStore {
             .table_name(&self.config.tables.sandboxes)
             .key("tenant", s(tenant))
             .key("id", s(id))
-            .update_expression("SET #expires = :expires")
+            .update_expression("SET #expires = :expires, #alarm = :due, #alarm_at = :alarm_at REMOVE #warned")
+            .expression_attribute_names("#alarm", "alarm")
+            .expression_attribute_names("#alarm_at", "alarm_at")
+            .expression_attribute_names("#warned", "warned")
+            .expression_attribute_values(":due", s("due"))
+            .expression_attribute_values(
+                ":alarm_at",
+                s(sbx_lifecycle::rfc3339_millis::format(
+                    &sbx_lifecycle::rfc3339_millis::truncate(crate::alarms::first_alarm(
+                        expires_at,
+                        Utc::now(),
+                    )),
+                )),
+            )
             .condition_expression("attribute_exists(#id) AND NOT (#state IN (:deleting, :deleted))")
             .expression_attribute_names("#expires", "expires_at")
             .expression_attribute_names("#id", "id")
@@ -327,5 +344,19 @@ impl Sweeps for DynamoStore {
 
     async fn in_state(&self, state: State, limit: usize) -> Result<Swept, StoreError> {
         self.sweep(BY_STATE, ("state", state.as_str()), None, limit).await
+    }
+
+    async fn alarms_due(&self, at: DateTime<Utc>, limit: usize) -> Result<crate::Alarms, StoreError> {
+        self.read_alarms(at, limit).await
+    }
+
+    async fn settle_alarm(
+        &self,
+        alarmed: &crate::Alarmed,
+        warned: &[u64],
+        next: Option<DateTime<Utc>>,
+        notice: Option<&crate::Notice>,
+    ) -> Result<bool, StoreError> {
+        self.write_alarm(alarmed, warned, next, notice).await
     }
 }

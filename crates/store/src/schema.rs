@@ -25,6 +25,9 @@ pub const ACCOUNTS: &str = "AccountsTable";
 
 /// Sparse index of live sandboxes by expiry: partition `live`, sort `expires_at`.
 pub const BY_EXPIRY: &str = "by-expiry";
+/// Sparse index of live sandboxes by their next alarm (an expiry warning that may be due):
+/// partition `alarm`, sort `alarm_at`.
+pub const BY_ALARM: &str = "by-alarm";
 /// Index of sandboxes by state: partition `state`, sort `updated_at`; of accounts by state:
 /// partition `state`, sort `account_id`.
 pub const BY_STATE: &str = "by-state";

@@ -105,7 +105,7 @@ pub struct Order {
 impl Order {
     /// The fixed-width text that sorts as the order does.
     pub fn key(&self) -> String {
-        format!("{:012}.{:014}", self.version, self.notice)
+        format!("{:012}.{:020}", self.version, self.notice)
     }
 }
 

@@ -21,7 +21,7 @@ pub use schedule::Next;
 pub use send::{Answer, Attempt};
 
 /// Every event type sbx publishes; an endpoint subscribes to some of them, or to all.
-pub const EVENT_TYPES: [&str; 14] = [
+pub const EVENT_TYPES: [&str; 15] = [
     "sandbox.created",
     "sandbox.creating",
     "sandbox.started",
@@ -31,6 +31,7 @@ pub const EVENT_TYPES: [&str; 14] = [
     "sandbox.deleting",
     "sandbox.deleted",
     "sandbox.failed",
+    "sandbox.expiring",
     "account.pool",
     "account.assigned",
     "account.expired",

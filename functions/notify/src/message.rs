@@ -4,12 +4,13 @@
 //! | partition | item | types |
 //! |---|---|---|
 //! | `<tenant>#<sandbox>` | a sandbox's change of state | `sandbox.created`, `.creating`, `.started`, `.stopping`, `.stopped`, `.starting`, `.deleting`, `.deleted`, `.failed` |
+//! | `@notice#<tenant>#<sandbox>` | a notice about a sandbox | `sandbox.expiring` |
 //! | `@account-trail#<id>` | an account's change of state | `account.pool`, `.assigned`, `.expired`, `.cleaning`, `.quarantined` |
 //! | `@account#<id>` | an account's infrastructure journal | not published |
 
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::{Event, State};
-use sbx_store::{AccountEvent, Order};
+use sbx_store::{AccountEvent, Notice, NoticeKind, Order};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -22,6 +23,7 @@ pub const SOURCE: &str = "sbx";
 pub enum Entry {
     Sandbox(Event),
     Account(AccountEvent),
+    Notice(Notice),
     /// Not published (an account's infrastructure journal).
     Other(String),
 }
@@ -37,6 +39,8 @@ impl Entry {
         let partition: Partition = serde_dynamo::from_item(item.clone())?;
         Ok(if partition.sandbox.starts_with("@account-trail#") {
             Entry::Account(serde_dynamo::from_item(item)?)
+        } else if partition.sandbox.starts_with("@notice#") {
+            Entry::Notice(serde_dynamo::from_item(item)?)
         } else if partition.sandbox.starts_with('@') {
             Entry::Other(partition.sandbox)
         } else {
@@ -76,6 +80,7 @@ impl Message {
         match entry {
             Entry::Sandbox(event) => Some(Self::sandbox(event, api_url)),
             Entry::Account(event) => Some(Self::account(event)),
+            Entry::Notice(notice) => Some(Self::notice(notice, api_url)),
             Entry::Other(_) => None,
         }
     }
@@ -107,6 +112,42 @@ impl Message {
                 "error": event.error,
                 "cause": event.cause,
                 "links": {"sandbox": link, "events": format!("{link}/events")},
+            }),
+        }
+    }
+
+    fn notice(notice: &Notice, api_url: &str) -> Self {
+        let link = format!(
+            "{}/sandboxes/{}",
+            api_url.trim_end_matches('/'),
+            notice.sandbox_id
+        );
+        let kind = match notice.kind {
+            NoticeKind::Expiring => "expiring",
+        };
+        Self {
+            id: stable_id(
+                &format!("@notice#{}#{}", notice.tenant, notice.sandbox_id),
+                notice.seq,
+            ),
+            event_type: format!("sandbox.{kind}"),
+            tenant: Some(notice.tenant.clone()),
+            stream: notice.sandbox_id.clone(),
+            order: Order {
+                version: notice.version,
+                notice: notice.seq,
+            },
+            timestamp: notice.at,
+            data: json!({
+                "tenant": notice.tenant,
+                "sandbox_id": notice.sandbox_id,
+                "expires_at": sbx_lifecycle::rfc3339_millis::format(&notice.expires_at),
+                "threshold_seconds": notice.threshold_seconds,
+                "links": {
+                    "sandbox": link,
+                    // PATCH with {"expires_at": ...} moves the expiry (sbx extend ID --by 24h).
+                    "extend": {"method": "PATCH", "href": link},
+                },
             }),
         }
     }

@@ -100,7 +100,7 @@ pub fn streaming(vars: &Vars) -> sbx_aws::streaming::Streaming {
 }
 
 /// The garbage collector's timing and limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepSettings {
     /// `SBX_GC_GRACE_SECONDS` (default 5 min): how long a record in a transitional state may
     /// have no execution (the API's moment between changing it and starting one).
@@ -128,6 +128,9 @@ pub struct SweepSettings {
     /// was last changed before it is reconciled without waiting for the grace. `None` on AWS,
     /// where executions outlive any process.
     pub executions_lost_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// `SBX_EXPIRY_WARNINGS` (default `86400,3600`): how long before an expiry a
+    /// `sandbox.expiring` notice is given, in seconds, each once per expiry (at most 7 days).
+    pub expiry_warnings: Vec<u64>,
 }
 
 /// The deployed defaults: what a function gets without any `SBX_GC_*` or account variable.
@@ -143,6 +146,7 @@ impl Default for SweepSettings {
             low_water: 2,
             movable_clock: false,
             executions_lost_before: None,
+            expiry_warnings: vec![86_400, 3_600],
         }
     }
 }
@@ -174,8 +178,30 @@ impl SweepSettings {
             low_water: whole("SBX_POOL_LOW_WATER", defaults.low_water)?,
             movable_clock: vars.optional("SBX_GC_CLOCK").as_deref() == Some("movable"),
             executions_lost_before: None,
+            expiry_warnings: match vars.optional("SBX_EXPIRY_WARNINGS") {
+                None => defaults.expiry_warnings,
+                Some(value) => expiry_warnings(&value).ok_or(ConfigError::Invalid {
+                    name: "SBX_EXPIRY_WARNINGS",
+                    expected: "seconds before the expiry, comma-separated, each at most 7 days",
+                    value,
+                })?,
+            },
         })
     }
+}
+
+/// `86400,3600` → [86400, 3600]: each a whole number of seconds from 1 to 7 days.
+fn expiry_warnings(text: &str) -> Option<Vec<u64>> {
+    let horizon = sbx_store::WARNING_HORIZON.num_seconds() as u64;
+    text.split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            part.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=horizon).contains(s))
+        })
+        .collect()
 }
 
 /// The organization new pool accounts are made in (`SBX_OU_POOL`, `SBX_OU_CUSTOMERS`,

@@ -7,12 +7,12 @@
 use crate::context::Steps;
 use crate::error::StepError;
 use crate::lambda::typed;
-use crate::sweep::{accounts, expired, locks, orphans, pool, stuck};
+use crate::sweep::{accounts, expired, locks, orphans, pool, stuck, warnings};
 use crate::{account, constellations, infrastructure, ingress, instances, lock, network, record};
 use serde_json::Value;
 
 /// The step functions, by the name of their Lambda (and of their binary).
-pub const FUNCTIONS: [&str; 25] = [
+pub const FUNCTIONS: [&str; 26] = [
     "begin-operation",
     "finish-operation",
     "acquire-lock",
@@ -35,6 +35,7 @@ pub const FUNCTIONS: [&str; 25] = [
     "release-stale-locks",
     "reconcile-stuck",
     "delete-expired",
+    "warn-expiring",
     "collect-orphans",
     "cycle-accounts",
     "grow-pool",
@@ -77,6 +78,7 @@ pub async fn invoke(steps: &Steps, name: &str, payload: Value) -> Result<Value, 
         "release-stale-locks" => typed(payload, |i| locks::sweep(store, sweep, i)).await,
         "reconcile-stuck" => typed(payload, |i| stuck::reconcile(store, workflows, sweep, i)).await,
         "delete-expired" => typed(payload, |i| expired::sweep(store, workflows, sweep, i)).await,
+        "warn-expiring" => typed(payload, |i| warnings::sweep(store, sweep, i)).await,
         "collect-orphans" => typed(payload, |i| orphans::collect(store, aws, infra, domain, sweep, i)).await,
         "cycle-accounts" => {
             typed(payload, |i| {
