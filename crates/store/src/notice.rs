@@ -17,7 +17,8 @@ pub enum NoticeKind {
 pub struct Notice {
     pub tenant: String,
     pub sandbox_id: String,
-    /// Unique per sandbox and what it tells: putting it twice puts it once.
+    /// Unique per sandbox and what it tells (putting it twice puts it once), and in the order
+    /// the notices are given.
     pub seq: u64,
     /// The record's version when it was given: its place among the sandbox's changes.
     pub version: u64,
@@ -35,7 +36,9 @@ impl Notice {
         Notice {
             tenant: sandbox.tenant.clone(),
             sandbox_id: sandbox.id.clone(),
-            seq: (sandbox.expires_at.timestamp().max(0) as u64) * 1_000_000 + threshold_seconds % 1_000_000,
+            // Later warnings sort later: a nearer threshold, or a later expiry, is a larger seq.
+            seq: (sandbox.expires_at.timestamp().max(0) as u64) * 1_000_000
+                + (999_999 - threshold_seconds.min(999_999)),
             version: sandbox.version,
             kind: NoticeKind::Expiring,
             at: rfc3339_millis::truncate(at),
