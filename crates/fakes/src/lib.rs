@@ -438,6 +438,7 @@ pub struct FakeAlarm {
     pub at: Option<chrono::DateTime<Utc>>,
     pub warned: Vec<u64>,
     pub expires_at: chrono::DateTime<Utc>,
+    pub looked_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// What the first request with an Idempotency-Key made, and asked for.
@@ -588,6 +589,59 @@ impl SandboxStore for FakeStore {
         self.put(change.record.clone());
         locked(&self.events).push(change.event);
         Ok(change.record)
+    }
+
+    async fn begin_by(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+        actor: &str,
+    ) -> Result<Sandbox, StoreError> {
+        let change = self
+            .record(tenant, id)?
+            .begin(operation, Utc::now())?
+            .by(Some(actor));
+        self.put(change.record.clone());
+        locked(&self.events).push(change.event);
+        Ok(change.record)
+    }
+
+    async fn set_schedule(
+        &self,
+        tenant: &str,
+        id: &str,
+        schedule: &sbx_lifecycle::Schedule,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Sandbox, StoreError> {
+        let mut record = self.record(tenant, id)?;
+        if matches!(
+            record.state,
+            sbx_lifecycle::State::Deleting | sbx_lifecycle::State::Deleted
+        ) {
+            return Err(StoreError::NotExtendable {
+                id: id.to_owned(),
+                state: record.state,
+            });
+        }
+        record.schedule = (!schedule.is_empty()).then(|| schedule.clone());
+        self.put(record.clone());
+        let mut alarms = locked(&self.alarms);
+        let warned = alarms
+            .get(&(tenant.to_owned(), id.to_owned()))
+            .filter(|a| a.expires_at == record.expires_at)
+            .map(|a| a.warned.clone())
+            .unwrap_or_default();
+        alarms.insert(
+            (tenant.to_owned(), id.to_owned()),
+            FakeAlarm {
+                at: Some(now),
+                warned,
+                expires_at: record.expires_at,
+                looked_at: Some(now),
+            },
+        );
+        Ok(record)
     }
 
     async fn begin_as(
@@ -972,14 +1026,21 @@ impl sbx_store::Sweeps for FakeStore {
         let mut items: Vec<sbx_store::Alarmed> = locked(&self.sandboxes)
             .iter()
             .filter_map(|s| {
-                let (alarm_at, warned) = match alarms.get(&(s.tenant.clone(), s.id.clone())) {
-                    Some(set) if set.expires_at == s.expires_at => (set.at?, set.warned.clone()),
-                    _ => (sbx_store::first_alarm(s.expires_at, s.created_at), Vec::new()),
+                let (alarm_at, warned, looked_at) = match alarms.get(&(s.tenant.clone(), s.id.clone())) {
+                    Some(set) if set.expires_at == s.expires_at => {
+                        (set.at?, set.warned.clone(), set.looked_at)
+                    }
+                    _ => (
+                        sbx_store::first_alarm(s.expires_at, s.created_at),
+                        Vec::new(),
+                        None,
+                    ),
                 };
                 (alarm_at <= at).then(|| sbx_store::Alarmed {
                     sandbox: s.clone(),
                     alarm_at,
                     warned,
+                    looked_at,
                 })
             })
             .collect();
@@ -992,10 +1053,14 @@ impl sbx_store::Sweeps for FakeStore {
     async fn settle_alarm(
         &self,
         alarmed: &sbx_store::Alarmed,
-        warned: &[u64],
-        next: Option<chrono::DateTime<Utc>>,
-        notice: Option<&sbx_store::Notice>,
+        settled: &sbx_store::Settled<'_>,
     ) -> Result<bool, StoreError> {
+        let sbx_store::Settled {
+            warned,
+            notice,
+            next,
+            looked_at,
+        } = *settled;
         let key = (alarmed.sandbox.tenant.clone(), alarmed.sandbox.id.clone());
         let current = locked(&self.sandboxes)
             .iter()
@@ -1020,6 +1085,7 @@ impl sbx_store::Sweeps for FakeStore {
                 at: next,
                 warned: warned.to_vec(),
                 expires_at: alarmed.sandbox.expires_at,
+                looked_at: Some(looked_at),
             },
         );
         if let Some(notice) = notice {

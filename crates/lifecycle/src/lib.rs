@@ -8,6 +8,7 @@
 mod actions;
 pub mod rules;
 mod sandbox;
+pub mod schedule;
 mod time;
 
 pub use actions::{Action, Actions};
@@ -15,6 +16,7 @@ pub use sandbox::{
     AmqEndpoint, Change, Endpoints, Event, Failure, InstanceSize, NewSandbox, Outcome, Sandbox,
     SandboxOptions,
 };
+pub use schedule::{Recurrence, Schedule};
 pub use time::rfc3339_millis;
 
 use serde::{Deserialize, Serialize};

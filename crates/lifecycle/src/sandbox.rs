@@ -104,6 +104,10 @@ pub struct Sandbox {
     /// operation begins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Endpoints>,
+    /// When it stops and starts by itself, and its idle timeout. Not a change of state: set
+    /// without changing the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::Schedule>,
 }
 
 /// How an operation ended.
@@ -131,6 +135,10 @@ pub struct Event {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// Who made the change when it was not a request's caller or an operator: `schedule` (an
+    /// autostop or autostart) or `idle` (the idle stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// A computed change: the next record and its audit event. It applies only if the stored
@@ -142,6 +150,12 @@ pub struct Change {
 }
 
 impl Change {
+    /// The change made by `actor` (named in its audit event).
+    pub fn by(mut self, actor: Option<&str>) -> Self {
+        self.event.actor = actor.map(str::to_owned);
+        self
+    }
+
     /// The state and version the stored record must still have; `None` for a new record.
     pub fn expected(&self) -> Option<(State, u64)> {
         self.event.from.map(|state| (state, self.record.version - 1))
@@ -166,6 +180,7 @@ impl Sandbox {
             failure: None,
             execution: None,
             endpoints: None,
+            schedule: None,
         };
         let event = record.event(Operation::Create, None, now);
         Change { record, event }
@@ -260,6 +275,7 @@ impl Sandbox {
             to: self.state,
             error: self.failure.as_ref().map(|f| f.error.clone()),
             cause: self.failure.as_ref().map(|f| f.cause.clone()),
+            actor: None,
         }
     }
 }

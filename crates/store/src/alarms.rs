@@ -5,10 +5,10 @@
 
 use crate::client::DynamoStore;
 use crate::item::{Item, build, s};
-use crate::notice::{Notice, notice_partition};
+use crate::notice::notice_partition;
 use crate::schema::BY_ALARM;
 use crate::transaction::{Part, Transaction, TxError};
-use crate::{Alarmed, Alarms, StoreError};
+use crate::{Alarmed, Alarms, Settled, StoreError};
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::rfc3339_millis;
@@ -38,6 +38,8 @@ struct AlarmFields {
     alarm_at: String,
     #[serde(default)]
     warned: Vec<u64>,
+    #[serde(default, with = "rfc3339_millis::option")]
+    looked_at: Option<DateTime<Utc>>,
 }
 
 impl DynamoStore {
@@ -71,6 +73,7 @@ impl DynamoStore {
                     sandbox: serde_dynamo::from_item(item)?,
                     alarm_at,
                     warned: fields.warned,
+                    looked_at: fields.looked_at,
                 });
             }
             start = output.last_evaluated_key;
@@ -81,16 +84,21 @@ impl DynamoStore {
         Ok(alarms)
     }
 
-    /// Moves `alarmed`'s alarm to `next` (off the index when `None`), records the thresholds
-    /// `warned` of for its expiry, and puts `notice`: one transaction, compared on the alarm and
-    /// expiry as read. `Ok(false)` when either changed since (another sweep, an extension).
+    /// Moves `alarmed`'s alarm to `settled.next` (off the index when `None`), records the
+    /// thresholds warned of for its expiry and the time looked as of, and puts the notice: one
+    /// transaction, compared on the alarm and expiry as read. `Ok(false)` when either changed
+    /// since (another sweep, an extension, a new schedule).
     pub(crate) async fn write_alarm(
         &self,
         alarmed: &Alarmed,
-        warned: &[u64],
-        next: Option<DateTime<Utc>>,
-        notice: Option<&Notice>,
+        settled: &Settled<'_>,
     ) -> Result<bool, StoreError> {
+        let Settled {
+            warned,
+            notice,
+            next,
+            looked_at,
+        } = *settled;
         let sandbox = &alarmed.sandbox;
         let mut update = Update::builder()
             .table_name(&self.config.tables.sandboxes)
@@ -100,6 +108,11 @@ impl DynamoStore {
             .expression_attribute_names("#at", "alarm_at")
             .expression_attribute_names("#expires", "expires_at")
             .expression_attribute_names("#warned", "warned")
+            .expression_attribute_names("#looked", "looked_at")
+            .expression_attribute_values(
+                ":looked",
+                s(rfc3339_millis::format(&rfc3339_millis::truncate(looked_at))),
+            )
             .expression_attribute_values(
                 ":read",
                 s(rfc3339_millis::format(&rfc3339_millis::truncate(
@@ -110,13 +123,13 @@ impl DynamoStore {
             .expression_attribute_values(":warned", serde_dynamo::to_attribute_value(warned)?);
         update = match next {
             Some(next) => update
-                .update_expression("SET #at = :next, #warned = :warned")
+                .update_expression("SET #at = :next, #warned = :warned, #looked = :looked")
                 .expression_attribute_values(
                     ":next",
                     s(rfc3339_millis::format(&rfc3339_millis::truncate(next))),
                 ),
             None => update
-                .update_expression("SET #warned = :warned REMOVE #alarm, #at")
+                .update_expression("SET #warned = :warned, #looked = :looked REMOVE #alarm, #at")
                 .expression_attribute_names("#alarm", "alarm"),
         };
         let mut transaction = Transaction::default().with(
@@ -136,7 +149,11 @@ impl DynamoStore {
             Err(TxError::Cancelled(cancelled)) if cancelled.refused(Part::Record) => Ok(false),
             // Given before (a sweep that died after its write): the alarm moves on without it.
             Err(TxError::Cancelled(cancelled)) if cancelled.refused(Part::Event) => {
-                Box::pin(self.write_alarm(alarmed, warned, next, None)).await
+                let without = Settled {
+                    notice: None,
+                    ..*settled
+                };
+                Box::pin(self.write_alarm(alarmed, &without)).await
             }
             Err(TxError::Cancelled(cancelled)) => Err(StoreError::Contended {
                 operation: "the alarm of a sandbox",

@@ -103,7 +103,27 @@ impl SandboxStore for DynamoStore {
     }
 
     async fn begin(&self, tenant: &str, id: &str, operation: Operation) -> Result<Sandbox, StoreError> {
-        self.begin_for(tenant, id, operation, None).await
+        self.begin_for(tenant, id, operation, None, None).await
+    }
+
+    async fn begin_by(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+        actor: &str,
+    ) -> Result<Sandbox, StoreError> {
+        self.begin_for(tenant, id, operation, None, Some(actor)).await
+    }
+
+    async fn set_schedule(
+        &self,
+        tenant: &str,
+        id: &str,
+        schedule: &sbx_lifecycle::Schedule,
+        now: DateTime<Utc>,
+    ) -> Result<Sandbox, StoreError> {
+        self.write_schedule(tenant, id, schedule, now).await
     }
 
     async fn begin_as(
@@ -113,7 +133,7 @@ impl SandboxStore for DynamoStore {
         operation: Operation,
         execution: &str,
     ) -> Result<Sandbox, StoreError> {
-        self.begin_for(tenant, id, operation, Some(execution)).await
+        self.begin_for(tenant, id, operation, Some(execution), None).await
     }
 
     async fn finish_with(
@@ -207,6 +227,7 @@ impl DynamoStore {
         id: &str,
         operation: Operation,
         execution: Option<&str>,
+        actor: Option<&str>,
     ) -> Result<Sandbox, StoreError> {
         for attempt in 1..=MAX_ATTEMPTS {
             let current = self.get(tenant, id).await?;
@@ -215,7 +236,7 @@ impl DynamoStore {
             {
                 return Ok(current);
             }
-            let mut change = current.begin(operation, self.clock.now())?;
+            let mut change = current.begin(operation, self.clock.now())?.by(actor);
             if let Some(execution) = execution
                 && execution != rules::execution_name(id, operation, change.record.version)
             {

@@ -27,6 +27,7 @@ mod webhooks;
 
 pub use account::{Account, AccountChange, AccountEvent, AccountState, NotAllowed};
 pub use alarms::{WARNING_HORIZON, first_alarm};
+
 pub use client::{DynamoStore, StoreConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
@@ -92,6 +93,27 @@ pub trait SandboxStore: Send + Sync {
         tenant: &str,
         id: &str,
         operation: Operation,
+    ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
+
+    /// [`SandboxStore::begin`] on behalf of `actor` (`schedule`, `idle`), named in the audit
+    /// event.
+    fn begin_by(
+        &self,
+        tenant: &str,
+        id: &str,
+        operation: Operation,
+        actor: &str,
+    ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
+
+    /// Sets (or with an empty one, removes) the sandbox's schedule. Not a change of state: the
+    /// version stays. Its next deadline is looked at by the next deadline sweep. Refused with
+    /// [`StoreError::NotExtendable`] once the sandbox is being deleted.
+    fn set_schedule(
+        &self,
+        tenant: &str,
+        id: &str,
+        schedule: &sbx_lifecycle::Schedule,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<Sandbox, StoreError>> + Send;
 
     /// [`SandboxStore::begin`] for the execution named `execution` (an operator's): the record
@@ -299,19 +321,29 @@ pub trait Sweeps: Send + Sync {
     fn settle_alarm(
         &self,
         alarmed: &Alarmed,
-        warned: &[u64],
-        next: Option<chrono::DateTime<chrono::Utc>>,
-        notice: Option<&Notice>,
+        settled: &Settled<'_>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// A sandbox on the alarm index: its record, when its alarm is, and which warnings (thresholds
-/// in seconds before the expiry) were given for its current expiry.
+/// A sandbox on the alarm index: its record, when its alarm is, which warnings (thresholds in
+/// seconds before the expiry) were given for its current expiry, and until when a sweep last
+/// looked at it (its schedule's occurrences up to then are done).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alarmed {
     pub sandbox: Sandbox,
     pub alarm_at: chrono::DateTime<chrono::Utc>,
     pub warned: Vec<u64>,
+    pub looked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What a deadline sweep settles for one alarm: the thresholds warned of, the notice it gives,
+/// the next alarm (`None`: off the index) and the time it looked as of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled<'a> {
+    pub warned: &'a [u64],
+    pub notice: Option<&'a Notice>,
+    pub next: Option<chrono::DateTime<chrono::Utc>>,
+    pub looked_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What an alarm sweep read.

@@ -294,6 +294,54 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    pub(crate) async fn write_schedule(
+        &self,
+        tenant: &str,
+        id: &str,
+        schedule: &sbx_lifecycle::Schedule,
+        now: DateTime<Utc>,
+    ) -> Result<Sandbox, StoreError> {
+        let now = sbx_lifecycle::rfc3339_millis::format(&sbx_lifecycle::rfc3339_millis::truncate(now));
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.config.tables.sandboxes)
+            .key("tenant", s(tenant))
+            .key("id", s(id))
+            .condition_expression("attribute_exists(#id) AND NOT (#state IN (:deleting, :deleted))")
+            .expression_attribute_names("#schedule", "schedule")
+            .expression_attribute_names("#alarm", "alarm")
+            .expression_attribute_names("#alarm_at", "alarm_at")
+            .expression_attribute_names("#looked", "looked_at")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":due", s("due"))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":deleting", s(State::Deleting.as_str()))
+            .expression_attribute_values(":deleted", s(State::Deleted.as_str()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        // Its occurrences from now on count; the next deadline sweep sets the alarm for them.
+        update = if schedule.is_empty() {
+            update.update_expression("SET #alarm = :due, #alarm_at = :now, #looked = :now REMOVE #schedule")
+        } else {
+            update
+                .update_expression(
+                    "SET #schedule = :schedule, #alarm = :due, #alarm_at = :now, #looked = :now",
+                )
+                .expression_attribute_values(":schedule", serde_dynamo::to_attribute_value(schedule)?)
+        };
+        match updated(update.send().await)? {
+            Some(sandbox) => Ok(sandbox),
+            None => {
+                let current = self.read_record(tenant, id).await?;
+                Err(StoreError::NotExtendable {
+                    id: id.to_owned(),
+                    state: current.state,
+                })
+            }
+        }
+    }
+
     /// Reads an index partition in key order until `limit` records or its end.
     async fn sweep(
         &self,
@@ -353,10 +401,8 @@ impl Sweeps for DynamoStore {
     async fn settle_alarm(
         &self,
         alarmed: &crate::Alarmed,
-        warned: &[u64],
-        next: Option<DateTime<Utc>>,
-        notice: Option<&crate::Notice>,
+        settled: &crate::Settled<'_>,
     ) -> Result<bool, StoreError> {
-        self.write_alarm(alarmed, warned, next, notice).await
+        self.write_alarm(alarmed, settled).await
     }
 }

@@ -326,6 +326,18 @@ mod tests {
         async fn begin_as(&self, _: &str, _: &str, _: Operation, _: &str) -> Result<Sandbox, StoreError> {
             unused()
         }
+        async fn begin_by(&self, _: &str, _: &str, _: Operation, _: &str) -> Result<Sandbox, StoreError> {
+            unused()
+        }
+        async fn set_schedule(
+            &self,
+            _: &str,
+            _: &str,
+            _: &sbx_lifecycle::Schedule,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Sandbox, StoreError> {
+            unused()
+        }
         async fn finish_with(
             &self,
             _: &str,

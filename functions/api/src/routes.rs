@@ -39,7 +39,7 @@ const fn route(method: &'static str, path: &'static str, function: &'static str)
     }
 }
 
-pub const ROUTES: [Route; 21] = [
+pub const ROUTES: [Route; 22] = [
     Route {
         method: "POST",
         path: "/token",
@@ -54,6 +54,7 @@ pub const ROUTES: [Route; 21] = [
     route("POST", "/sandboxes/{id}/start", SANDBOXES),
     route("POST", "/sandboxes/{id}/stop", SANDBOXES),
     route("GET", "/sandboxes/{id}/events", SANDBOXES),
+    route("PUT", "/sandboxes/{id}/schedule", SANDBOXES),
     route("GET", "/accounts", ACCOUNTS),
     route("POST", "/accounts", ACCOUNTS),
     route("GET", "/accounts/{id}", ACCOUNTS),

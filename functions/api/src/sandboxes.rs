@@ -113,6 +113,7 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
             Some("GET /sandboxes") => self.list(&caller, request).await,
             Some("GET /sandboxes/{id}") => self.get(&caller, request).await,
             Some("PATCH /sandboxes/{id}") => self.extend(&caller, request).await,
+            Some("PUT /sandboxes/{id}/schedule") => self.schedule(&caller, request).await,
             Some("DELETE /sandboxes/{id}") => self.begin(&caller, request, Operation::Delete).await,
             Some("POST /sandboxes/{id}/start") => self.begin(&caller, request, Operation::Start).await,
             Some("POST /sandboxes/{id}/stop") => self.begin(&caller, request, Operation::Stop).await,
@@ -280,6 +281,19 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
         let current = self.store.get(&tenant, &id).await.map_err(problem)?;
         rules::expires_at(current.created_at, Utc::now(), at).map_err(Problem::invalid)?;
         let sandbox = self.store.extend(&tenant, &id, at).await.map_err(problem)?;
+        Ok(json(StatusCode::OK, &sandbox))
+    }
+
+    /// Sets the sandbox's schedule (autostop, autostart, idle timeout); `{}` removes it.
+    async fn schedule(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let (tenant, id) = target(caller, request)?;
+        let schedule: sbx_lifecycle::Schedule = input::json_body(request)?;
+        schedule.validate().map_err(Problem::invalid)?;
+        let sandbox = self
+            .store
+            .set_schedule(&tenant, &id, &schedule, Utc::now())
+            .await
+            .map_err(problem)?;
         Ok(json(StatusCode::OK, &sandbox))
     }
 

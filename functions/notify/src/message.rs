@@ -111,6 +111,7 @@ impl Message {
                 "to": event.to,
                 "error": event.error,
                 "cause": event.cause,
+                "actor": event.actor,
                 "links": {"sandbox": link, "events": format!("{link}/events")},
             }),
         }
@@ -210,6 +211,7 @@ mod tests {
             to,
             error: None,
             cause: None,
+            actor: None,
         }
     }
 

@@ -7,7 +7,7 @@
 use crate::context::Steps;
 use crate::error::StepError;
 use crate::lambda::typed;
-use crate::sweep::{accounts, expired, locks, orphans, pool, stuck, warnings};
+use crate::sweep::{accounts, deadlines, expired, locks, orphans, pool, stuck};
 use crate::{account, constellations, infrastructure, ingress, instances, lock, network, record};
 use serde_json::Value;
 
@@ -35,7 +35,7 @@ pub const FUNCTIONS: [&str; 26] = [
     "release-stale-locks",
     "reconcile-stuck",
     "delete-expired",
-    "warn-expiring",
+    "run-deadlines",
     "collect-orphans",
     "cycle-accounts",
     "grow-pool",
@@ -78,7 +78,7 @@ pub async fn invoke(steps: &Steps, name: &str, payload: Value) -> Result<Value, 
         "release-stale-locks" => typed(payload, |i| locks::sweep(store, sweep, i)).await,
         "reconcile-stuck" => typed(payload, |i| stuck::reconcile(store, workflows, sweep, i)).await,
         "delete-expired" => typed(payload, |i| expired::sweep(store, workflows, sweep, i)).await,
-        "warn-expiring" => typed(payload, |i| warnings::sweep(store, sweep, i)).await,
+        "run-deadlines" => typed(payload, |i| deadlines::sweep(store, workflows, sweep, i)).await,
         "collect-orphans" => typed(payload, |i| orphans::collect(store, aws, infra, domain, sweep, i)).await,
         "cycle-accounts" => {
             typed(payload, |i| {

@@ -11,7 +11,7 @@
 //! - [`ingress`]: `register-ingress`, `deregister-ingress`;
 //! - [`constellations`]: `install-constellations`, `check-constellations`;
 //! - [`sweep`]: the garbage collector's parts (`release-stale-locks`, `reconcile-stuck`,
-//!   `delete-expired`, `warn-expiring`, `collect-orphans`, `cycle-accounts`, `grow-pool`).
+//!   `delete-expired`, `run-deadlines`, `collect-orphans`, `cycle-accounts`, `grow-pool`).
 //!
 //! Data flows one way: the state machine's payload ([`job::Job`]) → a handler → the narrow
 //! ports it takes (`sbx_aws::ports`, `sbx_store`'s traits), implemented by the AWS adapters and

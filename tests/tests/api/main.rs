@@ -23,6 +23,7 @@ mod list;
 mod operations;
 mod quota;
 mod sandbox;
+mod schedule;
 mod schemathesis;
 mod token;
 mod webhooks;
@@ -155,6 +156,7 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     behaviour!(extend::sets_the_expiry_within_the_lifetime),
     behaviour!(extend::refuses_what_it_cannot_read),
     behaviour!(events::the_trail_has_an_event_per_version),
+    behaviour!(schedule::sets_and_removes_a_schedule),
     behaviour!(conditional::unchanged_answers_are_not_sent_again),
     behaviour!(accounts::admins_list_and_filter_accounts),
     behaviour!(accounts::admins_add_and_read_accounts),

@@ -5,8 +5,9 @@
 //! - [`stuck`]: `reconcile-stuck`, records in a transitional state checked against their
 //!   execution;
 //! - [`expired`]: `delete-expired`, sandboxes past `expires_at` deleted through the API's path;
-//! - [`warnings`]: `warn-expiring`, a `sandbox.expiring` notice at each threshold before an
-//!   expiry (also run every minute on its own, by the `deadlines` workflow);
+//! - [`deadlines`]: `run-deadlines`, a `sandbox.expiring` notice at each threshold before an
+//!   expiry, and the schedules' autostop and autostart (also run every minute on their own, by
+//!   the `deadlines` workflow);
 //! - [`orphans`]: `collect-orphans`, resources of deleted sandboxes, and shared infrastructure
 //!   no active sandbox needs;
 //! - [`accounts`]: `cycle-accounts`, accounts expired, cleaned, proved empty by an independent
@@ -18,12 +19,12 @@
 //! report of what it did, which the state machine gathers into the sweep's output.
 
 pub mod accounts;
+pub mod deadlines;
 pub mod expired;
 pub mod locks;
 pub mod orphans;
 pub mod pool;
 pub mod stuck;
-pub mod warnings;
 
 use crate::config::SweepSettings;
 use crate::error::StepError;
