@@ -133,6 +133,34 @@ pub enum Client {
         #[arg(long, value_name = "T")]
         tenant: Option<String>,
     },
+    /// Set when the sandbox stops and starts by itself (or `--clear` it).
+    #[command(after_help = "Examples:
+  sbx schedule sb-1a2b3c4d5e6f --stop 19:00 --start 07:30 --days mon,tue,wed,thu,fri --tz Europe/London
+  sbx schedule sb-1a2b3c4d5e6f --idle 2h
+  sbx schedule sb-1a2b3c4d5e6f --clear")]
+    Schedule {
+        id: String,
+        /// Stop a started sandbox at this time of day (HH:MM).
+        #[arg(long, value_name = "HH:MM")]
+        stop: Option<String>,
+        /// Start a stopped sandbox at this time of day (HH:MM).
+        #[arg(long, value_name = "HH:MM")]
+        start: Option<String>,
+        /// The weekdays, comma-separated (mon,...,sun); every day when not given.
+        #[arg(long, value_name = "DAYS", value_delimiter = ',')]
+        days: Vec<String>,
+        /// The IANA time zone of the times.
+        #[arg(long, value_name = "ZONE", default_value = "UTC")]
+        tz: String,
+        /// The idle timeout (`90m`, `2h`).
+        #[arg(long, value_name = "DURATION")]
+        idle: Option<String>,
+        /// Remove the schedule.
+        #[arg(long, conflicts_with_all = ["stop", "start", "idle"])]
+        clear: bool,
+        #[arg(long, value_name = "T")]
+        tenant: Option<String>,
+    },
     /// The account pool (admins).
     #[command(subcommand)]
     Accounts(Accounts),
@@ -373,6 +401,45 @@ async fn execute(global: &Global, command: Client) -> Result<String, CliError> {
             let items = events["items"].as_array().cloned().unwrap_or_default();
             Ok(output::list(format, &items, output::EVENT_COLUMNS))
         }
+        Client::Schedule {
+            id,
+            stop,
+            start,
+            days,
+            tz,
+            idle,
+            clear,
+            tenant,
+        } => {
+            let recurrence =
+                |at: Option<String>| at.map(|at| json!({"at": at, "days": days, "time_zone": tz}));
+            let mut body = serde_json::Map::new();
+            if !clear {
+                if stop.is_none() && start.is_none() && idle.is_none() {
+                    return Err(CliError::Usage(
+                        "give --stop, --start or --idle (or --clear)".into(),
+                    ));
+                }
+                if let Some(stop) = recurrence(stop) {
+                    body.insert("autostop".into(), stop);
+                }
+                if let Some(start) = recurrence(start) {
+                    body.insert("autostart".into(), start);
+                }
+                if let Some(idle) = idle {
+                    body.insert(
+                        "idle_minutes".into(),
+                        json!(duration_of("--idle", &idle)?.num_minutes()),
+                    );
+                }
+            }
+            let mut api = Api::open(global.api_url.clone())?;
+            let path = with_tenant(format!("/sandboxes/{id}/schedule"), tenant.as_deref());
+            let record = api
+                .send(Method::PUT, &path, Some(&serde_json::Value::Object(body)), None)
+                .await?;
+            Ok(output::record(format, &record))
+        }
         Client::Accounts(command) => accounts(global, command).await,
         Client::Webhooks(command) => webhooks(global, command).await,
     }
@@ -603,7 +670,12 @@ fn browse(url: &str) {
 
 /// `30m`, `12h`, `2d` (or seconds with `s`).
 pub fn duration(text: &str) -> Result<chrono::Duration, CliError> {
-    let bad = || CliError::Usage(format!("--by: a duration like 30m, 12h or 2d, not {text:?}"));
+    duration_of("--by", text)
+}
+
+/// [`duration`] for the option `flag`, named in the error.
+pub fn duration_of(flag: &str, text: &str) -> Result<chrono::Duration, CliError> {
+    let bad = || CliError::Usage(format!("{flag}: a duration like 30m, 12h or 2d, not {text:?}"));
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
     let n: i64 = number.parse().map_err(|_| bad())?;
     match unit {

@@ -517,6 +517,36 @@ async fn webhooks_are_added_listed_rotated_logged_and_removed() {
     assert_ne!(rotated["secret"], added["secret"]);
     let sandbox = cli.json(&["create", "hooked"]).await;
     let sandbox = sandbox["id"].as_str().unwrap_or_default().to_owned();
+    let scheduled = cli
+        .json(&[
+            "schedule",
+            &sandbox,
+            "--stop",
+            "19:00",
+            "--start",
+            "07:30",
+            "--days",
+            "mon,fri",
+            "--tz",
+            "Europe/London",
+            "--idle",
+            "2h",
+        ])
+        .await;
+    assert_eq!(
+        scheduled["schedule"]["autostop"]["days"],
+        serde_json::json!(["mon", "fri"]),
+        "{scheduled}"
+    );
+    assert_eq!(scheduled["schedule"]["idle_minutes"], 120);
+    let bad = cli.run(&["schedule", &sandbox, "--stop", "7pm"], "").await;
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("autostop.at"),
+        "{bad:?}"
+    );
+    let cleared = cli.json(&["schedule", &sandbox, "--clear"]).await;
+    assert!(cleared.get("schedule").is_none(), "{cleared}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let log = cli.json(&["webhooks", "deliveries", &id]).await;

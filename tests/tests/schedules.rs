@@ -1,0 +1,118 @@
+//! Schedules end to end, with time made to pass on the local stack: an autostop stops a
+//! started sandbox at its time (once, though two deadline runs look at once), through the stop
+//! workflow, with `schedule` as the actor in the trail and in the webhook; the autostart starts
+//! it again the next morning; nothing happens before the time.
+
+use sbx_e2e::api::Api;
+use sbx_e2e::receiver::Receiver;
+use sbx_stack::{LocalStack, Options};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn deadlines(stack: &LocalStack, name: &str, at: chrono::DateTime<chrono::Utc>) {
+    sbx_e2e::succeed(stack, "deadlines", name, &json!({"as_of": at.to_rfc3339()})).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn autostop_and_autostart_run_the_workflows_once_at_their_time() {
+    let stack = sbx_e2e::stack_with(Options {
+        pool_size: 2,
+        ..Options::default()
+    })
+    .await;
+    let api = Api::new(&stack);
+    let alice = api.token("alice").await;
+    let receiver = Receiver::start().await;
+    let hook = api
+        .send(
+            "POST",
+            "/webhooks",
+            Some(&alice),
+            Some(&json!({"url": receiver.url, "events": ["sandbox.stopping", "sandbox.starting"]})),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{hook:?}");
+    let created = api
+        .send(
+            "POST",
+            "/sandboxes",
+            Some(&alice),
+            Some(&json!({"name": "office-hours", "ttl_hours": 72})),
+        )
+        .await;
+    let id = created.body["id"].as_str().unwrap_or_default().to_owned();
+    api.wait_for(&alice, &id, "started").await;
+
+    // Stop at 19:00 and start at 07:00 in Tokyo, every day.
+    let schedule = json!({
+        "autostop": {"at": "19:00", "time_zone": "Asia/Tokyo"},
+        "autostart": {"at": "07:00", "time_zone": "Asia/Tokyo"}
+    });
+    let set = api
+        .send(
+            "PUT",
+            &format!("/sandboxes/{id}/schedule"),
+            Some(&alice),
+            Some(&schedule),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{set:?}");
+    let now = chrono::Utc::now();
+    let recurrence = |at: &str| sbx_lifecycle::Recurrence {
+        at: at.into(),
+        days: vec![],
+        time_zone: "Asia/Tokyo".into(),
+    };
+    let stop_at = recurrence("19:00").next_after(now).unwrap_or(now);
+    let start_at = recurrence("07:00").next_after(stop_at).unwrap_or(now);
+
+    deadlines(&stack, "before", stop_at - chrono::Duration::minutes(1)).await;
+    let record = api
+        .send("GET", &format!("/sandboxes/{id}"), Some(&alice), None)
+        .await;
+    assert_eq!(record.body["state"], "started", "nothing before the time");
+
+    let after = stop_at + chrono::Duration::seconds(20);
+    tokio::join!(
+        deadlines(&stack, "stop-a", after),
+        deadlines(&stack, "stop-b", after)
+    );
+    api.wait_for(&alice, &id, "stopped").await;
+    let trail = api
+        .send("GET", &format!("/sandboxes/{id}/events"), Some(&alice), None)
+        .await;
+    let by_schedule: Vec<&Value> = trail.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["actor"] == "schedule")
+        .collect();
+    assert_eq!(by_schedule.len(), 1, "one stop, by the schedule: {trail:?}");
+    assert_eq!(by_schedule[0]["to"], "stopping");
+
+    deadlines(&stack, "start", start_at + chrono::Duration::seconds(20)).await;
+    api.wait_for(&alice, &id, "started").await;
+
+    let received = receiver
+        .wait_until(Duration::from_secs(90), |r| r.len() >= 2)
+        .await;
+    let told: Vec<(String, String)> = received
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+            (
+                body["type"].as_str().unwrap_or_default().to_owned(),
+                body["data"]["actor"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("sandbox.stopping".to_owned(), "schedule".to_owned()),
+            ("sandbox.starting".to_owned(), "schedule".to_owned())
+        ]
+    );
+    receiver.stop();
+    stack.stop();
+}
