@@ -24,15 +24,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn size(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// (event timestamp, arrival) of every delivery.
 type Arrivals = Arc<Mutex<Vec<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>>>;
 
 async fn receiver(arrivals: Arrivals) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
-    let url = format!("http://{}/hook", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "http://{}/hook",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |body: String| {
@@ -55,7 +63,13 @@ async fn receiver(arrivals: Arrivals) -> String {
     url
 }
 
-async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, token: &str, body: Option<Value>) -> Value {
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> Value {
     let mut request = http.request(method, url).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
@@ -67,11 +81,21 @@ async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, toke
 async fn wait_state(http: &reqwest::Client, api: &str, token: &str, id: &str, state: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let record = call(http, reqwest::Method::GET, format!("{api}/sandboxes/{id}"), token, None).await;
+        let record = call(
+            http,
+            reqwest::Method::GET,
+            format!("{api}/sandboxes/{id}"),
+            token,
+            None,
+        )
+        .await;
         if record["state"] == state {
             return;
         }
-        assert!(Instant::now() < deadline && record["state"] != "failed", "{record}");
+        assert!(
+            Instant::now() < deadline && record["state"] != "failed",
+            "{record}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -98,14 +122,42 @@ async fn delay_to_webhook(sandboxes: usize) {
     let token = tokens["access_token"].as_str().unwrap_or_default().to_owned();
     let arrivals: Arrivals = Arc::default();
     let url = receiver(arrivals.clone()).await;
-    call(&http, reqwest::Method::POST, format!("{api}/webhooks"), &token, Some(json!({"url": url}))).await;
+    call(
+        &http,
+        reqwest::Method::POST,
+        format!("{api}/webhooks"),
+        &token,
+        Some(json!({"url": url})),
+    )
+    .await;
     for i in 0..sandboxes {
-        let created = call(&http, reqwest::Method::POST, format!("{api}/sandboxes"), &token, Some(json!({"name": format!("bench-{i}")}))).await;
+        let created = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{api}/sandboxes"),
+            &token,
+            Some(json!({"name": format!("bench-{i}")})),
+        )
+        .await;
         let id = created["id"].as_str().unwrap_or_default().to_owned();
         wait_state(&http, &api, &token, &id, "started").await;
-        call(&http, reqwest::Method::POST, format!("{api}/sandboxes/{id}/stop"), &token, None).await;
+        call(
+            &http,
+            reqwest::Method::POST,
+            format!("{api}/sandboxes/{id}/stop"),
+            &token,
+            None,
+        )
+        .await;
         wait_state(&http, &api, &token, &id, "stopped").await;
-        call(&http, reqwest::Method::DELETE, format!("{api}/sandboxes/{id}"), &token, None).await;
+        call(
+            &http,
+            reqwest::Method::DELETE,
+            format!("{api}/sandboxes/{id}"),
+            &token,
+            None,
+        )
+        .await;
         wait_state(&http, &api, &token, &id, "deleted").await;
     }
     // Six sandbox events each, and the account's.
@@ -115,10 +167,19 @@ async fn delay_to_webhook(sandboxes: usize) {
     }
     let mut delays: Vec<f64> = arrivals
         .lock()
-        .map(|a| a.iter().map(|(at, arrived)| (*arrived - *at).num_milliseconds() as f64).collect())
+        .map(|a| {
+            a.iter()
+                .map(|(at, arrived)| (*arrived - *at).num_milliseconds() as f64)
+                .collect()
+        })
         .unwrap_or_default();
     delays.sort_by(|a, b| a.total_cmp(b));
-    let pick = |q: f64| delays.get(((delays.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
+    let pick = |q: f64| {
+        delays
+            .get(((delays.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     println!("events delivered        {}", delays.len());
     println!("change -> webhook p50   {:.0} ms", pick(0.5));
     println!("change -> webhook p95   {:.0} ms", pick(0.95));
@@ -138,14 +199,21 @@ fn record(i: usize, due: bool) -> HashMap<String, AttributeValue> {
     let mut sandbox: Sandbox = Sandbox::create(new, now - Span::hours(2)).record;
     sandbox.state = State::Started;
     sandbox.version = 2;
-    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&sandbox).unwrap_or_else(|e| panic!("{e}"));
+    let mut item: HashMap<String, AttributeValue> =
+        serde_dynamo::to_item(&sandbox).unwrap_or_else(|e| panic!("{e}"));
     item.insert("live".into(), AttributeValue::S("live".into()));
     // A deadline due now, or in ten days.
-    let alarm = if due { now - Span::minutes(1) } else { now + Span::days(10) };
+    let alarm = if due {
+        now - Span::minutes(1)
+    } else {
+        now + Span::days(10)
+    };
     item.insert("alarm".into(), AttributeValue::S("due".into()));
     item.insert(
         "alarm_at".into(),
-        AttributeValue::S(sbx_lifecycle::rfc3339_millis::format(&sbx_lifecycle::rfc3339_millis::truncate(alarm))),
+        AttributeValue::S(sbx_lifecycle::rfc3339_millis::format(
+            &sbx_lifecycle::rfc3339_millis::truncate(alarm),
+        )),
     );
     item
 }
@@ -166,13 +234,17 @@ async fn deadlines_at_scale(records: usize, due: usize) {
     .unwrap_or_else(|e| panic!("the local stack did not start: {e}"));
     let dynamo = aws_sdk_dynamodb::Client::new(&stack.config);
     let every = (records / due.max(1)).max(1);
-    let items: Vec<_> = (0..records).map(|i| record(i, i % every == 0 && i / every < due)).collect();
+    let items: Vec<_> = (0..records)
+        .map(|i| record(i, i % every == 0 && i / every < due))
+        .collect();
     for chunk in items.chunks(25) {
         let mut pending: Vec<WriteRequest> = chunk
             .iter()
             .map(|item| {
                 let put = PutRequest::builder().set_item(Some(item.clone())).build();
-                WriteRequest::builder().put_request(put.unwrap_or_else(|e| panic!("{e}"))).build()
+                WriteRequest::builder()
+                    .put_request(put.unwrap_or_else(|e| panic!("{e}")))
+                    .build()
             })
             .collect();
         while !pending.is_empty() {
@@ -192,7 +264,11 @@ async fn deadlines_at_scale(records: usize, due: usize) {
     let began = Instant::now();
     let execution = stack
         .service
-        .start_execution(&state_machine_arn("deadlines"), Some("deadlines-bench"), Some("{}"))
+        .start_execution(
+            &state_machine_arn("deadlines"),
+            Some("deadlines-bench"),
+            Some("{}"),
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     let outcome = execution.finished().await;
     let wall = began.elapsed();
@@ -204,7 +280,10 @@ async fn deadlines_at_scale(records: usize, due: usize) {
     println!("deadlines due           {due}");
     println!("found due               {found}");
     println!("items read              {read}");
-    println!("read / due              {:.3}  (goal <= 1.1)", read as f64 / due.max(1) as f64);
+    println!(
+        "read / due              {:.3}  (goal <= 1.1)",
+        read as f64 / due.max(1) as f64
+    );
     println!("deadlines wall time     {:.2} s", wall.as_secs_f64());
     stack.stop();
 }
@@ -212,5 +291,9 @@ async fn deadlines_at_scale(records: usize, due: usize) {
 #[tokio::main]
 async fn main() {
     delay_to_webhook(size("SBX_EVENTS_BENCH_SANDBOXES", 5)).await;
-    deadlines_at_scale(size("SBX_GC_BENCH_RECORDS", 100_000), size("SBX_GC_BENCH_DUE", 1_000)).await;
+    deadlines_at_scale(
+        size("SBX_GC_BENCH_RECORDS", 100_000),
+        size("SBX_GC_BENCH_DUE", 1_000),
+    )
+    .await;
 }
