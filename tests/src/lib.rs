@@ -196,6 +196,36 @@ impl Account {
             .collect()
     }
 
+    /// Puts one `CPUUtilization` datapoint of `percent` at `at` for every instance of the
+    /// sandbox into the account's CloudWatch, as EC2's monitoring would.
+    pub async fn put_cpu(&self, sandbox: &str, percent: f64, at: chrono::DateTime<chrono::Utc>) {
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.config);
+        for instance in self.described(vec![filter("tag:sbx:sandbox", &[sandbox])]).await {
+            let id = instance.instance_id().unwrap_or_default();
+            let datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("CPUUtilization")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("InstanceId")
+                        .value(id)
+                        .build(),
+                )
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_millis(
+                    at.timestamp_millis(),
+                ))
+                .value(percent)
+                .unit(aws_sdk_cloudwatch::types::StandardUnit::Percent)
+                .build();
+            cloudwatch
+                .put_metric_data()
+                .namespace("AWS/EC2")
+                .metric_data(datum)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("PutMetricData: {e:?}"));
+        }
+    }
+
     /// `role=state` of every instance of the sandbox that has not been terminated, sorted.
     pub async fn sandbox_instances(&self, sandbox: &str) -> Vec<String> {
         let mut found: Vec<String> = self

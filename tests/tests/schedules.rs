@@ -116,3 +116,109 @@ async fn autostop_and_autostart_run_the_workflows_once_at_their_time() {
     receiver.stop();
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_sandbox_is_warned_then_stopped_and_a_used_one_is_not() {
+    let stack = sbx_e2e::stack_with(Options {
+        pool_size: 2,
+        ..Options::default()
+    })
+    .await;
+    let api = Api::new(&stack);
+    let alice = api.token("alice").await;
+    let receiver = Receiver::start().await;
+    let hook = api
+        .send(
+            "POST",
+            "/webhooks",
+            Some(&alice),
+            Some(&json!({"url": receiver.url, "events": ["sandbox.idle", "sandbox.idle-stopped", "sandbox.stopping"]})),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{hook:?}");
+    let mut ids = Vec::new();
+    for name in ["quiet", "busy"] {
+        let created = api
+            .send(
+                "POST",
+                "/sandboxes",
+                Some(&alice),
+                Some(&json!({"name": name, "ttl_hours": 72})),
+            )
+            .await;
+        ids.push(created.body["id"].as_str().unwrap_or_default().to_owned());
+    }
+    let (quiet, busy) = (ids[0].clone(), ids[1].clone());
+    let mut account = String::new();
+    for id in &ids {
+        let record = api.wait_for(&alice, id, "started").await;
+        account = record["account_id"].as_str().unwrap_or_default().to_owned();
+        let set = api
+            .send(
+                "PUT",
+                &format!("/sandboxes/{id}/schedule"),
+                Some(&alice),
+                Some(&json!({"idle_minutes": 60})),
+            )
+            .await;
+        assert_eq!(set.status, 200, "{set:?}");
+    }
+    // Two hours from now both have been started for longer than their timeout. The busy one's
+    // VMs worked (40% CPU) half an hour before; the quiet one's idled (1%, under the 5% bar).
+    let now = chrono::Utc::now();
+    let t1 = now + chrono::Duration::hours(2);
+    let inspector = sbx_e2e::Account::open(&stack, "acme", &account).await;
+    inspector
+        .put_cpu(&busy, 40.0, t1 - chrono::Duration::minutes(30))
+        .await;
+    inspector
+        .put_cpu(&quiet, 1.0, t1 - chrono::Duration::minutes(30))
+        .await;
+
+    deadlines(&stack, "idle-look", t1).await;
+    let warned = receiver
+        .wait_until(Duration::from_secs(60), |r| !r.is_empty())
+        .await;
+    let first: Value = serde_json::from_str(&warned[0].body).unwrap_or(Value::Null);
+    assert_eq!(first["type"], "sandbox.idle", "{warned:#?}");
+    assert_eq!(first["data"]["sandbox_id"], quiet.as_str());
+    assert_eq!(first["data"]["idle_minutes"], 60);
+
+    // A quarter of the timeout (15 minutes) later, still unused: stopped, by the idle stop.
+    deadlines(&stack, "idle-stop", t1 + chrono::Duration::minutes(16)).await;
+    api.wait_for(&alice, &quiet, "stopped").await;
+    let record = api
+        .send("GET", &format!("/sandboxes/{busy}"), Some(&alice), None)
+        .await;
+    assert_eq!(record.body["state"], "started", "the busy one is left running");
+    let trail = api
+        .send("GET", &format!("/sandboxes/{quiet}/events"), Some(&alice), None)
+        .await;
+    assert!(
+        trail.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["to"] == "stopping" && e["actor"] == "idle"),
+        "{trail:?}"
+    );
+    let received = receiver
+        .wait_until(Duration::from_secs(60), |r| r.len() >= 3)
+        .await;
+    let types: Vec<String> = received
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap_or(Value::Null)["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        types,
+        ["sandbox.idle", "sandbox.stopping", "sandbox.idle-stopped"],
+        "{received:#?}"
+    );
+    receiver.stop();
+    stack.stop();
+}

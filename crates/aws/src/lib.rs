@@ -17,6 +17,7 @@
 //! and every delete tolerates its resource being gone.
 
 pub mod account;
+pub mod activity;
 pub mod commands;
 pub mod error;
 pub mod images;
@@ -33,7 +34,7 @@ pub mod tags;
 pub use account::{AccountClients, Provisioner};
 pub use error::AwsError;
 pub use ports::{
-    AccountFactory, Commands, ImageSharing, Infrastructure, Ingress, Inventory, Networks, OrganizationPool,
-    SharedInfrastructure, Unit, Vms,
+    AccountFactory, Activity, Commands, ImageSharing, Infrastructure, Ingress, Inventory, Networks,
+    OrganizationPool, SharedInfrastructure, Unit, Vms,
 };
 pub use tags::Owner;

@@ -129,6 +129,30 @@ pub trait ImageSharing: Send + Sync {
     fn share(&self, image_ids: &[&str], account: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
+/// Whether a sandbox is in use (`activity`): the idle stop's signals.
+pub trait Activity: Send + Sync {
+    /// The last time in `[from, to)` the owner's sandbox was in use, `None` when it was not.
+    fn last_active(
+        &self,
+        account: &str,
+        owner: &Owner,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Option<chrono::DateTime<chrono::Utc>>, AwsError>> + Send;
+}
+
+impl Activity for Provisioner {
+    async fn last_active(
+        &self,
+        account: &str,
+        owner: &Owner,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, AwsError> {
+        crate::activity::last_active(&self.open(account).await, owner, from, to).await
+    }
+}
+
 impl Vms for Provisioner {
     async fn find(&self, account: &str, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
         instances::find(&self.open(account).await.ec2, owner).await

@@ -58,6 +58,8 @@ pub struct State {
     pub shared: BTreeMap<String, Vec<String>>,
     /// Every call that changes something, in order: `StartInstances i-1`, ...
     pub changes: Vec<String>,
+    /// sandbox id → the times it was in use (CPU or requests), as CloudWatch would have them.
+    pub activity: BTreeMap<String, Vec<chrono::DateTime<Utc>>>,
     /// How many converges in a row still find AWS changing something (`nat pending`), as a
     /// NAT gateway takes minutes to become available or deleted.
     pub converging_for: u32,
@@ -140,6 +142,29 @@ impl FakeAws {
                 vm.state = state.clone();
             }
         }
+    }
+}
+
+impl sbx_aws::Activity for FakeAws {
+    async fn last_active(
+        &self,
+        _account: &str,
+        owner: &Owner,
+        from: chrono::DateTime<Utc>,
+        to: chrono::DateTime<Utc>,
+    ) -> Result<Option<chrono::DateTime<Utc>>, AwsError> {
+        let state = self.check("GetMetricData")?;
+        let Owner::Sandbox { sandbox, .. } = owner else {
+            return Ok(None);
+        };
+        Ok(state
+            .activity
+            .get(sandbox)
+            .into_iter()
+            .flatten()
+            .filter(|at| **at >= from && **at < to)
+            .max()
+            .copied())
     }
 }
 
@@ -439,6 +464,7 @@ pub struct FakeAlarm {
     pub warned: Vec<u64>,
     pub expires_at: chrono::DateTime<Utc>,
     pub looked_at: Option<chrono::DateTime<Utc>>,
+    pub idle_warned_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// What the first request with an Idempotency-Key made, and asked for.
@@ -639,6 +665,7 @@ impl SandboxStore for FakeStore {
                 warned,
                 expires_at: record.expires_at,
                 looked_at: Some(now),
+                idle_warned_at: None,
             },
         );
         Ok(record)
@@ -1026,21 +1053,24 @@ impl sbx_store::Sweeps for FakeStore {
         let mut items: Vec<sbx_store::Alarmed> = locked(&self.sandboxes)
             .iter()
             .filter_map(|s| {
-                let (alarm_at, warned, looked_at) = match alarms.get(&(s.tenant.clone(), s.id.clone())) {
-                    Some(set) if set.expires_at == s.expires_at => {
-                        (set.at?, set.warned.clone(), set.looked_at)
-                    }
-                    _ => (
-                        sbx_store::first_alarm(s.expires_at, s.created_at),
-                        Vec::new(),
-                        None,
-                    ),
-                };
+                let (alarm_at, warned, looked_at, idle_warned_at) =
+                    match alarms.get(&(s.tenant.clone(), s.id.clone())) {
+                        Some(set) if set.expires_at == s.expires_at => {
+                            (set.at?, set.warned.clone(), set.looked_at, set.idle_warned_at)
+                        }
+                        _ => (
+                            sbx_store::first_alarm(s.expires_at, s.created_at),
+                            Vec::new(),
+                            None,
+                            None,
+                        ),
+                    };
                 (alarm_at <= at).then(|| sbx_store::Alarmed {
                     sandbox: s.clone(),
                     alarm_at,
                     warned,
                     looked_at,
+                    idle_warned_at,
                 })
             })
             .collect();
@@ -1057,9 +1087,10 @@ impl sbx_store::Sweeps for FakeStore {
     ) -> Result<bool, StoreError> {
         let sbx_store::Settled {
             warned,
-            notice,
+            notices,
             next,
             looked_at,
+            idle_warned_at,
         } = *settled;
         let key = (alarmed.sandbox.tenant.clone(), alarmed.sandbox.id.clone());
         let current = locked(&self.sandboxes)
@@ -1086,15 +1117,16 @@ impl sbx_store::Sweeps for FakeStore {
                 warned: warned.to_vec(),
                 expires_at: alarmed.sandbox.expires_at,
                 looked_at: Some(looked_at),
+                idle_warned_at,
             },
         );
-        if let Some(notice) = notice {
-            let mut notices = locked(&self.notices);
-            if !notices
+        let mut given = locked(&self.notices);
+        for notice in notices {
+            if !given
                 .iter()
                 .any(|n| n.sandbox_id == notice.sandbox_id && n.seq == notice.seq)
             {
-                notices.push(notice.clone());
+                given.push(notice.clone());
             }
         }
         Ok(true)

@@ -40,6 +40,8 @@ struct AlarmFields {
     warned: Vec<u64>,
     #[serde(default, with = "rfc3339_millis::option")]
     looked_at: Option<DateTime<Utc>>,
+    #[serde(default, with = "rfc3339_millis::option")]
+    idle_warned_at: Option<DateTime<Utc>>,
 }
 
 impl DynamoStore {
@@ -74,6 +76,7 @@ impl DynamoStore {
                     alarm_at,
                     warned: fields.warned,
                     looked_at: fields.looked_at,
+                    idle_warned_at: fields.idle_warned_at,
                 });
             }
             start = output.last_evaluated_key;
@@ -95,9 +98,10 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         let Settled {
             warned,
-            notice,
+            notices,
             next,
             looked_at,
+            idle_warned_at,
         } = *settled;
         let sandbox = &alarmed.sandbox;
         let mut update = Update::builder()
@@ -121,24 +125,44 @@ impl DynamoStore {
             )
             .expression_attribute_values(":expires", s(rfc3339_millis::format(&sandbox.expires_at)))
             .expression_attribute_values(":warned", serde_dynamo::to_attribute_value(warned)?);
-        update = match next {
-            Some(next) => update
-                .update_expression("SET #at = :next, #warned = :warned, #looked = :looked")
-                .expression_attribute_values(
+        let mut set = vec!["#warned = :warned", "#looked = :looked"];
+        let mut remove = Vec::new();
+        update = update.expression_attribute_names("#idle", "idle_warned_at");
+        match idle_warned_at {
+            Some(at) => {
+                set.push("#idle = :idle");
+                update = update.expression_attribute_values(
+                    ":idle",
+                    s(rfc3339_millis::format(&rfc3339_millis::truncate(at))),
+                );
+            }
+            None => remove.push("#idle"),
+        }
+        match next {
+            Some(next) => {
+                set.push("#at = :next");
+                update = update.expression_attribute_values(
                     ":next",
                     s(rfc3339_millis::format(&rfc3339_millis::truncate(next))),
-                ),
-            None => update
-                .update_expression("SET #warned = :warned, #looked = :looked REMOVE #alarm, #at")
-                .expression_attribute_names("#alarm", "alarm"),
-        };
+                );
+            }
+            None => {
+                remove.extend(["#alarm", "#at"]);
+                update = update.expression_attribute_names("#alarm", "alarm");
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        update = update.update_expression(expression);
         let mut transaction = Transaction::default().with(
             Part::Record,
             TransactWriteItem::builder()
                 .update(build(update.build())?)
                 .build(),
         );
-        if let Some(notice) = notice {
+        for notice in notices {
             transaction.push(
                 Part::Event,
                 self.append_item(&notice_partition(&notice.tenant, &notice.sandbox_id), notice)?,
@@ -150,7 +174,7 @@ impl DynamoStore {
             // Given before (a sweep that died after its write): the alarm moves on without it.
             Err(TxError::Cancelled(cancelled)) if cancelled.refused(Part::Event) => {
                 let without = Settled {
-                    notice: None,
+                    notices: &[],
                     ..*settled
                 };
                 Box::pin(self.write_alarm(alarmed, &without)).await

@@ -334,16 +334,20 @@ pub struct Alarmed {
     pub alarm_at: chrono::DateTime<chrono::Utc>,
     pub warned: Vec<u64>,
     pub looked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the idle warning of its current idle spell was given, if it was.
+    pub idle_warned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// What a deadline sweep settles for one alarm: the thresholds warned of, the notice it gives,
+/// What a deadline sweep settles for one alarm: the thresholds warned of, the notices it gives,
 /// the next alarm (`None`: off the index) and the time it looked as of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled<'a> {
     pub warned: &'a [u64],
-    pub notice: Option<&'a Notice>,
+    pub notices: &'a [Notice],
     pub next: Option<chrono::DateTime<chrono::Utc>>,
     pub looked_at: chrono::DateTime<chrono::Utc>,
+    /// The idle warning of the current idle spell (`None`: not idle, or not warned yet).
+    pub idle_warned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What an alarm sweep read.

@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 pub enum NoticeKind {
     /// The sandbox expires in `threshold_seconds` (about).
     Expiring,
+    /// The sandbox has been idle for its idle timeout; it is stopped at `stop_at` unless it is
+    /// used before.
+    Idle,
+    /// The sandbox is being stopped because it was idle.
+    IdleStopped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,25 +32,76 @@ pub struct Notice {
     pub at: DateTime<Utc>,
     #[serde(with = "rfc3339_millis")]
     pub expires_at: DateTime<Utc>,
+    /// For `Expiring`: how long before the expiry.
+    #[serde(default)]
     pub threshold_seconds: u64,
+    /// For `Idle`: when it is stopped unless used before.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rfc3339_millis::option"
+    )]
+    pub stop_at: Option<DateTime<Utc>>,
+    /// For `Idle` and `IdleStopped`: the idle timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_minutes: Option<u32>,
 }
 
 impl Notice {
     /// The expiry warning of `threshold_seconds` for the expiry `expires_at`: one per pair.
     pub fn expiring(sandbox: &sbx_lifecycle::Sandbox, threshold_seconds: u64, at: DateTime<Utc>) -> Self {
+        let due = sandbox.expires_at - chrono::Duration::seconds(threshold_seconds as i64);
         Notice {
             tenant: sandbox.tenant.clone(),
             sandbox_id: sandbox.id.clone(),
-            // Later warnings sort later: a nearer threshold, or a later expiry, is a larger seq.
-            seq: (sandbox.expires_at.timestamp().max(0) as u64) * 1_000_000
-                + (999_999 - threshold_seconds.min(999_999)),
+            seq: seq(due, 0),
             version: sandbox.version,
             kind: NoticeKind::Expiring,
             at: rfc3339_millis::truncate(at),
             expires_at: sandbox.expires_at,
             threshold_seconds,
+            stop_at: None,
+            idle_minutes: None,
         }
     }
+
+    /// The idle warning given `at`: stopped at `stop_at` unless used before.
+    pub fn idle(
+        sandbox: &sbx_lifecycle::Sandbox,
+        idle_minutes: u32,
+        at: DateTime<Utc>,
+        stop_at: DateTime<Utc>,
+    ) -> Self {
+        Notice {
+            seq: seq(at, 1),
+            kind: NoticeKind::Idle,
+            stop_at: Some(rfc3339_millis::truncate(stop_at)),
+            ..Self::idle_stopped(sandbox, idle_minutes, at)
+        }
+    }
+
+    /// The idle stop begun `at`.
+    pub fn idle_stopped(sandbox: &sbx_lifecycle::Sandbox, idle_minutes: u32, at: DateTime<Utc>) -> Self {
+        Notice {
+            tenant: sandbox.tenant.clone(),
+            sandbox_id: sandbox.id.clone(),
+            seq: seq(at, 2),
+            version: sandbox.version,
+            kind: NoticeKind::IdleStopped,
+            at: rfc3339_millis::truncate(at),
+            expires_at: sandbox.expires_at,
+            threshold_seconds: 0,
+            stop_at: None,
+            idle_minutes: Some(idle_minutes),
+        }
+    }
+}
+
+/// A notice's number: the moment it is about, in milliseconds, and what it is (0 expiry, 1 idle,
+/// 2 idle stop), so that notices sort in the order of their moments and one moment's notice of
+/// one kind is given once.
+fn seq(moment: DateTime<Utc>, kind: u64) -> u64 {
+    (moment.timestamp_millis().max(0) as u64) * 10 + kind
 }
 
 /// The events-table partition of a sandbox's notices. `@` cannot begin a tenant name.

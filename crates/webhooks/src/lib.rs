@@ -21,7 +21,7 @@ pub use schedule::Next;
 pub use send::{Answer, Attempt};
 
 /// Every event type sbx publishes; an endpoint subscribes to some of them, or to all.
-pub const EVENT_TYPES: [&str; 15] = [
+pub const EVENT_TYPES: [&str; 17] = [
     "sandbox.created",
     "sandbox.creating",
     "sandbox.started",
@@ -32,6 +32,8 @@ pub const EVENT_TYPES: [&str; 15] = [
     "sandbox.deleted",
     "sandbox.failed",
     "sandbox.expiring",
+    "sandbox.idle",
+    "sandbox.idle-stopped",
     "account.pool",
     "account.assigned",
     "account.expired",

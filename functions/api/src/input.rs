@@ -37,6 +37,10 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
             format!("Content-Type: send application/json, not {media:?}"),
         ));
     }
+    // Every body of this API is an object; serde would read a struct from an array too.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Problem::invalid("body: a JSON object is required"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -192,6 +196,14 @@ mod tests {
         assert!(detail.contains("missing field `name`"), "{detail}");
         let (_, detail) = refusal(json_body(&request("", None)));
         assert!(detail.starts_with("body:"), "{detail}");
+        for not_an_object in [r#"["x", true]"#, "null", " 7"] {
+            let (status, detail) = refusal(json_body(&request(not_an_object, None)));
+            assert_eq!(
+                (status, detail.as_str()),
+                (400, "body: a JSON object is required"),
+                "{not_an_object}"
+            );
+        }
         let (_, detail) = refusal(json_body(&request(r#"{"name":"x"} []"#, None)));
         assert!(detail.contains("trailing"), "{detail}");
         assert_eq!(

@@ -4,7 +4,7 @@
 //! | partition | item | types |
 //! |---|---|---|
 //! | `<tenant>#<sandbox>` | a sandbox's change of state | `sandbox.created`, `.creating`, `.started`, `.stopping`, `.stopped`, `.starting`, `.deleting`, `.deleted`, `.failed` |
-//! | `@notice#<tenant>#<sandbox>` | a notice about a sandbox | `sandbox.expiring` |
+//! | `@notice#<tenant>#<sandbox>` | a notice about a sandbox | `sandbox.expiring`, `sandbox.idle`, `sandbox.idle-stopped` |
 //! | `@account-trail#<id>` | an account's change of state | `account.pool`, `.assigned`, `.expired`, `.cleaning`, `.quarantined` |
 //! | `@account#<id>` | an account's infrastructure journal | not published |
 
@@ -125,6 +125,8 @@ impl Message {
         );
         let kind = match notice.kind {
             NoticeKind::Expiring => "expiring",
+            NoticeKind::Idle => "idle",
+            NoticeKind::IdleStopped => "idle-stopped",
         };
         Self {
             id: stable_id(
@@ -139,17 +141,26 @@ impl Message {
                 notice: notice.seq,
             },
             timestamp: notice.at,
-            data: json!({
-                "tenant": notice.tenant,
-                "sandbox_id": notice.sandbox_id,
-                "expires_at": sbx_lifecycle::rfc3339_millis::format(&notice.expires_at),
-                "threshold_seconds": notice.threshold_seconds,
-                "links": {
-                    "sandbox": link,
-                    // PATCH with {"expires_at": ...} moves the expiry (sbx extend ID --by 24h).
-                    "extend": {"method": "PATCH", "href": link},
-                },
-            }),
+            data: match notice.kind {
+                NoticeKind::Expiring => json!({
+                    "tenant": notice.tenant,
+                    "sandbox_id": notice.sandbox_id,
+                    "expires_at": sbx_lifecycle::rfc3339_millis::format(&notice.expires_at),
+                    "threshold_seconds": notice.threshold_seconds,
+                    "links": {
+                        "sandbox": link,
+                        // PATCH with {"expires_at": ...} moves the expiry (sbx extend ID --by 24h).
+                        "extend": {"method": "PATCH", "href": link},
+                    },
+                }),
+                NoticeKind::Idle | NoticeKind::IdleStopped => json!({
+                    "tenant": notice.tenant,
+                    "sandbox_id": notice.sandbox_id,
+                    "idle_minutes": notice.idle_minutes,
+                    "stop_at": notice.stop_at.map(|at| sbx_lifecycle::rfc3339_millis::format(&at)),
+                    "links": {"sandbox": link},
+                }),
+            },
         }
     }
 

@@ -78,7 +78,7 @@ pub async fn invoke(steps: &Steps, name: &str, payload: Value) -> Result<Value, 
         "release-stale-locks" => typed(payload, |i| locks::sweep(store, sweep, i)).await,
         "reconcile-stuck" => typed(payload, |i| stuck::reconcile(store, workflows, sweep, i)).await,
         "delete-expired" => typed(payload, |i| expired::sweep(store, workflows, sweep, i)).await,
-        "run-deadlines" => typed(payload, |i| deadlines::sweep(store, workflows, sweep, i)).await,
+        "run-deadlines" => typed(payload, |i| deadlines::sweep(store, workflows, aws, sweep, i)).await,
         "collect-orphans" => typed(payload, |i| orphans::collect(store, aws, infra, domain, sweep, i)).await,
         "cycle-accounts" => {
             typed(payload, |i| {

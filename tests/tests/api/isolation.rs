@@ -23,7 +23,11 @@ async fn tenants_never_reach_each_others_sandboxes() {
         .filter(|r| r.path.contains("{id}") && r.path.starts_with("/sandboxes"))
     {
         let path = route.path.replace("{id}", &id);
-        let body = (route.method == "PATCH").then(|| json!({"expires_at": later}));
+        let body = match route.method {
+            "PATCH" => Some(json!({"expires_at": later})),
+            "PUT" => Some(json!({"idle_minutes": 60})),
+            _ => None,
+        };
         let reply = api.send(route.method, &path, Some(&bob), body.as_ref()).await;
         assert_eq!(
             (reply.status, reply.problem()),

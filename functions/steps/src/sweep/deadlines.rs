@@ -18,6 +18,7 @@ use super::{SweepInput, note};
 use crate::config::SweepSettings;
 use crate::error::StepError;
 use chrono::{DateTime, Duration, Utc};
+use sbx_aws::{Activity, Owner};
 use sbx_lifecycle::{Operation, State};
 use sbx_store::{Alarmed, Notice, SandboxStore, Settled, StoreError, Sweeps};
 use sbx_workflows::Workflows;
@@ -25,20 +26,41 @@ use serde::Serialize;
 
 /// The actor of scheduled operations in the audit trail.
 pub const SCHEDULE: &str = "schedule";
+/// The actor of idle stops in the audit trail.
+pub const IDLE: &str = "idle";
+/// How often a sandbox with an idle timeout is looked at.
+pub const IDLE_CHECK: Duration = Duration::minutes(5);
+
+/// How long after the idle warning an idle sandbox is stopped: a quarter of its timeout, at
+/// most 15 minutes.
+pub fn idle_grace(idle_minutes: u32) -> Duration {
+    Duration::minutes(i64::from(idle_minutes / 4).clamp(1, 15))
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DeadlinesReport {
     /// Items the index query read.
     pub read: u64,
     pub due: usize,
-    /// Notices given: `tenant/id: <threshold>s`.
-    pub warned: Vec<String>,
-    /// Scheduled operations begun: `tenant/id: stop|start`.
-    pub scheduled: Vec<String>,
+    /// Notices given: `tenant/id: <kind>`.
+    pub notices: Vec<String>,
+    /// Operations begun: `tenant/id: stop|start by schedule|idle`.
+    pub begun: Vec<String>,
     /// Taken by another sweep, changed since they were read, or busy with another operation.
     pub left: Vec<String>,
-    /// Begun, but their workflow could not be started (the record is failed).
+    /// Begun, but their workflow could not be started (the record is failed); or their
+    /// activity could not be read (looked at again later).
     pub failed: Vec<String>,
+}
+
+/// A notice a decision gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tell {
+    /// The expiry is this many seconds away.
+    Expiring(u64),
+    /// Idle: stopped at this time unless used before.
+    Idle(DateTime<Utc>),
+    IdleStopped,
 }
 
 /// What one alarm decides.
@@ -46,24 +68,27 @@ pub struct DeadlinesReport {
 pub struct Decision {
     /// The thresholds warned of after it.
     pub warned: Vec<u64>,
-    /// The threshold to tell now (the nearest passed), if any.
-    pub notice: Option<u64>,
-    /// The scheduled operation due now, if the sandbox's state allows it.
-    pub operation: Option<Operation>,
+    pub tell: Vec<Tell>,
+    /// The operation due now, and who it is by.
+    pub operation: Option<(Operation, &'static str)>,
     /// When to look again (`None`: nothing is left to look for).
     pub next: Option<DateTime<Utc>>,
+    pub idle_warned_at: Option<DateTime<Utc>>,
 }
 
-pub fn decide(alarmed: &Alarmed, thresholds: &[u64], now: DateTime<Utc>) -> Decision {
+/// `idle`: whether the sandbox was idle for its whole timeout up to now (`None`: it has no
+/// timeout, is not started, or its activity could not be read).
+pub fn decide(alarmed: &Alarmed, thresholds: &[u64], now: DateTime<Utc>, idle: Option<bool>) -> Decision {
     let sandbox = &alarmed.sandbox;
     let over = !sandbox.state.is_live() || sandbox.state == State::Deleting || sandbox.expires_at <= now;
     if over {
         // Nothing left to do: the expiry sweep (or the delete) takes it from here.
         return Decision {
             warned: alarmed.warned.clone(),
-            notice: None,
+            tell: Vec::new(),
             operation: None,
             next: None,
+            idle_warned_at: None,
         };
     }
     let remaining = sandbox.expires_at - now;
@@ -76,13 +101,15 @@ pub fn decide(alarmed: &Alarmed, thresholds: &[u64], now: DateTime<Utc>) -> Deci
     warned.extend(&passed);
     warned.sort_unstable();
     warned.dedup();
+    let mut tell: Vec<Tell> = passed.into_iter().min().map(Tell::Expiring).into_iter().collect();
     let next_warning = thresholds
         .iter()
         .filter(|t| !warned.contains(t))
         .max()
         .map(|t| sandbox.expires_at - Duration::seconds(*t as i64));
 
-    let (mut operation, mut next_occurrence) = (None, None);
+    let (mut operation, mut next_occurrence, mut next_idle) = (None, None, None);
+    let mut idle_warned_at = None;
     if let Some(schedule) = &sandbox.schedule {
         let since = alarmed.looked_at.unwrap_or(now);
         let last = |r: &Option<sbx_lifecycle::Recurrence>| r.as_ref().and_then(|r| r.last_in(since, now));
@@ -96,25 +123,98 @@ pub fn decide(alarmed: &Alarmed, thresholds: &[u64], now: DateTime<Utc>) -> Deci
             Operation::Stop => sandbox.state == State::Started,
             Operation::Start => sandbox.state == State::Stopped,
             _ => false,
-        });
+        })
+        .map(|op| (op, SCHEDULE));
         next_occurrence = schedule.next_after(now);
+
+        if let Some(minutes) = schedule.idle_minutes {
+            next_idle = Some(now + IDLE_CHECK);
+            if sandbox.state == State::Started && idle.is_none() {
+                // Its use could not be read: the spell's warning stands.
+                idle_warned_at = alarmed.idle_warned_at;
+            }
+            if sandbox.state == State::Started && idle == Some(true) {
+                let grace = idle_grace(minutes);
+                match alarmed.idle_warned_at {
+                    None => {
+                        tell.push(Tell::Idle(now + grace));
+                        idle_warned_at = Some(now);
+                        next_idle = Some(now + grace);
+                    }
+                    Some(warned_at) if now >= warned_at + grace => {
+                        if operation.is_none() {
+                            operation = Some((Operation::Stop, IDLE));
+                            tell.push(Tell::IdleStopped);
+                        }
+                    }
+                    Some(warned_at) => {
+                        idle_warned_at = Some(warned_at);
+                        next_idle = Some(warned_at + grace);
+                    }
+                }
+            }
+        }
     }
-    let next = [next_warning, next_occurrence]
+    let next = [next_warning, next_occurrence, next_idle]
         .into_iter()
         .flatten()
         .min()
         .filter(|at| *at < sandbox.expires_at);
     Decision {
         warned,
-        notice: passed.into_iter().min(),
+        tell,
         operation,
         next,
+        idle_warned_at,
+    }
+}
+
+/// Whether the started sandbox was idle for its whole timeout up to `now`: started at least
+/// that long ago, and no activity since.
+async fn idle_for(
+    activity: &impl Activity,
+    sandbox: &sbx_lifecycle::Sandbox,
+    now: DateTime<Utc>,
+) -> Option<Result<bool, sbx_aws::AwsError>> {
+    let minutes = sandbox.schedule.as_ref()?.idle_minutes?;
+    let account = sandbox.account_id.as_deref()?;
+    if sandbox.state != State::Started {
+        return None;
+    }
+    let window = Duration::minutes(i64::from(minutes));
+    // `updated_at` of a started record is when it became started.
+    if now - sandbox.updated_at < window {
+        return Some(Ok(false));
+    }
+    let owner = Owner::Sandbox {
+        tenant: sandbox.tenant.clone(),
+        sandbox: sandbox.id.clone(),
+    };
+    Some(
+        activity
+            .last_active(account, &owner, now - window, now)
+            .await
+            .map(|last| last.is_none()),
+    )
+}
+
+fn notice(tell: Tell, sandbox: &sbx_lifecycle::Sandbox, now: DateTime<Utc>) -> Notice {
+    let minutes = sandbox
+        .schedule
+        .as_ref()
+        .and_then(|s| s.idle_minutes)
+        .unwrap_or_default();
+    match tell {
+        Tell::Expiring(threshold) => Notice::expiring(sandbox, threshold, now),
+        Tell::Idle(stop_at) => Notice::idle(sandbox, minutes, now, stop_at),
+        Tell::IdleStopped => Notice::idle_stopped(sandbox, minutes, now),
     }
 }
 
 pub async fn sweep(
     store: &(impl Sweeps + SandboxStore),
     workflows: &impl Workflows,
+    activity: &impl Activity,
     settings: &SweepSettings,
     input: SweepInput,
 ) -> Result<DeadlinesReport, StepError> {
@@ -128,40 +228,62 @@ pub async fn sweep(
     for alarmed in &due.items {
         let sandbox = &alarmed.sandbox;
         let who = format!("{}/{}", sandbox.tenant, sandbox.id);
-        let decision = decide(alarmed, &settings.expiry_warnings, now);
-        if let Some(operation) = decision.operation {
+        let idle = match idle_for(activity, sandbox, now).await {
+            Some(Ok(idle)) => Some(idle),
+            Some(Err(err)) => {
+                // Looked at again after the next check: an idle sandbox is stopped a little later.
+                tracing::warn!(sandbox = %who, %err, "the sandbox's activity could not be read");
+                note(&mut report.failed, format!("{who}: activity: {err}"));
+                None
+            }
+            None => None,
+        };
+        let decision = decide(alarmed, &settings.expiry_warnings, now, idle);
+        let mut tell = decision.tell.clone();
+        let mut begun = None;
+        if let Some((operation, actor)) = decision.operation {
             match store
-                .begin_by(&sandbox.tenant, &sandbox.id, operation, SCHEDULE)
+                .begin_by(&sandbox.tenant, &sandbox.id, operation, actor)
                 .await
             {
-                Ok(begun) => match sbx_workflows::launch(store, workflows, operation, &begun).await {
-                    Ok(()) => {
-                        tracing::info!(sandbox = %who, %operation, "scheduled operation begun");
-                        note(&mut report.scheduled, format!("{who}: {operation}"));
+                Ok(record) => {
+                    match sbx_workflows::launch(store, workflows, operation, &record).await {
+                        Ok(()) => {
+                            tracing::info!(sandbox = %who, %operation, actor, "operation begun by a deadline");
+                            note(&mut report.begun, format!("{who}: {operation} by {actor}"));
+                        }
+                        Err(err) => note(&mut report.failed, format!("{who}: {err}")),
                     }
-                    Err(err) => note(&mut report.failed, format!("{who}: {err}")),
-                },
+                    begun = Some(record);
+                }
                 // Changed since it was read (another sweep, a user): the next look decides.
                 Err(StoreError::Conflict(refused)) => {
+                    tell.retain(|t| *t != Tell::IdleStopped);
                     note(&mut report.left, format!("{who} ({})", refused.current));
                 }
                 Err(StoreError::NotFound { .. }) => continue,
                 Err(err) => return Err(err.into()),
             }
         }
-        let notice = decision
-            .notice
-            .map(|threshold| Notice::expiring(sandbox, threshold, now));
+        // The idle stop's notice follows the stop's own event (it is about the record it made).
+        let notices: Vec<Notice> = tell
+            .iter()
+            .map(|t| match t {
+                Tell::IdleStopped => notice(*t, begun.as_ref().unwrap_or(sandbox), now),
+                _ => notice(*t, sandbox, now),
+            })
+            .collect();
         let settled = Settled {
             warned: &decision.warned,
-            notice: notice.as_ref(),
+            notices: &notices,
             next: decision.next,
             looked_at: now,
+            idle_warned_at: decision.idle_warned_at,
         };
         if store.settle_alarm(alarmed, &settled).await? {
-            if let Some(threshold) = decision.notice {
-                tracing::info!(sandbox = %who, threshold, expires = %sandbox.expires_at, "expiry warning given");
-                note(&mut report.warned, format!("{who}: {threshold}s"));
+            for notice in &notices {
+                tracing::info!(sandbox = %who, kind = ?notice.kind, "notice given");
+                note(&mut report.notices, format!("{who}: {:?}", notice.kind));
             }
         } else {
             note(&mut report.left, who);
@@ -174,7 +296,7 @@ pub async fn sweep(
 mod tests {
     use super::*;
     use crate::sweep::test_settings;
-    use sbx_fakes::{FakeStore, FakeWorkflows};
+    use sbx_fakes::{FakeAws, FakeStore, FakeWorkflows};
     use sbx_lifecycle::{SandboxOptions, State};
 
     fn input(at: DateTime<Utc>) -> SweepInput {
@@ -205,8 +327,9 @@ mod tests {
         let (store, now) = fake(Duration::hours(48));
         let settings = test_settings(true);
         let workflows = FakeWorkflows::default();
-        let sweep_at = |at| sweep(&store, &workflows, &settings, input(at));
-        assert_eq!(sweep_at(now).await.map(|r| r.warned.len()).ok(), Some(0));
+        let aws = FakeAws::default();
+        let sweep_at = |at| sweep(&store, &workflows, &aws, &settings, input(at));
+        assert_eq!(sweep_at(now).await.map(|r| r.notices.len()).ok(), Some(0));
         assert!(thresholds(&store).is_empty(), "48 h left: nothing to tell");
         sweep_at(now + Duration::hours(25)).await.ok();
         assert_eq!(thresholds(&store), [86_400], "23 h left: the 24 h warning");
@@ -246,16 +369,18 @@ mod tests {
         let report = sweep(
             &store,
             &FakeWorkflows::default(),
+            &FakeAws::default(),
             &test_settings(true),
             input(now),
         )
         .await
         .ok();
-        assert_eq!(report.map(|r| r.warned.len()), Some(1));
+        assert_eq!(report.map(|r| r.notices.len()), Some(1));
         assert_eq!(thresholds(&store), [3_600]);
         let again = sweep(
             &store,
             &FakeWorkflows::default(),
+            &FakeAws::default(),
             &test_settings(true),
             input(now + Duration::minutes(10)),
         )
@@ -271,6 +396,7 @@ mod tests {
         sweep(
             &store,
             &FakeWorkflows::default(),
+            &FakeAws::default(),
             &test_settings(true),
             input(now),
         )
@@ -286,6 +412,7 @@ mod tests {
         sweep(
             &store,
             &FakeWorkflows::default(),
+            &FakeAws::default(),
             &test_settings(true),
             input(now),
         )
@@ -300,6 +427,7 @@ mod tests {
         let refused = sweep(
             &store,
             &FakeWorkflows::default(),
+            &FakeAws::default(),
             &test_settings(false),
             input(now),
         )
@@ -338,20 +466,27 @@ mod tests {
         let set = store.set_schedule("acme", "sb-1", &schedule, now).await;
         assert!(set.is_ok());
         let workflows = FakeWorkflows::default();
+        let aws = FakeAws::default();
         let settings = test_settings(true);
         let next_stop = recurrence("19:00").next_after(now).unwrap_or(now);
         // Before the occurrence: nothing.
-        let report = sweep(&store, &workflows, &settings, input(now + Duration::seconds(1)))
-            .await
-            .ok();
-        assert_eq!(report.map(|r| r.scheduled.len()), Some(0));
+        let report = sweep(
+            &store,
+            &workflows,
+            &FakeAws::default(),
+            &settings,
+            input(now + Duration::seconds(1)),
+        )
+        .await
+        .ok();
+        assert_eq!(report.map(|r| r.begun.len()), Some(0));
         // Just after it, twice at once: one stop, by the schedule.
         let at = next_stop + Duration::seconds(30);
         let (a, b) = tokio::join!(
-            sweep(&store, &workflows, &settings, input(at)),
-            sweep(&store, &workflows, &settings, input(at))
+            sweep(&store, &workflows, &aws, &settings, input(at)),
+            sweep(&store, &workflows, &aws, &settings, input(at))
         );
-        let begun = a.map(|r| r.scheduled.len()).unwrap_or(9) + b.map(|r| r.scheduled.len()).unwrap_or(9);
+        let begun = a.map(|r| r.begun.len()).unwrap_or(9) + b.map(|r| r.begun.len()).unwrap_or(9);
         assert_eq!(begun, 1, "one stop for one occurrence");
         assert_eq!(
             actors(&store).last(),
@@ -360,10 +495,12 @@ mod tests {
         // The stop finishes; the next morning's autostart starts it.
         store.put_state("sb-1", State::Stopped);
         let morning = recurrence("07:00").next_after(next_stop).unwrap_or(now) + Duration::seconds(30);
-        let report = sweep(&store, &workflows, &settings, input(morning)).await.ok();
+        let report = sweep(&store, &workflows, &FakeAws::default(), &settings, input(morning))
+            .await
+            .ok();
         assert_eq!(
-            report.map(|r| r.scheduled),
-            Some(vec!["acme/sb-1: start".to_owned()])
+            report.map(|r| r.begun),
+            Some(vec!["acme/sb-1: start by schedule".to_owned()])
         );
         assert_eq!(
             actors(&store).last(),
@@ -374,12 +511,13 @@ mod tests {
         let again = sweep(
             &store,
             &workflows,
+            &FakeAws::default(),
             &settings,
             input(morning + Duration::seconds(10)),
         )
         .await
         .ok();
-        assert_eq!(again.map(|r| r.scheduled.len()), Some(0));
+        assert_eq!(again.map(|r| r.begun.len()), Some(0));
     }
 
     #[test]
@@ -405,16 +543,143 @@ mod tests {
             alarm_at: now,
             warned: vec![],
             looked_at: Some(looked_at),
+            idle_warned_at: None,
         };
         // Both passed since the last look: the later (the start) decides.
-        let both = decide(&alarmed(State::Stopped, now), &[], start + Duration::minutes(1));
-        assert_eq!(both.operation, Some(Operation::Start));
+        let both = decide(
+            &alarmed(State::Stopped, now),
+            &[],
+            start + Duration::minutes(1),
+            None,
+        );
+        assert_eq!(both.operation, Some((Operation::Start, SCHEDULE)));
         assert_eq!(both.next, Some(stop + Duration::days(1)));
         // A stop due while the sandbox is stopped already: nothing to do.
-        let idle = decide(&alarmed(State::Stopped, now), &[], stop + Duration::minutes(1));
+        let idle = decide(
+            &alarmed(State::Stopped, now),
+            &[],
+            stop + Duration::minutes(1),
+            None,
+        );
         assert_eq!(idle.operation, None);
         // Looked at after the occurrence already: it is done.
-        let done = decide(&alarmed(State::Started, stop), &[], stop + Duration::minutes(1));
+        let done = decide(
+            &alarmed(State::Started, stop),
+            &[],
+            stop + Duration::minutes(1),
+            None,
+        );
         assert_eq!(done.operation, None);
+    }
+
+    async fn idle_store(now: DateTime<Utc>) -> FakeStore {
+        let (store, _) = fake(Duration::days(20));
+        let schedule = sbx_lifecycle::Schedule {
+            idle_minutes: Some(60),
+            ..sbx_lifecycle::Schedule::default()
+        };
+        let set = store.set_schedule("acme", "sb-1", &schedule, now).await;
+        assert!(set.is_ok());
+        store
+    }
+
+    fn kinds(store: &FakeStore) -> Vec<sbx_store::NoticeKind> {
+        store
+            .notices
+            .lock()
+            .map(|n| n.iter().map(|n| n.kind).collect())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn an_idle_sandbox_is_warned_then_stopped_and_use_in_between_keeps_it() {
+        use sbx_store::NoticeKind::{Idle, IdleStopped};
+        let now = Utc::now();
+        let (workflows, settings) = (FakeWorkflows::default(), test_settings(true));
+        // Idle for two hours (no activity at all): warned, then stopped after the grace.
+        let store = idle_store(now).await;
+        let aws = FakeAws::default();
+        let t1 = now + Duration::hours(2);
+        sweep(&store, &workflows, &aws, &settings, input(t1)).await.ok();
+        assert_eq!(kinds(&store), [Idle]);
+        sweep(
+            &store,
+            &workflows,
+            &aws,
+            &settings,
+            input(t1 + Duration::minutes(5)),
+        )
+        .await
+        .ok();
+        assert_eq!(kinds(&store), [Idle], "within the grace: nothing more");
+        let report = sweep(
+            &store,
+            &workflows,
+            &aws,
+            &settings,
+            input(t1 + Duration::minutes(16)),
+        )
+        .await
+        .ok();
+        assert_eq!(
+            report.map(|r| r.begun),
+            Some(vec!["acme/sb-1: stop by idle".to_owned()])
+        );
+        assert_eq!(kinds(&store), [Idle, IdleStopped]);
+        assert_eq!(
+            actors(&store).last(),
+            Some(&("stopping".to_owned(), Some(IDLE.to_owned())))
+        );
+
+        // Used after the warning: not stopped, and a later idle spell is warned of again.
+        let store = idle_store(now).await;
+        let aws = FakeAws::default();
+        sweep(&store, &workflows, &aws, &settings, input(t1)).await.ok();
+        aws.state()
+            .activity
+            .insert("sb-1".into(), vec![t1 + Duration::minutes(3)]);
+        let report = sweep(
+            &store,
+            &workflows,
+            &aws,
+            &settings,
+            input(t1 + Duration::minutes(16)),
+        )
+        .await
+        .ok();
+        assert_eq!(report.map(|r| r.begun.len()), Some(0));
+        assert_eq!(kinds(&store), [Idle]);
+        sweep(
+            &store,
+            &workflows,
+            &aws,
+            &settings,
+            input(t1 + Duration::minutes(64)),
+        )
+        .await
+        .ok();
+        assert_eq!(
+            kinds(&store),
+            [Idle, Idle],
+            "an hour after the last use: warned again"
+        );
+
+        // Started less than the timeout ago: not idle, nothing read.
+        let store = idle_store(now).await;
+        let aws = FakeAws::default();
+        aws.fail_with("Throttling");
+        let report = sweep(
+            &store,
+            &workflows,
+            &aws,
+            &settings,
+            input(now + Duration::minutes(30)),
+        )
+        .await
+        .ok();
+        assert_eq!(report.map(|r| (r.notices.len(), r.failed.len())), Some((0, 0)));
+        // Activity that cannot be read: nothing is stopped, and it is reported.
+        let report = sweep(&store, &workflows, &aws, &settings, input(t1)).await.ok();
+        assert_eq!(report.map(|r| (r.begun.len(), r.failed.len())), Some((0, 1)));
     }
 }
