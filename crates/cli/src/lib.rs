@@ -161,6 +161,27 @@ pub enum Client {
         #[arg(long, value_name = "T")]
         tenant: Option<String>,
     },
+    /// What your tenant is told and when: show it, or set the expiry warnings.
+    #[command(after_help = "Examples:
+  sbx notifications
+  sbx notifications --expiry-warnings 8h,30m
+  sbx notifications --no-expiry-warnings")]
+    Notifications {
+        /// How long before an expiry to warn, comma-separated (`24h,1h`).
+        #[arg(
+            long,
+            value_name = "DURATIONS",
+            value_delimiter = ',',
+            conflicts_with = "no_expiry_warnings"
+        )]
+        expiry_warnings: Vec<String>,
+        /// Give no expiry warnings.
+        #[arg(long)]
+        no_expiry_warnings: bool,
+        /// The tenant (admins); your own by default.
+        #[arg(long, value_name = "T")]
+        tenant: Option<String>,
+    },
     /// The account pool (admins).
     #[command(subcommand)]
     Accounts(Accounts),
@@ -440,6 +461,31 @@ async fn execute(global: &Global, command: Client) -> Result<String, CliError> {
                 .await?;
             Ok(output::record(format, &record))
         }
+        Client::Notifications {
+            expiry_warnings,
+            no_expiry_warnings,
+            tenant,
+        } => {
+            let mut api = Api::open(global.api_url.clone())?;
+            let tenant = match tenant {
+                Some(tenant) => tenant,
+                // A member's own: the tenant of any of its webhooks or sandboxes is not needed,
+                // the token's user has one; ask the API through a list.
+                None => own_tenant(&mut api).await?,
+            };
+            let path = format!("/tenants/{tenant}/notifications");
+            let record = if no_expiry_warnings || !expiry_warnings.is_empty() {
+                let mut seconds = Vec::new();
+                for text in &expiry_warnings {
+                    seconds.push(duration_of("--expiry-warnings", text)?.num_seconds());
+                }
+                let body = json!({"expiry_warnings": seconds});
+                api.send(Method::PUT, &path, Some(&body), None).await?
+            } else {
+                api.get(&path).await?
+            };
+            Ok(output::record(format, &record))
+        }
         Client::Accounts(command) => accounts(global, command).await,
         Client::Webhooks(command) => webhooks(global, command).await,
     }
@@ -592,6 +638,17 @@ async fn accounts(global: &Global, command: Accounts) -> Result<String, CliError
             Ok(output::record(format, &account))
         }
     }
+}
+
+/// The caller's own tenant, as the API names it on their sandboxes' list.
+async fn own_tenant(api: &mut Api) -> Result<String, CliError> {
+    let page = api.get("/sandboxes?limit=1").await?;
+    if let Some(tenant) = page["items"][0]["tenant"].as_str() {
+        return Ok(tenant.to_owned());
+    }
+    Err(CliError::Usage(
+        "your tenant has no sandbox to name it by: pass --tenant".into(),
+    ))
 }
 
 async fn webhooks(global: &Global, command: Webhooks) -> Result<String, CliError> {

@@ -545,6 +545,13 @@ async fn webhooks_are_added_listed_rotated_logged_and_removed() {
         String::from_utf8_lossy(&bad.stderr).contains("autostop.at"),
         "{bad:?}"
     );
+    let told = cli.json(&["notifications", "--expiry-warnings", "8h,30m"]).await;
+    assert_eq!(
+        told["expiry_warnings"],
+        serde_json::json!([28_800, 1_800]),
+        "{told}"
+    );
+    assert_eq!(cli.json(&["notifications"]).await["custom"], true);
     let cleared = cli.json(&["schedule", &sandbox, "--clear"]).await;
     assert!(cleared.get("schedule").is_none(), "{cleared}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -456,6 +456,8 @@ pub struct FakeStore {
     /// makes it on the table: the first alarm of the new expiry holds.
     pub alarms: Mutex<BTreeMap<(String, String), FakeAlarm>>,
     pub notices: Mutex<Vec<sbx_store::Notice>>,
+    /// tenant → its settings.
+    pub settings: Mutex<BTreeMap<String, sbx_store::TenantSettings>>,
 }
 
 #[derive(Debug, Clone)]
@@ -1011,6 +1013,21 @@ impl sbx_workflows::Workflows for FakeWorkflows {
 
     fn execution_id(&self, operation: Operation, name: &str) -> String {
         format!("arn:aws:states:us-east-1:123456789012:execution:{operation}:{name}")
+    }
+}
+
+impl sbx_store::TenantSettingsStore for FakeStore {
+    async fn tenant_settings(&self, tenant: &str) -> Result<sbx_store::TenantSettings, StoreError> {
+        Ok(locked(&self.settings).get(tenant).cloned().unwrap_or_default())
+    }
+
+    async fn put_tenant_settings(
+        &self,
+        tenant: &str,
+        settings: &sbx_store::TenantSettings,
+    ) -> Result<(), StoreError> {
+        locked(&self.settings).insert(tenant.to_owned(), settings.clone());
+        Ok(())
     }
 }
 

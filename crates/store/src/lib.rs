@@ -20,6 +20,7 @@ mod notice;
 mod page;
 mod sandboxes;
 pub mod schema;
+mod settings;
 mod tenants;
 mod transaction;
 mod webhook;
@@ -468,4 +469,32 @@ pub trait WebhookStore: Send + Sync {
         id: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<Delivery, StoreError>> + Send;
+}
+
+/// What a tenant is told, and when: `None` for the deployment's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TenantSettings {
+    /// Seconds before an expiry at which `sandbox.expiring` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_warnings: Option<Vec<u64>>,
+}
+
+impl TenantSettings {
+    /// The deployment's default expiry warnings: 24 h and 1 h before.
+    pub const DEFAULT_EXPIRY_WARNINGS: [u64; 2] = [86_400, 3_600];
+}
+
+/// Each tenant's settings.
+pub trait TenantSettingsStore: Send + Sync {
+    /// The tenant's settings (the defaults when it has set none).
+    fn tenant_settings(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<TenantSettings, StoreError>> + Send;
+
+    fn put_tenant_settings(
+        &self,
+        tenant: &str,
+        settings: &TenantSettings,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -39,7 +39,7 @@ const fn route(method: &'static str, path: &'static str, function: &'static str)
     }
 }
 
-pub const ROUTES: [Route; 22] = [
+pub const ROUTES: [Route; 24] = [
     Route {
         method: "POST",
         path: "/token",
@@ -67,6 +67,8 @@ pub const ROUTES: [Route; 22] = [
     route("POST", "/webhooks/{id}/rotate", WEBHOOKS),
     route("GET", "/webhooks/{id}/deliveries", WEBHOOKS),
     route("POST", "/webhooks/{id}/redeliver", WEBHOOKS),
+    route("GET", "/tenants/{id}/notifications", WEBHOOKS),
+    route("PUT", "/tenants/{id}/notifications", WEBHOOKS),
 ];
 
 /// The route `method` and `path` match, with the value of `{id}` if the template has one.

@@ -10,7 +10,9 @@ use crate::problem::{Kind, Problem, json};
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use sbx_store::{Delivery, Endpoint, EndpointSecret, StoreError, WebhookStore};
+use sbx_store::{
+    Delivery, Endpoint, EndpointSecret, StoreError, TenantSettings, TenantSettingsStore, WebhookStore,
+};
 use sbx_webhooks::{EVENT_TYPES, Policy};
 use sbx_workflows::deliveries::Deliveries;
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,25 @@ struct AddBody {
 struct RedeliverBody {
     delivery: String,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationsBody {
+    expiry_warnings: Vec<u64>,
+}
+
+/// A tenant's notification settings as the API shows them: the thresholds in force, and
+/// whether they are the tenant's own or the default.
+#[derive(Debug, Serialize)]
+struct NotificationsView {
+    tenant: String,
+    expiry_warnings: Vec<u64>,
+    custom: bool,
+}
+
+/// The most expiry warnings a tenant may set, and their range in seconds (a minute to 7 days).
+pub const MAX_EXPIRY_WARNINGS: usize = 5;
+pub const EXPIRY_WARNING_SECONDS: std::ops::RangeInclusive<u64> = 60..=604_800;
 
 /// An endpoint as the API shows it: never its secrets, except `secret` in the answer that
 /// made it.
@@ -114,7 +135,7 @@ pub struct Webhooks<S, W, D> {
     pub policy: Policy,
 }
 
-impl<S: WebhookStore, W: Deliveries, D: Directory> Webhooks<S, W, D> {
+impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhooks<S, W, D> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let response = match self.route(&request).await {
             Ok(response) => response,
@@ -133,6 +154,8 @@ impl<S: WebhookStore, W: Deliveries, D: Directory> Webhooks<S, W, D> {
             Some("POST /webhooks/{id}/rotate") => self.rotate(&caller, request).await,
             Some("GET /webhooks/{id}/deliveries") => self.log(&caller, request).await,
             Some("POST /webhooks/{id}/redeliver") => self.redeliver(&caller, request).await,
+            Some("GET /tenants/{id}/notifications") => self.notifications(&caller, request, false).await,
+            Some("PUT /tenants/{id}/notifications") => self.notifications(&caller, request, true).await,
             other => Err(crate::unknown_route(other)),
         }
     }
@@ -292,6 +315,64 @@ impl<S: WebhookStore, W: Deliveries, D: Directory> Webhooks<S, W, D> {
             Problem::internal(Kind::Unavailable, "the redelivery could not be started", &err)
         })?;
         Ok(json(StatusCode::ACCEPTED, &DeliveryView::of(&delivery)))
+    }
+}
+
+impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhooks<S, W, D> {
+    /// A tenant's notification settings: its members read and set their own, admins any.
+    async fn notifications(
+        &self,
+        caller: &Caller,
+        request: &Request,
+        set: bool,
+    ) -> Result<Response<Body>, Problem> {
+        input::query(request, &[])?;
+        let tenant = input::path_id(request)?;
+        if sbx_lifecycle::rules::id("tenant", &tenant).is_err() {
+            return Err(Problem::not_found(format!("tenant {tenant:?} not found")));
+        }
+        if !caller.admin && caller.tenant.as_deref() != Some(tenant.as_str()) {
+            return Err(Problem::new(
+                Kind::Forbidden,
+                "a member reads and sets only their own tenant's settings",
+            ));
+        }
+        let settings = if set {
+            let body: NotificationsBody = input::json_body(request)?;
+            let mut warnings = body.expiry_warnings;
+            if warnings.len() > MAX_EXPIRY_WARNINGS {
+                return Err(Problem::invalid(format!(
+                    "expiry_warnings: at most {MAX_EXPIRY_WARNINGS}"
+                )));
+            }
+            for (i, seconds) in warnings.iter().enumerate() {
+                if !EXPIRY_WARNING_SECONDS.contains(seconds) {
+                    return Err(Problem::invalid(format!(
+                        "expiry_warnings[{i}]: seconds before the expiry, 60 to 604800 (7 days), not {seconds}"
+                    )));
+                }
+            }
+            warnings.sort_unstable_by(|a, b| b.cmp(a));
+            warnings.dedup();
+            let settings = TenantSettings {
+                expiry_warnings: Some(warnings),
+            };
+            self.store
+                .put_tenant_settings(&tenant, &settings)
+                .await
+                .map_err(problem)?;
+            settings
+        } else {
+            self.store.tenant_settings(&tenant).await.map_err(problem)?
+        };
+        let view = NotificationsView {
+            custom: settings.expiry_warnings.is_some(),
+            expiry_warnings: settings
+                .expiry_warnings
+                .unwrap_or_else(|| TenantSettings::DEFAULT_EXPIRY_WARNINGS.to_vec()),
+            tenant,
+        };
+        Ok(json(StatusCode::OK, &view))
     }
 }
 

@@ -146,7 +146,7 @@ impl Default for SweepSettings {
             low_water: 2,
             movable_clock: false,
             executions_lost_before: None,
-            expiry_warnings: vec![86_400, 3_600],
+            expiry_warnings: sbx_store::TenantSettings::DEFAULT_EXPIRY_WARNINGS.to_vec(),
         }
     }
 }

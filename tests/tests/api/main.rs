@@ -20,6 +20,7 @@ mod gateway;
 mod idempotency;
 mod isolation;
 mod list;
+mod notifications;
 mod operations;
 mod quota;
 mod sandbox;
@@ -165,6 +166,7 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     behaviour!(webhooks::registers_lists_rotates_and_removes),
     behaviour!(webhooks::refuses_private_addresses_and_bad_registrations),
     behaviour!(webhooks::logs_deliveries_and_redelivers),
+    behaviour!(notifications::members_read_and_set_their_own_thresholds),
 ];
 
 /// What the behaviours saw: every (route, status) pair.

@@ -2,7 +2,8 @@
 //! index, and what is due for each:
 //!
 //! - **Expiry warnings**: a `sandbox.expiring` notice at each threshold before the expiry
-//!   (default 24 h and 1 h), once per threshold and expiry; an extension re-arms them. Only the
+//!   (the tenant's own, `PUT /tenants/{id}/notifications`, or the deployment's default, 24 h
+//!   and 1 h), once per threshold and expiry; an extension re-arms them. Only the
 //!   nearest threshold passed is told (a sandbox made with 30 minutes to live hears "1 h", not
 //!   "24 h" too).
 //! - **Schedules**: the last of the schedule's autostop and autostart occurrences since the
@@ -20,9 +21,10 @@ use crate::error::StepError;
 use chrono::{DateTime, Duration, Utc};
 use sbx_aws::{Activity, Owner};
 use sbx_lifecycle::{Operation, State};
-use sbx_store::{Alarmed, Notice, SandboxStore, Settled, StoreError, Sweeps};
+use sbx_store::{Alarmed, Notice, SandboxStore, Settled, StoreError, Sweeps, TenantSettingsStore};
 use sbx_workflows::Workflows;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// The actor of scheduled operations in the audit trail.
 pub const SCHEDULE: &str = "schedule";
@@ -212,7 +214,7 @@ fn notice(tell: Tell, sandbox: &sbx_lifecycle::Sandbox, now: DateTime<Utc>) -> N
 }
 
 pub async fn sweep(
-    store: &(impl Sweeps + SandboxStore),
+    store: &(impl Sweeps + SandboxStore + TenantSettingsStore),
     workflows: &impl Workflows,
     activity: &impl Activity,
     settings: &SweepSettings,
@@ -225,6 +227,7 @@ pub async fn sweep(
         due: due.items.len(),
         ..DeadlinesReport::default()
     };
+    let mut thresholds: HashMap<String, Vec<u64>> = HashMap::new();
     for alarmed in &due.items {
         let sandbox = &alarmed.sandbox;
         let who = format!("{}/{}", sandbox.tenant, sandbox.id);
@@ -238,7 +241,16 @@ pub async fn sweep(
             }
             None => None,
         };
-        let decision = decide(alarmed, &settings.expiry_warnings, now, idle);
+        // The tenant's own thresholds, read once per tenant and run.
+        if !thresholds.contains_key(&sandbox.tenant) {
+            let own = store.tenant_settings(&sandbox.tenant).await?.expiry_warnings;
+            thresholds.insert(
+                sandbox.tenant.clone(),
+                own.unwrap_or_else(|| settings.expiry_warnings.clone()),
+            );
+        }
+        let tenant_thresholds = thresholds.get(&sandbox.tenant).cloned().unwrap_or_default();
+        let decision = decide(alarmed, &tenant_thresholds, now, idle);
         let mut tell = decision.tell.clone();
         let mut begun = None;
         if let Some((operation, actor)) = decision.operation {
@@ -681,5 +693,49 @@ mod tests {
         // Activity that cannot be read: nothing is stopped, and it is reported.
         let report = sweep(&store, &workflows, &aws, &settings, input(t1)).await.ok();
         assert_eq!(report.map(|r| (r.begun.len(), r.failed.len())), Some((0, 1)));
+    }
+
+    #[tokio::test]
+    async fn a_tenant_hears_at_its_own_thresholds() {
+        use sbx_store::TenantSettingsStore;
+        let (store, now) = fake(Duration::hours(10));
+        let own = sbx_store::TenantSettings {
+            expiry_warnings: Some(vec![4 * 3600]),
+        };
+        assert!(store.put_tenant_settings("acme", &own).await.is_ok());
+        let (workflows, aws, settings) = (FakeWorkflows::default(), FakeAws::default(), test_settings(true));
+        sweep(
+            &store,
+            &workflows,
+            &aws,
+            &settings,
+            input(now + Duration::hours(5)),
+        )
+        .await
+        .ok();
+        assert!(
+            thresholds(&store).is_empty(),
+            "5 h left: no 24 h warning for this tenant"
+        );
+        sweep(
+            &store,
+            &workflows,
+            &aws,
+            &settings,
+            input(now + Duration::hours(7)),
+        )
+        .await
+        .ok();
+        assert_eq!(thresholds(&store), [4 * 3600]);
+        sweep(
+            &store,
+            &workflows,
+            &aws,
+            &settings,
+            input(now + Duration::minutes(9 * 60 + 30)),
+        )
+        .await
+        .ok();
+        assert_eq!(thresholds(&store), [4 * 3600], "no 1 h warning either");
     }
 }

@@ -1,0 +1,41 @@
+//! A tenant's settings, in the tenants table under `settings`: what it is told and when. A
+//! tenant without the item has the deployment's defaults.
+
+use crate::client::DynamoStore;
+use crate::item::{Item, s};
+use crate::{StoreError, TenantSettings, TenantSettingsStore};
+
+const KEY: &str = "settings";
+
+impl TenantSettingsStore for DynamoStore {
+    async fn tenant_settings(&self, tenant: &str) -> Result<TenantSettings, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.config.tables.tenants)
+            .key("tenant", s(tenant))
+            .key("key", s(KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", e))?;
+        match found.item {
+            Some(item) => Ok(serde_dynamo::from_item(item)?),
+            None => Ok(TenantSettings::default()),
+        }
+    }
+
+    async fn put_tenant_settings(&self, tenant: &str, settings: &TenantSettings) -> Result<(), StoreError> {
+        let mut item: Item = serde_dynamo::to_item(settings)?;
+        item.insert("tenant".into(), s(tenant));
+        item.insert("key".into(), s(KEY));
+        self.client
+            .put_item()
+            .table_name(&self.config.tables.tenants)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("PutItem", e))?;
+        Ok(())
+    }
+}
