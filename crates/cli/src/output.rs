@@ -34,6 +34,7 @@ pub const EVENT_COLUMNS: Columns = &[
     ("OPERATION", "operation"),
     ("FROM", "from"),
     ("TO", "to"),
+    ("BY", "actor"),
     ("ERROR", "error"),
 ];
 pub const ACCOUNT_EVENT_COLUMNS: Columns = &[
