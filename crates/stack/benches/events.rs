@@ -13,7 +13,9 @@
 //! `SBX_EVENTS_BENCH_SANDBOXES` (default 5), `SBX_GC_BENCH_RECORDS` and `SBX_GC_BENCH_DUE`
 //! change the sizes.
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+mod common;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration as Span, Utc};
 use sbx_lifecycle::{NewSandbox, Sandbox, SandboxOptions, State};
 use sbx_sfn_local::service::Status;
@@ -232,35 +234,11 @@ async fn deadlines_at_scale(records: usize, due: usize) {
     })
     .await
     .unwrap_or_else(|e| panic!("the local stack did not start: {e}"));
-    let dynamo = aws_sdk_dynamodb::Client::new(&stack.config);
     let every = (records / due.max(1)).max(1);
     let items: Vec<_> = (0..records)
         .map(|i| record(i, i % every == 0 && i / every < due))
         .collect();
-    for chunk in items.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|item| {
-                let put = PutRequest::builder().set_item(Some(item.clone())).build();
-                WriteRequest::builder()
-                    .put_request(put.unwrap_or_else(|e| panic!("{e}")))
-                    .build()
-            })
-            .collect();
-        while !pending.is_empty() {
-            let written = dynamo
-                .batch_write_item()
-                .request_items(&stack.tables.sandboxes, pending.clone())
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("BatchWriteItem: {e:?}"));
-            pending = written
-                .unprocessed_items()
-                .and_then(|left| left.get(&stack.tables.sandboxes))
-                .cloned()
-                .unwrap_or_default();
-        }
-    }
+    common::put_records(&stack, &items).await;
     let began = Instant::now();
     let execution = stack
         .service
