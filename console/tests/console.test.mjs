@@ -202,6 +202,26 @@ test('a tenant creates a sandbox, watches it start live, is told why Start is re
   await accessible(page, 'sandbox');
   await shot(page, '05-sandbox-started');
 
+  // A schedule set through the API shows on the page by itself (the record is polled).
+  assert.equal(await page.getByTestId('schedule').textContent(), 'none');
+  const scheduled = await page.evaluate(async (sandbox) => {
+    const { access_token: token } = JSON.parse(sessionStorage.getItem('sbx.session'));
+    const answer = await fetch(`/sandboxes/${sandbox}/schedule`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        autostop: { at: '19:00', days: ['mon', 'fri'], time_zone: 'Europe/London' },
+        idle_minutes: 120,
+      }),
+    });
+    return answer.status;
+  }, id);
+  assert.equal(scheduled, 200);
+  await page
+    .getByTestId('schedule')
+    .filter({ hasText: 'stops 19:00 mon, fri (Europe/London); idle stop after 120 min' })
+    .waitFor();
+
   // Extend by 2 hours: the expiry moves by 2 hours.
   const before = Date.parse(await page.getByTestId('expires-at').getAttribute('data-at'));
   await page.getByLabel('Extend by (hours)').fill('2');

@@ -94,6 +94,17 @@ function ActionButton({ name, label, action, busy, onClick }) {
   );
 }
 
+/** A schedule in words: "stops 19:00 mon, fri (Europe/London); idle stop after 120 min". */
+export function describeSchedule(schedule) {
+  if (!schedule) return 'none';
+  const when = (r) => `${r.at} ${r.days?.length ? r.days.join(', ') : 'daily'} (${r.time_zone})`;
+  const parts = [];
+  if (schedule.autostop) parts.push(`stops ${when(schedule.autostop)}`);
+  if (schedule.autostart) parts.push(`starts ${when(schedule.autostart)}`);
+  if (schedule.idle_minutes) parts.push(`idle stop after ${schedule.idle_minutes} min`);
+  return parts.join('; ') || 'none';
+}
+
 export function SandboxPage({ user, id, tenant }) {
   const t = user.admin ? tenant : '';
   const path = `/sandboxes/${enc(id)}${query({ tenant: t })}`;
@@ -240,6 +251,8 @@ export function SandboxPage({ user, id, tenant }) {
           <dd data-testid="expires-at" data-at={sandbox.expires_at}>
             <Time at={sandbox.expires_at} />
           </dd>
+          <dt>Schedule</dt>
+          <dd data-testid="schedule">{describeSchedule(sandbox.schedule)}</dd>
           <dt>Version</dt>
           <dd>{sandbox.version}</dd>
         </dl>
@@ -268,7 +281,10 @@ export function SandboxPage({ user, id, tenant }) {
                 <td>
                   <Time at={e.at} />
                 </td>
-                <td>{e.operation}</td>
+                <td>
+                  {e.operation}
+                  {e.actor ? ` (by ${e.actor})` : ''}
+                </td>
                 <td>
                   {e.from ?? '(new)'} → {e.to}
                 </td>
