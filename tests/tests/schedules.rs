@@ -9,17 +9,21 @@ use sbx_stack::{LocalStack, Options};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+async fn stack() -> LocalStack {
+    sbx_e2e::stack_with(Options {
+        pool_size: 2,
+        ..Options::default()
+    })
+    .await
+}
+
 async fn deadlines(stack: &LocalStack, name: &str, at: chrono::DateTime<chrono::Utc>) {
     sbx_e2e::succeed(stack, "deadlines", name, &json!({"as_of": at.to_rfc3339()})).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn autostop_and_autostart_run_the_workflows_once_at_their_time() {
-    let stack = sbx_e2e::stack_with(Options {
-        pool_size: 2,
-        ..Options::default()
-    })
-    .await;
+    let stack = stack().await;
     let api = Api::new(&stack);
     let alice = api.token("alice").await;
     let receiver = Receiver::start().await;
@@ -119,11 +123,7 @@ async fn autostop_and_autostart_run_the_workflows_once_at_their_time() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_sandbox_is_warned_then_stopped_and_a_used_one_is_not() {
-    let stack = sbx_e2e::stack_with(Options {
-        pool_size: 2,
-        ..Options::default()
-    })
-    .await;
+    let stack = stack().await;
     let api = Api::new(&stack);
     let alice = api.token("alice").await;
     let receiver = Receiver::start().await;

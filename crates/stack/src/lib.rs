@@ -325,7 +325,6 @@ impl LocalStack {
             },
             settings: sbx_notify::Settings {
                 bus: EVENT_BUS.to_owned(),
-                deliver_state_machine: state_machine_arn("deliver"),
                 api_url: api_url.clone(),
                 // Locally, receivers on this machine (the tests' own) are allowed.
                 policy: sbx_webhooks::Policy { allow_loopback: true },

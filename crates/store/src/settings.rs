@@ -9,17 +9,7 @@ const KEY: &str = "settings";
 
 impl TenantSettingsStore for DynamoStore {
     async fn tenant_settings(&self, tenant: &str) -> Result<TenantSettings, StoreError> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.config.tables.tenants)
-            .key("tenant", s(tenant))
-            .key("key", s(KEY))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("GetItem", e))?;
-        match found.item {
+        match self.get_tenant_item(tenant, KEY).await? {
             Some(item) => Ok(serde_dynamo::from_item(item)?),
             None => Ok(TenantSettings::default()),
         }

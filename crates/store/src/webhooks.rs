@@ -55,7 +55,7 @@ impl DynamoStore {
         Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
     }
 
-    async fn get_tenant_item(&self, tenant: &str, key: &str) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get_tenant_item(&self, tenant: &str, key: &str) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()

@@ -27,7 +27,6 @@ pub async fn init() -> Result<Init, ConfigError> {
 pub fn settings(vars: &Vars) -> Result<Settings, ConfigError> {
     Ok(Settings {
         bus: vars.or("SBX_EVENT_BUS", "sbx"),
-        deliver_state_machine: vars.or("SBX_DELIVER_STATE_MACHINE_ARN", ""),
         api_url: vars.or("SBX_API_URL", ""),
         policy: sbx_webhooks::Policy {
             allow_loopback: false,

@@ -54,6 +54,7 @@ pub async fn publish(
             endpoints.insert(tenant.clone(), store.endpoints(tenant).await?);
         }
         let now = sbx_lifecycle::rfc3339_millis::truncate(Utc::now());
+        let body = message.body();
         for endpoint in endpoints.get(tenant).into_iter().flatten() {
             if !endpoint.wants(&message.event_type) {
                 continue;
@@ -65,7 +66,7 @@ pub async fn publish(
                 order: message.order,
                 message_id: message.id.clone(),
                 event_type: message.event_type.clone(),
-                body: message.body(),
+                body: body.clone(),
                 status: DeliveryStatus::Pending,
                 attempts: 0,
                 redeliveries: 0,

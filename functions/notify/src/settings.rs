@@ -7,8 +7,6 @@ use sbx_webhooks::Policy;
 pub struct Settings {
     /// `SBX_EVENT_BUS`: the bus events are put on.
     pub bus: String,
-    /// `SBX_DELIVER_STATE_MACHINE_ARN`: the executions that deliver.
-    pub deliver_state_machine: String,
     /// `SBX_API_URL`: the base of the links in payloads.
     pub api_url: String,
     /// Where deliveries may go (loopback only on the local stack).
