@@ -6,12 +6,14 @@
 //! Persisting a change as one compare-and-set is the store's job, not this crate's.
 
 mod actions;
+pub mod cost;
 pub mod rules;
 mod sandbox;
 pub mod schedule;
 mod time;
 
 pub use actions::{Action, Actions};
+pub use cost::Cost;
 pub use sandbox::{
     AmqEndpoint, Change, Endpoints, Event, Failure, InstanceSize, NewSandbox, Outcome, Sandbox,
     SandboxOptions,

@@ -108,6 +108,10 @@ pub struct Sandbox {
     /// without changing the version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<crate::Schedule>,
+    /// What it has cost so far: brought up to date by the spend sweep, not by a change of
+    /// state (the version stays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::Cost>,
 }
 
 /// How an operation ended.
@@ -181,6 +185,7 @@ impl Sandbox {
             execution: None,
             endpoints: None,
             schedule: None,
+            cost: Some(crate::Cost::new(0, now, now, 0)),
         };
         let event = record.event(Operation::Create, None, now);
         Change { record, event }

@@ -21,6 +21,7 @@ mod page;
 mod sandboxes;
 pub mod schema;
 mod settings;
+mod spend;
 mod tenants;
 mod transaction;
 mod webhook;
@@ -38,6 +39,7 @@ pub use page::PageKey;
 pub use schema::TableNames;
 pub use webhook::{AttemptLog, Delivery, DeliveryStatus, Endpoint, EndpointSecret, Order};
 
+use sbx_lifecycle::cost::{Micros, Usd};
 use sbx_lifecycle::{Endpoints, Event, NewSandbox, Operation, Outcome, Sandbox, State};
 use std::future::Future;
 use std::time::Duration;
@@ -497,4 +499,204 @@ pub trait TenantSettingsStore: Send + Sync {
         tenant: &str,
         settings: &TenantSettings,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A tenant's monthly budget (SPEC: Spend), set by an admin.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Budget {
+    /// What the tenant may spend per calendar month (UTC).
+    pub monthly_usd: Usd,
+    /// What one sandbox may cost in all; at it the sandbox is stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_cap_usd: Option<Usd>,
+    /// The percentages of the budget at which an event is recorded, ascending.
+    #[serde(default = "Budget::default_thresholds")]
+    pub thresholds: Vec<u32>,
+    /// Whether the tenant's running sandboxes are stopped once the month's spend reaches the
+    /// budget.
+    #[serde(default = "Budget::stop_by_default")]
+    pub stop_at_limit: bool,
+}
+
+impl Budget {
+    pub const DEFAULT_THRESHOLDS: [u32; 3] = [50, 80, 100];
+
+    pub fn default_thresholds() -> Vec<u32> {
+        Self::DEFAULT_THRESHOLDS.to_vec()
+    }
+
+    fn stop_by_default() -> bool {
+        true
+    }
+}
+
+/// What a tenant spent in one month: the sum of its sandboxes' accruals there, and the
+/// thresholds already told of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthSpend {
+    pub tenant: String,
+    /// `2026-12`.
+    pub month: String,
+    pub spent: Usd,
+    pub warned: Vec<u32>,
+}
+
+/// A change of a tenant's budget or a threshold reached: its audit trail (the events table's
+/// `@budget#<tenant>` partition), published as `budget.updated` and `budget.threshold`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BudgetEvent {
+    pub tenant: String,
+    /// In the order given: the moment in milliseconds, then what it is.
+    pub seq: u64,
+    #[serde(with = "sbx_lifecycle::rfc3339_millis")]
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub kind: BudgetEventKind,
+    pub month: String,
+    pub monthly_usd: Usd,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_cap_usd: Option<Usd>,
+    /// For a threshold: the percentage reached and the month's spend then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent_usd: Option<Usd>,
+    /// Who set the budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetEventKind {
+    Updated,
+    Threshold,
+}
+
+impl BudgetEvent {
+    /// The budget `budget` set by `actor` at `at`.
+    pub fn updated(tenant: &str, budget: &Budget, actor: &str, at: chrono::DateTime<chrono::Utc>) -> Self {
+        let at = sbx_lifecycle::rfc3339_millis::truncate(at);
+        Self {
+            tenant: tenant.to_owned(),
+            seq: budget_seq(at, 0),
+            at,
+            kind: BudgetEventKind::Updated,
+            month: sbx_lifecycle::cost::month_of(at),
+            monthly_usd: budget.monthly_usd,
+            sandbox_cap_usd: budget.sandbox_cap_usd,
+            percent: None,
+            spent_usd: None,
+            actor: Some(actor.to_owned()),
+        }
+    }
+
+    /// `percent` of `budget` reached in the month of `spend`.
+    pub fn threshold(
+        spend: &MonthSpend,
+        budget: &Budget,
+        percent: u32,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let at = sbx_lifecycle::rfc3339_millis::truncate(at);
+        Self {
+            tenant: spend.tenant.clone(),
+            seq: budget_seq(at, percent),
+            at,
+            kind: BudgetEventKind::Threshold,
+            month: spend.month.clone(),
+            monthly_usd: budget.monthly_usd,
+            sandbox_cap_usd: budget.sandbox_cap_usd,
+            percent: Some(percent),
+            spent_usd: Some(spend.spent),
+            actor: None,
+        }
+    }
+}
+
+/// A budget event's number: its moment in milliseconds, then the threshold (0 for a change).
+fn budget_seq(at: chrono::DateTime<chrono::Utc>, percent: u32) -> u64 {
+    (at.timestamp_millis().max(0) as u64) * 1000 + u64::from(percent.min(999))
+}
+
+/// A sandbox whose cost is metered, as the spend sweep reads it: until when it is metered,
+/// the record version and state the meter saw last, and its total so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meter {
+    pub sandbox: Sandbox,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub version: u64,
+    pub state: State,
+    pub total: Micros,
+    /// Metered at least once (a new record's meter starts at its creation).
+    pub metered: bool,
+}
+
+/// What one metering of a sandbox writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metering<'a> {
+    pub meter: &'a Meter,
+    /// Metered up to here.
+    pub to: chrono::DateTime<chrono::Utc>,
+    /// The last version and state seen.
+    pub version: u64,
+    pub state: State,
+    pub accrued: &'a sbx_lifecycle::cost::Accrued,
+}
+
+/// The open meters a spend sweep read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meters {
+    pub items: Vec<Meter>,
+    pub read: u64,
+}
+
+/// Budgets, what tenants spent, and the meters of their sandboxes.
+pub trait SpendStore: Send + Sync {
+    /// Every open meter (a sandbox not yet metered to its deletion), through the sparse
+    /// `by-meter` index, at most `limit`.
+    fn open_meters(&self, limit: usize) -> impl Future<Output = Result<Meters, StoreError>> + Send;
+
+    /// Moves a meter on and adds what it accrued to its tenant's and its account's months:
+    /// one transaction, compared on the meter as read; `Ok(false)` when another sweep moved
+    /// it first. A meter that reached `deleted` is closed.
+    fn write_meter(&self, metering: &Metering<'_>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn budget(&self, tenant: &str) -> impl Future<Output = Result<Option<Budget>, StoreError>> + Send;
+
+    /// Sets the tenant's budget and records the change in its budget trail.
+    fn put_budget(
+        &self,
+        tenant: &str,
+        budget: &Budget,
+        event: &BudgetEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn month_spend(
+        &self,
+        tenant: &str,
+        month: &str,
+    ) -> impl Future<Output = Result<MonthSpend, StoreError>> + Send;
+
+    /// What the tenant's sandboxes in `account_id` accrued in `month`.
+    fn account_spend(
+        &self,
+        tenant: &str,
+        account_id: &str,
+        month: &str,
+    ) -> impl Future<Output = Result<Usd, StoreError>> + Send;
+
+    /// Records that `spend`'s thresholds are now `warned`, with their events: compared on the
+    /// thresholds as read, `Ok(false)` when another sweep recorded first.
+    fn warn_thresholds(
+        &self,
+        spend: &MonthSpend,
+        warned: &[u32],
+        events: &[BudgetEvent],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The tenant's budget trail, oldest first.
+    fn budget_events(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Vec<BudgetEvent>, StoreError>> + Send;
 }

@@ -53,6 +53,7 @@ impl DynamoStore {
                 &mut record,
                 crate::alarms::first_alarm(change.record.expires_at, change.record.created_at),
             );
+            crate::spend::meter_attributes(&mut record, &change.record);
             let put = Put::builder()
                 .table_name(&self.config.tables.sandboxes)
                 .set_item(Some(record))

@@ -28,6 +28,9 @@ pub const BY_EXPIRY: &str = "by-expiry";
 /// Sparse index of live sandboxes by their next alarm (an expiry warning that may be due):
 /// partition `alarm`, sort `alarm_at`.
 pub const BY_ALARM: &str = "by-alarm";
+/// Sparse index of the sandboxes whose cost is still metered (until the meter has seen their
+/// deletion): partition `meter`, sort `id`.
+pub const BY_METER: &str = "by-meter";
 /// Index of sandboxes by state: partition `state`, sort `updated_at`; of accounts by state:
 /// partition `state`, sort `account_id`.
 pub const BY_STATE: &str = "by-state";

@@ -26,6 +26,8 @@ pub(crate) enum Part {
     Account,
     /// The tenant's one account assignment.
     Assignment,
+    /// A tenant's budget or what it spent in a month.
+    Spend,
 }
 
 /// The items of one transaction, each with its part, and the token it is written under: its

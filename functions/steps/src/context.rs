@@ -70,4 +70,13 @@ impl Steps {
             organization: settings.organization,
         }
     }
+
+    /// The pinned prices, with the proxies this deployment launches.
+    pub fn pricing(&self) -> Result<sbx_lifecycle::cost::Pricing, crate::error::StepError> {
+        let infra = sbx_lifecycle::cost::SharedInfra {
+            proxy_instance_type: self.infrastructure.proxy.instance_type.clone(),
+            ..sbx_lifecycle::cost::SharedInfra::default()
+        };
+        Ok(sbx_lifecycle::cost::Pricing::pinned(&infra)?)
+    }
 }

@@ -7,12 +7,12 @@
 use crate::context::Steps;
 use crate::error::StepError;
 use crate::lambda::typed;
-use crate::sweep::{accounts, deadlines, expired, locks, orphans, pool, stuck};
+use crate::sweep::{accounts, deadlines, expired, locks, orphans, pool, spend, stuck};
 use crate::{account, constellations, infrastructure, ingress, instances, lock, network, record};
 use serde_json::Value;
 
 /// The step functions, by the name of their Lambda (and of their binary).
-pub const FUNCTIONS: [&str; 26] = [
+pub const FUNCTIONS: [&str; 27] = [
     "begin-operation",
     "finish-operation",
     "acquire-lock",
@@ -36,6 +36,7 @@ pub const FUNCTIONS: [&str; 26] = [
     "reconcile-stuck",
     "delete-expired",
     "run-deadlines",
+    "meter-spend",
     "collect-orphans",
     "cycle-accounts",
     "grow-pool",
@@ -79,6 +80,10 @@ pub async fn invoke(steps: &Steps, name: &str, payload: Value) -> Result<Value, 
         "reconcile-stuck" => typed(payload, |i| stuck::reconcile(store, workflows, sweep, i)).await,
         "delete-expired" => typed(payload, |i| expired::sweep(store, workflows, sweep, i)).await,
         "run-deadlines" => typed(payload, |i| deadlines::sweep(store, workflows, aws, sweep, i)).await,
+        "meter-spend" => {
+            let pricing = steps.pricing()?;
+            typed(payload, |i| spend::sweep(store, workflows, &pricing, sweep, i)).await
+        }
         "collect-orphans" => typed(payload, |i| orphans::collect(store, aws, infra, domain, sweep, i)).await,
         "cycle-accounts" => {
             typed(payload, |i| {

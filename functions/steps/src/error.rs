@@ -80,6 +80,13 @@ impl From<StepError> for lambda_runtime::Diagnostic {
     }
 }
 
+/// A price the estimate needs is missing: the deployment's table must be completed.
+impl From<sbx_lifecycle::cost::CostError> for StepError {
+    fn from(err: sbx_lifecycle::cost::CostError) -> Self {
+        StepError::Failed(err.to_string())
+    }
+}
+
 impl From<StoreError> for StepError {
     fn from(err: StoreError) -> Self {
         let message = err.to_string();

@@ -7,21 +7,9 @@ use crate::job::Job;
 use crate::network::NetworkOutput;
 use sbx_aws::Vms;
 use sbx_aws::instances::{InstanceState, Launch, Vm};
-use sbx_lifecycle::InstanceSize;
 use serde::{Deserialize, Serialize};
 
-pub const ROLES: [&str; 2] = ["acp", "ocp"];
-
-/// The instance type of each role for a size.
-pub fn instance_type(size: InstanceSize, role: &str) -> &'static str {
-    match (size, role) {
-        (InstanceSize::Small, _) => "t3.medium",
-        (InstanceSize::Medium, "acp") => "m5.xlarge",
-        (InstanceSize::Medium, _) => "m5.large",
-        (InstanceSize::Large, "acp") => "m5.2xlarge",
-        (InstanceSize::Large, _) => "m5.xlarge",
-    }
-}
+pub use sbx_lifecycle::cost::{ROLES, instance_type};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LaunchInput {

@@ -104,6 +104,17 @@ impl Init {
         config::ingress_domain(&self.vars)
     }
 
+    /// The pinned prices, with the shared infrastructure this deployment launches
+    /// (`SBX_PROXY_INSTANCE_TYPE`, `SBX_APPSTREAM_INSTANCE_TYPE`).
+    pub fn pricing(&self) -> Result<sbx_lifecycle::cost::Pricing, ConfigError> {
+        let infra = sbx_lifecycle::cost::SharedInfra::from_vars(|name| self.vars.optional(name));
+        sbx_lifecycle::cost::Pricing::pinned(&infra).map_err(|e| ConfigError::Invalid {
+            name: "infra/prices.json",
+            expected: "a price for every instance type the deployment launches",
+            value: e.to_string(),
+        })
+    }
+
     pub fn sweep_settings(&self) -> Result<SweepSettings, ConfigError> {
         SweepSettings::from_vars(&self.vars)
     }

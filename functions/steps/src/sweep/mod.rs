@@ -8,6 +8,8 @@
 //! - [`deadlines`]: `run-deadlines`, a `sandbox.expiring` notice at each threshold before an
 //!   expiry, and the schedules' autostop and autostart (also run every minute on their own, by
 //!   the `deadlines` workflow);
+//! - [`spend`]: `meter-spend`, each sandbox's cost brought up to date and each tenant's
+//!   budget looked at (also run every minute, by the `deadlines` workflow);
 //! - [`orphans`]: `collect-orphans`, resources of deleted sandboxes, and shared infrastructure
 //!   no active sandbox needs;
 //! - [`accounts`]: `cycle-accounts`, accounts expired, cleaned, proved empty by an independent
@@ -24,6 +26,7 @@ pub mod expired;
 pub mod locks;
 pub mod orphans;
 pub mod pool;
+pub mod spend;
 pub mod stuck;
 
 use crate::config::SweepSettings;
