@@ -394,6 +394,8 @@ impl LocalStack {
             deliver_state_machine: Some(state_machine_arn("deliver")),
             // Locally, receivers on this machine (the tests' own) may be registered.
             webhook_policy: sbx_webhooks::Policy { allow_loopback: true },
+            // The steps' own: t3.small proxies, a stream.standard.medium fleet.
+            shared_infra: sbx_lifecycle::cost::SharedInfra::default(),
         };
         let authorizer = sbx_gateway::jwt::Authorizer::new(
             identity.issuer.clone(),

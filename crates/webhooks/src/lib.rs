@@ -21,7 +21,7 @@ pub use schedule::Next;
 pub use send::{Answer, Attempt};
 
 /// Every event type sbx publishes; an endpoint subscribes to some of them, or to all.
-pub const EVENT_TYPES: [&str; 17] = [
+pub const EVENT_TYPES: [&str; 19] = [
     "sandbox.created",
     "sandbox.creating",
     "sandbox.started",
@@ -39,4 +39,6 @@ pub const EVENT_TYPES: [&str; 17] = [
     "account.expired",
     "account.cleaning",
     "account.quarantined",
+    "budget.updated",
+    "budget.threshold",
 ];

@@ -1,6 +1,7 @@
 //! The `api-accounts` function: the account pool, for admins only: the accounts by state,
-//! one account and its audit trail, adding an account, and sending a quarantined account back
-//! to cleaning.
+//! one account (with what its sandboxes cost this month) and its audit trail, adding an
+//! account, and sending a quarantined account back to cleaning. It also serves the tenants'
+//! budgets ([`crate::budget`]), which members may read.
 
 use crate::caller::identify;
 use crate::directory::Directory;
@@ -9,7 +10,8 @@ use crate::problem::{Problem, json};
 use crate::sandboxes::problem;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use sbx_store::{AccountChange, AccountState, AccountStore, StoreError};
+use sbx_lifecycle::cost::{self, Pricing};
+use sbx_store::{AccountChange, AccountState, AccountStore, SandboxStore, SpendStore, StoreError};
 use serde::{Deserialize, Serialize};
 
 const MAX_LIMIT: u32 = 100;
@@ -25,6 +27,20 @@ struct AccountList {
     items: Vec<sbx_store::Account>,
 }
 
+/// An account, with what its tenant's sandboxes there cost this month.
+#[derive(Debug, Serialize)]
+struct AccountView {
+    #[serde(flatten)]
+    account: sbx_store::Account,
+    cost: AccountCost,
+}
+
+#[derive(Debug, Serialize)]
+struct AccountCost {
+    month: String,
+    estimated_usd: cost::Usd,
+}
+
 #[derive(Debug, Serialize)]
 struct AccountEventList {
     items: Vec<sbx_store::AccountEvent>,
@@ -33,6 +49,7 @@ struct AccountEventList {
 pub struct Accounts<S, D> {
     pub store: S,
     pub directory: D,
+    pub pricing: Pricing,
 }
 
 /// An AWS account id: 12 digits.
@@ -40,7 +57,7 @@ fn valid_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-impl<S: AccountStore, D: Directory> Accounts<S, D> {
+impl<S: AccountStore + SandboxStore + SpendStore, D: Directory> Accounts<S, D> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let response = match self.route(&request).await {
             Ok(response) => response,
@@ -50,7 +67,17 @@ impl<S: AccountStore, D: Directory> Accounts<S, D> {
     }
 
     async fn route(&self, request: &Request) -> Result<Response<Body>, Problem> {
-        identify(request, &self.directory).await?.require_admin()?;
+        let caller = identify(request, &self.directory).await?;
+        match crate::route_key(request).as_deref() {
+            Some("GET /tenants/{id}/budget") => {
+                return crate::budget::handle(&self.store, &self.pricing, &caller, request, false).await;
+            }
+            Some("PUT /tenants/{id}/budget") => {
+                return crate::budget::handle(&self.store, &self.pricing, &caller, request, true).await;
+            }
+            _ => {}
+        }
+        caller.require_admin()?;
         match crate::route_key(request).as_deref() {
             Some("GET /accounts") => self.list(request).await,
             Some("POST /accounts") => self.add(request).await,
@@ -97,7 +124,25 @@ impl<S: AccountStore, D: Directory> Accounts<S, D> {
     async fn get(&self, request: &Request) -> Result<Response<Body>, Problem> {
         let id = target(request)?;
         let account = self.store.account(&id).await.map_err(problem)?;
-        Ok(json(StatusCode::OK, &account))
+        let month = cost::month_of(chrono::Utc::now());
+        let spent = match &account.tenant {
+            Some(tenant) => self
+                .store
+                .account_spend(tenant, &id, &month)
+                .await
+                .map_err(problem)?,
+            None => cost::Usd::default(),
+        };
+        Ok(json(
+            StatusCode::OK,
+            &AccountView {
+                account,
+                cost: AccountCost {
+                    month,
+                    estimated_usd: spent,
+                },
+            },
+        ))
     }
 
     async fn events(&self, request: &Request) -> Result<Response<Body>, Problem> {

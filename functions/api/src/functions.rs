@@ -32,6 +32,9 @@ pub struct Settings {
     pub deliver_state_machine: Option<String>,
     /// Where webhook endpoints may point. Deployed, never loopback; the local stack allows it.
     pub webhook_policy: sbx_webhooks::Policy,
+    /// What the accounts' shared infrastructure is made of, for the estimates
+    /// (`SBX_PROXY_INSTANCE_TYPE`, `SBX_APPSTREAM_INSTANCE_TYPE`).
+    pub shared_infra: sbx_lifecycle::cost::SharedInfra,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,6 +80,15 @@ impl Settings {
             state_machines,
             deliver_state_machine: var("SBX_DELIVER_STATE_MACHINE_ARN"),
             webhook_policy: sbx_webhooks::Policy::default(),
+            shared_infra: sbx_lifecycle::cost::SharedInfra::from_vars(var),
+        })
+    }
+
+    /// The pinned prices (`infra/prices.json`) for this deployment's shared infrastructure.
+    fn pricing(&self) -> Result<sbx_lifecycle::cost::Pricing, ConfigError> {
+        sbx_lifecycle::cost::Pricing::pinned(&self.shared_infra).map_err(|e| ConfigError::Invalid {
+            name: "SBX_PROXY_INSTANCE_TYPE",
+            problem: e.to_string(),
         })
     }
 
@@ -142,6 +154,7 @@ impl Settings {
             store: self.store(config)?,
             workflows: StepFunctions::new(sbx_transient::client!(aws_sdk_sfn, sfn), arns),
             directory: self.directory(config)?,
+            pricing: self.pricing()?,
         })
     }
 
@@ -166,6 +179,7 @@ impl Settings {
         Ok(Accounts {
             store: self.store(config)?,
             directory: self.directory(config)?,
+            pricing: self.pricing()?,
         })
     }
 }

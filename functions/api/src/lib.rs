@@ -2,7 +2,8 @@
 //!
 //! - `api-token` ([`token`]): `POST /token`, sign-in with Cognito.
 //! - `api-sandboxes` ([`sandboxes`]): the sandboxes of the caller's tenant.
-//! - `api-accounts` ([`accounts`]): the account pool, for admins.
+//! - `api-accounts` ([`accounts`]): the account pool, for admins, and the tenants' budgets
+//!   ([`budget`]).
 //! - `api-webhooks` ([`webhooks`]): the tenant's webhook endpoints and their delivery logs.
 //!
 //! [`routes::ROUTES`] says which function serves which route. Each function dispatches on the
@@ -12,6 +13,7 @@
 //! binaries ([`lambda`]) and the local API gateway both use it.
 
 pub mod accounts;
+pub mod budget;
 pub mod caller;
 pub mod conditional;
 pub mod directory;

@@ -20,6 +20,7 @@ pub enum Kind {
     NotFound,
     InvalidTransition,
     QuotaExceeded,
+    BudgetExceeded,
     IdempotencyKeyReused,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -29,13 +30,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::InvalidRequest,
         Kind::Unauthorized,
         Kind::Forbidden,
         Kind::NotFound,
         Kind::InvalidTransition,
         Kind::QuotaExceeded,
+        Kind::BudgetExceeded,
         Kind::IdempotencyKeyReused,
         Kind::PayloadTooLarge,
         Kind::UnsupportedMediaType,
@@ -53,6 +55,7 @@ impl Kind {
             Kind::NotFound => "not-found",
             Kind::InvalidTransition => "invalid-transition",
             Kind::QuotaExceeded => "quota-exceeded",
+            Kind::BudgetExceeded => "budget-exceeded",
             Kind::IdempotencyKeyReused => "idempotency-key-reused",
             Kind::PayloadTooLarge => "payload-too-large",
             Kind::UnsupportedMediaType => "unsupported-media-type",
@@ -68,7 +71,7 @@ impl Kind {
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
-            Kind::InvalidTransition | Kind::QuotaExceeded => StatusCode::CONFLICT,
+            Kind::InvalidTransition | Kind::QuotaExceeded | Kind::BudgetExceeded => StatusCode::CONFLICT,
             Kind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -86,6 +89,7 @@ impl Kind {
             Kind::NotFound => "Not found",
             Kind::InvalidTransition => "The current state does not allow this",
             Kind::QuotaExceeded => "The tenant's sandbox quota is used up",
+            Kind::BudgetExceeded => "This would take the tenant past its monthly budget",
             Kind::IdempotencyKeyReused => "The idempotency key was used for another request",
             Kind::PayloadTooLarge => "The request body is too large",
             Kind::UnsupportedMediaType => "The request body must be JSON",
@@ -110,6 +114,19 @@ pub struct Problem {
     /// For `invalid-transition`: the sandbox's current state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<State>,
+    /// For `budget-exceeded`: the month's budget, spend and estimate.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub figures: Option<BudgetFigures>,
+}
+
+/// The figures a `budget-exceeded` problem names, in dollars.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetFigures {
+    pub month: String,
+    pub budget_usd: sbx_lifecycle::cost::Usd,
+    pub spent_usd: sbx_lifecycle::cost::Usd,
+    /// The spend and the estimate of the tenant's sandboxes, with this one, to the month's end.
+    pub forecast_usd: sbx_lifecycle::cost::Usd,
 }
 
 impl Problem {
@@ -120,6 +137,14 @@ impl Problem {
             status: kind.status().as_u16(),
             detail: detail.into(),
             state: None,
+            figures: None,
+        }
+    }
+
+    pub fn budget_exceeded(detail: impl Into<String>, figures: BudgetFigures) -> Self {
+        Self {
+            figures: Some(figures),
+            ..Self::new(Kind::BudgetExceeded, detail)
         }
     }
 

@@ -39,7 +39,7 @@ const fn route(method: &'static str, path: &'static str, function: &'static str)
     }
 }
 
-pub const ROUTES: [Route; 24] = [
+pub const ROUTES: [Route; 26] = [
     Route {
         method: "POST",
         path: "/token",
@@ -69,6 +69,8 @@ pub const ROUTES: [Route; 24] = [
     route("POST", "/webhooks/{id}/redeliver", WEBHOOKS),
     route("GET", "/tenants/{id}/notifications", WEBHOOKS),
     route("PUT", "/tenants/{id}/notifications", WEBHOOKS),
+    route("GET", "/tenants/{id}/budget", ACCOUNTS),
+    route("PUT", "/tenants/{id}/budget", ACCOUNTS),
 ];
 
 /// The route `method` and `path` match, with the value of `{id}` if the template has one.

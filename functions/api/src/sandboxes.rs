@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use sbx_lifecycle::{InstanceSize, NewSandbox, Operation, Sandbox, SandboxOptions, State, rules};
-use sbx_store::{ListQuery, SandboxStore, StoreError};
+use sbx_store::{ListQuery, SandboxStore, SpendStore, StoreError};
 use sbx_workflows::Workflows;
 use serde::{Deserialize, Serialize};
 
@@ -95,9 +95,11 @@ pub struct Sandboxes<S, W, D> {
     pub store: S,
     pub workflows: W,
     pub directory: D,
+    /// The prices a create or start is checked against the tenant's budget with.
+    pub pricing: sbx_lifecycle::cost::Pricing,
 }
 
-impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
+impl<S: SandboxStore + SpendStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let response = match self.route(&request).await {
             Ok(response) => response,
@@ -143,6 +145,14 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
             },
             expires_at: Utc::now() + chrono::Duration::hours(i64::from(hours)),
         };
+        let now = Utc::now();
+        crate::budget::check(
+            &self.store,
+            &self.pricing,
+            &Sandbox::create(new.clone(), now).record,
+            now,
+        )
+        .await?;
         let created = self.store.create(new, key).await.map_err(problem)?;
         let sandbox = created.sandbox;
         // A repeated request whose create never got its execution starts it now; one whose
@@ -246,6 +256,13 @@ impl<S: SandboxStore, W: Workflows, D: Directory> Sandboxes<S, W, D> {
         operation: Operation,
     ) -> Result<Response<Body>, Problem> {
         let (tenant, id) = target(caller, request)?;
+        if operation == Operation::Start {
+            let sandbox = self.store.get(&tenant, &id).await.map_err(problem)?;
+            // Only a start that can begin is weighed; the others are refused as before.
+            if operation.may_begin(Some(sandbox.state), sandbox.failure.as_ref()) {
+                crate::budget::check(&self.store, &self.pricing, &sandbox, Utc::now()).await?;
+            }
+        }
         match self.store.begin(&tenant, &id, operation).await {
             Ok(sandbox) => {
                 self.launch(operation, &sandbox).await?;
@@ -459,6 +476,8 @@ mod tests {
                 store: FakeStore::default(),
                 workflows: FakeWorkflows::default(),
                 directory: Users,
+                pricing: sbx_lifecycle::cost::Pricing::pinned(&Default::default())
+                    .unwrap_or_else(|e| panic!("{e}")),
             }
         }
 

@@ -6,11 +6,12 @@
 //! | `<tenant>#<sandbox>` | a sandbox's change of state | `sandbox.created`, `.creating`, `.started`, `.stopping`, `.stopped`, `.starting`, `.deleting`, `.deleted`, `.failed` |
 //! | `@notice#<tenant>#<sandbox>` | a notice about a sandbox | `sandbox.expiring`, `sandbox.idle`, `sandbox.idle-stopped` |
 //! | `@account-trail#<id>` | an account's change of state | `account.pool`, `.assigned`, `.expired`, `.cleaning`, `.quarantined` |
+//! | `@budget#<tenant>` | a tenant's budget set, or a threshold of it reached | `budget.updated`, `budget.threshold` |
 //! | `@account#<id>` | an account's infrastructure journal | not published |
 
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::{Event, State};
-use sbx_store::{AccountEvent, Notice, NoticeKind, Order};
+use sbx_store::{AccountEvent, BudgetEvent, BudgetEventKind, Notice, NoticeKind, Order};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -24,6 +25,7 @@ pub enum Entry {
     Sandbox(Event),
     Account(AccountEvent),
     Notice(Notice),
+    Budget(BudgetEvent),
     /// Not published (an account's infrastructure journal).
     Other(String),
 }
@@ -41,6 +43,8 @@ impl Entry {
             Entry::Account(serde_dynamo::from_item(item)?)
         } else if partition.sandbox.starts_with("@notice#") {
             Entry::Notice(serde_dynamo::from_item(item)?)
+        } else if partition.sandbox.starts_with("@budget#") {
+            Entry::Budget(serde_dynamo::from_item(item)?)
         } else if partition.sandbox.starts_with('@') {
             Entry::Other(partition.sandbox)
         } else {
@@ -81,6 +85,7 @@ impl Message {
             Entry::Sandbox(event) => Some(Self::sandbox(event, api_url)),
             Entry::Account(event) => Some(Self::account(event)),
             Entry::Notice(notice) => Some(Self::notice(notice, api_url)),
+            Entry::Budget(event) => Some(Self::budget(event, api_url)),
             Entry::Other(_) => None,
         }
     }
@@ -161,6 +166,34 @@ impl Message {
                     "links": {"sandbox": link},
                 }),
             },
+        }
+    }
+
+    fn budget(event: &BudgetEvent, api_url: &str) -> Self {
+        let kind = match event.kind {
+            BudgetEventKind::Updated => "updated",
+            BudgetEventKind::Threshold => "threshold",
+        };
+        Self {
+            id: stable_id(&format!("@budget#{}", event.tenant), event.seq),
+            event_type: format!("budget.{kind}"),
+            tenant: Some(event.tenant.clone()),
+            stream: "@budget".to_owned(),
+            order: Order {
+                version: event.seq,
+                notice: 0,
+            },
+            timestamp: event.at,
+            data: json!({
+                "tenant": event.tenant,
+                "month": event.month,
+                "monthly_usd": event.monthly_usd,
+                "sandbox_cap_usd": event.sandbox_cap_usd,
+                "percent": event.percent,
+                "spent_usd": event.spent_usd,
+                "actor": event.actor,
+                "links": {"budget": format!("{}/tenants/{}/budget", api_url.trim_end_matches('/'), event.tenant)},
+            }),
         }
     }
 
@@ -273,5 +306,39 @@ mod tests {
             "https://api.example.com/sandboxes/sb-1"
         );
         assert_eq!(body["timestamp"], "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn a_budget_threshold_is_published_to_its_tenant_with_the_figures() {
+        let spend = sbx_store::MonthSpend {
+            tenant: "acme".into(),
+            month: "2026-12".into(),
+            spent: sbx_lifecycle::cost::Usd(41_000_000),
+            warned: vec![],
+        };
+        let budget = sbx_store::Budget {
+            monthly_usd: sbx_lifecycle::cost::Usd(50_000_000),
+            sandbox_cap_usd: None,
+            thresholds: vec![80],
+            stop_at_limit: true,
+        };
+        let event = BudgetEvent::threshold(&spend, &budget, 80, DateTime::UNIX_EPOCH);
+        let mut body = serde_json::to_value(&event).unwrap_or_default();
+        body["sandbox"] = json!("@budget#acme");
+        let item: serde_dynamo::Item = serde_dynamo::to_item(body).unwrap_or_else(|e| panic!("{e}"));
+        let entry = Entry::from_item(item).unwrap_or_else(|e| panic!("{e}"));
+        let message = Message::of(&entry, "https://api.example").unwrap_or_else(|| panic!("published"));
+        assert_eq!(message.event_type, "budget.threshold");
+        assert_eq!(message.tenant.as_deref(), Some("acme"));
+        assert_eq!(message.data["percent"], 80);
+        assert_eq!(message.data["spent_usd"], 41.0);
+        assert_eq!(message.data["monthly_usd"], 50.0);
+        assert_eq!(
+            message.id,
+            Message::of(&entry, "https://other")
+                .map(|m| m.id)
+                .unwrap_or_default(),
+            "stable"
+        );
     }
 }

@@ -1,0 +1,287 @@
+//! Budgets (SPEC: Spend): `GET|PUT /tenants/{id}/budget`, served by `api-accounts`, and the
+//! check a create or start passes first: refused with `budget-exceeded`, naming the figures,
+//! when this month's spend and the estimate of the tenant's live sandboxes to their expiry (or
+//! the month's end) would pass the budget.
+
+use crate::caller::Caller;
+use crate::input;
+use crate::problem::{BudgetFigures, Kind, Problem, json};
+use crate::sandboxes::problem;
+use chrono::{DateTime, Utc};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use sbx_lifecycle::cost::{self, Planned, Pricing, Usd};
+use sbx_lifecycle::{Sandbox, State};
+use sbx_store::{Budget, BudgetEvent, ListQuery, SandboxStore, SpendStore};
+use serde::{Deserialize, Serialize};
+
+/// The most a monthly budget or a cap may be, in dollars.
+const MAX_USD: f64 = 10_000_000.0;
+/// At most this many thresholds, each a percentage from 1 to 200.
+const MAX_THRESHOLDS: usize = 10;
+const THRESHOLD_PERCENT: std::ops::RangeInclusive<u32> = 1..=200;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetBody {
+    pub monthly_usd: f64,
+    #[serde(default)]
+    pub sandbox_cap_usd: Option<f64>,
+    #[serde(default)]
+    pub thresholds: Option<Vec<u32>>,
+    #[serde(default)]
+    pub stop_at_limit: Option<bool>,
+}
+
+fn dollars(name: &str, value: f64) -> Result<Usd, Problem> {
+    if !value.is_finite() || value <= 0.0 || value > MAX_USD {
+        return Err(Problem::invalid(format!(
+            "{name}: dollars, more than 0 and at most {MAX_USD}, not {value}"
+        )));
+    }
+    Ok(Usd(cost::micros(value)))
+}
+
+impl BudgetBody {
+    /// The budget asked for, or what is wrong with it.
+    pub fn budget(self) -> Result<Budget, Problem> {
+        let mut thresholds = self.thresholds.unwrap_or_else(Budget::default_thresholds);
+        if thresholds.len() > MAX_THRESHOLDS {
+            return Err(Problem::invalid(format!("thresholds: at most {MAX_THRESHOLDS}")));
+        }
+        for (i, percent) in thresholds.iter().enumerate() {
+            if !THRESHOLD_PERCENT.contains(percent) {
+                return Err(Problem::invalid(format!(
+                    "thresholds[{i}]: a percentage of the budget, 1 to 200, not {percent}"
+                )));
+            }
+        }
+        thresholds.sort_unstable();
+        thresholds.dedup();
+        Ok(Budget {
+            monthly_usd: dollars("monthly_usd", self.monthly_usd)?,
+            sandbox_cap_usd: self
+                .sandbox_cap_usd
+                .map(|cap| dollars("sandbox_cap_usd", cap))
+                .transpose()?,
+            thresholds,
+            stop_at_limit: self.stop_at_limit.unwrap_or(true),
+        })
+    }
+}
+
+/// A tenant's budget and where its month stands.
+#[derive(Debug, Serialize)]
+pub struct BudgetView {
+    pub tenant: String,
+    /// `None` when no budget is set: nothing is refused or stopped for spend.
+    pub budget: Option<Budget>,
+    pub month: String,
+    /// What the tenant's sandboxes cost this month so far (to the last meter run).
+    pub spent_usd: Usd,
+    /// The spend and the estimate of its live sandboxes to their expiry or the month's end.
+    pub forecast_usd: Usd,
+    /// The thresholds reached this month.
+    pub warned: Vec<u32>,
+    pub prices: PriceSource,
+}
+
+/// Where the estimate's prices come from.
+#[derive(Debug, Serialize)]
+pub struct PriceSource {
+    pub as_of: String,
+    pub region: String,
+    pub source: String,
+}
+
+impl PriceSource {
+    pub fn of(pricing: &Pricing) -> Self {
+        Self {
+            as_of: pricing.prices.as_of.clone(),
+            region: pricing.prices.region.clone(),
+            source: pricing.prices.source.clone(),
+        }
+    }
+}
+
+/// Every live sandbox of the tenant, page by page (a tenant has at most its quota).
+async fn live(store: &impl SandboxStore, tenant: &str) -> Result<Vec<Sandbox>, Problem> {
+    let mut all = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = store
+            .list(
+                tenant,
+                &ListQuery {
+                    state: None,
+                    limit: ListQuery::MAX_LIMIT,
+                    next_token,
+                },
+            )
+            .await
+            .map_err(problem)?;
+        all.extend(page.items.into_iter().filter(|s| s.state.is_live()));
+        match page.next_token {
+            Some(token) => next_token = Some(token),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// This month's spend plus what the tenant's live sandboxes will cost to their expiry or the
+/// month's end, with `change` (a sandbox created or started: it will be started) applied.
+async fn forecast(
+    store: &(impl SandboxStore + SpendStore),
+    pricing: &Pricing,
+    tenant: &str,
+    change: Option<&Sandbox>,
+    now: DateTime<Utc>,
+) -> Result<(Usd, Usd), Problem> {
+    let spent = store
+        .month_spend(tenant, &cost::month_of(now))
+        .await
+        .map_err(problem)?
+        .spent;
+    let mut sandboxes = live(store, tenant).await?;
+    sandboxes.retain(|s| change.is_none_or(|c| c.id != s.id));
+    let planned: Vec<Planned<'_>> = sandboxes
+        .iter()
+        .map(|s| Planned {
+            options: &s.options,
+            state: s.state,
+            expires_at: s.expires_at,
+        })
+        .chain(change.map(|c| Planned {
+            options: &c.options,
+            state: State::Started,
+            expires_at: c.expires_at,
+        }))
+        .collect();
+    let ahead = cost::month_forecast(&pricing.prices, &pricing.shared, &planned, now)
+        .map_err(|e| Problem::internal(Kind::Internal, "the price table", &e))?;
+    Ok((spent, Usd(spent.0 + ahead)))
+}
+
+/// Refuses `change` (a create or a start) when the estimate says it would take the tenant past
+/// its budget this month.
+pub async fn check(
+    store: &(impl SandboxStore + SpendStore),
+    pricing: &Pricing,
+    change: &Sandbox,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let Some(budget) = store.budget(&change.tenant).await.map_err(problem)? else {
+        return Ok(());
+    };
+    let (spent, forecast) = forecast(store, pricing, &change.tenant, Some(change), now).await?;
+    if forecast <= budget.monthly_usd {
+        return Ok(());
+    }
+    let month = cost::month_of(now);
+    Err(Problem::budget_exceeded(
+        format!(
+            "tenant {} has spent {spent} of its {} budget for {month}; with this sandbox running until {}, its sandboxes would cost an estimated {forecast} this month",
+            change.tenant,
+            budget.monthly_usd,
+            change
+                .expires_at
+                .min(cost::month_end(now))
+                .format("%Y-%m-%d %H:%M UTC"),
+        ),
+        BudgetFigures {
+            month,
+            budget_usd: budget.monthly_usd,
+            spent_usd: spent,
+            forecast_usd: forecast,
+        },
+    ))
+}
+
+/// `GET|PUT /tenants/{id}/budget`: members read their own tenant's, admins any and set them.
+pub async fn handle(
+    store: &(impl SandboxStore + SpendStore),
+    pricing: &Pricing,
+    caller: &Caller,
+    request: &Request,
+    set: bool,
+) -> Result<Response<Body>, Problem> {
+    input::query(request, &[])?;
+    let tenant = input::path_id(request)?;
+    if sbx_lifecycle::rules::id("tenant", &tenant).is_err() {
+        return Err(Problem::not_found(format!("tenant {tenant:?} not found")));
+    }
+    if set {
+        caller.require_admin()?;
+    } else if !caller.admin && caller.tenant.as_deref() != Some(tenant.as_str()) {
+        return Err(Problem::new(
+            Kind::Forbidden,
+            "a member reads only their own tenant's budget",
+        ));
+    }
+    let now = Utc::now();
+    let budget = if set {
+        let body: BudgetBody = input::json_body(request)?;
+        let budget = body.budget()?;
+        let event = BudgetEvent::updated(&tenant, &budget, &caller.username, now);
+        store
+            .put_budget(&tenant, &budget, &event)
+            .await
+            .map_err(problem)?;
+        Some(budget)
+    } else {
+        store.budget(&tenant).await.map_err(problem)?
+    };
+    let month = cost::month_of(now);
+    let spend = store.month_spend(&tenant, &month).await.map_err(problem)?;
+    let (_, forecast_usd) = forecast(store, pricing, &tenant, None, now).await?;
+    Ok(json(
+        StatusCode::OK,
+        &BudgetView {
+            tenant,
+            budget,
+            month,
+            spent_usd: spend.spent,
+            forecast_usd,
+            warned: spend.warned,
+            prices: PriceSource::of(pricing),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(json: &str) -> Result<Budget, Problem> {
+        serde_json::from_str::<BudgetBody>(json)
+            .map_err(|e| Problem::invalid(e.to_string()))
+            .and_then(BudgetBody::budget)
+    }
+
+    #[test]
+    fn a_budget_is_dollars_with_thresholds_in_order() {
+        let budget = body(r#"{"monthly_usd": 250, "sandbox_cap_usd": 40.5, "thresholds": [100, 50, 50]}"#)
+            .unwrap_or_else(|p| panic!("{}", p.detail));
+        assert_eq!(budget.monthly_usd, Usd(250_000_000));
+        assert_eq!(budget.sandbox_cap_usd, Some(Usd(40_500_000)));
+        assert_eq!(budget.thresholds, [50, 100]);
+        assert!(budget.stop_at_limit);
+        let plain = body(r#"{"monthly_usd": 1}"#).unwrap_or_else(|p| panic!("{}", p.detail));
+        assert_eq!(plain.thresholds, [50, 80, 100]);
+    }
+
+    #[test]
+    fn a_bad_budget_says_what_is_wrong() {
+        for (json, wanted) in [
+            (r#"{"monthly_usd": 0}"#, "monthly_usd"),
+            (r#"{"monthly_usd": -5}"#, "monthly_usd"),
+            (r#"{"monthly_usd": 1e12}"#, "monthly_usd"),
+            (r#"{"monthly_usd": 5, "sandbox_cap_usd": 0}"#, "sandbox_cap_usd"),
+            (r#"{"monthly_usd": 5, "thresholds": [0]}"#, "thresholds[0]"),
+            (r#"{"monthly_usd": 5, "thresholds": [50, 300]}"#, "thresholds[1]"),
+        ] {
+            let refused = body(json).err().map(|p| p.detail).unwrap_or_default();
+            assert!(refused.starts_with(wanted), "{json}: {refused}");
+        }
+    }
+}
