@@ -58,6 +58,8 @@ pub struct Ended {
     pub status: String,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// The execution's output (`null` when it has none).
+    pub output: Value,
 }
 
 pub fn sfn(stack: &LocalStack) -> aws_sdk_sfn::Client {
@@ -94,6 +96,10 @@ pub async fn run(stack: &LocalStack, machine: &str, name: &str, input: &Value) -
                 status,
                 error: described.error().map(str::to_owned),
                 cause: described.cause().map(str::to_owned),
+                output: described
+                    .output()
+                    .and_then(|text| serde_json::from_str(text).ok())
+                    .unwrap_or(Value::Null),
             };
         }
         assert!(

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod auth;
+mod budget;
 mod conditional;
 mod coverage;
 mod create;
@@ -167,6 +168,7 @@ pub const BEHAVIOURS: &[(&str, Behaviour)] = &[
     behaviour!(webhooks::refuses_private_addresses_and_bad_registrations),
     behaviour!(webhooks::logs_deliveries_and_redelivers),
     behaviour!(notifications::members_read_and_set_their_own_thresholds),
+    behaviour!(budget::admins_set_budgets_and_a_create_over_one_is_refused),
 ];
 
 /// What the behaviours saw: every (route, status) pair.
