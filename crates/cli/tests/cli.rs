@@ -581,3 +581,71 @@ async fn webhooks_are_added_listed_rotated_logged_and_removed() {
     assert_eq!(gone.status.code(), Some(3), "{gone:?}");
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn costs_and_budgets_are_shown_and_set() {
+    let stack = stack().await;
+    let (alice, olivia) = (
+        Cli {
+            api_url: stack.api_url.clone(),
+            config: config_dir("cost-alice"),
+        },
+        Cli {
+            api_url: stack.api_url.clone(),
+            config: config_dir("cost-olivia"),
+        },
+    );
+    alice
+        .run(&["login", "alice", "--password-stdin"], "Alice-sandbox-1\n")
+        .await;
+    olivia
+        .run(&["login", "olivia", "--password-stdin"], "Olivia-operator-1\n")
+        .await;
+    let created = alice.json(&["create", "priced"]).await;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let one = alice.json(&["cost", &id]).await;
+    assert_eq!(one["id"], id.as_str());
+    assert!(one["estimated_usd"].is_number(), "{one}");
+
+    // A member may not set a budget: the API refuses it as forbidden.
+    let refused = alice
+        .run(&["budget", "set", "--tenant", "acme", "--monthly", "100"], "")
+        .await;
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("forbidden"),
+        "{refused:?}"
+    );
+    let set = olivia
+        .json(&[
+            "budget",
+            "set",
+            "--tenant",
+            "acme",
+            "--monthly",
+            "250",
+            "--cap",
+            "40",
+            "--thresholds",
+            "90,50",
+        ])
+        .await;
+    assert_eq!(set["budget"]["monthly_usd"], 250.0, "{set}");
+    assert_eq!(set["budget"]["sandbox_cap_usd"], 40.0);
+    assert_eq!(set["budget"]["thresholds"], serde_json::json!([50, 90]));
+    let shown = alice.ok(&["budget", "get"]).await;
+    assert!(
+        shown.contains("monthly    $250.00") && shown.contains("cap        $40.00 per sandbox"),
+        "{shown}"
+    );
+    let table = alice.ok(&["cost"]).await;
+    assert!(
+        table.starts_with("ID") && table.contains(&id) && table.contains("of a $250.00 budget"),
+        "{table}"
+    );
+    assert!(table.contains("prices: us-east-1 as of"), "{table}");
+    let all = alice.json(&["cost"]).await;
+    assert_eq!(all["items"][0]["id"], id.as_str(), "{all}");
+    assert_eq!(all["tenant"], "acme");
+    stack.stop();
+}
