@@ -59,3 +59,20 @@ export function duration(ms) {
   if (m < 60) return `${m}m ${s % 60}s`;
   return `${Math.floor(m / 60)}h ${m % 60}m`;
 }
+
+/** Dollars as people read them: two decimals, or four under a dollar an hour. */
+export function usd(amount, digits = 2) {
+  return typeof amount === 'number' ? `$${amount.toFixed(digits)}` : '—';
+}
+
+/** What a sandbox has cost and costs now, from its record's `cost`. */
+export function CostText({ cost }) {
+  if (!cost) return <span class="muted">—</span>;
+  // The spend sweep has not looked at it yet (it does every minute).
+  if (cost.as_of === cost.since) return <span class="muted">not metered yet</span>;
+  return (
+    <span>
+      {usd(cost.estimated_usd)} <span class="muted">({usd(cost.rate_usd_per_hour, 3)}/h now)</span>
+    </span>
+  );
+}

@@ -262,10 +262,17 @@ test('a failed sandbox shows its error and cause, and only what the table allows
   assert.ok(FAILED, 'SBX_FAILED_SANDBOX names the sandbox the harness failed');
   const { context, page, problems } = await open();
   await signIn(page, 'alice');
+  // The month against the budget, and what the sandbox has cost (two hours metered).
+  await page.getByTestId('month-spend').filter({ hasText: 'of a $1000.00 budget' }).waitFor();
+  const cost = Number(await page.locator(`tr[data-sandbox="${FAILED}"] td[data-cost]`).getAttribute('data-cost'));
+  // Failed after its first seconds: two hours of its 150 GiB of volumes, about $0.033.
+  assert.ok(cost > 0.03 && cost < 0.05, `${cost}`);
+  await shot(page, '18-list-with-spend');
   await page.locator(`tr[data-sandbox="${FAILED}"] a`).first().click();
   await page.locator('section[data-state="failed"]').waitFor();
   await page.getByRole('heading', { name: 'The stop failed' }).waitFor();
   assert.equal(await page.getByTestId('failure-error').textContent(), 'Sbx.Transient');
+  assert.match(await page.getByTestId('cost').textContent(), /^\$\d+\.\d\d \(\$\d+\.\d{3}\/h now\)$/);
   // The cause is text, markup and all.
   assert.equal(await page.getByTestId('failure-cause').textContent(), 'StopInstances: RequestLimitExceeded (<script>alert(1)</script>)');
   assert.equal(await page.locator('[data-testid="failure-cause"] script').count(), 0);

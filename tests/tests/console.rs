@@ -91,6 +91,27 @@ async fn the_console_works_in_a_real_browser() {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    // Its tenant has a budget, and two hours of spend metered (time made to pass).
+    let olivia = api.token("olivia").await;
+    let budget = api
+        .send(
+            "PUT",
+            "/tenants/acme/budget",
+            Some(&olivia),
+            Some(&serde_json::json!({"monthly_usd": 1000})),
+        )
+        .await;
+    assert_eq!(budget.status, 200, "{budget:?}");
+    let created_at =
+        chrono::DateTime::parse_from_rfc3339(created.body["created_at"].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    sbx_e2e::succeed(
+        &stack,
+        "deadlines",
+        "two-hours-of-spend",
+        &serde_json::json!({"as_of": (created_at + chrono::Duration::hours(2)).to_rfc3339()}),
+    )
+    .await;
 
     let screenshots = root.join("target").join("console-screenshots");
     let run = tokio::process::Command::new("node")

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { query, enc } from '../api.js';
 import { useLive } from '../live.js';
 import { href, go } from '../route.js';
-import { Loading, Problem, SafeLink, StateBadge, Time } from '../components.jsx';
+import { CostText, Loading, Problem, SafeLink, StateBadge, Time, usd } from '../components.jsx';
 
 export const STATES = ['initializing', 'started', 'stopping', 'stopped', 'starting', 'deleting', 'deleted', 'failed'];
 const PAGE = 20;
@@ -28,6 +28,9 @@ export function SandboxList({ user, tenant, state }) {
     go('/sandboxes', { tenant, state: next });
   };
   const items = live.data?.items ?? [];
+  // The month against the budget: the tenant named (admins), else the caller's own.
+  const budgetTenant = tenant || items[0]?.tenant || '';
+  const budget = useLive(budgetTenant ? `/tenants/${enc(budgetTenant)}/budget` : null);
   return (
     <section>
       <h1>Sandboxes{tenant ? ` of ${tenant}` : ''}</h1>
@@ -63,6 +66,7 @@ export function SandboxList({ user, tenant, state }) {
           Admins act for one tenant at a time: name one above, or pick one on the <a href={href('/tenants')}>tenants page</a>.
         </p>
       )}
+      {budget.data && <MonthSpend view={budget.data} />}
       <Problem error={live.error} context="the list" retrying />
       {live.loading && !live.data && path && <Loading what="sandboxes" />}
       {live.data && items.length === 0 && <p class="muted">No sandboxes{state ? ` in state ${state}` : ''}.</p>}
@@ -74,6 +78,7 @@ export function SandboxList({ user, tenant, state }) {
               <th scope="col">Id</th>
               <th scope="col">State</th>
               <th scope="col">Expires</th>
+              <th scope="col">Cost</th>
               <th scope="col">Endpoints</th>
             </tr>
           </thead>
@@ -91,6 +96,9 @@ export function SandboxList({ user, tenant, state }) {
                 </td>
                 <td>
                   <Time at={s.expires_at} />
+                </td>
+                <td data-cost={s.cost?.estimated_usd ?? ''}>
+                  <CostText cost={s.cost} />
                 </td>
                 <td>{s.endpoints?.web ? <SafeLink url={s.endpoints.web}>web</SafeLink> : <span class="muted">—</span>}</td>
               </tr>
@@ -122,5 +130,19 @@ export function SandboxList({ user, tenant, state }) {
         </button>
       </nav>
     </section>
+  );
+}
+
+/** This month's spend, against the budget when there is one. */
+function MonthSpend({ view }) {
+  const limit = view.budget?.monthly_usd;
+  const percent = limit ? Math.round((view.spent_usd * 100) / limit) : null;
+  return (
+    <p class="spend" data-testid="month-spend">
+      {view.month}: <strong>{usd(view.spent_usd)}</strong>
+      {limit ? ` of a ${usd(limit)} budget (${percent}%)` : ', no budget set'}; forecast {usd(view.forecast_usd)}
+      {view.warned?.length ? ` · thresholds reached: ${view.warned.map((p) => `${p}%`).join(', ')}` : ''}
+      <span class="muted"> · prices {view.prices.region}, {view.prices.as_of}</span>
+    </p>
   );
 }

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { request, query, enc, ApiError } from '../api.js';
 import { useLive, useNow, useTrail } from '../live.js';
 import { href } from '../route.js';
-import { Loading, Problem, SafeLink, StateBadge, Time, duration } from '../components.jsx';
+import { CostText, Loading, Problem, SafeLink, StateBadge, Time, duration } from '../components.jsx';
 
 /**
  * The workflow steps seen so far of the running operation: the current one and those before
@@ -253,6 +253,10 @@ export function SandboxPage({ user, id, tenant }) {
           </dd>
           <dt>Schedule</dt>
           <dd data-testid="schedule">{describeSchedule(sandbox.schedule)}</dd>
+          <dt>Cost</dt>
+          <dd data-testid="cost" title={sandbox.cost ? `estimated as of ${sandbox.cost.as_of}, from the pinned price table` : ''}>
+            <CostText cost={sandbox.cost} />
+          </dd>
           <dt>Version</dt>
           <dd>{sandbox.version}</dd>
         </dl>
