@@ -71,7 +71,7 @@ fn the_template_deploys_exactly_what_build_lambdas_builds() {
     assert_eq!(packages, ["sbx-steps", "sbx-api", "sbx-notify"]);
     let built: BTreeSet<String> = binaries(&packages).into_iter().map(|(_, bin, _)| bin).collect();
     let deployed = template_functions();
-    assert_eq!(deployed.len(), 33, "{deployed:?}");
+    assert_eq!(deployed.len(), 34, "{deployed:?}");
     assert_eq!(built, deployed);
     let listed: BTreeSet<String> = sbx_steps::FUNCTIONS
         .iter()

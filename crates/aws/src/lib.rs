@@ -7,6 +7,7 @@
 //! - [`infra`]: the account's shared infrastructure (NAT, ALB, proxies, NLB, streaming fleet);
 //! - [`ingress`]: a sandbox's target groups, listener rule and NLB listener;
 //! - [`commands`]: installing constellations with SSM Run Command;
+//! - [`costs`]: what Cost Explorer says each tenant cost, for the daily drift check;
 //! - [`images`]: sharing the machine images from the management account;
 //! - [`streaming`]: the AppStream port and its local stand-in;
 //! - [`inventory`]: the sandboxes tagged in an account, and what an emptied account still holds;
@@ -19,6 +20,7 @@
 pub mod account;
 pub mod activity;
 pub mod commands;
+pub mod costs;
 pub mod error;
 pub mod images;
 pub mod infra;

@@ -466,6 +466,10 @@ pub struct FakeStore {
     pub spend: Mutex<BTreeMap<(String, String), (u64, Vec<u32>)>>,
     pub account_spend: Mutex<BTreeMap<(String, String, String), u64>>,
     pub budget_events: Mutex<Vec<sbx_store::BudgetEvent>>,
+    /// (tenant, day) → micro-dollars spent that day.
+    pub day_spend: Mutex<BTreeMap<(String, String), u64>>,
+    pub drift_checked_on: Mutex<Option<String>>,
+    pub drifts: Mutex<BTreeMap<(String, String), sbx_store::Drift>>,
 }
 
 #[derive(Debug, Clone)]
@@ -1111,7 +1115,12 @@ impl sbx_store::SpendStore for FakeStore {
                 metering.accrued.rate,
             ));
         }
-        for (month, micros) in &metering.accrued.by_month {
+        for (day, micros) in &metering.accrued.by_day {
+            *locked(&self.day_spend)
+                .entry((sandbox.tenant.clone(), day.clone()))
+                .or_default() += micros;
+        }
+        for (month, micros) in &metering.accrued.by_month() {
             locked(&self.spend)
                 .entry((sandbox.tenant.clone(), month.clone()))
                 .or_default()
@@ -1191,6 +1200,43 @@ impl sbx_store::SpendStore for FakeStore {
             .filter(|e| e.tenant == tenant)
             .cloned()
             .collect())
+    }
+}
+
+impl sbx_store::DriftStore for FakeStore {
+    async fn days_spend(
+        &self,
+        tenant: &str,
+        first: &str,
+        last: &str,
+    ) -> Result<sbx_lifecycle::cost::Usd, StoreError> {
+        Ok(sbx_lifecycle::cost::Usd(
+            locked(&self.day_spend)
+                .iter()
+                .filter(|((t, day), _)| t == tenant && day.as_str() >= first && day.as_str() <= last)
+                .map(|(_, micros)| micros)
+                .sum(),
+        ))
+    }
+
+    async fn claim_drift_check(&self, day: &str) -> Result<bool, StoreError> {
+        let mut checked = locked(&self.drift_checked_on);
+        if checked.as_deref().is_some_and(|d| d >= day) {
+            return Ok(false);
+        }
+        *checked = Some(day.to_owned());
+        Ok(true)
+    }
+
+    async fn put_drift(&self, tenant: &str, drift: &sbx_store::Drift) -> Result<(), StoreError> {
+        locked(&self.drifts).insert((tenant.to_owned(), drift.month.clone()), drift.clone());
+        Ok(())
+    }
+
+    async fn drift(&self, tenant: &str, month: &str) -> Result<Option<sbx_store::Drift>, StoreError> {
+        Ok(locked(&self.drifts)
+            .get(&(tenant.to_owned(), month.to_owned()))
+            .cloned())
     }
 }
 

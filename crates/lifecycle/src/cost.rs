@@ -291,16 +291,39 @@ pub struct Metered<'a> {
 /// What one sandbox accrued over a window.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Accrued {
-    /// Per calendar month (`2026-12`), so that a month's budget counts only its own part.
-    pub by_month: BTreeMap<String, Micros>,
+    /// Per day (`2026-12-05`, UTC), so that a month's budget counts only its own part and a
+    /// day's can be compared with Cost Explorer's.
+    pub by_day: BTreeMap<String, Micros>,
     /// Its hourly rate at the window's end.
     pub rate: Micros,
 }
 
 impl Accrued {
     pub fn total(&self) -> Micros {
-        self.by_month.values().sum()
+        self.by_day.values().sum()
     }
+
+    /// Per calendar month (`2026-12`): the sums of its days.
+    pub fn by_month(&self) -> BTreeMap<String, Micros> {
+        let mut months = BTreeMap::new();
+        for (day, micros) in &self.by_day {
+            *months.entry(day[..7].to_owned()).or_default() += micros;
+        }
+        months
+    }
+}
+
+/// A day (UTC), as `2026-12-05`.
+pub fn day_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// The first moment of the day after the one `at` is in.
+fn day_end(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.date_naive()
+        .succ_opt()
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map_or(at, |t| t.and_utc())
 }
 
 /// What each of an account's sandboxes accrued from its `from` to `to`, each piece of time at
@@ -324,37 +347,37 @@ pub fn accrue(
     }
     cuts.sort();
     cuts.dedup();
-    // Months begin anew within the window.
-    let mut months = Vec::new();
+    // Days (and so months) begin anew within the window.
+    let mut days = Vec::new();
     if let Some(first) = cuts.first() {
-        let mut next = month_end(*first);
+        let mut next = day_end(*first);
         while next < to {
-            months.push(next);
-            next = month_end(next);
+            days.push(next);
+            next = day_end(next);
         }
     }
-    cuts.extend(months);
+    cuts.extend(days);
     cuts.sort();
     cuts.dedup();
-    // Micro-dollar-milliseconds per sandbox and month, rounded once at the end.
+    // Micro-dollar-milliseconds per sandbox and day, rounded once at the end.
     let mut exact: Vec<BTreeMap<String, u128>> = vec![BTreeMap::new(); sandboxes.len()];
     for piece in cuts.windows(2) {
         let (start, end) = (piece[0], piece[1]);
         let ms = (end - start).num_milliseconds().max(0) as u128;
-        let month = month_of(start);
+        let day = day_of(start);
         for (acc, rate) in exact.iter_mut().zip(rates_at(sandboxes, &own, shared, start)) {
             if let Some(rate) = rate {
-                *acc.entry(month.clone()).or_default() += u128::from(rate) * ms;
+                *acc.entry(day.clone()).or_default() += u128::from(rate) * ms;
             }
         }
     }
     Ok(exact
         .into_iter()
         .zip(rates_at(sandboxes, &own, shared, to))
-        .map(|(months, rate)| Accrued {
-            by_month: months
+        .map(|(days, rate)| Accrued {
+            by_day: days
                 .into_iter()
-                .map(|(month, amount)| (month, ((amount + 1_800_000) / 3_600_000) as Micros))
+                .map(|(day, amount)| (day, ((amount + 1_800_000) / 3_600_000) as Micros))
                 .collect(),
             rate: rate.unwrap_or_default(),
         })
@@ -537,7 +560,8 @@ mod tests {
         let expected = RUNNING * 185 / 60 + BASE * 3 + STORED * 6;
         assert_eq!(accrued[0].total(), expected);
         assert_eq!(accrued[0].rate, RUNNING + STORED + BASE);
-        assert_eq!(accrued[0].by_month.keys().collect::<Vec<_>>(), ["2026-12"]);
+        assert_eq!(accrued[0].by_month().keys().collect::<Vec<_>>(), ["2026-12"]);
+        assert_eq!(accrued[0].by_day.keys().collect::<Vec<_>>(), ["2026-12-01"]);
     }
 
     #[test]
@@ -586,8 +610,9 @@ mod tests {
         };
         let accrued = accrue(&prices(), &shared(), &[sandbox], at("2027-01-01T01:00:00Z"))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(accrued[0].by_month.get("2026-12"), Some(&STORED));
-        assert_eq!(accrued[0].by_month.get("2027-01"), Some(&STORED));
+        assert_eq!(accrued[0].by_month().get("2026-12"), Some(&STORED));
+        assert_eq!(accrued[0].by_month().get("2027-01"), Some(&STORED));
+        assert_eq!(accrued[0].by_day.get("2027-01-01"), Some(&STORED));
     }
 
     #[test]

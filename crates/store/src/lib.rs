@@ -700,3 +700,40 @@ pub trait SpendStore: Send + Sync {
         tenant: &str,
     ) -> impl Future<Output = Result<Vec<BudgetEvent>, StoreError>> + Send;
 }
+
+/// A month's estimates compared with what Cost Explorer reports for the tenant's
+/// `sbx:tenant` tag, through the end of `through` (exclusive; Cost Explorer's data lags a day).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Drift {
+    pub month: String,
+    /// The first day not compared (`2026-12-05`: the 1st to the 4th were).
+    pub through: String,
+    pub reported_usd: Usd,
+    pub estimated_usd: Usd,
+    #[serde(with = "sbx_lifecycle::rfc3339_millis")]
+    pub checked_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The daily comparison with Cost Explorer.
+pub trait DriftStore: Send + Sync {
+    /// What the tenant's sandboxes accrued on the days `first` to `last` (`2026-12-01`),
+    /// inclusive.
+    fn days_spend(
+        &self,
+        tenant: &str,
+        first: &str,
+        last: &str,
+    ) -> impl Future<Output = Result<Usd, StoreError>> + Send;
+
+    /// Claims the comparison of `day` for this sweep: `false` when another sweep made (or is
+    /// making) it, so that Cost Explorer (a paid API) is asked once a day.
+    fn claim_drift_check(&self, day: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn put_drift(&self, tenant: &str, drift: &Drift) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn drift(
+        &self,
+        tenant: &str,
+        month: &str,
+    ) -> impl Future<Output = Result<Option<Drift>, StoreError>> + Send;
+}

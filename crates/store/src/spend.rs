@@ -1,14 +1,16 @@
 //! Spend: each sandbox's meter (attributes of its record, on the sparse `by-meter` index while
 //! it is open), and in the tenants table each tenant's budget (`budget`), what it spent per
-//! month (`spend#2026-12`, with the thresholds told of) and per month and account
-//! (`spend#2026-12#account#<id>`). A budget's changes and thresholds are its trail in the
+//! month (`spend#2026-12`, with the thresholds told of), per day (`spend#2026-12-05`) and per
+//! month and account (`spend#2026-12#account#<id>`). A budget's changes and thresholds are its trail in the
 //! events table (`@budget#<tenant>`).
 
 use crate::client::DynamoStore;
 use crate::item::{Item, build, n, s};
 use crate::schema::BY_METER;
 use crate::transaction::{Part, Transaction, TxError};
-use crate::{Budget, BudgetEvent, Meter, Metering, Meters, MonthSpend, SpendStore, StoreError};
+use crate::{
+    Budget, BudgetEvent, Drift, DriftStore, Meter, Metering, Meters, MonthSpend, SpendStore, StoreError,
+};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::cost::{Cost, Micros, Usd};
@@ -22,6 +24,14 @@ const BUDGET_KEY: &str = "budget";
 fn month_key(month: &str) -> String {
     format!("spend#{month}")
 }
+
+/// `spend#2026-12-05`: sorts after its month's `spend#2026-12` and its accounts' items.
+fn day_key(day: &str) -> String {
+    format!("spend#{day}")
+}
+
+/// The most days one meter write adds to (with its months, within a transaction's 100 items).
+const MAX_DAYS_PER_WRITE: usize = 60;
 
 fn account_month_key(month: &str, account_id: &str) -> String {
     format!("spend#{month}#account#{account_id}")
@@ -175,7 +185,7 @@ impl SpendStore for DynamoStore {
                 .update(build(update.build())?)
                 .build(),
         );
-        for (month, micros) in accrued.by_month.iter().filter(|(_, m)| **m > 0) {
+        for (month, micros) in accrued.by_month().iter().filter(|(_, m)| **m > 0) {
             transaction.push(
                 Part::Spend,
                 self.add_spend(&sandbox.tenant, month_key(month), *micros)?,
@@ -184,6 +194,17 @@ impl SpendStore for DynamoStore {
                 transaction.push(
                     Part::Spend,
                     self.add_spend(&sandbox.tenant, account_month_key(month, account), *micros)?,
+                );
+            }
+        }
+        // Each day's too, for the daily comparison with Cost Explorer; a window of more days
+        // than a transaction holds (a clock moved far ahead) keeps its months only.
+        let days: Vec<_> = accrued.by_day.iter().filter(|(_, m)| **m > 0).collect();
+        if days.len() <= MAX_DAYS_PER_WRITE {
+            for (day, micros) in days {
+                transaction.push(
+                    Part::Spend,
+                    self.add_spend(&sandbox.tenant, day_key(day), *micros)?,
                 );
             }
         }
@@ -294,5 +315,91 @@ impl SpendStore for DynamoStore {
 
     async fn budget_events(&self, tenant: &str) -> Result<Vec<BudgetEvent>, StoreError> {
         self.read_partition(&budget_partition(tenant)).await
+    }
+}
+
+/// Where the day of the last comparison with Cost Explorer is kept: a tenant name cannot begin
+/// with `@`.
+const DRIFT_CHECK: (&str, &str) = ("@sbx", "drift-check");
+
+fn drift_key(month: &str) -> String {
+    format!("drift#{month}")
+}
+
+impl DriftStore for DynamoStore {
+    async fn days_spend(&self, tenant: &str, first: &str, last: &str) -> Result<Usd, StoreError> {
+        let mut total = 0;
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.config.tables.tenants)
+                .key_condition_expression("#tenant = :tenant AND #key BETWEEN :first AND :last")
+                .expression_attribute_names("#tenant", "tenant")
+                .expression_attribute_names("#key", "key")
+                .expression_attribute_values(":tenant", s(tenant))
+                .expression_attribute_values(":first", s(day_key(first)))
+                .expression_attribute_values(":last", s(day_key(last)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::aws("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                let spend: SpendItem = serde_dynamo::from_item(item)?;
+                total += spend.micros;
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(Usd(total));
+            }
+        }
+    }
+
+    async fn claim_drift_check(&self, day: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.tables.tenants)
+            .key("tenant", s(DRIFT_CHECK.0))
+            .key("key", s(DRIFT_CHECK.1))
+            .update_expression("SET #day = :day")
+            .condition_expression("attribute_not_exists(#day) OR #day < :day")
+            .expression_attribute_names("#day", "checked_on")
+            .expression_attribute_values(":day", s(day))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(StoreError::aws("UpdateItem", err)),
+        }
+    }
+
+    async fn put_drift(&self, tenant: &str, drift: &Drift) -> Result<(), StoreError> {
+        let mut item: Item = serde_dynamo::to_item(drift)?;
+        item.insert("tenant".into(), s(tenant));
+        item.insert("key".into(), s(drift_key(&drift.month)));
+        self.client
+            .put_item()
+            .table_name(&self.config.tables.tenants)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn drift(&self, tenant: &str, month: &str) -> Result<Option<Drift>, StoreError> {
+        match self.get_tenant_item(tenant, &drift_key(month)).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
     }
 }

@@ -11,7 +11,9 @@ use crate::sandboxes::problem;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use sbx_lifecycle::cost::{self, Pricing};
-use sbx_store::{AccountChange, AccountState, AccountStore, SandboxStore, SpendStore, StoreError};
+use sbx_store::{
+    AccountChange, AccountState, AccountStore, DriftStore, SandboxStore, SpendStore, StoreError,
+};
 use serde::{Deserialize, Serialize};
 
 const MAX_LIMIT: u32 = 100;
@@ -57,7 +59,7 @@ fn valid_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-impl<S: AccountStore + SandboxStore + SpendStore, D: Directory> Accounts<S, D> {
+impl<S: AccountStore + SandboxStore + SpendStore + DriftStore, D: Directory> Accounts<S, D> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let response = match self.route(&request).await {
             Ok(response) => response,

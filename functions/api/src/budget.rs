@@ -12,7 +12,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use sbx_lifecycle::cost::{self, Planned, Pricing, Usd};
 use sbx_lifecycle::{Sandbox, State};
-use sbx_store::{Budget, BudgetEvent, ListQuery, SandboxStore, SpendStore};
+use sbx_store::{Budget, BudgetEvent, Drift, DriftStore, ListQuery, SandboxStore, SpendStore};
 use serde::{Deserialize, Serialize};
 
 /// The most a monthly budget or a cap may be, in dollars.
@@ -84,6 +84,9 @@ pub struct BudgetView {
     /// The thresholds reached this month.
     pub warned: Vec<u32>,
     pub prices: PriceSource,
+    /// The month's estimates against Cost Explorer, as of the last daily check (deployments
+    /// that read it).
+    pub drift: Option<Drift>,
 }
 
 /// Where the estimate's prices come from.
@@ -199,7 +202,7 @@ pub async fn check(
 
 /// `GET|PUT /tenants/{id}/budget`: members read their own tenant's, admins any and set them.
 pub async fn handle(
-    store: &(impl SandboxStore + SpendStore),
+    store: &(impl SandboxStore + SpendStore + DriftStore),
     pricing: &Pricing,
     caller: &Caller,
     request: &Request,
@@ -234,6 +237,7 @@ pub async fn handle(
     let month = cost::month_of(now);
     let spend = store.month_spend(&tenant, &month).await.map_err(problem)?;
     let (_, forecast_usd) = forecast(store, pricing, &tenant, None, now).await?;
+    let drift = store.drift(&tenant, &month).await.map_err(problem)?;
     Ok(json(
         StatusCode::OK,
         &BudgetView {
@@ -244,6 +248,7 @@ pub async fn handle(
             forecast_usd,
             warned: spend.warned,
             prices: PriceSource::of(pricing),
+            drift,
         },
     ))
 }

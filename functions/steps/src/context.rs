@@ -41,6 +41,9 @@ pub struct Steps {
     pub sweep: SweepSettings,
     pub workflows: sbx_workflows::StepFunctions,
     pub organization: Option<OrganizationPool>,
+    /// Cost Explorer, where the deployment reads it for the daily drift check; the local stack
+    /// has no emulator of it.
+    pub cost_explorer: Option<aws_sdk_costexplorer::Client>,
 }
 
 impl Steps {
@@ -68,6 +71,7 @@ impl Steps {
             sweep: settings.sweep,
             workflows: settings.workflows,
             organization: settings.organization,
+            cost_explorer: None,
         }
     }
 

@@ -7,12 +7,12 @@
 use crate::context::Steps;
 use crate::error::StepError;
 use crate::lambda::typed;
-use crate::sweep::{accounts, deadlines, expired, locks, orphans, pool, spend, stuck};
+use crate::sweep::{accounts, deadlines, drift, expired, locks, orphans, pool, spend, stuck};
 use crate::{account, constellations, infrastructure, ingress, instances, lock, network, record};
 use serde_json::Value;
 
 /// The step functions, by the name of their Lambda (and of their binary).
-pub const FUNCTIONS: [&str; 27] = [
+pub const FUNCTIONS: [&str; 28] = [
     "begin-operation",
     "finish-operation",
     "acquire-lock",
@@ -37,6 +37,7 @@ pub const FUNCTIONS: [&str; 27] = [
     "delete-expired",
     "run-deadlines",
     "meter-spend",
+    "check-drift",
     "collect-orphans",
     "cycle-accounts",
     "grow-pool",
@@ -83,6 +84,12 @@ pub async fn invoke(steps: &Steps, name: &str, payload: Value) -> Result<Value, 
         "meter-spend" => {
             let pricing = steps.pricing()?;
             typed(payload, |i| spend::sweep(store, workflows, &pricing, sweep, i)).await
+        }
+        "check-drift" => {
+            typed(payload, |i| {
+                drift::check(store, steps.cost_explorer.as_ref(), sweep, i)
+            })
+            .await
         }
         "collect-orphans" => typed(payload, |i| orphans::collect(store, aws, infra, domain, sweep, i)).await,
         "cycle-accounts" => {

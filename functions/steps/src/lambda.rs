@@ -115,6 +115,13 @@ impl Init {
         })
     }
 
+    /// Cost Explorer, when `SBX_COST_EXPLORER` is `on` (the `sbx:tenant` cost-allocation tag
+    /// activated in the payer account); `None` otherwise.
+    pub fn cost_explorer(&self) -> Option<aws_sdk_costexplorer::Client> {
+        (self.vars.optional("SBX_COST_EXPLORER").as_deref() == Some("on"))
+            .then(|| sbx_transient::client!(aws_sdk_costexplorer, &self.config))
+    }
+
     pub fn sweep_settings(&self) -> Result<SweepSettings, ConfigError> {
         SweepSettings::from_vars(&self.vars)
     }

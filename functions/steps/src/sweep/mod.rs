@@ -10,6 +10,8 @@
 //!   the `deadlines` workflow);
 //! - [`spend`]: `meter-spend`, each sandbox's cost brought up to date and each tenant's
 //!   budget looked at (also run every minute, by the `deadlines` workflow);
+//! - [`drift`]: `check-drift`, once a day the month's estimates compared with Cost Explorer
+//!   (where the deployment reads it);
 //! - [`orphans`]: `collect-orphans`, resources of deleted sandboxes, and shared infrastructure
 //!   no active sandbox needs;
 //! - [`accounts`]: `cycle-accounts`, accounts expired, cleaned, proved empty by an independent
@@ -22,6 +24,7 @@
 
 pub mod accounts;
 pub mod deadlines;
+pub mod drift;
 pub mod expired;
 pub mod locks;
 pub mod orphans;
