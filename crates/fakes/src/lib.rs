@@ -463,7 +463,7 @@ pub struct FakeStore {
     pub budgets: Mutex<BTreeMap<String, sbx_store::Budget>>,
     /// (tenant, month) → micro-dollars spent and thresholds warned of; (tenant, month,
     /// account) → micro-dollars spent there.
-    pub spend: Mutex<BTreeMap<(String, String), (u64, Vec<u32>)>>,
+    pub spend: Mutex<BTreeMap<(String, String), MonthItem>>,
     pub account_spend: Mutex<BTreeMap<(String, String, String), u64>>,
     pub budget_events: Mutex<Vec<sbx_store::BudgetEvent>>,
     /// (tenant, day) → micro-dollars spent that day.
@@ -471,6 +471,9 @@ pub struct FakeStore {
     pub drift_checked_on: Mutex<Option<String>>,
     pub drifts: Mutex<BTreeMap<(String, String), sbx_store::Drift>>,
 }
+
+/// A tenant's month: micro-dollars spent, and the thresholds warned of.
+pub type MonthItem = (u64, Vec<u32>);
 
 #[derive(Debug, Clone)]
 pub struct FakeMeter {

@@ -442,7 +442,7 @@ fn rates_at(
 }
 
 fn share(rate: Micros, among: Micros) -> Micros {
-    if among == 0 { 0 } else { (rate + among / 2) / among }
+    (rate + among / 2).checked_div(among).unwrap_or(0)
 }
 
 /// A live sandbox, for a forecast.
