@@ -25,18 +25,26 @@ const THRESHOLD_PERCENT: std::ops::RangeInclusive<u32> = 1..=200;
 #[serde(deny_unknown_fields)]
 pub struct BudgetBody {
     pub monthly_usd: f64,
+    /// `null` or left out: no cap.
     #[serde(default)]
     pub sandbox_cap_usd: Option<f64>,
-    #[serde(default)]
-    pub thresholds: Option<Vec<u32>>,
-    #[serde(default)]
-    pub stop_at_limit: Option<bool>,
+    #[serde(default = "Budget::default_thresholds")]
+    pub thresholds: Vec<u32>,
+    #[serde(default = "stop_by_default")]
+    pub stop_at_limit: bool,
 }
 
+fn stop_by_default() -> bool {
+    true
+}
+
+/// The least a budget or a cap may be: a cent.
+const MIN_USD: f64 = 0.01;
+
 fn dollars(name: &str, value: f64) -> Result<Usd, Problem> {
-    if !value.is_finite() || value <= 0.0 || value > MAX_USD {
+    if !value.is_finite() || !(MIN_USD..=MAX_USD).contains(&value) {
         return Err(Problem::invalid(format!(
-            "{name}: dollars, more than 0 and at most {MAX_USD}, not {value}"
+            "{name}: dollars, from {MIN_USD} to {MAX_USD}, not {value}"
         )));
     }
     Ok(Usd(cost::micros(value)))
@@ -45,7 +53,7 @@ fn dollars(name: &str, value: f64) -> Result<Usd, Problem> {
 impl BudgetBody {
     /// The budget asked for, or what is wrong with it.
     pub fn budget(self) -> Result<Budget, Problem> {
-        let mut thresholds = self.thresholds.unwrap_or_else(Budget::default_thresholds);
+        let mut thresholds = self.thresholds;
         if thresholds.len() > MAX_THRESHOLDS {
             return Err(Problem::invalid(format!("thresholds: at most {MAX_THRESHOLDS}")));
         }
@@ -65,7 +73,7 @@ impl BudgetBody {
                 .map(|cap| dollars("sandbox_cap_usd", cap))
                 .transpose()?,
             thresholds,
-            stop_at_limit: self.stop_at_limit.unwrap_or(true),
+            stop_at_limit: self.stop_at_limit,
         })
     }
 }
@@ -282,6 +290,12 @@ mod tests {
             (r#"{"monthly_usd": -5}"#, "monthly_usd"),
             (r#"{"monthly_usd": 1e12}"#, "monthly_usd"),
             (r#"{"monthly_usd": 5, "sandbox_cap_usd": 0}"#, "sandbox_cap_usd"),
+            (r#"{"monthly_usd": 5e-324}"#, "monthly_usd"),
+            (
+                r#"{"monthly_usd": 5, "stop_at_limit": null}"#,
+                "invalid type: null",
+            ),
+            (r#"{"monthly_usd": 5, "thresholds": null}"#, "invalid type: null"),
             (r#"{"monthly_usd": 5, "thresholds": [0]}"#, "thresholds[0]"),
             (r#"{"monthly_usd": 5, "thresholds": [50, 300]}"#, "thresholds[1]"),
         ] {
