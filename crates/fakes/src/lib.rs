@@ -1231,6 +1231,14 @@ impl sbx_store::DriftStore for FakeStore {
         Ok(true)
     }
 
+    async fn release_drift_check(&self, day: &str) -> Result<(), StoreError> {
+        let mut checked = locked(&self.drift_checked_on);
+        if checked.as_deref() == Some(day) {
+            *checked = None;
+        }
+        Ok(())
+    }
+
     async fn put_drift(&self, tenant: &str, drift: &sbx_store::Drift) -> Result<(), StoreError> {
         locked(&self.drifts).insert((tenant.to_owned(), drift.month.clone()), drift.clone());
         Ok(())

@@ -729,6 +729,10 @@ pub trait DriftStore: Send + Sync {
     /// making) it, so that Cost Explorer (a paid API) is asked once a day.
     fn claim_drift_check(&self, day: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Gives back the claim of `day` after a comparison that failed, so that the next sweep
+    /// tries again.
+    fn release_drift_check(&self, day: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     fn put_drift(&self, tenant: &str, drift: &Drift) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn drift(

@@ -382,6 +382,32 @@ impl DriftStore for DynamoStore {
         }
     }
 
+    async fn release_drift_check(&self, day: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.tables.tenants)
+            .key("tenant", s(DRIFT_CHECK.0))
+            .key("key", s(DRIFT_CHECK.1))
+            .update_expression("REMOVE #day")
+            .condition_expression("#day = :day")
+            .expression_attribute_names("#day", "checked_on")
+            .expression_attribute_values(":day", s(day))
+            .send()
+            .await;
+        match result {
+            // Another day's claim since: nothing of this one's to give back.
+            Err(err)
+                if !err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::aws("UpdateItem", err))
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn put_drift(&self, tenant: &str, drift: &Drift) -> Result<(), StoreError> {
         let mut item: Item = serde_dynamo::to_item(drift)?;
         item.insert("tenant".into(), s(tenant));

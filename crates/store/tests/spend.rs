@@ -154,6 +154,13 @@ async fn a_threshold_is_recorded_once_and_a_budget_change_is_audited() -> TestRe
     );
     assert!(store.claim_drift_check("2026-12-05").await?);
     assert!(!store.claim_drift_check("2026-12-05").await?, "once a day");
+    // A comparison that failed gives its day back, once.
+    store.release_drift_check("2026-12-05").await?;
+    store.release_drift_check("2026-12-05").await?;
+    assert!(
+        store.claim_drift_check("2026-12-05").await?,
+        "claimed again after a failure"
+    );
     assert!(store.claim_drift_check("2026-12-06").await?);
     Ok(())
 }

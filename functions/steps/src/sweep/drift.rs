@@ -46,10 +46,8 @@ pub async fn check(
             ..DriftReport::default()
         });
     }
-    if !store
-        .claim_drift_check(&today.format("%Y-%m-%d").to_string())
-        .await?
-    {
+    let claimed = today.format("%Y-%m-%d").to_string();
+    if !store.claim_drift_check(&claimed).await? {
         return Ok(DriftReport {
             skipped: Some("compared today already".into()),
             ..DriftReport::default()
@@ -57,7 +55,14 @@ pub async fn check(
     }
     let first = today.with_day(1).unwrap_or(today);
     let yesterday = today - Duration::days(1);
-    let reported = costs.by_tenant(first, today).await?;
+    let reported = match costs.by_tenant(first, today).await {
+        Ok(reported) => reported,
+        Err(err) => {
+            // The day is given back: the next sweep (or this one's retry) asks again.
+            store.release_drift_check(&claimed).await?;
+            return Err(err.into());
+        }
+    };
     // The tenants either side knows of: those Cost Explorer reports, and those metered now.
     let mut tenants: BTreeSet<String> = reported
         .keys()
@@ -170,6 +175,35 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(again.skipped.as_deref(), Some("compared today already"));
+        assert_eq!(report.asked.lock().map(|a| a.len()).unwrap_or_default(), 1);
+    }
+
+    struct Failing;
+
+    impl CostReport for Failing {
+        async fn by_tenant(
+            &self,
+            _: chrono::NaiveDate,
+            _: chrono::NaiveDate,
+        ) -> Result<BTreeMap<String, f64>, AwsError> {
+            Err(AwsError::Unreachable {
+                operation: "GetCostAndUsage",
+                message: "connection reset".into(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_comparison_gives_the_day_back() {
+        let store = FakeStore::default();
+        let settings = test_settings(true);
+        let failed = check(&store, Some(&Failing), &settings, input("2026-12-05T06:00:00Z")).await;
+        assert!(failed.is_err());
+        let report = Report::default();
+        let retried = check(&store, Some(&report), &settings, input("2026-12-05T06:01:00Z"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(retried.skipped, None, "asked again");
         assert_eq!(report.asked.lock().map(|a| a.len()).unwrap_or_default(), 1);
     }
 
