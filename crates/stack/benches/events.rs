@@ -14,6 +14,9 @@
 //! change the sizes.
 
 mod common;
+mod http;
+
+use http::{call, token, wait_state};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration as Span, Utc};
@@ -65,43 +68,6 @@ async fn receiver(arrivals: Arrivals) -> String {
     url
 }
 
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut request = http.request(method, url).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
-    response.json().await.unwrap_or(Value::Null)
-}
-
-async fn wait_state(http: &reqwest::Client, api: &str, token: &str, id: &str, state: &str) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let record = call(
-            http,
-            reqwest::Method::GET,
-            format!("{api}/sandboxes/{id}"),
-            token,
-            None,
-        )
-        .await;
-        if record["state"] == state {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline && record["state"] != "failed",
-            "{record}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn delay_to_webhook(sandboxes: usize) {
     let stack = LocalStack::start(Options {
         time_scale: 0.0,
@@ -114,14 +80,7 @@ async fn delay_to_webhook(sandboxes: usize) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let http = reqwest::Client::new();
     let api = stack.api_url.clone();
-    let signed_in = http
-        .post(format!("{api}/token"))
-        .json(&json!({"username": "alice", "password": "Alice-sandbox-1"}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let tokens: Value = signed_in.json().await.unwrap_or(Value::Null);
-    let token = tokens["access_token"].as_str().unwrap_or_default().to_owned();
+    let token = token(&http, &api, "alice", "Alice-sandbox-1").await;
     let arrivals: Arrivals = Arc::default();
     let url = receiver(arrivals.clone()).await;
     call(

@@ -13,56 +13,11 @@
 use chrono::{DateTime, Duration as Span, Utc};
 use sbx_sfn_local::service::Status;
 use sbx_stack::{LocalStack, Options, state_machine_arn};
+mod http;
+
+use http::{call, token, wait_state};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut request = http.request(method, url).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
-    response.json().await.unwrap_or(Value::Null)
-}
-
-async fn token(http: &reqwest::Client, api: &str, user: &str, password: &str) -> String {
-    let signed_in = http
-        .post(format!("{api}/token"))
-        .json(&json!({"username": user, "password": password}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let tokens: Value = signed_in.json().await.unwrap_or(Value::Null);
-    tokens["access_token"].as_str().unwrap_or_default().to_owned()
-}
-
-async fn wait_state(http: &reqwest::Client, api: &str, token: &str, id: &str, state: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let record = call(
-            http,
-            reqwest::Method::GET,
-            format!("{api}/sandboxes/{id}"),
-            token,
-            None,
-        )
-        .await;
-        if record["state"] == state {
-            return record;
-        }
-        assert!(
-            Instant::now() < deadline && record["state"] != "failed",
-            "{record}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// One `deadlines` run as of `at`; its output.
 async fn deadlines(stack: &LocalStack, at: DateTime<Utc>, n: usize) -> Value {

@@ -2,7 +2,6 @@
 //! tenant without the item has the deployment's defaults.
 
 use crate::client::DynamoStore;
-use crate::item::{Item, s};
 use crate::{StoreError, TenantSettings, TenantSettingsStore};
 
 const KEY: &str = "settings";
@@ -16,16 +15,6 @@ impl TenantSettingsStore for DynamoStore {
     }
 
     async fn put_tenant_settings(&self, tenant: &str, settings: &TenantSettings) -> Result<(), StoreError> {
-        let mut item: Item = serde_dynamo::to_item(settings)?;
-        item.insert("tenant".into(), s(tenant));
-        item.insert("key".into(), s(KEY));
-        self.client
-            .put_item()
-            .table_name(&self.config.tables.tenants)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("PutItem", e))?;
-        Ok(())
+        self.put_tenant_item(tenant, KEY, settings).await
     }
 }

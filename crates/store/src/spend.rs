@@ -409,17 +409,8 @@ impl DriftStore for DynamoStore {
     }
 
     async fn put_drift(&self, tenant: &str, drift: &Drift) -> Result<(), StoreError> {
-        let mut item: Item = serde_dynamo::to_item(drift)?;
-        item.insert("tenant".into(), s(tenant));
-        item.insert("key".into(), s(drift_key(&drift.month)));
-        self.client
-            .put_item()
-            .table_name(&self.config.tables.tenants)
-            .set_item(Some(item))
-            .send()
+        self.put_tenant_item(tenant, &drift_key(&drift.month), drift)
             .await
-            .map_err(|e| StoreError::aws("PutItem", e))?;
-        Ok(())
     }
 
     async fn drift(&self, tenant: &str, month: &str) -> Result<Option<Drift>, StoreError> {

@@ -55,6 +55,26 @@ impl DynamoStore {
         Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
     }
 
+    /// Puts `value` whole as the tenant's item `key` (a setting, a record of its own).
+    pub(crate) async fn put_tenant_item(
+        &self,
+        tenant: &str,
+        key: &str,
+        value: &impl serde::Serialize,
+    ) -> Result<(), StoreError> {
+        let mut item: Item = serde_dynamo::to_item(value)?;
+        item.insert("tenant".into(), s(tenant));
+        item.insert("key".into(), s(key));
+        self.client
+            .put_item()
+            .table_name(&self.config.tables.tenants)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("PutItem", e))?;
+        Ok(())
+    }
+
     pub(crate) async fn get_tenant_item(&self, tenant: &str, key: &str) -> Result<Option<Item>, StoreError> {
         let output = self
             .client

@@ -217,17 +217,9 @@ pub async fn handle(
     set: bool,
 ) -> Result<Response<Body>, Problem> {
     input::query(request, &[])?;
-    let tenant = input::path_id(request)?;
-    if sbx_lifecycle::rules::id("tenant", &tenant).is_err() {
-        return Err(Problem::not_found(format!("tenant {tenant:?} not found")));
-    }
+    let tenant = caller.tenant_in_path(request, "a member reads only their own tenant's budget")?;
     if set {
         caller.require_admin()?;
-    } else if !caller.admin && caller.tenant.as_deref() != Some(tenant.as_str()) {
-        return Err(Problem::new(
-            Kind::Forbidden,
-            "a member reads only their own tenant's budget",
-        ));
     }
     let now = Utc::now();
     let budget = if set {

@@ -109,6 +109,19 @@ impl Caller {
         }
     }
 
+    /// The tenant a `/tenants/{id}/...` route names: 404 for what cannot be a tenant, 403 for a
+    /// member naming another tenant than their own (with `forbidden` as its detail).
+    pub fn tenant_in_path(&self, request: &Request, forbidden: &str) -> Result<String, Problem> {
+        let tenant = crate::input::path_id(request)?;
+        if sbx_lifecycle::rules::id("tenant", &tenant).is_err() {
+            return Err(Problem::not_found(format!("tenant {tenant:?} not found")));
+        }
+        if !self.admin && self.tenant.as_deref() != Some(tenant.as_str()) {
+            return Err(Problem::new(Kind::Forbidden, forbidden));
+        }
+        Ok(tenant)
+    }
+
     pub fn require_admin(&self) -> Result<(), Problem> {
         if self.admin {
             Ok(())

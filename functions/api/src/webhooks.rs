@@ -327,16 +327,10 @@ impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhook
         set: bool,
     ) -> Result<Response<Body>, Problem> {
         input::query(request, &[])?;
-        let tenant = input::path_id(request)?;
-        if sbx_lifecycle::rules::id("tenant", &tenant).is_err() {
-            return Err(Problem::not_found(format!("tenant {tenant:?} not found")));
-        }
-        if !caller.admin && caller.tenant.as_deref() != Some(tenant.as_str()) {
-            return Err(Problem::new(
-                Kind::Forbidden,
-                "a member reads and sets only their own tenant's settings",
-            ));
-        }
+        let tenant = caller.tenant_in_path(
+            request,
+            "a member reads and sets only their own tenant's settings",
+        )?;
         let settings = if set {
             let body: NotificationsBody = input::json_body(request)?;
             let mut warnings = body.expiry_warnings;
