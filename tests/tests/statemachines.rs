@@ -85,10 +85,31 @@ fn every_task_retries_transient_errors_and_catches_into_a_failure_branch() {
                 retried.iter().any(|e| e == "Sbx.Transient"),
                 "{file}/{name}: no Retry for Sbx.Transient"
             );
+            for lambda in [
+                "Lambda.TooManyRequestsException",
+                "Lambda.ServiceException",
+                "Lambda.SdkClientException",
+                "Lambda.Unknown",
+                "States.Timeout",
+            ] {
+                assert!(
+                    retried.iter().any(|e| e == lambda),
+                    "{file}/{name}: no Retry for Lambda's own failure {lambda}"
+                );
+            }
+            // A Task waits no longer than its function may run, and a little more: a lost
+            // invocation ends in States.Timeout (retried) rather than the execution's timeout.
+            let timeout = state["TimeoutSeconds"].as_u64();
             assert!(
-                retried.iter().any(|e| e == "Lambda.TooManyRequestsException"),
-                "{file}/{name}: no Retry for Lambda's own transient errors"
+                timeout.is_some_and(|t| (30..=1000).contains(&t)),
+                "{file}/{name}: a Task needs TimeoutSeconds, not {timeout:?}"
             );
+            if !file.starts_with("deliver") {
+                assert!(
+                    retried.iter().any(|e| e == "Sbx.NotYet"),
+                    "{file}/{name}: no Retry for Sbx.NotYet (AWS not caught up yet)"
+                );
+            }
             for retrier in state["Retry"].as_array().into_iter().flatten() {
                 assert!(
                     retrier["BackoffRate"].as_f64().is_some_and(|r| r > 1.0),

@@ -1,6 +1,6 @@
 //! Installing constellations on the OCP VM with SSM Run Command, and watching the command.
 
-use crate::error::{AwsError, sdk};
+use crate::error::{AwsError, sdk, sdk_not_yet};
 use aws_sdk_ssm::Client;
 
 /// Where a command stands.
@@ -57,7 +57,9 @@ pub async fn install(
         .parameters("commands", script(constellations))
         .send()
         .await
-        .map_err(sdk("SendCommand"))?;
+        // The agent registers 30 s to minutes after the instance is running; until then
+        // SendCommand refuses the instance.
+        .map_err(sdk_not_yet("SendCommand", &["InvalidInstanceId"]))?;
     output
         .command()
         .and_then(|c| c.command_id())

@@ -14,6 +14,15 @@ pub enum AwsError {
         transient: bool,
     },
 
+    /// AWS has not caught up yet: the same call is expected to succeed within minutes (a new
+    /// id not visible yet, an SSM agent not registered, an interface still attached).
+    #[error("{operation}: not yet: {code}: {message}")]
+    NotYet {
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+
     #[error("{operation} could not be sent: {message}")]
     Unreachable {
         operation: &'static str,
@@ -70,7 +79,7 @@ impl AwsError {
     /// The service's error code, e.g. `InvalidInstanceID.NotFound`.
     pub fn code(&self) -> Option<&str> {
         match self {
-            AwsError::Api { code, .. } => Some(code),
+            AwsError::Api { code, .. } | AwsError::NotYet { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -83,10 +92,39 @@ impl AwsError {
     pub fn is_transient(&self) -> bool {
         match self {
             AwsError::Api { transient, .. } => *transient,
-            AwsError::Unreachable { .. } => true,
+            AwsError::Unreachable { .. } | AwsError::NotYet { .. } => true,
             _ => false,
         }
     }
+
+    /// This error as "not yet" when its code is one of `codes`: for the call that failed, those
+    /// codes mean that AWS has not caught up with an earlier change.
+    pub fn not_yet(self, codes: &[&str]) -> AwsError {
+        match self {
+            AwsError::Api {
+                operation,
+                code,
+                message,
+                ..
+            } if codes.contains(&code.as_str()) => AwsError::NotYet {
+                operation,
+                code,
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+/// `map_err` adapter: the SDK error of `operation`, with `codes` read as "not yet".
+pub(crate) fn sdk_not_yet<E>(
+    operation: &'static str,
+    codes: &'static [&'static str],
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |err| AwsError::from_sdk(operation, err).not_yet(codes)
 }
 
 /// `map_err` adapter: `.map_err(sdk("RunInstances"))`.

@@ -3,7 +3,7 @@
 //! listener on a port of its own.
 
 use crate::account::AccountClients;
-use crate::error::{AwsError, gone, sdk};
+use crate::error::{AwsError, gone, sdk, sdk_not_yet};
 use crate::infra::{ALB_NAME, NLB_NAME, find_load_balancer, http_listener};
 use crate::network::{AMQ_PORT, HTTP_PORT};
 use crate::tags::{self, Owner};
@@ -151,7 +151,8 @@ pub async fn deregister(
                 .target_group_arn(arn)
                 .send()
                 .await
-                .map_err(sdk("DeleteTargetGroup"));
+                // In use while the listener or rule just deleted is still being removed.
+                .map_err(sdk_not_yet("DeleteTargetGroup", &["ResourceInUse"]));
             gone(result, &["TargetGroupNotFound"])?;
         }
     }
@@ -225,7 +226,9 @@ async fn ensure_target_group(
                     .ok_or_else(|| AwsError::Missing("CreateTargetGroup returned no ARN".into()))?,
                 // An earlier try made it and its answer was lost: the name is the sandbox's.
                 Err(err) if err.has_code(&["DuplicateTargetGroupName"]) => {
-                    find_target_group(clients, name).await?.ok_or(err)?
+                    find_target_group(clients, name)
+                        .await?
+                        .ok_or_else(|| err.not_yet(&["DuplicateTargetGroupName"]))?
                 }
                 Err(err) => return Err(err),
             }
@@ -239,7 +242,8 @@ async fn ensure_target_group(
         .targets(target)
         .send()
         .await
-        .map_err(sdk("RegisterTargets"))?;
+        // An instance launched a moment ago may not be known to the load balancer yet.
+        .map_err(sdk_not_yet("RegisterTargets", &["InvalidTarget"]))?;
     Ok(arn)
 }
 

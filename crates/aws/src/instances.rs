@@ -1,7 +1,7 @@
 //! Virtual machines: launched once per role (found by tag before launching, and launched with a
 //! client token), started, stopped, terminated, and watched.
 
-use crate::error::{AwsError, sdk};
+use crate::error::{AwsError, sdk, sdk_not_yet};
 use crate::tags::{self, Owner};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{InstanceType, ResourceType};
@@ -180,7 +180,7 @@ pub async fn ensure(ec2: &Client, launch: &Launch<'_>) -> Result<String, AwsErro
         .tag_specifications(launch.owner.ec2_spec(ResourceType::Instance, launch.role))
         .send()
         .await
-        .map_err(sdk("RunInstances"))?;
+        .map_err(|err| launch_not_yet(AwsError::from_sdk("RunInstances", err)))?;
     let id = output
         .instances()
         .first()
@@ -191,6 +191,18 @@ pub async fn ensure(ec2: &Client, launch: &Launch<'_>) -> Result<String, AwsErro
     Ok(id)
 }
 
+/// What RunInstances refuses while AWS catches up: a subnet or group made a moment ago, and an
+/// instance profile IAM has not propagated to EC2 yet (`InvalidParameterValue`, "Invalid IAM
+/// Instance Profile name"); any other invalid parameter is the caller's.
+fn launch_not_yet(err: AwsError) -> AwsError {
+    let profile = matches!(&err, AwsError::Api { code, message, .. }
+        if code == "InvalidParameterValue" && message.contains("IAM Instance Profile"));
+    if profile {
+        return err.not_yet(&["InvalidParameterValue"]);
+    }
+    err.not_yet(&["InvalidSubnetID.NotFound", "InvalidGroup.NotFound"])
+}
+
 pub async fn start(ec2: &Client, ids: &[String]) -> Result<(), AwsError> {
     if ids.is_empty() {
         return Ok(());
@@ -199,7 +211,7 @@ pub async fn start(ec2: &Client, ids: &[String]) -> Result<(), AwsError> {
         .set_instance_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(sdk("StartInstances"))?;
+        .map_err(sdk_not_yet("StartInstances", &["InvalidInstanceID.NotFound"]))?;
     Ok(())
 }
 
@@ -211,7 +223,11 @@ pub async fn stop(ec2: &Client, ids: &[String]) -> Result<(), AwsError> {
         .set_instance_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(sdk("StopInstances"))?;
+        // A pending instance cannot be stopped until it is running.
+        .map_err(sdk_not_yet(
+            "StopInstances",
+            &["IncorrectInstanceState", "InvalidInstanceID.NotFound"],
+        ))?;
     Ok(())
 }
 

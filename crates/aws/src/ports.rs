@@ -52,6 +52,8 @@ pub trait Networks: Send + Sync {
         account: &str,
         owner: &Owner,
     ) -> impl Future<Output = Result<Option<AccountNetwork>, AwsError>> + Send;
+    /// Whether a describe shows the account's VPC.
+    fn has_vpc(&self, account: &str, owner: &Owner) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Creates what is missing of the account's network and returns it.
     fn ensure_account_network(
         &self,
@@ -186,6 +188,10 @@ impl Networks for Provisioner {
         owner: &Owner,
     ) -> Result<Option<AccountNetwork>, AwsError> {
         network::account_network(&self.open(account).await.ec2, owner).await
+    }
+
+    async fn has_vpc(&self, account: &str, owner: &Owner) -> Result<bool, AwsError> {
+        network::has_vpc(&self.open(account).await.ec2, owner).await
     }
 
     async fn ensure_account_network(&self, account: &str, owner: &Owner) -> Result<AccountNetwork, AwsError> {

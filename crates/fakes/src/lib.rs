@@ -244,6 +244,10 @@ impl Networks for FakeAws {
         Ok(self.check("DescribeVpcs")?.account_networks.get(account).cloned())
     }
 
+    async fn has_vpc(&self, account: &str, owner: &Owner) -> Result<bool, AwsError> {
+        Ok(self.account_network(account, owner).await?.is_some())
+    }
+
     async fn ensure_account_network(&self, account: &str, owner: &Owner) -> Result<AccountNetwork, AwsError> {
         if let Some(network) = self.account_network(account, owner).await? {
             return Ok(network);

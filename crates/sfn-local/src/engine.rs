@@ -541,7 +541,12 @@ impl Run {
                 "Lambda.ResourceNotFoundException",
                 format!("Function not found: {function_arn} (no function named {name} is registered)"),
             ),
-            Err(_) => {
+            // Without a Task timeout, the function's own timeout ends the invocation.
+            Ok(Err(InvokeError::TimedOut)) if limit.is_none() => Failure::new(
+                "Lambda.Unknown",
+                "The function timed out before it answered",
+            ),
+            Ok(Err(InvokeError::TimedOut)) | Err(_) => {
                 let failure = Failure::new(
                     error::TIMEOUT,
                     format!("The task did not finish within {} seconds", limit.unwrap_or(0)),

@@ -23,6 +23,9 @@ pub struct FaultSpec {
     pub lose: f64,
     /// Every call is delayed by up to this much (uniformly).
     pub latency: Duration,
+    /// Share of the engine's Lambda invocations that time out, crash or run twice
+    /// (`sbx_sfn_local::invoke::LambdaFaults`).
+    pub lambda: f64,
     pub seed: u64,
 }
 
@@ -32,17 +35,20 @@ impl Default for FaultSpec {
             refuse: 0.0,
             lose: 0.0,
             latency: Duration::ZERO,
+            lambda: 0.0,
             seed: 1,
         }
     }
 }
 
 impl FaultSpec {
-    /// `rate` of all calls faulted, half refused and half with lost answers.
+    /// `rate` of all calls faulted, half refused and half with lost answers, and half of
+    /// `rate` of the Lambda invocations.
     pub fn split(rate: f64, seed: u64) -> Self {
         Self {
             refuse: rate / 2.0,
             lose: rate / 2.0,
+            lambda: rate / 2.0,
             seed,
             ..Self::default()
         }
@@ -61,7 +67,9 @@ impl std::str::FromStr for FaultSpec {
                     let rate = share(value)?;
                     spec.refuse = rate / 2.0;
                     spec.lose = rate / 2.0;
+                    spec.lambda = rate / 2.0;
                 }
+                "lambda" => spec.lambda = share(value)?,
                 "refuse" => spec.refuse = share(value)?,
                 "lose" => spec.lose = share(value)?,
                 "latency" => spec.latency = duration(value)?,
@@ -72,7 +80,7 @@ impl std::str::FromStr for FaultSpec {
                 }
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?}: use rate, refuse, lose, latency or seed"
+                        "unknown fault {other:?}: use rate, refuse, lose, lambda, latency or seed"
                     ));
                 }
             }
@@ -477,7 +485,7 @@ mod tests {
     #[test]
     fn specs_are_parsed_from_the_command_line_forms() {
         assert_eq!("20%".parse::<FaultSpec>(), Ok(FaultSpec::split(0.2, 1)));
-        let spec: FaultSpec = "refuse=0.05, lose=10%, latency=50ms, seed=7"
+        let spec: FaultSpec = "refuse=0.05, lose=10%, lambda=3%, latency=50ms, seed=7"
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -486,6 +494,7 @@ mod tests {
                 refuse: 0.05,
                 lose: 0.1,
                 latency: Duration::from_millis(50),
+                lambda: 0.03,
                 seed: 7
             }
         );

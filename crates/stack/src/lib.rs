@@ -19,6 +19,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use sbx_aws::streaming::{StandIn, Streaming};
 use sbx_moto::MotoServer;
+use sbx_sfn_local::invoke::{LambdaFaultSpec, LambdaFaultStats, LambdaFaults};
 use sbx_sfn_local::{Engine, FunctionError, Functions, Service};
 use sbx_steps::{Settings, Steps};
 use sbx_store::TableNames;
@@ -132,6 +133,8 @@ pub struct LocalStack {
     moto: Option<MotoServer>,
     /// The fault layer, when it is on: `aws_endpoint` is its address.
     faults: Option<faults::FaultProxy>,
+    /// Lambda's own failures, injected by the engine (`--faults` with a `lambda` share).
+    lambda_faults: Option<Arc<LambdaFaults>>,
     /// The fault layer before the engine, for the API's and the steps' calls.
     sfn_faults: Option<faults::FaultProxy>,
     /// What every AWS client of the stack talks to: the fault layer when it is on.
@@ -229,7 +232,7 @@ impl LocalStack {
             }
         };
         let aws_upstream = aws_endpoint.clone();
-        let (faults, aws_endpoint) = match options.faults {
+        let (faults, aws_endpoint) = match options.faults.clone() {
             Some(spec) => {
                 let proxy = faults::FaultProxy::start(&aws_endpoint, spec)
                     .await
@@ -279,6 +282,8 @@ impl LocalStack {
             ingress_domain: "sandboxes.sbx.localhost".to_owned(),
             locks: sbx_steps::LockSettings {
                 lease: Duration::from_secs(900),
+                // moto's describes miss what is younger than its delay (serve.py).
+                visibility: options.aws_delay * 2,
             },
             proxy_instance_type: "t3.small".to_owned(),
             // The engine below keeps its executions in memory: none started before now exists.
@@ -332,6 +337,13 @@ impl LocalStack {
         });
 
         let functions = Functions::new();
+        let lambda_faults = options.faults.as_ref().filter(|f| f.lambda > 0.0).map(|f| {
+            LambdaFaults::new(LambdaFaultSpec {
+                share: f.lambda,
+                seed: f.seed.wrapping_add(2),
+            })
+        });
+        functions.set_faults(lambda_faults.clone());
         for name in sbx_steps::FUNCTIONS {
             register(&functions, &steps, name);
         }
@@ -447,6 +459,7 @@ impl LocalStack {
             moto,
             faults,
             sfn_faults,
+            lambda_faults,
             aws_endpoint,
             aws_upstream,
             sfn_endpoint,
@@ -472,6 +485,10 @@ impl LocalStack {
     }
 
     /// What the fault layer before the engine did so far (`None` when it is off).
+    pub fn lambda_fault_stats(&self) -> Option<LambdaFaultStats> {
+        self.lambda_faults.as_ref().map(|f| f.stats())
+    }
+
     pub fn engine_fault_stats(&self) -> Option<faults::FaultStats> {
         self.sfn_faults.as_ref().map(faults::FaultProxy::stats)
     }

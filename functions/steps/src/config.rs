@@ -60,12 +60,17 @@ pub struct LockSettings {
     /// its bounded wait for AWS (60 × 10 s for a NAT gateway to become available or deleted),
     /// with room for retries.
     pub lease: std::time::Duration,
+    /// `SBX_VISIBILITY_SECONDS` (default 120): how long a resource EC2 made may stay invisible
+    /// to its describes. A VPC create, which takes no client token, is not sent again within
+    /// this long of the last one (a lease on `vpc-create:<account>`).
+    pub visibility: std::time::Duration,
 }
 
 impl LockSettings {
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
             lease: vars.seconds("SBX_LOCK_LEASE_SECONDS", 900)?,
+            visibility: vars.seconds("SBX_VISIBILITY_SECONDS", 120)?,
         })
     }
 }
@@ -295,6 +300,7 @@ mod tests {
             LockSettings::from_vars(&vars(&[])),
             Ok(LockSettings {
                 lease: Duration::from_secs(900),
+                visibility: Duration::from_secs(120),
             })
         );
         assert!(matches!(

@@ -62,7 +62,12 @@ pub async fn invoke(steps: &Steps, name: &str, payload: Value) -> Result<Value, 
             .await
         }
         "retire-account" => typed(payload, |job| account::retire(store, job)).await,
-        "ensure-infrastructure" => typed(payload, |job| infrastructure::ensure(store, aws, infra, job)).await,
+        "ensure-infrastructure" => {
+            typed(payload, |job| {
+                infrastructure::ensure(store, aws, infra, job, steps.locks.visibility)
+            })
+            .await
+        }
         "release-infrastructure" => {
             typed(payload, |job| infrastructure::release(store, aws, infra, job)).await
         }
@@ -129,6 +134,7 @@ mod tests {
             ingress_domain: "sbx.test".into(),
             locks: LockSettings {
                 lease: Duration::from_secs(60),
+                visibility: Duration::ZERO,
             },
             proxy_instance_type: "t3.small".into(),
             sweep: crate::config::SweepSettings::default(),

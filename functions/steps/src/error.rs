@@ -10,6 +10,10 @@ pub enum StepError {
     /// Worth retrying: throttling, a lost connection, contention.
     #[error("{0}")]
     Transient(String),
+    /// AWS has not caught up yet: a new resource not visible, an agent not registered, an
+    /// interface not released. Retried longer and more slowly than a transient error.
+    #[error("{0}")]
+    NotYet(String),
     /// The sandbox is not in a state this operation may act on.
     #[error("{0}")]
     Conflict(String),
@@ -38,7 +42,7 @@ pub enum StepError {
 
 impl StepError {
     /// Every name a step can fail with.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "Sbx.Transient",
         "Sbx.Conflict",
         "Sbx.NotFound",
@@ -50,6 +54,7 @@ impl StepError {
         "Sbx.ImageNotFound",
         "Sbx.InstallFailed",
         "Sbx.Failed",
+        "Sbx.NotYet",
     ];
 
     /// The error's name (Lambda's `errorType`).
@@ -66,6 +71,7 @@ impl StepError {
             StepError::ImageNotFound(_) => 8,
             StepError::InstallFailed(_) => 9,
             StepError::Failed(_) => 10,
+            StepError::NotYet(_) => 11,
         };
         Self::NAMES[index]
     }
@@ -121,6 +127,7 @@ impl From<AwsError> for StepError {
         match err {
             AwsError::ImageNotFound { .. } => StepError::ImageNotFound(message),
             AwsError::CommandFailed(_) => StepError::InstallFailed(message),
+            AwsError::NotYet { .. } => StepError::NotYet(message),
             err if err.is_transient() => StepError::Transient(message),
             _ => StepError::Failed(message),
         }

@@ -53,17 +53,43 @@ async fn wanted(store: &impl SandboxStore, job: &Job, exclude: Option<&str>) -> 
 }
 
 /// Creates what the account's active sandboxes, this one included, need.
+///
+/// `visibility` is how long a VPC EC2 made may stay invisible to describes: EC2 takes no client
+/// token for a VPC, so a create is sent only when none was sent within that long (a lease on
+/// `vpc-create:<account>`, taken by each create). Meanwhile a VPC not seen is not yet seen.
 pub async fn ensure(
     store: &impl Store,
     networks: &impl Networks,
     infra: &impl SharedInfrastructure,
     job: Job,
+    visibility: std::time::Duration,
 ) -> Result<InfraOutput, StepError> {
     let mut want = wanted(store, &job, None).await?;
     // This job's sandbox is active by definition while it needs the infrastructure.
     want.base = true;
     want.nlb |= job.options.amq;
     want.fleet |= job.options.smart_client;
+    let account = job.account()?;
+    lock::ensure_held(store, &job, account).await?;
+    if !networks.has_vpc(account, &job.account_owner(account)).await? {
+        let marker = format!("vpc-create:{account}");
+        // Each create is its own owner, so that no later one extends its lease.
+        let attempt = format!(
+            "{}@{}",
+            job.execution,
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        match store.acquire(&marker, &attempt, visibility).await {
+            Ok(_) => {}
+            Err(sbx_store::StoreError::LockHeld { until, .. }) => {
+                return Err(StepError::NotYet(format!(
+                    "a VPC create was sent to {account} lately and is not visible yet; none is \
+                     sent again before {until}"
+                )));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
     converge(store, networks, infra, &job, want, Network::Ensure).await
 }
 

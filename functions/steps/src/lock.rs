@@ -133,6 +133,7 @@ mod tests {
     fn timing(lease_seconds: u64) -> LockSettings {
         LockSettings {
             lease: Duration::from_secs(lease_seconds),
+            visibility: Duration::ZERO,
         }
     }
 

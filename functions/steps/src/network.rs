@@ -16,9 +16,10 @@ pub async fn create(networks: &impl Networks, job: Job) -> Result<NetworkOutput,
     let account_network = networks
         .account_network(account, &job.account_owner(account))
         .await?
+        // Ensured by an earlier step: a describe may not show what it made a moment ago.
         .ok_or_else(|| {
-            StepError::Failed(format!(
-                "account {account} has no network: ensure its infrastructure first"
+            StepError::NotYet(format!(
+                "account {account} has no network visible yet: its infrastructure is ensured first"
             ))
         })?;
     let created = networks

@@ -3,7 +3,7 @@
 
 use super::{HTTP_LISTENER_PORT, NLB_NAME};
 use crate::account::AccountClients;
-use crate::error::{AwsError, gone, sdk};
+use crate::error::{AwsError, gone, sdk, sdk_not_yet};
 use crate::network::AccountNetwork;
 use crate::tags::Owner;
 use aws_sdk_elasticloadbalancingv2::types::{
@@ -54,12 +54,18 @@ pub(super) async fn ensure_load_balancer(
         .set_tags(Some(owner.elb_tags(role)))
         .send()
         .await
-        .map_err(sdk("CreateLoadBalancer"));
+        // Subnets and groups made a moment ago may not be visible to ELB yet.
+        .map_err(sdk_not_yet(
+            "CreateLoadBalancer",
+            &["SubnetNotFound", "InvalidSecurityGroup", "InvalidSubnet"],
+        ));
     let output = match output {
         Ok(output) => output,
         // An earlier try made it and its answer was lost: the name is the account's own.
         Err(err) if err.has_code(&["DuplicateLoadBalancerName"]) => {
-            return find_load_balancer(clients, name).await?.ok_or(err);
+            return find_load_balancer(clients, name)
+                .await?
+                .ok_or_else(|| err.not_yet(&["DuplicateLoadBalancerName"]));
         }
         Err(err) => return Err(err),
     };

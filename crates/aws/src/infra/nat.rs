@@ -4,7 +4,7 @@
 
 use super::Converged;
 use crate::account::AccountClients;
-use crate::error::{AwsError, gone, sdk};
+use crate::error::{AwsError, gone, sdk, sdk_not_yet};
 use crate::network::AccountNetwork;
 use crate::tags::Owner;
 use aws_sdk_ec2::types::{DomainType, ResourceType};
@@ -15,6 +15,8 @@ pub(super) struct Nats {
     pub(super) available: Vec<String>,
     pub(super) pending: Vec<String>,
     pub(super) deleting: Vec<String>,
+    /// Ended `failed` (a capacity or address problem): deleted and replaced.
+    pub(super) failed: Vec<String>,
 }
 
 /// A NAT gateway, and the sandboxes' default route through it once it is available.
@@ -31,6 +33,10 @@ pub(super) async fn ensure_nat(
             // The address is the old NAT's until it is deleted.
             done.waiting.push("nat deleting".to_owned());
             return Ok(());
+        }
+        for failed in &nats.failed {
+            delete_one(clients, failed).await?;
+            done.changes.push("delete failed nat".to_owned());
         }
         let (id, state) = create_nat(clients, owner, network, token).await?;
         done.changes.push("create nat".to_owned());
@@ -101,6 +107,7 @@ pub(super) async fn nat_gateways(clients: &AccountClients, owner: &Owner) -> Res
             .values("pending")
             .values("available")
             .values("deleting")
+            .values("failed")
             .build(),
     );
     let output = clients
@@ -119,6 +126,7 @@ pub(super) async fn nat_gateways(clients: &AccountClients, owner: &Owner) -> Res
             NatGatewayState::Available => nats.available.push(id),
             NatGatewayState::Pending => nats.pending.push(id),
             NatGatewayState::Deleting => nats.deleting.push(id),
+            NatGatewayState::Failed => nats.failed.push(id),
             _ => {}
         }
     }
@@ -140,8 +148,16 @@ pub(super) async fn addresses(clients: &AccountClients, owner: &Owner) -> Result
         .collect())
 }
 
+/// How many failed NAT gateways one call replaces before it gives up (the next try goes on).
+const NAT_ATTEMPTS: usize = 4;
+
 /// Creates the NAT gateway, with the Elastic IP an earlier try allocated if there is one;
 /// returns its id and state.
+///
+/// A repeat of CreateNatGateway with the same client token answers the NAT that token made,
+/// even one that ended `failed`. So a failed one is deleted and the create repeated with a token
+/// derived from the failed NAT's id: deterministic, so that a try whose answer was lost and its
+/// repeat still make one NAT, and each failure gets a fresh one.
 pub(super) async fn create_nat(
     clients: &AccountClients,
     owner: &Owner,
@@ -162,24 +178,58 @@ pub(super) async fn create_nat(
             .map(str::to_owned)
             .ok_or_else(|| AwsError::Missing("AllocateAddress returned no allocation id".into()))?,
     };
-    let created = clients
+    let mut purpose = "nat".to_owned();
+    for _ in 0..NAT_ATTEMPTS {
+        let created = clients
+            .ec2
+            .create_nat_gateway()
+            .subnet_id(&network.public_subnets[0])
+            .allocation_id(&allocation)
+            .client_token(crate::tags::client_token(token, &purpose))
+            .tag_specifications(owner.ec2_spec(ResourceType::Natgateway, "nat"))
+            .send()
+            .await
+            .map_err(sdk_not_yet(
+                "CreateNatGateway",
+                &["InvalidSubnetID.NotFound", "InvalidAllocationID.NotFound"],
+            ))?;
+        let nat = created
+            .nat_gateway()
+            .ok_or_else(|| AwsError::Missing("CreateNatGateway returned no NAT gateway".into()))?;
+        let id = nat
+            .nat_gateway_id()
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::Missing("CreateNatGateway returned no id".into()))?;
+        let state = NatGatewayState::of(nat);
+        if state != NatGatewayState::Failed {
+            return Ok((id, state));
+        }
+        tracing::warn!(
+            nat = %id,
+            failure = nat.failure_message().unwrap_or_default(),
+            "the NAT gateway failed; deleting it and making another"
+        );
+        delete_one(clients, &id).await?;
+        purpose = format!("nat-after-{id}");
+    }
+    Err(AwsError::NotYet {
+        operation: "CreateNatGateway",
+        code: "NatGatewayFailed".into(),
+        message: format!("{NAT_ATTEMPTS} NAT gateways in a row ended failed"),
+    })
+}
+
+/// Deletes one NAT gateway; one gone already is skipped.
+async fn delete_one(clients: &AccountClients, id: &str) -> Result<(), AwsError> {
+    let result = clients
         .ec2
-        .create_nat_gateway()
-        .subnet_id(&network.public_subnets[0])
-        .allocation_id(allocation)
-        .client_token(crate::tags::client_token(token, "nat"))
-        .tag_specifications(owner.ec2_spec(ResourceType::Natgateway, "nat"))
+        .delete_nat_gateway()
+        .nat_gateway_id(id)
         .send()
         .await
-        .map_err(sdk("CreateNatGateway"))?;
-    let nat = created
-        .nat_gateway()
-        .ok_or_else(|| AwsError::Missing("CreateNatGateway returned no NAT gateway".into()))?;
-    let id = nat
-        .nat_gateway_id()
-        .map(str::to_owned)
-        .ok_or_else(|| AwsError::Missing("CreateNatGateway returned no id".into()))?;
-    Ok((id, NatGatewayState::of(nat)))
+        .map_err(sdk("DeleteNatGateway"));
+    gone(result, &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"])?;
+    Ok(())
 }
 
 /// Takes the sandboxes' route away, deletes the NAT gateways, and releases their Elastic IP
@@ -195,16 +245,14 @@ pub(super) async fn delete_nat(
         done.changes.push("remove sandbox route".to_owned());
     }
     let nats = nat_gateways(clients, owner).await?;
-    let live: Vec<&String> = nats.available.iter().chain(&nats.pending).collect();
+    let live: Vec<&String> = nats
+        .available
+        .iter()
+        .chain(&nats.pending)
+        .chain(&nats.failed)
+        .collect();
     for id in &live {
-        let result = clients
-            .ec2
-            .delete_nat_gateway()
-            .nat_gateway_id(id.as_str())
-            .send()
-            .await
-            .map_err(sdk("DeleteNatGateway"));
-        gone(result, &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"])?;
+        delete_one(clients, id).await?;
     }
     if !live.is_empty() {
         done.changes.push("delete nat".to_owned());
@@ -237,5 +285,8 @@ pub(super) async fn delete_nat(
 /// Whether a NAT gateway of the owner is still being deleted (or was not deleted at all).
 pub(super) async fn nats_still_deleting(clients: &AccountClients, owner: &Owner) -> Result<bool, AwsError> {
     let nats = nat_gateways(clients, owner).await?;
-    Ok(!(nats.available.is_empty() && nats.pending.is_empty() && nats.deleting.is_empty()))
+    Ok(!(nats.available.is_empty()
+        && nats.pending.is_empty()
+        && nats.deleting.is_empty()
+        && nats.failed.is_empty()))
 }

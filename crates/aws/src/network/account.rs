@@ -4,12 +4,20 @@
 
 use super::groups::{ensure_group, find_group, from_group, open_tcp};
 use super::{ACCOUNT_GROUPS, AMQ_PORT, AccountNetwork, PUBLIC_CIDRS, VPC_CIDR};
-use crate::error::{AwsError, gone, sdk};
+use crate::error::{AwsError, gone, sdk, sdk_not_yet};
 use crate::tags::{Owner, filter};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::ResourceType;
 
+/// Whether a describe shows the account's VPC.
+pub async fn has_vpc(ec2: &Client, owner: &Owner) -> Result<bool, AwsError> {
+    Ok(!tagged_vpcs(ec2, owner).await?.is_empty())
+}
+
 /// Creates what is missing of the account's network and returns it.
+///
+/// The caller decides whether a VPC may be created when none is seen (EC2 takes no client token
+/// for it, and a describe can miss one made a moment ago): see `ensure-infrastructure`.
 pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<AccountNetwork, AwsError> {
     let mut vpcs = tagged_vpcs(ec2, owner).await?;
     if vpcs.is_empty() {
@@ -61,7 +69,7 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
                     .tag_specifications(owner.ec2_spec(ResourceType::Subnet, &role))
                     .send()
                     .await
-                    .map_err(sdk("CreateSubnet"));
+                    .map_err(sdk_not_yet("CreateSubnet", &["InvalidVpcID.NotFound"]));
                 match created {
                     Ok(created) => created
                         .subnet()
@@ -69,8 +77,11 @@ pub async fn ensure_account_network(ec2: &Client, owner: &Owner) -> Result<Accou
                         .map(str::to_owned)
                         .ok_or_else(|| AwsError::Missing("CreateSubnet returned no id".into()))?,
                     // Made by a try whose answer was lost: the block is this subnet's.
+                    // (Not visible yet to the describe: the next try finds it.)
                     Err(err) if err.has_code(&["InvalidSubnet.Conflict"]) => {
-                        find_public_subnet(ec2, owner, &vpc_id, &role).await?.ok_or(err)?
+                        find_public_subnet(ec2, owner, &vpc_id, &role)
+                            .await?
+                            .ok_or_else(|| err.not_yet(&["InvalidSubnet.Conflict"]))?
                     }
                     Err(err) => return Err(err),
                 }
@@ -141,9 +152,25 @@ pub(super) async fn ensure_internet_gateway(
                 .vpc_id(vpc_id)
                 .send()
                 .await
-                .map_err(sdk("AttachInternetGateway"));
-            // Attached by a try whose answer was lost.
-            gone(result, &["Resource.AlreadyAssociated"])?;
+                .map_err(sdk_not_yet(
+                    "AttachInternetGateway",
+                    &["InvalidInternetGatewayID.NotFound", "InvalidVpcID.NotFound"],
+                ));
+            match result {
+                Ok(_) => {}
+                // Attached by a try whose answer was lost, or the VPC has another gateway that
+                // the describe did not show yet: only the first is done.
+                Err(err) if err.has_code(&["Resource.AlreadyAssociated"]) => {
+                    let attached = tagged_gateways(ec2, owner)
+                        .await?
+                        .into_iter()
+                        .any(|(g, on)| g == id && on.as_deref() == Some(vpc_id));
+                    if !attached {
+                        return Err(err.not_yet(&["Resource.AlreadyAssociated"]));
+                    }
+                }
+                Err(err) => return Err(err),
+            }
             id
         }
     };
@@ -289,13 +316,16 @@ pub(super) async fn create_route_table(
     vpc_id: &str,
     role: &str,
 ) -> Result<String, AwsError> {
+    // One token per VPC and role: a repeat (a lost answer's, or one after a describe that did
+    // not show the table yet) answers the table the first call made.
     let created = ec2
         .create_route_table()
         .vpc_id(vpc_id)
+        .client_token(format!("sbx-{vpc_id}-{role}"))
         .tag_specifications(owner.ec2_spec(ResourceType::RouteTable, role))
         .send()
         .await
-        .map_err(sdk("CreateRouteTable"))?;
+        .map_err(sdk_not_yet("CreateRouteTable", &["InvalidVpcID.NotFound"]))?;
     created
         .route_table()
         .and_then(|t| t.route_table_id())
@@ -341,7 +371,7 @@ pub async fn route_out(ec2: &Client, table: &str, nat: &str) -> Result<bool, Aws
                 .nat_gateway_id(nat)
                 .send()
                 .await
-                .map_err(sdk("CreateRoute"));
+                .map_err(sdk_not_yet("CreateRoute", ROUTE_NOT_YET));
             match created {
                 Ok(_) => return Ok(true),
                 // A concurrent or earlier try made one: point it at this NAT.
@@ -356,9 +386,18 @@ pub async fn route_out(ec2: &Client, table: &str, nat: &str) -> Result<bool, Aws
         .nat_gateway_id(nat)
         .send()
         .await
-        .map_err(sdk("ReplaceRoute"))?;
+        .map_err(sdk_not_yet("ReplaceRoute", ROUTE_NOT_YET))?;
     Ok(true)
 }
+
+/// What CreateRoute and ReplaceRoute refuse while EC2 catches up with a table or gateway made a
+/// moment ago.
+const ROUTE_NOT_YET: &[&str] = &[
+    "InvalidRouteTableID.NotFound",
+    "InvalidNatGatewayID.NotFound",
+    "InvalidGatewayID.NotFound",
+    "InvalidInternetGatewayID.NotFound",
+];
 
 /// Takes the sandboxes' default route away; returns whether there was one.
 pub async fn remove_route_out(ec2: &Client, table: &str) -> Result<bool, AwsError> {
@@ -404,7 +443,10 @@ pub(super) async fn associate(ec2: &Client, table: &str, subnet: &str) -> Result
             .route_table_id(table)
             .send()
             .await
-            .map_err(sdk("ReplaceRouteTableAssociation"))?;
+            .map_err(sdk_not_yet(
+                "ReplaceRouteTableAssociation",
+                &["InvalidRouteTableID.NotFound", "InvalidAssociationID.NotFound"],
+            ))?;
         return Ok(());
     }
     let result = ec2
@@ -413,7 +455,10 @@ pub(super) async fn associate(ec2: &Client, table: &str, subnet: &str) -> Result
         .subnet_id(subnet)
         .send()
         .await
-        .map_err(sdk("AssociateRouteTable"));
+        .map_err(sdk_not_yet(
+            "AssociateRouteTable",
+            &["InvalidRouteTableID.NotFound", "InvalidSubnetID.NotFound"],
+        ));
     gone(result, &["Resource.AlreadyAssociated"])?;
     Ok(())
 }
@@ -489,10 +534,17 @@ pub(super) async fn tagged_vpcs(ec2: &Client, owner: &Owner) -> Result<Vec<Strin
 }
 
 pub(super) async fn create_vpc(ec2: &Client, owner: &Owner) -> Result<String, AwsError> {
+    // Sent once, without the SDK's retries: a repeat after a lost answer would make a second
+    // VPC. A failure goes back to the state machine, whose next try looks again first.
     let created = ec2
         .create_vpc()
         .cidr_block(VPC_CIDR)
         .tag_specifications(owner.ec2_spec(ResourceType::Vpc, "vpc"))
+        .customize()
+        .config_override(
+            aws_sdk_ec2::config::Builder::default()
+                .retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled()),
+        )
         .send()
         .await
         .map_err(sdk("CreateVpc"))?;
@@ -542,7 +594,7 @@ pub(super) async fn ensure_public_routes(
             .gateway_id(gateway)
             .send()
             .await
-            .map_err(sdk("CreateRoute"));
+            .map_err(sdk_not_yet("CreateRoute", ROUTE_NOT_YET));
         gone(created, &["RouteAlreadyExists"])?;
     }
     for subnet in subnets {

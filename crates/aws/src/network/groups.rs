@@ -1,7 +1,7 @@
 //! Security groups, as both networks make them: found by name in the VPC, created with the
 //! owner's tags, and given all their rules in one call, so that a group has all of them or none.
 
-use crate::error::{AwsError, gone, sdk};
+use crate::error::{AwsError, gone, sdk, sdk_not_yet};
 use crate::tags::{Owner, filter};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
@@ -68,7 +68,11 @@ pub(super) async fn authorize(ec2: &Client, group: &str, rules: Vec<IpPermission
         .set_ip_permissions(Some(rules))
         .send()
         .await
-        .map_err(sdk("AuthorizeSecurityGroupIngress"));
+        // The group, or a group its rules name, made a moment ago.
+        .map_err(sdk_not_yet(
+            "AuthorizeSecurityGroupIngress",
+            &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"],
+        ));
     gone(result, &["InvalidPermission.Duplicate"])?;
     Ok(())
 }
@@ -110,16 +114,17 @@ pub(super) async fn create_group(
         .tag_specifications(owner.ec2_spec(ResourceType::SecurityGroup, role))
         .send()
         .await
-        .map_err(sdk("CreateSecurityGroup"));
+        .map_err(sdk_not_yet("CreateSecurityGroup", &["InvalidVpcID.NotFound"]));
     match created {
         Ok(created) => created
             .group_id()
             .map(str::to_owned)
             .ok_or_else(|| AwsError::Missing("CreateSecurityGroup returned no id".into())),
         // An earlier try made it and lost the answer.
+        // Not visible yet to the describe: the next try finds it.
         Err(err) if err.has_code(&["InvalidGroup.Duplicate"]) => find_group(ec2, vpc_id, name)
             .await?
-            .ok_or_else(|| AwsError::Missing(format!("security group {name} exists but cannot be found"))),
+            .ok_or_else(|| err.not_yet(&["InvalidGroup.Duplicate"])),
         Err(err) => Err(err),
     }
 }

@@ -22,7 +22,7 @@ mod groups;
 mod sandbox;
 
 pub use account::{
-    account_network, availability_zones, ensure_account_network, remove_route_out, route_out,
+    account_network, availability_zones, ensure_account_network, has_vpc, remove_route_out, route_out,
     sandbox_route_table,
 };
 pub use sandbox::{create_sandbox_network, delete_sandbox_network};

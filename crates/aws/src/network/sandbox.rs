@@ -4,7 +4,7 @@
 use super::account::associate;
 use super::groups::{authorize, create_group, find_group_rules, from_group};
 use super::{AMQ_PORT, AccountNetwork, HTTP_PORT, SANDBOX_SUBNETS, SandboxNetwork};
-use crate::error::{AwsError, gone, sdk};
+use crate::error::{AwsError, gone, sdk, sdk_not_yet};
 use crate::tags::{self, Owner};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::ResourceType;
@@ -19,7 +19,14 @@ pub async fn create_sandbox_network(
 ) -> Result<SandboxNetwork, AwsError> {
     let subnet_id = match find_sandbox_subnet(ec2, owner).await? {
         Some(id) => id,
-        None => create_sandbox_subnet(ec2, owner, &account.vpc_id, tenant, sandbox).await?,
+        None => {
+            let zones = public_zones(ec2, &account.public_subnets).await?;
+            let pick = tags::slot(tenant, sandbox, u32::try_from(zones.len()).unwrap_or(1));
+            let zone = zones
+                .get(pick as usize)
+                .ok_or_else(|| AwsError::Missing("the account's public subnets have no zone".into()))?;
+            create_sandbox_subnet(ec2, owner, &account.vpc_id, zone, (tenant, sandbox)).await?
+        }
     };
     associate(ec2, &account.sandbox_routes, &subnet_id).await?;
     let name = tags::short_name("sbx", tenant, sandbox);
@@ -65,8 +72,8 @@ pub(super) async fn create_sandbox_subnet(
     ec2: &Client,
     owner: &Owner,
     vpc_id: &str,
-    tenant: &str,
-    sandbox: &str,
+    zone: &str,
+    (tenant, sandbox): (&str, &str),
 ) -> Result<String, AwsError> {
     let first = *SANDBOX_SUBNETS.start();
     let count = SANDBOX_SUBNETS.end() - first + 1;
@@ -77,10 +84,11 @@ pub(super) async fn create_sandbox_subnet(
             .create_subnet()
             .vpc_id(vpc_id)
             .cidr_block(format!("10.0.{octet}.0/24"))
+            .availability_zone(zone)
             .tag_specifications(owner.ec2_spec(ResourceType::Subnet, "sandbox"))
             .send()
             .await
-            .map_err(sdk("CreateSubnet"));
+            .map_err(sdk_not_yet("CreateSubnet", &["InvalidVpcID.NotFound"]));
         match result {
             Ok(created) => {
                 return created
@@ -94,6 +102,11 @@ pub(super) async fn create_sandbox_subnet(
                 if let Some(id) = find_sandbox_subnet(ec2, owner).await? {
                     return Ok(id);
                 }
+                // Probing on is safe only once the block's subnet is seen to be another's: one
+                // made a moment ago may be this sandbox's, not yet visible to describes.
+                if !block_is_visible(ec2, vpc_id, &format!("10.0.{octet}.0/24")).await? {
+                    return Err(err.not_yet(&["InvalidSubnet.Conflict"]));
+                }
             }
             Err(err) => return Err(err),
         }
@@ -102,6 +115,42 @@ pub(super) async fn create_sandbox_subnet(
         what: "sandbox subnet",
         within: vpc_id.to_owned(),
     })
+}
+
+/// The zones of the account's public subnets, where its load balancers are enabled: a load
+/// balancer sends nothing to targets in a zone it is not enabled in, so a sandbox subnet goes
+/// in one of these.
+async fn public_zones(ec2: &Client, public_subnets: &[String]) -> Result<Vec<String>, AwsError> {
+    let found = ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(public_subnets.to_vec()))
+        .send()
+        .await
+        .map_err(sdk_not_yet("DescribeSubnets", &["InvalidSubnetID.NotFound"]))?;
+    let mut zones: Vec<String> = found
+        .subnets()
+        .iter()
+        .filter_map(|s| s.availability_zone())
+        .map(str::to_owned)
+        .collect();
+    zones.sort();
+    zones.dedup();
+    if zones.is_empty() {
+        return Err(AwsError::Missing("the account's public subnets have no zone".into()));
+    }
+    Ok(zones)
+}
+
+/// Whether a describe shows the subnet of `cidr` in the VPC.
+async fn block_is_visible(ec2: &Client, vpc_id: &str, cidr: &str) -> Result<bool, AwsError> {
+    let found = ec2
+        .describe_subnets()
+        .filters(crate::tags::filter("vpc-id", vpc_id))
+        .filters(crate::tags::filter("cidr-block", cidr))
+        .send()
+        .await
+        .map_err(sdk("DescribeSubnets"))?;
+    Ok(!found.subnets().is_empty())
 }
 
 /// Deletes the sandbox's security groups and subnets (every one tagged with it, whatever its
@@ -143,20 +192,8 @@ pub async fn delete_sandbox_network(ec2: &Client, owner: &Owner) -> Result<(), A
     Ok(())
 }
 
-/// A resource still in use (instances shutting down) is worth another try.
+/// A resource still in use (instances shutting down, their network interfaces released
+/// minutes after they are terminated) will be free: not yet.
 pub(super) fn in_use(err: AwsError) -> AwsError {
-    match err {
-        AwsError::Api {
-            operation,
-            code,
-            message,
-            ..
-        } if code == "DependencyViolation" => AwsError::Api {
-            operation,
-            code,
-            message,
-            transient: true,
-        },
-        other => other,
-    }
+    err.not_yet(&["DependencyViolation"])
 }

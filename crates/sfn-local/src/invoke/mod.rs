@@ -1,8 +1,10 @@
 //! How a Task reaches a Lambda function: the resource it names, and the invokers behind one
 //! trait: handlers in this process, and executables speaking the Lambda Runtime API.
 
+mod faults;
 mod runtime_api;
 
+pub use faults::{LambdaFaultSpec, LambdaFaultStats, LambdaFaults};
 pub use runtime_api::{ColdStart, RuntimeFunction};
 
 use futures::future::BoxFuture;
@@ -54,6 +56,8 @@ pub enum InvokeError {
     Function { error_type: String, payload: Value },
     /// No function of that name is registered.
     NotFound(String),
+    /// The caller stopped waiting (an injected timeout); the function may still be running.
+    TimedOut,
 }
 
 /// An error a handler returns, as the Lambda runtime reports it.
@@ -103,6 +107,8 @@ where
 #[derive(Clone, Default)]
 pub struct Functions {
     by_name: Arc<RwLock<HashMap<String, Arc<dyn Function>>>>,
+    /// Lambda's own failures, injected into a share of the invocations.
+    faults: Arc<RwLock<Option<Arc<LambdaFaults>>>>,
 }
 
 impl Functions {
@@ -127,7 +133,17 @@ impl Functions {
         self.register(name, Arc::new(Handler(handler)));
     }
 
+    /// Faults a share of every later invocation (`None`: none).
+    pub fn set_faults(&self, faults: Option<Arc<LambdaFaults>>) {
+        *self.faults.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = faults;
+    }
+
     pub fn invoke(&self, name: &str, payload: Value) -> BoxFuture<'static, Result<Value, InvokeError>> {
+        let faults = self
+            .faults
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
         let function = {
             let map = self
                 .by_name
@@ -135,9 +151,10 @@ impl Functions {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             map.get(name).cloned()
         };
-        match function {
-            Some(function) => function.invoke(payload),
-            None => {
+        match (function, faults) {
+            (Some(function), Some(faults)) => faults.invoke(function, payload),
+            (Some(function), None) => function.invoke(payload),
+            (None, _) => {
                 let name = name.to_owned();
                 Box::pin(async move { Err(InvokeError::NotFound(name)) })
             }

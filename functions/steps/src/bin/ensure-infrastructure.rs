@@ -6,5 +6,9 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     let init = sbx_steps::lambda::init().await?;
     let (store, accounts, infra) = (init.store()?, init.accounts(), init.infrastructure()?);
-    sbx_steps::lambda::run(|job| sbx_steps::infrastructure::ensure(&store, &accounts, &infra, job)).await
+    let visibility = init.lock_settings()?.visibility;
+    sbx_steps::lambda::run(|job| {
+        sbx_steps::infrastructure::ensure(&store, &accounts, &infra, job, visibility)
+    })
+    .await
 }
