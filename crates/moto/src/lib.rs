@@ -66,6 +66,12 @@ impl MotoServer {
     /// instances, NAT gateways and SSM commands the asynchronous states they have on AWS, each
     /// lasting `delay` (see `serve.py`).
     pub fn start_on(port: u16, delay: Duration) -> Result<Self, MotoError> {
+        Self::start_seeded(port, delay, 1)
+    }
+
+    /// As [`MotoServer::start_on`], with `seed` for the decisions the realistic mode draws (which
+    /// NAT gateways and account creations fail).
+    pub fn start_seeded(port: u16, delay: Duration, seed: u64) -> Result<Self, MotoError> {
         let python = python();
         if !python.exists() {
             return Err(MotoError::NoPython(python));
@@ -76,6 +82,7 @@ impl MotoServer {
             .arg("127.0.0.1")
             .arg(port.to_string())
             .arg(delay.as_secs_f64().to_string())
+            .arg(seed.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
