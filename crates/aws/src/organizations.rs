@@ -36,6 +36,8 @@ pub struct Creation {
     pub request_id: String,
     pub email_name: String,
     pub state: CreationState,
+    /// When it succeeded or failed.
+    pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +98,9 @@ impl Organization {
                     request_id: status.id().unwrap_or_default().to_owned(),
                     email_name: status.account_name().unwrap_or_default().to_owned(),
                     state,
+                    completed_at: status
+                        .completed_timestamp()
+                        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
                 });
             }
             token = page.next_token().map(str::to_owned);

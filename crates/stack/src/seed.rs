@@ -45,21 +45,8 @@ pub(crate) async fn seed(
     let store = DynamoStore::new(dynamo, StoreConfig::new(tables.clone()));
     let organization = organization(config).await?;
     let bootstrap = Provisioner::new(config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE);
-    let creations = organization
-        .creations()
-        .await
-        .map_err(|e| StackError::Seed(e.to_string()))?;
     let mut accounts = Vec::new();
-    for i in 0..pool_size {
-        let name = format!("{}seed-{i}", sbx_steps::sweep::pool::NAME_PREFIX);
-        let existing = creations.iter().find_map(|c| match &c.state {
-            CreationState::Succeeded { account_id } if c.email_name == name => Some(account_id.clone()),
-            _ => None,
-        });
-        let account_id = match existing {
-            Some(id) => id,
-            None => created_account(&organization, &name).await?,
-        };
+    for account_id in created_accounts(&organization, pool_size).await? {
         sbx_aws::organizations::bootstrap(
             &bootstrap,
             &account_id,
@@ -189,30 +176,47 @@ async fn unit_named(
         .map(str::to_owned))
 }
 
-/// Creates the account `name` and waits for Organizations to finish it.
-async fn created_account(organization: &Organization, name: &str) -> Result<String, StackError> {
-    let request = organization
-        .create_account(name)
-        .await
-        .map_err(|e| StackError::Seed(e.to_string()))?;
-    for _ in 0..100 {
-        let creations = organization
-            .creations()
-            .await
-            .map_err(|e| StackError::Seed(e.to_string()))?;
-        match creations
-            .into_iter()
-            .find(|c| c.request_id == request)
-            .map(|c| c.state)
-        {
-            Some(CreationState::Succeeded { account_id }) => return Ok(account_id),
-            Some(CreationState::Failed { reason }) => {
-                return Err(StackError::Seed(format!("CreateAccount {name} failed: {reason}")));
+/// The seed's `pool_size` accounts, `sbx-pool-seed-<i>`: those an earlier seed made, and the
+/// others asked for at once and waited for. Organizations takes a while and may fail a
+/// creation (the realistic mode fails a share): a failed one is asked for again under the next
+/// name of its family (`sbx-pool-seed-<i>-<n>`).
+async fn created_accounts(organization: &Organization, pool_size: u32) -> Result<Vec<String>, StackError> {
+    let seed = |e: sbx_aws::AwsError| StackError::Seed(e.to_string());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let creations = organization.creations().await.map_err(seed)?;
+        let mut done = Vec::new();
+        for i in 0..pool_size {
+            let base = format!("{}seed-{i}", sbx_steps::sweep::pool::NAME_PREFIX);
+            let family: Vec<_> = creations
+                .iter()
+                .filter(|c| c.email_name == base || c.email_name.starts_with(&format!("{base}-")))
+                .collect();
+            if let Some(id) = family.iter().find_map(|c| match &c.state {
+                CreationState::Succeeded { account_id } => Some(account_id.clone()),
+                _ => None,
+            }) {
+                done.push(id);
+            } else if !family.iter().any(|c| c.state == CreationState::InProgress) {
+                let name = match family.len() {
+                    0 => base,
+                    failed => format!("{base}-{failed}"),
+                };
+                tracing::info!(%name, "asking for a pool account");
+                organization.create_account(&name).await.map_err(seed)?;
             }
-            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
         }
+        if done.len() == pool_size as usize {
+            return Ok(done);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(StackError::Seed(format!(
+                "Organizations made {} of the pool's {pool_size} accounts within 5 minutes",
+                done.len()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    Err(StackError::Seed(format!("CreateAccount {name} did not finish")))
 }
 
 /// The management account's image named `name`, registered now unless it exists.

@@ -21,6 +21,11 @@ use serde::Serialize;
 /// names are not ours.
 pub const NAME_PREFIX: &str = "sbx-pool-";
 
+/// After a creation of ours fails (the organization's account limit, most often, which no
+/// repeat fixes), none is asked for until this long after the failure: each sweep would
+/// otherwise ask again, and fail again. The failure is reported as a warning meanwhile.
+pub const FAILED_CREATION_BACKOFF: chrono::Duration = chrono::Duration::hours(1);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PoolReport {
     /// Accounts in the pool after this sweep.
@@ -44,7 +49,7 @@ pub async fn grow(
     settings: &SweepSettings,
     input: SweepInput,
 ) -> Result<PoolReport, StepError> {
-    input.now(settings)?;
+    let now = input.now(settings)?;
     let mut report = PoolReport {
         pool: store.all_accounts(AccountState::Pool).await?.len(),
         low_water: settings.low_water,
@@ -62,7 +67,7 @@ pub async fn grow(
         return Ok(report);
     };
     locked(store, POOL_LOCK, &input.execution, async || {
-        grow_locked(store, organization, settings, &input.execution, &mut report).await
+        grow_locked(store, organization, settings, (&input.execution, now), &mut report).await
     })
     .await?;
     Ok(report)
@@ -72,9 +77,10 @@ async fn grow_locked(
     store: &impl AccountStore,
     organization: &impl AccountFactory,
     settings: &SweepSettings,
-    execution: &str,
+    (execution, now): (&str, chrono::DateTime<chrono::Utc>),
     report: &mut PoolReport,
 ) -> Result<(), StepError> {
+    let mut backoff_until = None;
     // Twice: what earlier sweeps asked for, then what this one asks for (an organization may
     // finish a creation at once).
     for round in 0..2 {
@@ -89,6 +95,10 @@ async fn grow_locked(
                 CreationState::InProgress => report.in_progress += 1,
                 CreationState::Failed { reason } if round == 0 => {
                     note(&mut report.failed, format!("{}: {reason}", creation.request_id));
+                    let until = creation.completed_at.map(|at| at + FAILED_CREATION_BACKOFF);
+                    if let Some(until) = until.filter(|until| *until > now) {
+                        backoff_until = backoff_until.max(Some(until));
+                    }
                 }
                 CreationState::Failed { .. } => {}
                 CreationState::Succeeded { account_id } => {
@@ -108,6 +118,15 @@ async fn grow_locked(
             .low_water
             .saturating_sub(report.pool + report.in_progress);
         if round == 1 || wanted == 0 {
+            break;
+        }
+        if let Some(until) = backoff_until {
+            let warning = format!(
+                "the pool needs {wanted} more accounts, but an account creation failed lately ({}); none is asked for before {until}",
+                report.failed.join("; ")
+            );
+            tracing::warn!("{warning}");
+            report.warning = Some(warning);
             break;
         }
         // Named by this sweep and a count, so that a retry of this step (after an answer was
