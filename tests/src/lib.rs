@@ -615,3 +615,84 @@ pub async fn quarantine(stack: &LocalStack, id: &str, reason: &str) {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// What the DynamoDB side says is wrong once every workflow has ended, for the `tenants`:
+/// an account lock still held, a tenant's live counter that differs from its live records, a
+/// record in a transitional state, and an account in a state its sandboxes do not explain
+/// (assigned with none of its tenant's live sandboxes in it, a live sandbox in an account that
+/// is not its tenant's assigned one, a pooled or cleaned account that a live sandbox uses).
+/// Read directly, past any fault layer.
+pub async fn dynamo_problems(stack: &LocalStack, tenants: &[&str]) -> Vec<String> {
+    use sbx_store::{AccountState, AccountStore, ListQuery, LockStore, SandboxStore};
+    let store = direct_store(stack).await;
+    fn fail<T>(what: &str, e: &dyn std::fmt::Display) -> T {
+        panic!("reading {what}: {e}")
+    }
+    let mut problems = Vec::new();
+    // (tenant, account) of every live record.
+    let mut live_in = Vec::new();
+    for tenant in tenants {
+        let mut query = ListQuery {
+            limit: ListQuery::MAX_LIMIT,
+            ..ListQuery::default()
+        };
+        let mut live = 0u64;
+        loop {
+            let page = store.list(tenant, &query).await.unwrap_or_else(|e| fail("records", &e));
+            for record in &page.items {
+                if record.state.is_transitional() {
+                    problems.push(format!("{tenant}/{} is left {}", record.id, record.state));
+                }
+                if record.state.is_live() {
+                    live += 1;
+                    if let Some(account) = &record.account_id {
+                        live_in.push((tenant.to_string(), account.clone(), record.id.clone()));
+                    }
+                }
+            }
+            match page.next_token {
+                Some(token) => query.next_token = Some(token),
+                None => break,
+            }
+        }
+        let counted = store.live_count(tenant).await.unwrap_or_else(|e| fail("the counter", &e));
+        if counted != live {
+            problems.push(format!("{tenant} counts {counted} live sandboxes and has {live}"));
+        }
+    }
+    for state in [
+        AccountState::Pool,
+        AccountState::Assigned,
+        AccountState::Expired,
+        AccountState::Cleaning,
+        AccountState::Quarantined,
+    ] {
+        for account in store.all_accounts(state).await.unwrap_or_else(|e| fail("accounts", &e)) {
+            let id = &account.account_id;
+            let lock = format!("account:{id}");
+            if let Some(lease) = store.holder(&lock).await.unwrap_or_else(|e| fail("locks", &e)) {
+                problems.push(format!("{lock} is still held: {lease:?}"));
+            }
+            let users: Vec<&(String, String, String)> = live_in.iter().filter(|(_, a, _)| a == id).collect();
+            let tenant = account.tenant.as_deref();
+            match state {
+                AccountState::Assigned
+                    if tenants.iter().any(|t| Some(*t) == tenant) && users.is_empty() =>
+                {
+                    problems.push(format!("{id} is assigned to {tenant:?}, and none of its live sandboxes is in it"));
+                }
+                AccountState::Assigned => {}
+                _ if !users.is_empty() => {
+                    problems.push(format!("{id} is {state:?}, and live sandboxes use it: {users:?}"));
+                }
+                _ => {}
+            }
+            for (owner, _, sandbox) in users {
+                if tenant != Some(owner.as_str()) {
+                    problems.push(format!("{owner}/{sandbox} is in {id}, which is {tenant:?}'s"));
+                }
+            }
+        }
+    }
+    problems
+}

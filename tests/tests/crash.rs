@@ -135,6 +135,8 @@ fn a_stack_killed_mid_workflow_is_reconciled_by_the_sweep_after_a_restart() {
         }
         let view = Account::open(&stack, "acme", &account).await;
         assert_eq!(view.leftovers().await, Vec::<String>::new(), "left in {account}");
+        let problems = sbx_e2e::dynamo_problems(&stack, &["acme"]).await;
+        assert!(problems.is_empty(), "the store after the crash: {problems:#?}");
         let tenant = store
             .tenant_account("acme")
             .await

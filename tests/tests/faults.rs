@@ -1,6 +1,8 @@
 //! End to end under faults: the fault layer (`sbx_stack::faults`) refuses and loses the
-//! answers of a share of every AWS call the stack makes, and every lifecycle still completes,
-//! no record is left in a transitional state, and nothing is left behind in any account. Half
+//! answers of a share of every AWS call the stack makes, the engine times out, crashes and
+//! duplicates a share of the Lambda invocations, and every lifecycle still completes, no
+//! record is left in a transitional state, the store is consistent (no lock held, counters
+//! right, accounts explained), and nothing is left behind in any account. Half
 //! the sandboxes go through the HTTP API (whose calls to the engine are faulted as well), half
 //! through executions started as an operator starts them.
 
@@ -212,6 +214,13 @@ async fn twenty_lifecycles_complete_with_a_fifth_of_aws_calls_faulted() {
             "left in {tenant}'s account {id}"
         );
     }
-    eprintln!("faults before AWS: {stats:?}; before the engine: {engine:?}");
+    let problems = sbx_e2e::dynamo_problems(&stack, &["acme", "globex"]).await;
+    assert!(problems.is_empty(), "the store after the run: {problems:#?}");
+    let lambda = stack.lambda_fault_stats().unwrap_or_default();
+    assert!(
+        lambda.timeouts > 0 && lambda.crashes > 0 && lambda.duplicates > 0,
+        "Lambda's own failures were injected: {lambda:?}"
+    );
+    eprintln!("faults before AWS: {stats:?}; before the engine: {engine:?}; Lambda: {lambda:?}");
     stack.stop();
 }

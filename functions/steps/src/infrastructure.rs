@@ -176,6 +176,7 @@ mod tests {
     use crate::job::test_job as job;
     use sbx_fakes::{ACCOUNT, FakeAws, FakeStore};
     use sbx_lifecycle::{SandboxOptions, State};
+    use std::time::Duration;
 
     fn amq() -> SandboxOptions {
         SandboxOptions {
@@ -192,16 +193,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_vpc_not_seen_after_a_recent_create_is_waited_for_not_made_again() {
+        let (store, aws) = (locked_by_the_job(), FakeAws::default());
+        let create = job("create", Some(ACCOUNT));
+        let window = Duration::from_secs(60);
+        let first = ensure(&store, &aws, &aws, create.clone(), window).await;
+        assert!(first.is_ok(), "{first:?}");
+        // A describe that misses the new VPC: the retry sees no network.
+        aws.state().account_networks.clear();
+        let again = ensure(&store, &aws, &aws, create.clone(), window).await;
+        assert!(
+            matches!(&again, Err(StepError::NotYet(m)) if m.contains("not visible yet")),
+            "{again:?}"
+        );
+        assert_eq!(
+            aws.state().changes.iter().filter(|c| c.starts_with("CreateVpc")).count(),
+            1,
+            "no second VPC within the window"
+        );
+        // Past the window (the lease ran out), a VPC still not seen is made.
+        store.hold_until(
+            &format!("vpc-create:{ACCOUNT}"),
+            "the first create",
+            chrono::Utc::now() - chrono::Duration::seconds(1),
+        );
+        let later = ensure(&store, &aws, &aws, create, window).await;
+        assert!(later.is_ok(), "{later:?}");
+        assert_eq!(
+            aws.state().changes.iter().filter(|c| c.starts_with("CreateVpc")).count(),
+            2
+        );
+    }
+
+    #[tokio::test]
     async fn ensuring_makes_what_the_job_needs_once_and_journals_it() {
         let (store, aws) = (locked_by_the_job(), FakeAws::default());
         let mut create = job("create", Some(ACCOUNT));
         create.options = amq();
-        let first = ensure(&store, &aws, &aws, create.clone()).await;
+        let first = ensure(&store, &aws, &aws, create.clone(), Duration::ZERO).await;
         assert_eq!(
             first.ok().map(|o| (o.settled, o.changes)),
             Some((true, vec!["created base".into(), "created nlb".into()]))
         );
-        let again = ensure(&store, &aws, &aws, create).await;
+        let again = ensure(&store, &aws, &aws, create, Duration::ZERO).await;
         assert_eq!(again.ok().map(|o| o.changes), Some(vec![]));
         // Both tries of this job send one token (a lost answer's repeat finds its NAT); it is
         // this job's, not another's.
@@ -231,12 +265,12 @@ mod tests {
         aws.state().converging_for = 2;
         let create = job("create", Some(ACCOUNT));
         for _ in 0..2 {
-            let out = ensure(&store, &aws, &aws, create.clone()).await;
+            let out = ensure(&store, &aws, &aws, create.clone(), Duration::ZERO).await;
             let out = out.unwrap_or_else(|e| panic!("{e}"));
             assert!(!out.settled);
             assert_eq!(out.waiting, ["nat pending"]);
         }
-        let out = ensure(&store, &aws, &aws, create).await;
+        let out = ensure(&store, &aws, &aws, create, Duration::ZERO).await;
         assert_eq!(
             out.ok().map(|o| (o.settled, o.changes)),
             Some((true, vec!["created base".to_owned()]))
@@ -251,7 +285,7 @@ mod tests {
         let (store, aws) = (locked_by_the_job(), FakeAws::default());
         let mut create = job("create", Some(ACCOUNT));
         create.options = amq();
-        assert!(ensure(&store, &aws, &aws, create).await.is_ok());
+        assert!(ensure(&store, &aws, &aws, create, Duration::ZERO).await.is_ok());
         // Another sandbox of the tenant is running, without amq; a stopped one needs nothing.
         store.add("s2", State::Started, SandboxOptions::default());
         store.add("s3", State::Stopped, amq());
@@ -265,7 +299,7 @@ mod tests {
     #[tokio::test]
     async fn without_the_lock_nothing_is_changed() {
         let (store, aws) = (FakeStore::default(), FakeAws::default());
-        let out = ensure(&store, &aws, &aws, job("create", Some(ACCOUNT))).await;
+        let out = ensure(&store, &aws, &aws, job("create", Some(ACCOUNT)), Duration::ZERO).await;
         assert!(matches!(out, Err(StepError::LockLost(_))), "{out:?}");
         store.hold(&Job::lock_name(ACCOUNT), "arn:exec:other");
         let out = release(&store, &aws, &aws, job("delete", Some(ACCOUNT))).await;
