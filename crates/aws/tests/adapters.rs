@@ -26,6 +26,24 @@ struct Account {
     /// The ports the handlers take.
     ports: Provisioner,
     infra: Infrastructure,
+    /// How long the realistic moto keeps a new resource invisible (zero: plain moto).
+    delay: Duration,
+}
+
+/// Calls `call` again while AWS has not caught up (`AwsError::NotYet`), as the state machines'
+/// Retry does, with a deadline.
+async fn settle<T>(mut call: impl AsyncFnMut() -> Result<T, sbx_aws::AwsError>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match call().await {
+            Ok(value) => return value,
+            Err(err @ sbx_aws::AwsError::NotYet { .. }) => {
+                assert!(Instant::now() < deadline, "still not yet: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("{err}"),
+        }
+    }
 }
 
 impl Account {
@@ -63,16 +81,17 @@ impl Account {
             clients,
             ports,
             infra,
+            delay,
         }
     }
 
     /// The account's network, ensured through the port.
+    /// Then waits until what it made is visible to every call.
     async fn network(&self) -> sbx_aws::network::AccountNetwork {
-        let ensured = self
-            .ports
-            .ensure_account_network(&self.id, &self.account_owner())
-            .await;
-        ensured.unwrap_or_else(|e| panic!("{e}"))
+        let owner = self.account_owner();
+        let network = settle(async || self.ports.ensure_account_network(&self.id, &owner).await).await;
+        tokio::time::sleep(self.delay).await;
+        network
     }
 
     fn account_owner(&self) -> Owner {
@@ -441,10 +460,7 @@ async fn an_install_command_is_sent_to_the_instance_and_watched() {
     let (ports, id) = (&account.ports, account.id.as_str());
     let network = account.network().await;
     let s1 = sandbox("s1");
-    let net = ports
-        .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let net = settle(async || ports.create_sandbox_network(id, &s1, &network, ("acme", "s1")).await).await;
     let launch = Launch {
         owner: &s1,
         role: "ocp",
@@ -508,11 +524,13 @@ async fn converge_until_settled(
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut changes = Vec::new();
     loop {
-        let done = account
-            .infra
-            .converge(&account.id, &owner, network, want, "t-wait")
-            .await
-            .unwrap_or_else(|e| panic!("converge: {e}"));
+        let done = settle(async || {
+            account
+                .infra
+                .converge(&account.id, &owner, network, want, "t-wait")
+                .await
+        })
+        .await;
         changes.extend(done.changes.clone());
         if done.settled() {
             return changes;
@@ -655,10 +673,8 @@ async fn ssm_reaches_only_an_instance_with_its_profile_and_a_route_out() {
         ..Want::default()
     };
     let s1 = sandbox("s1");
-    let net = ports
-        .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let net = settle(async || ports.create_sandbox_network(id, &s1, &network, ("acme", "s1")).await).await;
+    tokio::time::sleep(account.delay).await;
     let launch = |role: &'static str, profile: Option<&'static str>| Launch {
         owner: &s1,
         role,
@@ -673,14 +689,13 @@ async fn ssm_reaches_only_an_instance_with_its_profile_and_a_route_out() {
             "ssm-reach-ocp"
         },
     };
-    let bare = ports
-        .launch(id, &launch("acp", None))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ocp = ports
-        .launch(id, &launch("ocp", Some(sbx_aws::instances::INSTANCE_PROFILE)))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let bare = settle(async || ports.launch(id, &launch("acp", None)).await).await;
+    let ocp = settle(async || {
+        ports
+            .launch(id, &launch("ocp", Some(sbx_aws::instances::INSTANCE_PROFILE)))
+            .await
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let no_route = ports.install(id, &ocp, "s1", &["payments".to_owned()]).await;
     assert!(
@@ -688,11 +703,8 @@ async fn ssm_reaches_only_an_instance_with_its_profile_and_a_route_out() {
         "before the NAT, the agent cannot register: {no_route:?}"
     );
     converge_until_settled(&account, Some(&network), base).await;
-    let installed = ports.install(id, &ocp, "s1", &["payments".to_owned()]).await;
-    assert!(
-        installed.is_ok(),
-        "with its profile and the NAT route: {installed:?}"
-    );
+    // Once its agent has registered (a while after the instance is running).
+    settle(async || ports.install(id, &ocp, "s1", &["payments".to_owned()]).await).await;
     let bare = ports.install(id, &bare, "s1", &["payments".to_owned()]).await;
     assert!(
         matches!(&bare, Err(e) if e.has_code(&["InvalidInstanceId"])),
@@ -735,10 +747,7 @@ async fn instances_launch_once_per_token_and_go_through_their_states() {
     let (ports, id) = (&account.ports, account.id.as_str());
     let network = account.network().await;
     let s1 = sandbox("s1");
-    let net = ports
-        .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let net = settle(async || ports.create_sandbox_network(id, &s1, &network, ("acme", "s1")).await).await;
     let launch = Launch {
         owner: &s1,
         role: "acp",
@@ -749,9 +758,11 @@ async fn instances_launch_once_per_token_and_go_through_their_states() {
         instance_profile: None,
         client_token: "s1-create-v1-acp",
     };
-    let first = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = settle(async || ports.launch(id, &launch).await).await;
     let again = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, again, "a repeated launch is the same instance");
+    // Describes show a new instance after a moment; it is still pending then.
+    tokio::time::sleep(account.delay).await;
     let found = ports.find(id, &s1).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].state, InstanceState::Pending, "{found:?}");
@@ -814,10 +825,7 @@ async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removin
     assert_eq!(empty, [], "an account with only its network is empty");
 
     let s1 = sandbox("s1");
-    let net = ports
-        .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let net = settle(async || ports.create_sandbox_network(id, &s1, &network, ("acme", "s1")).await).await;
     let launch = Launch {
         owner: &s1,
         role: "ocp",
@@ -828,7 +836,7 @@ async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removin
         instance_profile: None,
         client_token: "s1-create-v1-ocp",
     };
-    let vm = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
+    let vm = settle(async || ports.launch(id, &launch).await).await;
     until_state(&account, &s1, false, Some(InstanceState::Running)).await;
     let left = account
         .infra
@@ -866,10 +874,8 @@ async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removin
         "shutting down is settling: {left:?}"
     );
     until_state(&account, &s1, true, None).await;
-    ports
-        .delete_sandbox_network(id, &s1)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    // Its network interface lets go of the subnet and group a while after.
+    settle(async || ports.delete_sandbox_network(id, &s1).await).await;
     let left = account
         .infra
         .leftovers(id)

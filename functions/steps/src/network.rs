@@ -92,7 +92,7 @@ mod tests {
         );
         let no_network = create(&aws, job("create", Some(ACCOUNT))).await;
         assert!(
-            matches!(&no_network, Err(StepError::Failed(m)) if m.contains("has no network")),
+            matches!(&no_network, Err(StepError::NotYet(m)) if m.contains("has no network")),
             "{no_network:?}"
         );
         assert!(aws.state().changes.is_empty());

@@ -189,9 +189,15 @@ pub(super) async fn create_nat(
             .tag_specifications(owner.ec2_spec(ResourceType::Natgateway, "nat"))
             .send()
             .await
+            // The address held by a NAT gateway a describe did not show yet (made a moment
+            // ago by another try): it shows soon, and is used then.
             .map_err(sdk_not_yet(
                 "CreateNatGateway",
-                &["InvalidSubnetID.NotFound", "InvalidAllocationID.NotFound"],
+                &[
+                    "InvalidSubnetID.NotFound",
+                    "InvalidAllocationID.NotFound",
+                    "Resource.AlreadyAssociated",
+                ],
             ))?;
         let nat = created
             .nat_gateway()
