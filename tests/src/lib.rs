@@ -638,7 +638,10 @@ pub async fn dynamo_problems(stack: &LocalStack, tenants: &[&str]) -> Vec<String
         };
         let mut live = 0u64;
         loop {
-            let page = store.list(tenant, &query).await.unwrap_or_else(|e| fail("records", &e));
+            let page = store
+                .list(tenant, &query)
+                .await
+                .unwrap_or_else(|e| fail("records", &e));
             for record in &page.items {
                 if record.state.is_transitional() {
                     problems.push(format!("{tenant}/{} is left {}", record.id, record.state));
@@ -655,7 +658,10 @@ pub async fn dynamo_problems(stack: &LocalStack, tenants: &[&str]) -> Vec<String
                 None => break,
             }
         }
-        let counted = store.live_count(tenant).await.unwrap_or_else(|e| fail("the counter", &e));
+        let counted = store
+            .live_count(tenant)
+            .await
+            .unwrap_or_else(|e| fail("the counter", &e));
         if counted != live {
             problems.push(format!("{tenant} counts {counted} live sandboxes and has {live}"));
         }
@@ -667,7 +673,11 @@ pub async fn dynamo_problems(stack: &LocalStack, tenants: &[&str]) -> Vec<String
         AccountState::Cleaning,
         AccountState::Quarantined,
     ] {
-        for account in store.all_accounts(state).await.unwrap_or_else(|e| fail("accounts", &e)) {
+        for account in store
+            .all_accounts(state)
+            .await
+            .unwrap_or_else(|e| fail("accounts", &e))
+        {
             let id = &account.account_id;
             let lock = format!("account:{id}");
             if let Some(lease) = store.holder(&lock).await.unwrap_or_else(|e| fail("locks", &e)) {
@@ -676,10 +686,10 @@ pub async fn dynamo_problems(stack: &LocalStack, tenants: &[&str]) -> Vec<String
             let users: Vec<&(String, String, String)> = live_in.iter().filter(|(_, a, _)| a == id).collect();
             let tenant = account.tenant.as_deref();
             match state {
-                AccountState::Assigned
-                    if tenants.iter().any(|t| Some(*t) == tenant) && users.is_empty() =>
-                {
-                    problems.push(format!("{id} is assigned to {tenant:?}, and none of its live sandboxes is in it"));
+                AccountState::Assigned if tenants.iter().any(|t| Some(*t) == tenant) && users.is_empty() => {
+                    problems.push(format!(
+                        "{id} is assigned to {tenant:?}, and none of its live sandboxes is in it"
+                    ));
                 }
                 AccountState::Assigned => {}
                 _ if !users.is_empty() => {

@@ -225,11 +225,9 @@ async fn ensure_target_group(
                     .map(str::to_owned)
                     .ok_or_else(|| AwsError::Missing("CreateTargetGroup returned no ARN".into()))?,
                 // An earlier try made it and its answer was lost: the name is the sandbox's.
-                Err(err) if err.has_code(&["DuplicateTargetGroupName"]) => {
-                    find_target_group(clients, name)
-                        .await?
-                        .ok_or_else(|| err.not_yet(&["DuplicateTargetGroupName"]))?
-                }
+                Err(err) if err.has_code(&["DuplicateTargetGroupName"]) => find_target_group(clients, name)
+                    .await?
+                    .ok_or_else(|| err.not_yet(&["DuplicateTargetGroupName"]))?,
                 Err(err) => return Err(err),
             }
         }

@@ -460,7 +460,12 @@ async fn an_install_command_is_sent_to_the_instance_and_watched() {
     let (ports, id) = (&account.ports, account.id.as_str());
     let network = account.network().await;
     let s1 = sandbox("s1");
-    let net = settle(async || ports.create_sandbox_network(id, &s1, &network, ("acme", "s1")).await).await;
+    let net = settle(async || {
+        ports
+            .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
+            .await
+    })
+    .await;
     let launch = Launch {
         owner: &s1,
         role: "ocp",
@@ -673,7 +678,12 @@ async fn ssm_reaches_only_an_instance_with_its_profile_and_a_route_out() {
         ..Want::default()
     };
     let s1 = sandbox("s1");
-    let net = settle(async || ports.create_sandbox_network(id, &s1, &network, ("acme", "s1")).await).await;
+    let net = settle(async || {
+        ports
+            .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
+            .await
+    })
+    .await;
     tokio::time::sleep(account.delay).await;
     let launch = |role: &'static str, profile: Option<&'static str>| Launch {
         owner: &s1,
@@ -747,7 +757,12 @@ async fn instances_launch_once_per_token_and_go_through_their_states() {
     let (ports, id) = (&account.ports, account.id.as_str());
     let network = account.network().await;
     let s1 = sandbox("s1");
-    let net = settle(async || ports.create_sandbox_network(id, &s1, &network, ("acme", "s1")).await).await;
+    let net = settle(async || {
+        ports
+            .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
+            .await
+    })
+    .await;
     let launch = Launch {
         owner: &s1,
         role: "acp",
@@ -825,7 +840,12 @@ async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removin
     assert_eq!(empty, [], "an account with only its network is empty");
 
     let s1 = sandbox("s1");
-    let net = settle(async || ports.create_sandbox_network(id, &s1, &network, ("acme", "s1")).await).await;
+    let net = settle(async || {
+        ports
+            .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
+            .await
+    })
+    .await;
     let launch = Launch {
         owner: &s1,
         role: "ocp",

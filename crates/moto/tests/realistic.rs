@@ -124,13 +124,32 @@ async fn a_new_id_is_not_found_by_the_calls_that_name_it_and_describes_miss_it_f
     let vpc = vpc(ec2).await;
     let made = Instant::now();
     assert_eq!(
-        code(ec2.create_subnet().vpc_id(&vpc).cidr_block("10.0.1.0/24").send().await),
+        code(
+            ec2.create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block("10.0.1.0/24")
+                .send()
+                .await
+        ),
         "InvalidVpcID.NotFound"
     );
-    let gateway = ec2.create_internet_gateway().send().await.unwrap_or_else(|e| panic!("{e:?}"));
-    let gateway = gateway.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default();
+    let gateway = ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let gateway = gateway
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .unwrap_or_default();
     assert_eq!(
-        code(ec2.attach_internet_gateway().internet_gateway_id(gateway).vpc_id(&vpc).send().await),
+        code(
+            ec2.attach_internet_gateway()
+                .internet_gateway_id(gateway)
+                .vpc_id(&vpc)
+                .send()
+                .await
+        ),
         "InvalidInternetGatewayID.NotFound"
     );
     let tagged_vpcs = async || {
@@ -139,7 +158,11 @@ async fn a_new_id_is_not_found_by_the_calls_that_name_it_and_describes_miss_it_f
     };
     assert_eq!(tagged_vpcs().await, 0, "a describe by tag misses the new VPC");
     let by_id = ec2.describe_vpcs().vpc_ids(&vpc).send().await;
-    assert_eq!(by_id.map(|o| o.vpcs().len()).ok(), Some(1), "asked by id, it is there");
+    assert_eq!(
+        by_id.map(|o| o.vpcs().len()).ok(),
+        Some(1),
+        "asked by id, it is there"
+    );
 
     until(D * 4, "the VPC to be seen", async || tagged_vpcs().await == 1).await;
     assert!(made.elapsed() >= D, "seen only after the window");
@@ -165,8 +188,16 @@ async fn the_ssm_agent_registers_a_while_after_its_instance_is_running() {
     let vpc = vpc(ec2).await;
     tokio::time::sleep(D).await;
     let subnet = subnet(ec2, &vpc, "10.0.1.0/24").await;
-    let gateway = ec2.create_internet_gateway().send().await.unwrap_or_else(|e| panic!("{e:?}"));
-    let gateway = gateway.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_owned();
+    let gateway = ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let gateway = gateway
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .unwrap_or_default()
+        .to_owned();
     tokio::time::sleep(D).await;
     ec2.attach_internet_gateway()
         .internet_gateway_id(&gateway)
@@ -180,7 +211,12 @@ async fn the_ssm_agent_registers_a_while_after_its_instance_is_running() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let table = main.route_tables().first().and_then(|t| t.route_table_id()).unwrap_or_default().to_owned();
+    let table = main
+        .route_tables()
+        .first()
+        .and_then(|t| t.route_table_id())
+        .unwrap_or_default()
+        .to_owned();
     ec2.create_route()
         .route_table_id(&table)
         .destination_cidr_block("0.0.0.0/0")
@@ -199,9 +235,16 @@ async fn the_ssm_agent_registers_a_while_after_its_instance_is_running() {
             .send()
             .await
     };
-    assert_eq!(code(send().await), "InvalidInstanceId", "running, not registered yet");
+    assert_eq!(
+        code(send().await),
+        "InvalidInstanceId",
+        "running, not registered yet"
+    );
     let waited = until(D * 6, "the agent to register", async || send().await.is_ok()).await;
-    assert!(waited >= D, "registration takes SSM_REGISTRATION·D after running ({waited:?})");
+    assert!(
+        waited >= D,
+        "registration takes SSM_REGISTRATION·D after running ({waited:?})"
+    );
 }
 
 #[tokio::test]
@@ -245,17 +288,20 @@ async fn instance_profiles_and_roles_are_usable_only_once_iam_has_propagated() {
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let assumed = async || {
-        let provider = aws_config::sts::AssumeRoleProvider::builder("arn:aws:iam::123456789012:role/fresh-role")
-            .session_name("test")
-            .configure(&aws.config)
-            .build()
-            .await;
+        let provider =
+            aws_config::sts::AssumeRoleProvider::builder("arn:aws:iam::123456789012:role/fresh-role")
+                .session_name("test")
+                .configure(&aws.config)
+                .build()
+                .await;
         use aws_credential_types::provider::ProvideCredentials;
         provider.provide_credentials().await
     };
     let refused = assumed().await;
     assert!(
-        refused.as_ref().is_err_and(|e| format!("{e:?}").contains("AccessDenied")),
+        refused
+            .as_ref()
+            .is_err_and(|e| format!("{e:?}").contains("AccessDenied")),
         "{refused:?}"
     );
     until(D * 4, "the role to propagate", async || assumed().await.is_ok()).await;
@@ -288,13 +334,21 @@ async fn a_subnet_and_a_group_stay_in_use_while_a_terminated_instance_lets_go_of
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let id = id.instances().first().and_then(|i| i.instance_id()).unwrap_or_default().to_owned();
+    let id = id
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .unwrap_or_default()
+        .to_owned();
     ec2.terminate_instances()
         .instance_ids(&id)
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    until(D * 4, "terminated", async || state(ec2, &id).await == "terminated").await;
+    until(D * 4, "terminated", async || {
+        state(ec2, &id).await == "terminated"
+    })
+    .await;
     assert_eq!(
         code(ec2.delete_subnet().subnet_id(&subnet).send().await),
         "DependencyViolation",
@@ -315,8 +369,16 @@ async fn a_subnet_and_a_group_stay_in_use_while_a_terminated_instance_lets_go_of
         .unwrap_or_else(|e| panic!("free once the interface is gone: {e:?}"));
 
     // moto's own refusals, which sbx meets in the same deletes.
-    let gateway = ec2.create_internet_gateway().send().await.unwrap_or_else(|e| panic!("{e:?}"));
-    let gateway = gateway.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_owned();
+    let gateway = ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let gateway = gateway
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .unwrap_or_default()
+        .to_owned();
     tokio::time::sleep(D).await;
     ec2.attach_internet_gateway()
         .internet_gateway_id(&gateway)
@@ -325,7 +387,12 @@ async fn a_subnet_and_a_group_stay_in_use_while_a_terminated_instance_lets_go_of
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(
-        code(ec2.delete_internet_gateway().internet_gateway_id(&gateway).send().await),
+        code(
+            ec2.delete_internet_gateway()
+                .internet_gateway_id(&gateway)
+                .send()
+                .await
+        ),
         "DependencyViolation",
         "an attached gateway"
     );
@@ -365,7 +432,11 @@ async fn a_seeded_share_of_nat_gateways_fails_and_their_token_answers_the_failed
     tokio::time::sleep(D).await;
     let mut made = Vec::new();
     for n in 0..30 {
-        let address = ec2.allocate_address().send().await.unwrap_or_else(|e| panic!("{e:?}"));
+        let address = ec2
+            .allocate_address()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let token = format!("nat-{n}");
         let nat = ec2
             .create_nat_gateway()
@@ -375,11 +446,19 @@ async fn a_seeded_share_of_nat_gateways_fails_and_their_token_answers_the_failed
             .send()
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
-        let id = nat.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap_or_default().to_owned();
+        let id = nat
+            .nat_gateway()
+            .and_then(|n| n.nat_gateway_id())
+            .unwrap_or_default()
+            .to_owned();
         made.push((token, id, address.allocation_id().unwrap_or_default().to_owned()));
     }
     tokio::time::sleep(D * 2).await;
-    let described = ec2.describe_nat_gateways().send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    let described = ec2
+        .describe_nat_gateways()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
     let failed: Vec<_> = described
         .nat_gateways()
         .iter()
@@ -390,8 +469,16 @@ async fn a_seeded_share_of_nat_gateways_fails_and_their_token_answers_the_failed
         .iter()
         .filter(|n| n.state().map(|s| s.as_str()) == Some("available"))
         .count();
-    assert!(!failed.is_empty() && available > failed.len(), "{} failed, {available} available", failed.len());
-    assert!(failed.iter().all(|n| n.failure_message().is_some_and(|m| !m.is_empty())));
+    assert!(
+        !failed.is_empty() && available > failed.len(),
+        "{} failed, {available} available",
+        failed.len()
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|n| n.failure_message().is_some_and(|m| !m.is_empty()))
+    );
 
     let failed_id = failed[0].nat_gateway_id().unwrap_or_default();
     let (token, _, allocation) = made
@@ -407,7 +494,11 @@ async fn a_seeded_share_of_nat_gateways_fails_and_their_token_answers_the_failed
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let again = again.nat_gateway();
-    assert_eq!(again.and_then(|n| n.nat_gateway_id()), Some(failed_id), "the same token, the failed NAT");
+    assert_eq!(
+        again.and_then(|n| n.nat_gateway_id()),
+        Some(failed_id),
+        "the same token, the failed NAT"
+    );
     assert_eq!(again.and_then(|n| n.state()).map(|s| s.as_str()), Some("failed"));
     ec2.create_nat_gateway()
         .subnet_id(&subnet)
@@ -437,7 +528,10 @@ async fn account_creation_takes_a_while_and_a_seeded_share_fails() {
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         let status = created.create_account_status();
-        assert_eq!(status.and_then(|s| s.state()).map(|s| s.as_str()), Some("IN_PROGRESS"));
+        assert_eq!(
+            status.and_then(|s| s.state()).map(|s| s.as_str()),
+            Some("IN_PROGRESS")
+        );
         assert_eq!(status.and_then(|s| s.account_id()), None, "no account yet");
         let request = status.and_then(|s| s.id()).unwrap_or_default().to_owned();
         let described = organizations
@@ -447,28 +541,47 @@ async fn account_creation_takes_a_while_and_a_seeded_share_fails() {
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(
-            described.create_account_status().and_then(|s| s.state()).map(|s| s.as_str()),
+            described
+                .create_account_status()
+                .and_then(|s| s.state())
+                .map(|s| s.as_str()),
             Some("IN_PROGRESS")
         );
         requests.push(request);
     }
     let statuses = async || {
         let listed = organizations.list_create_account_status().send().await;
-        let all = listed.map(|l| l.create_account_statuses().to_vec()).unwrap_or_default();
+        let all = listed
+            .map(|l| l.create_account_statuses().to_vec())
+            .unwrap_or_default();
         // (The management account is listed too.)
         all.into_iter()
             .filter(|s| requests.iter().any(|r| Some(r.as_str()) == s.id()))
             .collect::<Vec<_>>()
     };
     until(D * 8, "every creation to end", async || {
-        statuses().await.iter().all(|s| s.state().map(|s| s.as_str()) != Some("IN_PROGRESS"))
+        statuses()
+            .await
+            .iter()
+            .all(|s| s.state().map(|s| s.as_str()) != Some("IN_PROGRESS"))
     })
     .await;
     let done = statuses().await;
     assert_eq!(done.len(), 12, "failed creations are still listed");
-    let failed: Vec<_> = done.iter().filter(|s| s.state().map(|s| s.as_str()) == Some("FAILED")).collect();
-    assert!(!failed.is_empty() && failed.len() < 12, "{} of 12 failed", failed.len());
-    assert!(failed.iter().all(|s| s.failure_reason().map(|r| r.as_str()) == Some("ACCOUNT_LIMIT_EXCEEDED")));
+    let failed: Vec<_> = done
+        .iter()
+        .filter(|s| s.state().map(|s| s.as_str()) == Some("FAILED"))
+        .collect();
+    assert!(
+        !failed.is_empty() && failed.len() < 12,
+        "{} of 12 failed",
+        failed.len()
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|s| s.failure_reason().map(|r| r.as_str()) == Some("ACCOUNT_LIMIT_EXCEEDED"))
+    );
     let described = organizations
         .describe_create_account_status()
         .create_account_request_id(failed[0].id().unwrap_or_default())
@@ -476,10 +589,17 @@ async fn account_creation_takes_a_while_and_a_seeded_share_fails() {
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(
-        described.create_account_status().and_then(|s| s.state()).map(|s| s.as_str()),
+        described
+            .create_account_status()
+            .and_then(|s| s.state())
+            .map(|s| s.as_str()),
         Some("FAILED")
     );
-    let accounts = organizations.list_accounts().send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    let accounts = organizations
+        .list_accounts()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(
         accounts.accounts().len(),
         1 + 12 - failed.len(),

@@ -542,10 +542,9 @@ impl Run {
                 format!("Function not found: {function_arn} (no function named {name} is registered)"),
             ),
             // Without a Task timeout, the function's own timeout ends the invocation.
-            Ok(Err(InvokeError::TimedOut)) if limit.is_none() => Failure::new(
-                "Lambda.Unknown",
-                "The function timed out before it answered",
-            ),
+            Ok(Err(InvokeError::TimedOut)) if limit.is_none() => {
+                Failure::new("Lambda.Unknown", "The function timed out before it answered")
+            }
             Ok(Err(InvokeError::TimedOut)) | Err(_) => {
                 let failure = Failure::new(
                     error::TIMEOUT,

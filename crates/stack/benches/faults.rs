@@ -1,11 +1,18 @@
 //! What AWS's faults cost (`cargo bench --profile dev --bench faults`): for fault rates of 0,
-//! 5, 10 and 20% of every AWS call (half refused, half with the answer lost after the call took
-//! effect; seeded), a fresh local stack runs the same sandboxes through create → stop → start
-//! → delete at once, and prints per rate: the lifecycles completed (every execution
-//! `SUCCEEDED`), the calls the fault layer faulted (each one an SDK retry), the step attempts
-//! that failed and were retried by the state machines, and the wall time.
+//! 10 and 20% of every AWS call (half refused, half with the answer lost after the call took
+//! effect; seeded) and half that rate of the Lambda invocations (timed out, crashed or run
+//! twice), on the realistic moto (asynchronous states, eventual consistency, slow
+//! registrations, failing NAT gateways and account creations), a fresh local stack runs the
+//! same sandboxes through create → stop → start → delete at once, and prints per rate: the
+//! lifecycles completed (every execution `SUCCEEDED`), the calls the fault layer faulted (each
+//! one an SDK retry), the Lambda invocations faulted, the step attempts that failed and were
+//! retried by the state machines, the wall time, and create → started (median and slowest)
+//! with its overhead over the cloud's own waits: a create waits at least for its account's NAT
+//! gateway (D) and its instances' launch (2·D), D being moto's delay. "alone" is one create on
+//! the fresh account before the others; the median and slowest are those of the sandboxes
+//! created at once, which queue for the account lock.
 //!
-//! `SBX_BENCH_LIFECYCLES` (default 6), `SBX_BENCH_RATES` (default `0,5,10,20`, in percent),
+//! `SBX_BENCH_LIFECYCLES` (default 6), `SBX_BENCH_RATES` (default `0,10,20`, in percent),
 //! `SBX_BENCH_AWS_DELAY` (seconds, default 0.2) and `SBX_BENCH_TIME_SCALE` (default 0.02: the
 //! tests' scale) set the run.
 
@@ -24,12 +31,38 @@ fn number(name: &str, default: f64) -> f64 {
 }
 
 struct Figures {
+    /// create → started of a sandbox alone on a fresh account.
+    alone: Duration,
     completed: usize,
+    /// How long each create took, from its start to `started`.
+    creates: Vec<Duration>,
+    lambda: sbx_sfn_local::invoke::LambdaFaultStats,
     faulted: u64,
     calls: u64,
     step_retries: usize,
     lock_waits: usize,
     wall: Duration,
+}
+
+/// Runs `machine` for the sandbox `sandbox` of tenant `bench` to its end; how long it took.
+async fn run(stack: &LocalStack, machine: &str, sandbox: &str) -> Result<Duration, String> {
+    let input = json!({"tenant": "bench", "sandbox_id": sandbox});
+    let execution = stack
+        .service
+        .start_execution(
+            &state_machine_arn(machine),
+            Some(&format!("{sandbox}-{machine}")),
+            Some(&input.to_string()),
+        )
+        .map_err(|e| format!("{machine} {sandbox}: {e}"))?;
+    let outcome = execution.finished().await;
+    match (outcome.status, outcome.stopped) {
+        (Status::Succeeded, Some(stopped)) => Ok((stopped - execution.started).to_std().unwrap_or_default()),
+        (status, _) => Err(format!(
+            "{machine} {sandbox} ended {status:?}: {:?}",
+            outcome.error
+        )),
+    }
 }
 
 async fn lifecycles(count: usize, rate: f64, delay: Duration, time_scale: f64) -> Result<Figures, String> {
@@ -43,10 +76,14 @@ async fn lifecycles(count: usize, rate: f64, delay: Duration, time_scale: f64) -
     })
     .await
     .map_err(|e| format!("the local stack did not start: {e}"))?;
+    // One create alone first, on the fresh account: what the cloud's own waits (its NAT
+    // gateway, its instances' launch) and sbx's steps cost without a queue for the lock.
+    let alone = run(&stack, "create", "solo").await?;
     let began = Instant::now();
     let mut completed = vec![true; count];
     let mut step_retries = 0;
     let mut lock_waits = 0;
+    let mut creates = Vec::new();
     for machine in ["create", "stop", "start", "delete"] {
         let mut executions = Vec::new();
         for (i, ok) in completed.iter().enumerate() {
@@ -81,6 +118,12 @@ async fn lifecycles(count: usize, rate: f64, delay: Duration, time_scale: f64) -
                     step_retries += 1;
                 }
             }
+            if machine == "create"
+                && outcome.status == Status::Succeeded
+                && let Some(stopped) = outcome.stopped
+            {
+                creates.push((stopped - execution.started).to_std().unwrap_or_default());
+            }
             if outcome.status != Status::Succeeded {
                 eprintln!(
                     "  {machine} of f-{i} ended {:?}: {:?}",
@@ -91,10 +134,16 @@ async fn lifecycles(count: usize, rate: f64, delay: Duration, time_scale: f64) -
         }
     }
     let wall = began.elapsed();
+    run(&stack, "delete", "solo").await?;
     let stats = stack.fault_stats().unwrap_or_default();
+    let lambda = stack.lambda_fault_stats().unwrap_or_default();
     stack.stop();
+    creates.sort();
     Ok(Figures {
+        alone,
         completed: completed.iter().filter(|ok| **ok).count(),
+        creates,
+        lambda,
         faulted: stats.refused + stats.lost,
         calls: stats.calls,
         step_retries,
@@ -109,32 +158,58 @@ async fn main() {
     let delay = Duration::from_secs_f64(number("SBX_BENCH_AWS_DELAY", 0.2));
     let time_scale = number("SBX_BENCH_TIME_SCALE", 0.02);
     let rates: Vec<f64> = std::env::var("SBX_BENCH_RATES")
-        .unwrap_or_else(|_| "0,5,10,20".into())
+        .unwrap_or_else(|_| "0,10,20".into())
         .split(',')
         .filter_map(|r| r.trim().parse::<f64>().ok())
         .filter(|r| (0.0..=100.0).contains(r))
         .collect();
     println!(
-        "{count} lifecycles (create, stop, start, delete) at once, per fault rate; moto's asynchronous states {:.1} s, time scale {time_scale}",
+        "{count} lifecycles (create, stop, start, delete) at once, per fault rate (AWS calls; half \
+         that of Lambda invocations); realistic moto with D = {:.1} s, time scale {time_scale}",
         delay.as_secs_f64()
     );
+    let cloud = delay * 3;
     println!(
-        "{:>6} {:>10} {:>14} {:>13} {:>11} {:>9}",
-        "faults", "completed", "faulted calls", "step retries", "lock waits", "wall"
+        "{:>6} {:>16} {:>10} {:>14} {:>16} {:>13} {:>11} {:>8} {:>22} {:>10}",
+        "faults",
+        "alone (overhead)",
+        "completed",
+        "faulted calls",
+        "Lambda t/c/d",
+        "step retries",
+        "lock waits",
+        "wall",
+        "create→started p50/max",
+        "overhead"
     );
     for rate in rates {
         match lifecycles(count, rate / 100.0, delay, time_scale).await {
-            Ok(f) => println!(
-                "{:>5}% {:>6}/{:<3} {:>7}/{:<6} {:>13} {:>11} {:>8.1}s",
-                rate,
-                f.completed,
-                count,
-                f.faulted,
-                f.calls,
-                f.step_retries,
-                f.lock_waits,
-                f.wall.as_secs_f64()
-            ),
+            Ok(f) => {
+                let p50 = f.creates.get(f.creates.len() / 2).copied().unwrap_or_default();
+                let max = f.creates.last().copied().unwrap_or_default();
+                println!(
+                    "{:>5}% {:>16} {:>6}/{:<3} {:>7}/{:<6} {:>16} {:>13} {:>11} {:>7.1}s {:>22} {:>9.2}s",
+                    rate,
+                    format!(
+                        "{:.2}s ({:.2}s)",
+                        f.alone.as_secs_f64(),
+                        f.alone.saturating_sub(cloud).as_secs_f64()
+                    ),
+                    f.completed,
+                    count,
+                    f.faulted,
+                    f.calls,
+                    format!(
+                        "{}/{}/{} of {}",
+                        f.lambda.timeouts, f.lambda.crashes, f.lambda.duplicates, f.lambda.invocations
+                    ),
+                    f.step_retries,
+                    f.lock_waits,
+                    f.wall.as_secs_f64(),
+                    format!("{:.2}s/{:.2}s", p50.as_secs_f64(), max.as_secs_f64()),
+                    p50.saturating_sub(cloud).as_secs_f64()
+                );
+            }
             Err(err) => {
                 eprintln!("sbx bench faults: {err}");
                 std::process::exit(1);

@@ -226,7 +226,9 @@ impl LocalStack {
         let (moto, aws_endpoint) = match options.aws_endpoint {
             Some(endpoint) => (None, endpoint),
             None => {
-                let moto = MotoServer::start_on(0, options.aws_delay)?;
+                // The realistic mode's seeded failures follow the fault layer's seed.
+                let seed = options.faults.as_ref().map_or(1, |f| f.seed);
+                let moto = MotoServer::start_seeded(0, options.aws_delay, seed)?;
                 let endpoint = moto.endpoint();
                 (Some(moto), endpoint)
             }

@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Start the local stack and run until Ctrl-C or SIGTERM. Prints `export` lines to eval.
     #[command(
-        after_help = "Examples:\n  sbx-local up > /tmp/sbx.env && eval \"$(grep ^export /tmp/sbx.env)\"\n  sbx-local up --aws-delay 0 --time-scale 0   # moto's instant mode, no waiting\n  sbx-local up --faults 20%,seed=7            # a fifth of AWS calls refused or their answers lost"
+        after_help = "Examples:\n  sbx-local up > /tmp/sbx.env && eval \"$(grep ^export /tmp/sbx.env)\"\n  sbx-local up --aws-delay 0 --time-scale 0   # moto's instant mode, no waiting\n  sbx-local up --faults 20%,seed=7            # a fifth of AWS calls refused or their answers lost, a tenth of Lambda invocations timed out, crashed or run twice"
     )]
     Up {
         /// Use an AWS endpoint that is already running instead of starting moto.
@@ -53,7 +53,8 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
         retention: u64,
         /// Fault every AWS call of the stack on purpose: `20%` (half refused, half with the
-        /// answer lost after the call took effect) or `refuse=0.05,lose=0.05,latency=50ms,seed=7`.
+        /// answer lost after the call took effect, and 10% of the Lambda invocations timed out,
+        /// crashed or run twice) or `refuse=0.05,lose=0.05,lambda=0.02,latency=50ms,seed=7`.
         #[arg(long, value_name = "SPEC")]
         faults: Option<sbx_stack::faults::FaultSpec>,
         /// The built web console to serve under /console/ (default: console/dist of this

@@ -207,7 +207,11 @@ mod tests {
             "{again:?}"
         );
         assert_eq!(
-            aws.state().changes.iter().filter(|c| c.starts_with("CreateVpc")).count(),
+            aws.state()
+                .changes
+                .iter()
+                .filter(|c| c.starts_with("CreateVpc"))
+                .count(),
             1,
             "no second VPC within the window"
         );
@@ -220,7 +224,11 @@ mod tests {
         let later = ensure(&store, &aws, &aws, create, window).await;
         assert!(later.is_ok(), "{later:?}");
         assert_eq!(
-            aws.state().changes.iter().filter(|c| c.starts_with("CreateVpc")).count(),
+            aws.state()
+                .changes
+                .iter()
+                .filter(|c| c.starts_with("CreateVpc"))
+                .count(),
             2
         );
     }

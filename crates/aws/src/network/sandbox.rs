@@ -136,7 +136,9 @@ async fn public_zones(ec2: &Client, public_subnets: &[String]) -> Result<Vec<Str
     zones.sort();
     zones.dedup();
     if zones.is_empty() {
-        return Err(AwsError::Missing("the account's public subnets have no zone".into()));
+        return Err(AwsError::Missing(
+            "the account's public subnets have no zone".into(),
+        ));
     }
     Ok(zones)
 }

@@ -135,7 +135,10 @@ impl Functions {
 
     /// Faults a share of every later invocation (`None`: none).
     pub fn set_faults(&self, faults: Option<Arc<LambdaFaults>>) {
-        *self.faults.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = faults;
+        *self
+            .faults
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = faults;
     }
 
     pub fn invoke(&self, name: &str, payload: Value) -> BoxFuture<'static, Result<Value, InvokeError>> {

@@ -67,7 +67,14 @@ pub async fn grow(
         return Ok(report);
     };
     locked(store, POOL_LOCK, &input.execution, async || {
-        grow_locked(store, organization, settings, (&input.execution, now), &mut report).await
+        grow_locked(
+            store,
+            organization,
+            settings,
+            (&input.execution, now),
+            &mut report,
+        )
+        .await
     })
     .await?;
     Ok(report)
