@@ -10,7 +10,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// The delay D every behaviour is measured in.
-const D: Duration = Duration::from_millis(300);
+const D: Duration = Duration::from_millis(600);
 
 struct Aws {
     _moto: MotoServer,
