@@ -162,6 +162,47 @@ fn sandbox(id: &str) -> Owner {
     }
 }
 
+/// A load balancer sends nothing to targets in a zone it is not enabled in: every sandbox
+/// subnet is in a zone of the account's public subnets, where its load balancers are.
+#[tokio::test]
+async fn sandbox_subnets_are_in_the_load_balancers_zones() {
+    let account = Account::new().await;
+    let (ports, id) = (&account.ports, account.id.as_str());
+    let network = account.network().await;
+    let zone_of = async |subnets: Vec<String>| -> Vec<String> {
+        let found = account
+            .clients
+            .ec2
+            .describe_subnets()
+            .set_subnet_ids(Some(subnets))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        found
+            .subnets()
+            .iter()
+            .filter_map(|s| s.availability_zone().map(str::to_owned))
+            .collect()
+    };
+    let public = zone_of(network.public_subnets.clone()).await;
+    assert_eq!(public.len(), 2, "{public:?}");
+    let mut used = std::collections::BTreeSet::new();
+    for n in 0..8 {
+        let name = format!("z{n}");
+        let net = ports
+            .create_sandbox_network(id, &sandbox(&name), &network, ("acme", &name))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let zone = zone_of(vec![net.subnet_id]).await;
+        assert!(
+            zone.len() == 1 && public.contains(&zone[0]),
+            "{name}'s subnet is in {zone:?}, the load balancers in {public:?}"
+        );
+        used.insert(zone[0].clone());
+    }
+    assert_eq!(used.len(), 2, "sandboxes spread over both zones: {used:?}");
+}
+
 #[tokio::test]
 async fn ensuring_the_network_twice_makes_one_and_deleting_a_gone_one_is_ok() {
     let account = Account::new().await;
@@ -596,6 +637,28 @@ async fn infrastructure_waits_for_the_nat_as_aws_makes_it_wait() {
     assert_eq!(rest, ["release nat address"]);
     assert_eq!(account.elastic_ips().await, 0);
     assert_eq!(account.live_nat_gateways().await, 0);
+}
+
+/// The same client token answers the NAT gateway it made even once that one is deleted (as it
+/// answers a failed one): a later converge under the same token makes another, rather than
+/// waiting for the deleted one to become available.
+#[tokio::test]
+async fn a_token_whose_nat_gateway_was_deleted_makes_another() {
+    let account = Account::with_delay(Duration::from_millis(200)).await;
+    let network = account.network().await;
+    let base = Want {
+        base: true,
+        ..Want::default()
+    };
+    converge_until_settled(&account, Some(&network), base).await;
+    let first = sandbox_route(&account, &network.sandbox_routes).await;
+    assert!(first.is_some(), "routed through the first NAT");
+    converge_until_settled(&account, None, Want::default()).await;
+    assert_eq!(account.live_nat_gateways().await, 0);
+    converge_until_settled(&account, Some(&network), base).await;
+    let second = sandbox_route(&account, &network.sandbox_routes).await;
+    assert!(second.is_some() && second != first, "{first:?} then {second:?}");
+    assert_eq!(account.live_nat_gateways().await, 1);
 }
 
 #[tokio::test]

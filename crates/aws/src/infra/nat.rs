@@ -149,15 +149,16 @@ pub(super) async fn addresses(clients: &AccountClients, owner: &Owner) -> Result
 }
 
 /// How many failed NAT gateways one call replaces before it gives up (the next try goes on).
-const NAT_ATTEMPTS: usize = 4;
+const NAT_ATTEMPTS: usize = 8;
 
 /// Creates the NAT gateway, with the Elastic IP an earlier try allocated if there is one;
 /// returns its id and state.
 ///
 /// A repeat of CreateNatGateway with the same client token answers the NAT that token made,
-/// even one that ended `failed`. So a failed one is deleted and the create repeated with a token
-/// derived from the failed NAT's id: deterministic, so that a try whose answer was lost and its
-/// repeat still make one NAT, and each failure gets a fresh one.
+/// even one that ended `failed` or was deleted since. So a failed one is deleted, and for a
+/// failed or deleted one the create is repeated with a token derived from that NAT's id:
+/// deterministic, so that a try whose answer was lost and its repeat still make one NAT, and
+/// each failure gets a fresh one.
 pub(super) async fn create_nat(
     clients: &AccountClients,
     owner: &Owner,
@@ -206,16 +207,20 @@ pub(super) async fn create_nat(
             .nat_gateway_id()
             .map(str::to_owned)
             .ok_or_else(|| AwsError::Missing("CreateNatGateway returned no id".into()))?;
-        let state = NatGatewayState::of(nat);
-        if state != NatGatewayState::Failed {
-            return Ok((id, state));
+        match NatGatewayState::of(nat) {
+            NatGatewayState::Failed => {
+                tracing::warn!(
+                    nat = %id,
+                    failure = nat.failure_message().unwrap_or_default(),
+                    "the NAT gateway failed; deleting it and making another"
+                );
+                delete_one(clients, &id).await?;
+            }
+            // The token's NAT was deleted since (a failed one this call or an earlier one
+            // deleted): it cannot be used, another is made.
+            NatGatewayState::Deleting | NatGatewayState::Deleted => {}
+            state => return Ok((id, state)),
         }
-        tracing::warn!(
-            nat = %id,
-            failure = nat.failure_message().unwrap_or_default(),
-            "the NAT gateway failed; deleting it and making another"
-        );
-        delete_one(clients, &id).await?;
         purpose = format!("nat-after-{id}");
     }
     Err(AwsError::NotYet {

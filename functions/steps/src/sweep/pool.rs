@@ -170,6 +170,75 @@ async fn known(store: &impl AccountStore, account_id: &str) -> Result<bool, Step
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sbx_aws::AwsError;
+    use sbx_aws::organizations::Creation;
+    use std::sync::Mutex;
+
+    /// An organization whose creations all fail with the account limit.
+    #[derive(Default)]
+    struct AtItsLimit {
+        creations: Mutex<Vec<Creation>>,
+    }
+
+    impl AccountFactory for AtItsLimit {
+        async fn create_account(&self, name: &str) -> Result<String, AwsError> {
+            let mut creations = self.creations.lock().unwrap_or_else(|p| p.into_inner());
+            let id = format!("car-{}", creations.len());
+            creations.push(Creation {
+                request_id: id.clone(),
+                email_name: name.to_owned(),
+                state: CreationState::Failed {
+                    reason: "ACCOUNT_LIMIT_EXCEEDED".into(),
+                },
+                completed_at: Some(chrono::Utc::now()),
+            });
+            Ok(id)
+        }
+        async fn creations(&self) -> Result<Vec<Creation>, AwsError> {
+            Ok(self.creations.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        }
+        async fn bootstrap(&self, _account: &str) -> Result<(), AwsError> {
+            Ok(())
+        }
+        async fn place(&self, _account: &str, _unit: Unit) -> Result<bool, AwsError> {
+            Ok(false)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_creation_is_not_asked_again_by_every_sweep() {
+        let store = sbx_fakes::FakeStore::default();
+        let organization = AtItsLimit::default();
+        let settings = SweepSettings {
+            low_water: 1,
+            ..crate::sweep::test_settings(true)
+        };
+        let at = |minutes: i64, n: u32| SweepInput {
+            execution: format!("arn:gc:{n}"),
+            as_of: Some(chrono::Utc::now() + chrono::Duration::minutes(minutes)),
+        };
+        let first = grow(&store, Some(&organization), &settings, at(0, 1)).await;
+        assert_eq!(first.ok().map(|r| r.requested), Some(1));
+        for (n, minutes) in [(2, 1), (3, 15), (4, 59)] {
+            let later = grow(&store, Some(&organization), &settings, at(minutes, n)).await;
+            let later = later.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(later.requested, 0, "{minutes} min after the failure: {later:?}");
+            assert!(
+                later
+                    .warning
+                    .as_deref()
+                    .is_some_and(|w| w.contains("ACCOUNT_LIMIT_EXCEEDED")),
+                "{later:?}"
+            );
+        }
+        let after = grow(&store, Some(&organization), &settings, at(61, 5)).await;
+        assert_eq!(
+            after.ok().map(|r| r.requested),
+            Some(1),
+            "asked again after the hour"
+        );
+        assert_eq!(organization.creations().await.map(|c| c.len()).ok(), Some(2));
+    }
 
     #[test]
     fn a_sweep_names_its_accounts_the_same_on_every_try() {
