@@ -87,6 +87,15 @@ async fn subnet(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str) -> String {
         .to_owned()
 }
 
+/// A subnet of a new VPC, each waited for until the calls that name it can see it.
+async fn visible_subnet(ec2: &aws_sdk_ec2::Client) -> String {
+    let vpc = vpc(ec2).await;
+    tokio::time::sleep(D).await;
+    let subnet = subnet(ec2, &vpc, "10.0.1.0/24").await;
+    tokio::time::sleep(D).await;
+    subnet
+}
+
 async fn instance(ec2: &aws_sdk_ec2::Client, subnet: &str, profile: Option<&str>) -> String {
     ec2.run_instances()
         .image_id("ami-12c6146b")
@@ -252,10 +261,7 @@ async fn instance_profiles_and_roles_are_usable_only_once_iam_has_propagated() {
     let aws = realistic(1).await;
     let ec2 = &aws.ec2;
     let iam = aws_sdk_iam::Client::new(&aws.config);
-    let vpc = vpc(ec2).await;
-    tokio::time::sleep(D).await;
-    let subnet = subnet(ec2, &vpc, "10.0.1.0/24").await;
-    tokio::time::sleep(D).await;
+    let subnet = visible_subnet(ec2).await;
 
     iam.create_instance_profile()
         .instance_profile_name("fresh")
@@ -402,10 +408,7 @@ async fn a_subnet_and_a_group_stay_in_use_while_a_terminated_instance_lets_go_of
 async fn a_pending_instance_refuses_a_stop() {
     let aws = realistic(1).await;
     let ec2 = &aws.ec2;
-    let vpc = vpc(ec2).await;
-    tokio::time::sleep(D).await;
-    let subnet = subnet(ec2, &vpc, "10.0.1.0/24").await;
-    tokio::time::sleep(D).await;
+    let subnet = visible_subnet(ec2).await;
     let id = instance(ec2, &subnet, None).await;
     // Past the new id's window (D), within the launch's pending (2·D).
     tokio::time::sleep(D * 6 / 5).await;
@@ -426,10 +429,7 @@ async fn a_pending_instance_refuses_a_stop() {
 async fn a_seeded_share_of_nat_gateways_fails_and_their_token_answers_the_failed_one() {
     let aws = realistic(7).await;
     let ec2 = &aws.ec2;
-    let vpc = vpc(ec2).await;
-    tokio::time::sleep(D).await;
-    let subnet = subnet(ec2, &vpc, "10.0.1.0/24").await;
-    tokio::time::sleep(D).await;
+    let subnet = visible_subnet(ec2).await;
     let mut made = Vec::new();
     for n in 0..30 {
         let address = ec2

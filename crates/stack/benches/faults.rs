@@ -67,18 +67,27 @@ fn not_yet_waits(history: &[serde_json::Value]) -> Duration {
     Duration::from_secs_f64(total.max(0.0))
 }
 
-/// Runs `machine` for the sandbox `sandbox` of tenant `bench` to its end; how long it took,
-/// and how much of it was spent waiting for AWS to catch up.
-async fn run(stack: &LocalStack, machine: &str, sandbox: &str) -> Result<(Duration, Duration), String> {
+/// Starts `machine` for the sandbox `sandbox` of tenant `bench`, named `<sandbox>-<machine>`.
+fn start(
+    stack: &LocalStack,
+    machine: &str,
+    sandbox: &str,
+) -> Result<std::sync::Arc<sbx_sfn_local::service::Execution>, String> {
     let input = json!({"tenant": "bench", "sandbox_id": sandbox});
-    let execution = stack
+    stack
         .service
         .start_execution(
             &state_machine_arn(machine),
             Some(&format!("{sandbox}-{machine}")),
             Some(&input.to_string()),
         )
-        .map_err(|e| format!("{machine} {sandbox}: {e}"))?;
+        .map_err(|e| format!("{machine} {sandbox}: {e}"))
+}
+
+/// Runs `machine` for the sandbox `sandbox` of tenant `bench` to its end; how long it took,
+/// and how much of it was spent waiting for AWS to catch up.
+async fn run(stack: &LocalStack, machine: &str, sandbox: &str) -> Result<(Duration, Duration), String> {
+    let execution = start(stack, machine, sandbox)?;
     let outcome = execution.finished().await;
     match (outcome.status, outcome.stopped) {
         (Status::Succeeded, Some(stopped)) => Ok((
@@ -117,17 +126,7 @@ async fn lifecycles(count: usize, rate: f64, delay: Duration, time_scale: f64) -
             if !ok {
                 continue;
             }
-            let sandbox = format!("f-{i}");
-            let input = json!({"tenant": "bench", "sandbox_id": sandbox});
-            let execution = stack
-                .service
-                .start_execution(
-                    &state_machine_arn(machine),
-                    Some(&format!("{sandbox}-{machine}")),
-                    Some(&input.to_string()),
-                )
-                .map_err(|e| format!("{machine} {sandbox}: {e}"))?;
-            executions.push((i, execution));
+            executions.push((i, start(&stack, machine, &format!("f-{i}"))?));
         }
         for (i, execution) in executions {
             let outcome = execution.finished().await;

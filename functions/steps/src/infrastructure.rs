@@ -192,6 +192,11 @@ mod tests {
         store
     }
 
+    fn vpc_creates(aws: &FakeAws) -> usize {
+        let changes = &aws.state().changes;
+        changes.iter().filter(|c| c.starts_with("CreateVpc")).count()
+    }
+
     #[tokio::test]
     async fn a_vpc_not_seen_after_a_recent_create_is_waited_for_not_made_again() {
         let (store, aws) = (locked_by_the_job(), FakeAws::default());
@@ -206,15 +211,7 @@ mod tests {
             matches!(&again, Err(StepError::NotYet(m)) if m.contains("not visible yet")),
             "{again:?}"
         );
-        assert_eq!(
-            aws.state()
-                .changes
-                .iter()
-                .filter(|c| c.starts_with("CreateVpc"))
-                .count(),
-            1,
-            "no second VPC within the window"
-        );
+        assert_eq!(vpc_creates(&aws), 1, "no second VPC within the window");
         // Past the window (the lease ran out), a VPC still not seen is made.
         store.hold_until(
             &format!("vpc-create:{ACCOUNT}"),
@@ -223,14 +220,7 @@ mod tests {
         );
         let later = ensure(&store, &aws, &aws, create, window).await;
         assert!(later.is_ok(), "{later:?}");
-        assert_eq!(
-            aws.state()
-                .changes
-                .iter()
-                .filter(|c| c.starts_with("CreateVpc"))
-                .count(),
-            2
-        );
+        assert_eq!(vpc_creates(&aws), 2);
     }
 
     #[tokio::test]
