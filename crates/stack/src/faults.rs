@@ -150,6 +150,8 @@ struct Counters {
 
 struct Layer {
     spec: FaultSpec,
+    /// IAM, when the stack enforces its roles: each call is authorized before anything else.
+    iam: Option<Arc<crate::iam::Enforcer>>,
     rng: Mutex<fastrand::Rng>,
     upstream: String,
     client: reqwest::Client,
@@ -175,6 +177,15 @@ impl std::fmt::Debug for FaultProxy {
 impl FaultProxy {
     /// Serves on a free port of 127.0.0.1 in front of `upstream`.
     pub async fn start(upstream: &str, spec: FaultSpec) -> std::io::Result<Self> {
+        Self::start_with(upstream, spec, None).await
+    }
+
+    /// As [`FaultProxy::start`], with IAM enforced by `iam` before any fault.
+    pub async fn start_with(
+        upstream: &str,
+        spec: FaultSpec,
+        iam: Option<Arc<crate::iam::Enforcer>>,
+    ) -> std::io::Result<Self> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -183,6 +194,7 @@ impl FaultProxy {
         let layer = Arc::new(Layer {
             rng: Mutex::new(fastrand::Rng::with_seed(spec.seed)),
             spec,
+            iam,
             upstream: upstream.trim_end_matches('/').to_owned(),
             client,
             counters: Counters::default(),
@@ -259,12 +271,26 @@ impl Layer {
 
     async fn handle(&self, request: Request<Body>) -> Response<Body> {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        let (parts, body) = request.into_parts();
+        let protocol = Protocol::of(&parts.headers);
+        let body = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(body) => body,
+            Err(err) => return plain(StatusCode::BAD_REQUEST, &format!("unreadable request: {err}")),
+        };
+        let call = self
+            .iam
+            .as_ref()
+            .and_then(|_| crate::iam::call::Call::read(&parts.headers, &body));
+        if let (Some(iam), Some(call)) = (&self.iam, &call) {
+            if let Err(denial) = iam.authorize(call) {
+                tracing::debug!(%denial, "refused by IAM");
+                return protocol.access_denied(&denial.to_string());
+            }
+        }
         let (fault, delay) = self.decide();
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let (parts, body) = request.into_parts();
-        let protocol = Protocol::of(&parts.headers);
         match fault {
             Some(Fault::Throttle) => {
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -276,14 +302,16 @@ impl Layer {
             }
             _ => {}
         }
-        let body = match axum::body::to_bytes(body, usize::MAX).await {
-            Ok(body) => body,
-            Err(err) => return plain(StatusCode::BAD_REQUEST, &format!("unreadable request: {err}")),
-        };
-        let answer = match self.forward(&parts, body).await {
+        let (status, headers, bytes) = match self.forward(&parts, body).await {
             Ok(answer) => answer,
             Err(err) => return plain(StatusCode::BAD_GATEWAY, &format!("the endpoint: {err}")),
         };
+        if let (Some(iam), Some(call), true) = (&self.iam, &call, status.is_success()) {
+            iam.observe(call, &bytes);
+        }
+        let mut answer = Response::new(Body::from(bytes));
+        *answer.status_mut() = status;
+        *answer.headers_mut() = headers;
         match fault {
             Some(Fault::LoseAs503) => {
                 self.counters.lost.fetch_add(1, Ordering::Relaxed);
@@ -301,7 +329,7 @@ impl Layer {
         &self,
         parts: &axum::http::request::Parts,
         body: Bytes,
-    ) -> Result<Response<Body>, reqwest::Error> {
+    ) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut headers = parts.headers.clone();
         headers.remove(header::CONTENT_LENGTH);
@@ -318,10 +346,7 @@ impl Layer {
         headers.remove(header::TRANSFER_ENCODING);
         headers.remove(header::CONNECTION);
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-        let mut response = Response::new(Body::from(bytes));
-        *response.status_mut() = status;
-        *response.headers_mut() = headers;
-        Ok(response)
+        Ok((status, headers, bytes))
     }
 }
 
@@ -411,6 +436,23 @@ impl Protocol {
                 "Too many requests",
             ),
             Protocol::Plain => self.error(StatusCode::TOO_MANY_REQUESTS, "", "Too many requests"),
+        }
+    }
+
+    /// IAM's refusal, as each protocol writes it: EC2's `UnauthorizedOperation`, the query
+    /// services' `AccessDenied`, the JSON services' `AccessDeniedException`.
+    fn access_denied(self, message: &str) -> Response<Body> {
+        match self {
+            Protocol::Ec2 => self.error(
+                StatusCode::FORBIDDEN,
+                "UnauthorizedOperation",
+                &format!("You are not authorized to perform this operation. {message}"),
+            ),
+            Protocol::Query => self.error(StatusCode::FORBIDDEN, "AccessDenied", message),
+            Protocol::Dynamo | Protocol::Json | Protocol::Cognito => {
+                self.error(StatusCode::BAD_REQUEST, "AccessDeniedException", message)
+            }
+            Protocol::Plain => self.error(StatusCode::FORBIDDEN, "AccessDenied", message),
         }
     }
 
@@ -537,6 +579,7 @@ mod tests {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let layer = |seed| Layer {
             spec: FaultSpec::split(0.5, seed),
+            iam: None,
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             upstream: String::new(),
             client: reqwest::Client::new(),

@@ -7,6 +7,7 @@
 //! tests use it as it is; `sbx-local up` runs it in the foreground.
 
 pub mod faults;
+pub mod iam;
 pub mod identity;
 pub mod schedule;
 mod seed;
@@ -83,6 +84,15 @@ pub struct Options {
     pub faults: Option<faults::FaultSpec>,
     /// The built web console (`console/dist`), served under `/console/` beside the API.
     pub console_dir: Option<std::path::PathBuf>,
+    /// Enforce the template's roles (on by default): every function calls AWS with the
+    /// credentials of its own role, and the local AWS refuses what that role's policies do not
+    /// allow ([`iam`]).
+    pub iam: bool,
+    /// The template the roles come from (default: `infra/template.yaml`, built in).
+    pub template: Option<String>,
+    /// Where the enforcer appends each (role, action) it allowed, for the check of unused
+    /// permissions (default: `SBX_IAM_USAGE`).
+    pub iam_usage: Option<std::path::PathBuf>,
 }
 
 /// The local stack's sweep settings: the deployed defaults, with a movable clock and no
@@ -110,6 +120,9 @@ impl Default for Options {
             gc_every: None,
             faults: None,
             console_dir: None,
+            iam: true,
+            template: None,
+            iam_usage: std::env::var_os("SBX_IAM_USAGE").map(std::path::PathBuf::from),
         }
     }
 }
@@ -126,6 +139,8 @@ pub enum StackError {
     Faults(std::io::Error),
     #[error("cannot serve the Step Functions API: {0}")]
     Listen(#[from] std::io::Error),
+    #[error("the template's roles: {0}")]
+    Iam(String),
 }
 
 pub struct LocalStack {
@@ -137,6 +152,8 @@ pub struct LocalStack {
     lambda_faults: Option<Arc<LambdaFaults>>,
     /// The fault layer before the engine, for the API's and the steps' calls.
     sfn_faults: Option<faults::FaultProxy>,
+    /// IAM in the local AWS, when the stack enforces the template's roles.
+    pub iam: Option<Arc<iam::Enforcer>>,
     /// What every AWS client of the stack talks to: the fault layer when it is on.
     pub aws_endpoint: String,
     /// The AWS endpoint itself (moto), behind the fault layer: where a test looks at what is
@@ -223,7 +240,7 @@ pub fn state_machine_arn(name: &str) -> String {
 
 impl LocalStack {
     pub async fn start(options: Options) -> Result<Self, StackError> {
-        let (moto, aws_endpoint) = match options.aws_endpoint {
+        let (moto, aws_endpoint) = match options.aws_endpoint.clone() {
             Some(endpoint) => (None, endpoint),
             None => {
                 // The realistic mode's seeded failures follow the fault layer's seed.
@@ -234,15 +251,23 @@ impl LocalStack {
             }
         };
         let aws_upstream = aws_endpoint.clone();
-        let (faults, aws_endpoint) = match options.faults.clone() {
-            Some(spec) => {
-                let proxy = faults::FaultProxy::start(&aws_endpoint, spec)
+        let enforcer = options.iam.then(|| {
+            Arc::new(iam::Enforcer::new(
+                MANAGEMENT_ACCOUNT,
+                REGION,
+                options.iam_usage.as_deref(),
+            ))
+        });
+        // The AWS layer: IAM, then the faults, before AWS.
+        let (faults, aws_endpoint) = match (options.faults.clone(), &enforcer) {
+            (None, None) => (None, aws_endpoint),
+            (spec, iam) => {
+                let proxy = faults::FaultProxy::start_with(&aws_endpoint, spec.unwrap_or_default(), iam.clone())
                     .await
                     .map_err(StackError::Faults)?;
                 let endpoint = proxy.endpoint().to_owned();
                 (Some(proxy), endpoint)
             }
-            None => (None, aws_endpoint),
         };
         let config = sdk_config(&aws_endpoint).await;
         let tables = TableNames::with_prefix(&options.table_prefix);
@@ -256,87 +281,102 @@ impl LocalStack {
         // With faults on, the API's and the steps' calls to the engine go through a fault
         // layer of their own (StartExecution's lost answers among them); `sfn_endpoint`, for
         // operators and tests, is the engine itself.
-        let sfn_faults = match &faults {
-            Some(proxy) => {
-                let spec = faults::FaultSpec {
-                    seed: proxy.spec().seed.wrapping_add(1),
-                    ..proxy.spec().clone()
-                };
+        let sfn_faults = match (&options.faults, &enforcer) {
+            (None, None) => None,
+            (spec, iam) => {
+                let spec = spec.as_ref().map_or_else(faults::FaultSpec::default, |spec| faults::FaultSpec {
+                    seed: spec.seed.wrapping_add(1),
+                    ..spec.clone()
+                });
                 Some(
-                    faults::FaultProxy::start(&sfn_endpoint, spec)
+                    faults::FaultProxy::start_with(&sfn_endpoint, spec, iam.clone())
                         .await
                         .map_err(StackError::Faults)?,
                 )
             }
+        };
+        // The template's roles, and each function's credentials from its own.
+        let roles = match &enforcer {
+            Some(enforcer) => Some(template_roles(&config, enforcer, &options, &tables, &seed, &identity).await?),
             None => None,
         };
-        let sfn_config = config
-            .to_builder()
-            .endpoint_url(
-                sfn_faults
-                    .as_ref()
-                    .map_or(sfn_endpoint.as_str(), |p| p.endpoint()),
-            )
-            .build();
-        let settings = Settings {
-            images: seed.images.clone(),
-            provisioning_role: seed::PROVISIONING_ROLE.to_owned(),
-            ingress_domain: "sandboxes.sbx.localhost".to_owned(),
-            locks: sbx_steps::LockSettings {
-                lease: Duration::from_secs(900),
-                // moto's describes miss what is younger than its delay (serve.py).
-                visibility: options.aws_delay * 2,
-            },
-            proxy_instance_type: "t3.small".to_owned(),
-            // The engine below keeps its executions in memory: none started before now exists.
-            sweep: sbx_steps::SweepSettings {
-                executions_lost_before: Some(chrono::Utc::now()),
-                ..options.sweep
-            },
-            workflows: sbx_workflows::StepFunctions::new(
-                sbx_transient::client!(aws_sdk_sfn, &sfn_config),
-                sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str())),
-            ),
-            organization: Some(sbx_aws::OrganizationPool {
-                organization: seed.organization.clone(),
-                bootstrap: sbx_aws::Provisioner::new(config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE),
-                role_name: seed::PROVISIONING_ROLE.to_owned(),
-                management_account: MANAGEMENT_ACCOUNT.to_owned(),
-            }),
-            quota: options.quota,
+        let sfn_endpoint_for_functions = sfn_faults
+            .as_ref()
+            .map_or(sfn_endpoint.clone(), |p| p.endpoint().to_owned());
+        let configs = FunctionConfigs::make(&config, &sfn_endpoint_for_functions, roles.as_ref()).await?;
+        let settings = |function: &str| {
+            let (config, sfn_config) = configs.of(function);
+            Settings {
+                images: seed.images.clone(),
+                provisioning_role: seed::PROVISIONING_ROLE.to_owned(),
+                ingress_domain: "sandboxes.sbx.localhost".to_owned(),
+                locks: sbx_steps::LockSettings {
+                    lease: Duration::from_secs(900),
+                    // moto's describes miss what is younger than its delay (serve.py).
+                    visibility: options.aws_delay * 2,
+                },
+                proxy_instance_type: "t3.small".to_owned(),
+                // The engine below keeps its executions in memory: none started before now
+                // exists.
+                sweep: sbx_steps::SweepSettings {
+                    executions_lost_before: Some(chrono::Utc::now()),
+                    ..options.sweep.clone()
+                },
+                workflows: sbx_workflows::StepFunctions::new(
+                    sbx_transient::client!(aws_sdk_sfn, sfn_config),
+                    sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str())),
+                ),
+                organization: Some(sbx_aws::OrganizationPool {
+                    organization: sbx_aws::organizations::Organization {
+                        client: sbx_transient::client!(aws_sdk_organizations, config),
+                        ..seed.organization.clone()
+                    },
+                    bootstrap: sbx_aws::Provisioner::new(config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE),
+                    role_name: seed::PROVISIONING_ROLE.to_owned(),
+                    management_account: MANAGEMENT_ACCOUNT.to_owned(),
+                }),
+                quota: options.quota,
+            }
         };
         let stand_in = Arc::new(StandIn::default());
-        let steps = Arc::new(Steps::new(
-            &config,
-            settings,
-            tables.clone(),
-            Streaming::StandIn(stand_in.clone()),
-        ));
+        let steps_of = |function: &str| {
+            Arc::new(Steps::new(
+                configs.of(function).0,
+                settings(function),
+                tables.clone(),
+                Streaming::StandIn(stand_in.clone()),
+            ))
+        };
+        // The tests' own, with the management account's credentials.
+        let steps = steps_of(ROOT);
 
         // The API's address is known before the functions are built: payloads link to it.
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port)).await?;
         let api_url = format!("http://{}", listener.local_addr()?);
         seeded("the event bus", || seed::event_bus(&config, EVENT_BUS)).await?;
-        let notify = Arc::new(sbx_notify::Notify {
-            store: sbx_store::DynamoStore::new(
-                sbx_transient::client!(aws_sdk_dynamodb, &config),
-                sbx_store::StoreConfig::new(tables.clone()),
-            ),
-            bus: sbx_notify::bus::EventBridge {
-                client: sbx_transient::client!(aws_sdk_eventbridge, &config),
-                bus: EVENT_BUS.to_owned(),
-            },
-            executions: sbx_workflows::deliveries::DeliveryExecutions {
-                client: sbx_transient::client!(aws_sdk_sfn, &sfn_config),
-                state_machine: state_machine_arn("deliver"),
-            },
-            settings: sbx_notify::Settings {
-                bus: EVENT_BUS.to_owned(),
-                api_url: api_url.clone(),
-                // Locally, receivers on this machine (the tests' own) are allowed.
-                policy: sbx_webhooks::Policy { allow_loopback: true },
-            },
-        });
+        let notify_of = |function: &str| {
+            let (config, sfn_config) = configs.of(function);
+            Arc::new(sbx_notify::Notify {
+                store: sbx_store::DynamoStore::new(
+                    sbx_transient::client!(aws_sdk_dynamodb, config),
+                    sbx_store::StoreConfig::new(tables.clone()),
+                ),
+                bus: sbx_notify::bus::EventBridge {
+                    client: sbx_transient::client!(aws_sdk_eventbridge, config),
+                    bus: EVENT_BUS.to_owned(),
+                },
+                executions: sbx_workflows::deliveries::DeliveryExecutions {
+                    client: sbx_transient::client!(aws_sdk_sfn, sfn_config),
+                    state_machine: state_machine_arn("deliver"),
+                },
+                settings: sbx_notify::Settings {
+                    bus: EVENT_BUS.to_owned(),
+                    api_url: api_url.clone(),
+                    // Locally, receivers on this machine (the tests' own) are allowed.
+                    policy: sbx_webhooks::Policy { allow_loopback: true },
+                },
+            })
+        };
 
         let functions = Functions::new();
         let lambda_faults = options.faults.as_ref().filter(|f| f.lambda > 0.0).map(|f| {
@@ -347,10 +387,10 @@ impl LocalStack {
         });
         functions.set_faults(lambda_faults.clone());
         for name in sbx_steps::FUNCTIONS {
-            register(&functions, &steps, name);
+            register(&functions, &steps_of(name), name);
         }
         for name in sbx_notify::FUNCTIONS {
-            register_notify(&functions, &notify, name);
+            register_notify(&functions, &notify_of(name), name);
         }
         let service = Service::new(Engine {
             functions,
@@ -421,7 +461,8 @@ impl LocalStack {
             gateway.console(dir.clone());
         }
         for name in sbx_api::routes::FUNCTIONS {
-            let function = sbx_api::Function::build(name, &config, &sfn_config, &settings)
+            let (config, sfn_config) = configs.of(name);
+            let function = sbx_api::Function::build(name, config, sfn_config, &settings)
                 .map_err(|e| StackError::Seed(format!("API function {name}: {e}")))?;
             let function = Arc::new(function);
             gateway.function(
@@ -445,11 +486,13 @@ impl LocalStack {
             seed::events_stream(&config, &tables.events)
         })
         .await?;
+        // Lambda's event source mapping reads the stream with the function's own role.
         let events = stream::spawn(
-            sbx_transient::client!(aws_sdk_dynamodbstreams, &config),
+            sbx_transient::client!(aws_sdk_dynamodbstreams, configs.of(PUBLISH_EVENTS).0),
             stream_arn,
-            notify,
+            notify_of(PUBLISH_EVENTS),
         );
+        configs.ready().await?;
         // The deadlines run every minute as on AWS, whenever the sweeps run on a schedule.
         let schedule = options.gc_every.map(|every| {
             (
@@ -462,6 +505,7 @@ impl LocalStack {
             faults,
             sfn_faults,
             lambda_faults,
+            iam: enforcer,
             aws_endpoint,
             aws_upstream,
             sfn_endpoint,
@@ -537,6 +581,123 @@ impl LocalStack {
             moto.stop();
         }
     }
+}
+
+/// The name under which the tests' own clients (and the seed) act: the management account's
+/// credentials, which no policy restricts.
+const ROOT: &str = "";
+
+/// The function that reads the events stream (Lambda's event source mapping on AWS).
+const PUBLISH_EVENTS: &str = "publish-events";
+
+/// Every function's SDK configurations, AWS's and the engine's: with the credentials of its
+/// template role when the stack enforces them, else the management account's.
+struct FunctionConfigs {
+    root: (SdkConfig, SdkConfig),
+    functions: HashMap<&'static str, (SdkConfig, SdkConfig)>,
+}
+
+impl FunctionConfigs {
+    async fn make(config: &SdkConfig, sfn_endpoint: &str, roles: Option<&iam::template::Roles>) -> Result<Self, StackError> {
+        let sfn = |config: &SdkConfig| config.to_builder().endpoint_url(sfn_endpoint).build();
+        let mut functions = HashMap::new();
+        if let Some(roles) = roles {
+            let names = sbx_steps::FUNCTIONS
+                .iter()
+                .chain(sbx_notify::LAMBDAS.iter())
+                .chain(sbx_api::routes::FUNCTIONS.iter());
+            for name in names {
+                let function = iam::roles::config_for(config, roles, MANAGEMENT_ACCOUNT, name)
+                    .await
+                    .map_err(|e| StackError::Iam(e.to_string()))?;
+                let engine = sfn(&function);
+                functions.insert(*name, (function, engine));
+            }
+        }
+        Ok(Self {
+            root: (config.clone(), sfn(config)),
+            functions,
+        })
+    }
+
+    /// `function`'s (AWS, engine) configurations.
+    fn of(&self, function: &str) -> (&SdkConfig, &SdkConfig) {
+        let (aws, sfn) = self.functions.get(function).unwrap_or(&self.root);
+        (aws, sfn)
+    }
+
+    /// Waits until every role can be assumed (IAM's propagation delay in the realistic mode).
+    async fn ready(&self) -> Result<(), StackError> {
+        let waits = self
+            .functions
+            .iter()
+            .map(|(name, (config, _))| iam::roles::ready(config, name, Duration::from_secs(60)));
+        futures::future::try_join_all(waits)
+            .await
+            .map(|_| ())
+            .map_err(|e| StackError::Iam(e.to_string()))
+    }
+}
+
+/// Reads the template's roles with the local names, creates them in the management account,
+/// and tells the enforcer the organization member accounts belong to.
+async fn template_roles(
+    config: &SdkConfig,
+    enforcer: &iam::Enforcer,
+    options: &Options,
+    tables: &TableNames,
+    seed: &Seed,
+    identity: &Identity,
+) -> Result<iam::template::Roles, StackError> {
+    let failed = |e: &dyn std::fmt::Display| StackError::Iam(e.to_string());
+    let organization = sbx_transient::client!(aws_sdk_organizations, config)
+        .describe_organization()
+        .send()
+        .await
+        .map_err(|e| failed(&aws_sdk_organizations::error::DisplayErrorContext(e)))?
+        .organization
+        .and_then(|o| o.id)
+        .ok_or_else(|| StackError::Iam("the organization has no id".into()))?;
+    enforcer.set_organization(&organization);
+    let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{REGION}:{MANAGEMENT_ACCOUNT}:{resource}");
+    let names = iam::template::Names {
+        region: REGION.to_owned(),
+        account: MANAGEMENT_ACCOUNT.to_owned(),
+        tables: [
+            ("SandboxesTable", &tables.sandboxes),
+            ("EventsTable", &tables.events),
+            ("TenantsTable", &tables.tenants),
+            ("LocksTable", &tables.locks),
+            ("AccountsTable", &tables.accounts),
+        ]
+        .into_iter()
+        .map(|(id, name)| (id.to_owned(), name.clone()))
+        .collect(),
+        parameters: [
+            ("AcpImageId", seed.images.acp.clone()),
+            ("OcpImageId", seed.images.ocp.clone()),
+            ("ProxyImageId", seed.images.proxy.clone()),
+            ("OrganizationId", organization),
+            ("ProvisioningRoleName", seed::PROVISIONING_ROLE.to_owned()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect(),
+        resources: [
+            ("UserPool.Arn", arn("cognito-idp", &format!("userpool/{}", identity.user_pool_id))),
+            ("EventBus.Arn", arn("events", &format!("event-bus/{EVENT_BUS}"))),
+            // A secret's ARN ends in six random characters.
+            ("PageTokenSecret", arn("secretsmanager", &format!("secret:{PAGE_TOKEN_SECRET}-??????"))),
+            ("OriginSecret", arn("secretsmanager", "secret:sbx-origin-??????")),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect(),
+    };
+    let template = options.template.as_deref().unwrap_or(sbx_store::schema::TEMPLATE);
+    let roles = iam::template::Roles::read(template, &names).map_err(|e| failed(&e))?;
+    iam::roles::create(config, &roles).await.map_err(|e| failed(&e))?;
+    Ok(roles)
 }
 
 /// How often a part of the seed is tried before the stack gives up.

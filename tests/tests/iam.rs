@@ -1,0 +1,117 @@
+//! Every function runs under its own template role, and the local AWS refuses what that role
+//! does not allow: a role with one action taken away makes the lifecycle fail, and the
+//! sandbox's record names the action. One action per family of roles: the steps' own
+//! (infra/template.yaml), the provisioning role in the member accounts
+//! (infra/provisioning-role.yaml), the API's and the sweep's.
+
+use sbx_e2e::{run, stack_with};
+use sbx_stack::{LocalStack, Options};
+use sbx_store::SandboxStore;
+use serde_json::json;
+
+/// The template with the line `action` removed from the policies of `role` (the role's own
+/// block, from its `Type: AWS::IAM::Role` to the next resource).
+fn template_without(role: &str, action: &str) -> String {
+    let text = sbx_store::schema::TEMPLATE;
+    let start = text
+        .find(&format!("\n  {role}:\n"))
+        .unwrap_or_else(|| panic!("no role {role} in the template"));
+    // The next resource: a line of two spaces and a name.
+    let end = text[start + 1..]
+        .match_indices("\n  ")
+        .map(|(i, _)| start + 1 + i)
+        .find(|&i| text[i + 3..].starts_with(|c: char| c.is_ascii_alphabetic()))
+        .unwrap_or(text.len());
+    let line = format!("                  - {action}\n");
+    let block = &text[start..end];
+    assert!(block.contains(&line), "{role} does not allow {action} on a line of its own");
+    format!("{}{}{}", &text[..start], block.replacen(&line, "", 1), &text[end..])
+}
+
+async fn stack_without(role: &str, action: &str) -> LocalStack {
+    stack_with(Options {
+        pool_size: 1,
+        template: Some(template_without(role, action)),
+        ..Options::default()
+    })
+    .await
+}
+
+/// Runs a create of `s1` for `acme` and returns the failed record's cause.
+async fn failed_create(stack: &LocalStack) -> String {
+    let input = json!({"tenant": "acme", "sandbox_id": "s1", "name": "Denied"});
+    let ended = run(stack, "create", "s1-create", &input).await;
+    assert_eq!(ended.status, "FAILED", "{ended:?}");
+    let record = stack
+        .steps
+        .store
+        .get("acme", "s1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(record.state, sbx_lifecycle::State::Failed, "{record:?}");
+    let failure = record.failure.unwrap_or_else(|| panic!("a failed record says why"));
+    failure.cause
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_step_without_an_action_of_its_role_fails_the_create_naming_it() {
+    let stack = stack_without("AllocateAccountRole", "ec2:ModifyImageAttribute").await;
+    let cause = failed_create(&stack).await;
+    assert!(
+        cause.contains("not authorized to perform: ec2:ModifyImageAttribute")
+            && cause.contains("UnauthorizedOperation")
+            && cause.contains("assumed-role/AllocateAccountRole/allocate-account"),
+        "{cause}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_provisioning_role_without_run_instances_fails_the_create_naming_it() {
+    let stack = sbx_e2e::stack(1).await;
+    // The provisioning role of every member account, put again without ec2:RunInstances, as a
+    // StackSet would update it.
+    let policy = sbx_aws::organizations::provisioning_policy().unwrap_or_else(|e| panic!("{e}"));
+    let broken = policy.replacen("\"ec2:RunInstances\",", "", 1);
+    assert_ne!(broken, policy, "the provisioning role allows ec2:RunInstances");
+    let bootstrap = sbx_aws::Provisioner::new(stack.config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE);
+    for account in &stack.seed.accounts {
+        let member = bootstrap.open(account).await.config;
+        aws_sdk_iam::Client::new(&member)
+            .put_role_policy()
+            .role_name("sbx-provisioning")
+            .policy_name("sbx-lifecycle")
+            .policy_document(&broken)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutRolePolicy: {e:?}"));
+    }
+    let cause = failed_create(&stack).await;
+    assert!(
+        cause.contains("not authorized to perform: ec2:RunInstances")
+            && cause.contains("assumed-role/sbx-provisioning/"),
+        "{cause}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sweep_without_start_execution_cannot_delete_an_expired_sandbox() {
+    let stack = stack_without("DeleteExpiredRole", "states:StartExecution").await;
+    let input = json!({"tenant": "acme", "sandbox_id": "s1", "name": "Expiring", "ttl_hours": 1});
+    let ended = run(&stack, "create", "s1-create", &input).await;
+    assert_eq!(ended.status, "SUCCEEDED", "{ended:?}");
+    let later = chrono::Utc::now() + chrono::Duration::hours(2);
+    let gc = run(&stack, "gc", "gc-later", &json!({"as_of": later.to_rfc3339()})).await;
+    let text = format!("{gc:?}");
+    assert!(
+        text.contains("not authorized to perform: states:StartExecution")
+            && text.contains("assumed-role/DeleteExpiredRole/delete-expired"),
+        "the sweep reports the refused action: {text}"
+    );
+    let record = stack
+        .steps
+        .store
+        .get("acme", "s1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(record.state, sbx_lifecycle::State::Started, "nothing was deleted: {record:?}");
+}
