@@ -9,9 +9,10 @@ use sbx_stack::{LocalStack, Options};
 use sbx_store::SandboxStore;
 use serde_json::json;
 
-/// The template with the line `action` removed from the policies of `role` (the role's own
-/// block, from its `Type: AWS::IAM::Role` to the next resource).
-fn template_without(role: &str, action: &str) -> String {
+/// The template with `action` taken from the policies of `role` (the role's own block, up to
+/// the next resource): its line names `stand_in` instead, an action the role does not need, so
+/// that a statement of one action stays a valid policy.
+fn template_without(role: &str, action: &str, stand_in: &str) -> String {
     let text = sbx_store::schema::TEMPLATE;
     let start = text
         .find(&format!("\n  {role}:\n"))
@@ -24,14 +25,23 @@ fn template_without(role: &str, action: &str) -> String {
         .unwrap_or(text.len());
     let line = format!("                  - {action}\n");
     let block = &text[start..end];
-    assert!(block.contains(&line), "{role} does not allow {action} on a line of its own");
-    format!("{}{}{}", &text[..start], block.replacen(&line, "", 1), &text[end..])
+    assert!(
+        block.contains(&line),
+        "{role} does not allow {action} on a line of its own"
+    );
+    let other = format!("                  - {stand_in}\n");
+    format!(
+        "{}{}{}",
+        &text[..start],
+        block.replacen(&line, &other, 1),
+        &text[end..]
+    )
 }
 
-async fn stack_without(role: &str, action: &str) -> LocalStack {
+async fn stack_without(role: &str, action: &str, stand_in: &str) -> LocalStack {
     stack_with(Options {
         pool_size: 1,
-        template: Some(template_without(role, action)),
+        template: Some(template_without(role, action, stand_in)),
         ..Options::default()
     })
     .await
@@ -49,13 +59,20 @@ async fn failed_create(stack: &LocalStack) -> String {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(record.state, sbx_lifecycle::State::Failed, "{record:?}");
-    let failure = record.failure.unwrap_or_else(|| panic!("a failed record says why"));
+    let failure = record
+        .failure
+        .unwrap_or_else(|| panic!("a failed record says why"));
     failure.cause
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_step_without_an_action_of_its_role_fails_the_create_naming_it() {
-    let stack = stack_without("AllocateAccountRole", "ec2:ModifyImageAttribute").await;
+    let stack = stack_without(
+        "AllocateAccountRole",
+        "ec2:ModifyImageAttribute",
+        "ec2:DescribeTags",
+    )
+    .await;
     let cause = failed_create(&stack).await;
     assert!(
         cause.contains("not authorized to perform: ec2:ModifyImageAttribute")
@@ -95,7 +112,12 @@ async fn the_provisioning_role_without_run_instances_fails_the_create_naming_it(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_sweep_without_start_execution_cannot_delete_an_expired_sandbox() {
-    let stack = stack_without("DeleteExpiredRole", "states:StartExecution").await;
+    let stack = stack_without(
+        "DeleteExpiredRole",
+        "states:StartExecution",
+        "states:ListExecutions",
+    )
+    .await;
     let input = json!({"tenant": "acme", "sandbox_id": "s1", "name": "Expiring", "ttl_hours": 1});
     let ended = run(&stack, "create", "s1-create", &input).await;
     assert_eq!(ended.status, "SUCCEEDED", "{ended:?}");
@@ -113,5 +135,9 @@ async fn the_sweep_without_start_execution_cannot_delete_an_expired_sandbox() {
         .get("acme", "s1")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(record.state, sbx_lifecycle::State::Started, "nothing was deleted: {record:?}");
+    assert_eq!(
+        record.state,
+        sbx_lifecycle::State::Started,
+        "nothing was deleted: {record:?}"
+    );
 }

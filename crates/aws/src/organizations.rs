@@ -10,7 +10,8 @@ use aws_sdk_organizations::types::CreateAccountState;
 /// The role AWS Organizations creates in a member account for the management account.
 pub const BOOTSTRAP_ROLE: &str = "OrganizationAccountAccessRole";
 /// The customer-account template whose policy the provisioning role gets.
-const PROVISIONING_TEMPLATE: &str = include_str!("../../../infra/provisioning-role.yaml");
+/// `infra/provisioning-role.yaml`.
+pub const PROVISIONING_TEMPLATE: &str = include_str!("../../../infra/provisioning-role.yaml");
 
 /// The organizational units accounts move between, by the state they hold.
 #[derive(Debug, Clone, PartialEq, Eq)]

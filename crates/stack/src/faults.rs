@@ -283,7 +283,7 @@ impl Layer {
             .and_then(|_| crate::iam::call::Call::read(&parts.headers, &body));
         if let (Some(iam), Some(call)) = (&self.iam, &call) {
             if let Err(denial) = iam.authorize(call) {
-                tracing::debug!(%denial, "refused by IAM");
+                tracing::warn!(%denial, "refused by IAM");
                 return protocol.access_denied(&denial.to_string());
             }
         }

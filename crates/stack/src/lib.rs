@@ -262,9 +262,10 @@ impl LocalStack {
         let (faults, aws_endpoint) = match (options.faults.clone(), &enforcer) {
             (None, None) => (None, aws_endpoint),
             (spec, iam) => {
-                let proxy = faults::FaultProxy::start_with(&aws_endpoint, spec.unwrap_or_default(), iam.clone())
-                    .await
-                    .map_err(StackError::Faults)?;
+                let proxy =
+                    faults::FaultProxy::start_with(&aws_endpoint, spec.unwrap_or_default(), iam.clone())
+                        .await
+                        .map_err(StackError::Faults)?;
                 let endpoint = proxy.endpoint().to_owned();
                 (Some(proxy), endpoint)
             }
@@ -284,10 +285,12 @@ impl LocalStack {
         let sfn_faults = match (&options.faults, &enforcer) {
             (None, None) => None,
             (spec, iam) => {
-                let spec = spec.as_ref().map_or_else(faults::FaultSpec::default, |spec| faults::FaultSpec {
-                    seed: spec.seed.wrapping_add(1),
-                    ..spec.clone()
-                });
+                let spec = spec
+                    .as_ref()
+                    .map_or_else(faults::FaultSpec::default, |spec| faults::FaultSpec {
+                        seed: spec.seed.wrapping_add(1),
+                        ..spec.clone()
+                    });
                 Some(
                     faults::FaultProxy::start_with(&sfn_endpoint, spec, iam.clone())
                         .await
@@ -297,7 +300,9 @@ impl LocalStack {
         };
         // The template's roles, and each function's credentials from its own.
         let roles = match &enforcer {
-            Some(enforcer) => Some(template_roles(&config, enforcer, &options, &tables, &seed, &identity).await?),
+            Some(enforcer) => {
+                Some(template_roles(&config, enforcer, &options, &tables, &seed, &identity).await?)
+            }
             None => None,
         };
         let sfn_endpoint_for_functions = sfn_faults
@@ -331,7 +336,10 @@ impl LocalStack {
                         client: sbx_transient::client!(aws_sdk_organizations, config),
                         ..seed.organization.clone()
                     },
-                    bootstrap: sbx_aws::Provisioner::new(config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE),
+                    bootstrap: sbx_aws::Provisioner::new(
+                        config.clone(),
+                        sbx_aws::organizations::BOOTSTRAP_ROLE,
+                    ),
                     role_name: seed::PROVISIONING_ROLE.to_owned(),
                     management_account: MANAGEMENT_ACCOUNT.to_owned(),
                 }),
@@ -598,7 +606,11 @@ struct FunctionConfigs {
 }
 
 impl FunctionConfigs {
-    async fn make(config: &SdkConfig, sfn_endpoint: &str, roles: Option<&iam::template::Roles>) -> Result<Self, StackError> {
+    async fn make(
+        config: &SdkConfig,
+        sfn_endpoint: &str,
+        roles: Option<&iam::template::Roles>,
+    ) -> Result<Self, StackError> {
         let sfn = |config: &SdkConfig| config.to_builder().endpoint_url(sfn_endpoint).build();
         let mut functions = HashMap::new();
         if let Some(roles) = roles {
@@ -659,7 +671,8 @@ async fn template_roles(
         .and_then(|o| o.id)
         .ok_or_else(|| StackError::Iam("the organization has no id".into()))?;
     enforcer.set_organization(&organization);
-    let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{REGION}:{MANAGEMENT_ACCOUNT}:{resource}");
+    let arn =
+        |service: &str, resource: &str| format!("arn:aws:{service}:{REGION}:{MANAGEMENT_ACCOUNT}:{resource}");
     let names = iam::template::Names {
         region: REGION.to_owned(),
         account: MANAGEMENT_ACCOUNT.to_owned(),
@@ -684,10 +697,16 @@ async fn template_roles(
         .map(|(name, value)| (name.to_owned(), value))
         .collect(),
         resources: [
-            ("UserPool.Arn", arn("cognito-idp", &format!("userpool/{}", identity.user_pool_id))),
+            (
+                "UserPool.Arn",
+                arn("cognito-idp", &format!("userpool/{}", identity.user_pool_id)),
+            ),
             ("EventBus.Arn", arn("events", &format!("event-bus/{EVENT_BUS}"))),
             // A secret's ARN ends in six random characters.
-            ("PageTokenSecret", arn("secretsmanager", &format!("secret:{PAGE_TOKEN_SECRET}-??????"))),
+            (
+                "PageTokenSecret",
+                arn("secretsmanager", &format!("secret:{PAGE_TOKEN_SECRET}-??????")),
+            ),
             ("OriginSecret", arn("secretsmanager", "secret:sbx-origin-??????")),
         ]
         .into_iter()

@@ -61,6 +61,11 @@ enum Command {
         /// checkout, made by scripts/build-console).
         #[arg(long, value_name = "DIR")]
         console_dir: Option<std::path::PathBuf>,
+        /// Do not enforce the template's roles: every function calls AWS with the management
+        /// account's own credentials (by default each runs under its own role, and the local
+        /// AWS refuses what that role does not allow).
+        #[arg(long)]
+        no_iam: bool,
     },
     /// Run one sweep of the garbage collector on a running stack now, and print its report.
     #[command(
@@ -73,6 +78,14 @@ enum Command {
         /// Sweep as of this time (RFC 3339) instead of now: expiry and retention as if time had passed.
         #[arg(long, value_name = "TIME")]
         as_of: Option<String>,
+    },
+    /// List, per role, the actions its policies allow that no call used in a test run
+    /// (`SBX_IAM_USAGE=DIR scripts/test` collects them); fails if one is not justified by a
+    /// comment on its line in the template.
+    IamUnused {
+        /// The directory of usage logs.
+        #[arg(long, value_name = "DIR")]
+        usage: std::path::PathBuf,
     },
     /// Print a shell's completion script.
     #[command(after_help = "Examples:
@@ -102,6 +115,7 @@ async fn main() -> ExitCode {
             retention,
             faults,
             console_dir,
+            no_iam,
         } => {
             if !(aws_delay >= 0.0 && aws_delay.is_finite()) {
                 eprintln!("sbx-local: --aws-delay must be a non-negative number of seconds, not {aws_delay}");
@@ -129,6 +143,7 @@ async fn main() -> ExitCode {
                 gc_every,
                 faults,
                 console_dir: console_dir.or_else(built_console),
+                iam: !no_iam,
                 sweep: sbx_steps::SweepSettings {
                     retention: chrono::Duration::seconds(i64::try_from(retention).unwrap_or(i64::MAX)),
                     ..sbx_stack::local_sweep_settings()
@@ -138,6 +153,7 @@ async fn main() -> ExitCode {
             up(options).await
         }
         Command::Gc { sfn_endpoint, as_of } => gc(sfn_endpoint, as_of).await,
+        Command::IamUnused { usage } => iam_unused(&usage),
     }
 }
 
@@ -285,4 +301,42 @@ async fn up(options: Options) -> ExitCode {
     eprintln!("sbx-local: stopping");
     stack.stop();
     ExitCode::SUCCESS
+}
+
+/// `sbx-local iam-unused`: the roles' unused actions, from the usage logs of a test run.
+fn iam_unused(usage: &std::path::Path) -> ExitCode {
+    use sbx_stack::iam::unused;
+    let used = match unused::used(usage) {
+        Ok(used) => used,
+        Err(err) => {
+            eprintln!("sbx-local: the usage logs in {}: {err}", usage.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut grants = unused::grants(sbx_store::schema::TEMPLATE, &std::collections::BTreeMap::new());
+    let provisioning = std::collections::BTreeMap::from([("ProvisioningRole", "sbx-provisioning")]);
+    grants.extend(unused::grants(
+        sbx_aws::organizations::PROVISIONING_TEMPLATE,
+        &provisioning,
+    ));
+    let report = unused::check(&grants, &used);
+    for (role, actions) in &report.justified {
+        for (action, reason) in actions {
+            println!("{role}: {action} unused here, kept: {reason}");
+        }
+    }
+    if !report.not_run.is_empty() {
+        println!("not run under locally: {}", report.not_run.join(", "));
+    }
+    if report.unjustified.is_empty() {
+        println!("every action a role allows was used, or is justified beside it");
+        return ExitCode::SUCCESS;
+    }
+    for (role, actions) in &report.unjustified {
+        eprintln!(
+            "{role}: allows {} but no test used it; remove it, or say why beside it",
+            actions.join(", ")
+        );
+    }
+    ExitCode::FAILURE
 }

@@ -133,7 +133,9 @@ impl Call {
             "secretsmanager" => match self.param("SecretId") {
                 Some(arn) if arn.starts_with("arn:") => on(arn.to_owned()),
                 // A name stands for the secret with AWS's six random characters after it.
-                Some(name) => on(format!("arn:aws:secretsmanager:{region}:{account}:secret:{name}-??????")),
+                Some(name) => on(format!(
+                    "arn:aws:secretsmanager:{region}:{account}:secret:{name}-??????"
+                )),
                 None => anything(),
             },
             "cognito-idp" => match self.param("UserPoolId") {
@@ -294,7 +296,10 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}")),
         );
         if let Some(target) = target {
-            headers.insert("x-amz-target", HeaderValue::from_str(target).unwrap_or_else(|e| panic!("{e}")));
+            headers.insert(
+                "x-amz-target",
+                HeaderValue::from_str(target).unwrap_or_else(|e| panic!("{e}")),
+            );
         }
         headers
     }
@@ -313,7 +318,10 @@ mod tests {
         let body = r#"{"TransactItems":[{"Put":{"TableName":"sbx-events"}},{"ConditionCheck":{"TableName":"sbx-locks"}},{"Update":{"TableName":"sbx-sandboxes"}}]}"#;
         let table = |t: &str| format!("arn:aws:dynamodb:us-east-1:123456789012:table/{t}");
         assert_eq!(
-            checks(signed("dynamodb", Some("DynamoDB_20120810.TransactWriteItems")), body),
+            checks(
+                signed("dynamodb", Some("DynamoDB_20120810.TransactWriteItems")),
+                body
+            ),
             vec![
                 ("dynamodb:PutItem".into(), table("sbx-events")),
                 ("dynamodb:ConditionCheckItem".into(), table("sbx-locks")),
@@ -340,13 +348,25 @@ mod tests {
         assert_eq!(
             checks(signed("ec2", None), stop),
             vec![
-                ("ec2:StopInstances".into(), "arn:aws:ec2:us-east-1:123456789012:instance/i-1".into()),
-                ("ec2:StopInstances".into(), "arn:aws:ec2:us-east-1:123456789012:instance/i-2".into()),
+                (
+                    "ec2:StopInstances".into(),
+                    "arn:aws:ec2:us-east-1:123456789012:instance/i-1".into()
+                ),
+                (
+                    "ec2:StopInstances".into(),
+                    "arn:aws:ec2:us-east-1:123456789012:instance/i-2".into()
+                ),
             ]
         );
         let run = "Action=RunInstances&ImageId=ami-1&IamInstanceProfile.Name=sbx-sandbox-instance";
         let all = checks(signed("ec2", None), run);
-        assert_eq!(all[1], ("iam:PassRole".into(), "arn:aws:iam::123456789012:role/sbx-sandbox-instance".into()));
+        assert_eq!(
+            all[1],
+            (
+                "iam:PassRole".into(),
+                "arn:aws:iam::123456789012:role/sbx-sandbox-instance".into()
+            )
+        );
         let elb = "Action=CreateLoadBalancer&Name=x";
         assert_eq!(
             checks(signed("elasticloadbalancing", None), elb),
@@ -363,14 +383,22 @@ mod tests {
         );
         let secret = r#"{"SecretId":"sbx-page-token"}"#;
         assert_eq!(
-            checks(signed("secretsmanager", Some("secretsmanager.GetSecretValue")), secret)[0].1,
+            checks(
+                signed("secretsmanager", Some("secretsmanager.GetSecretValue")),
+                secret
+            )[0]
+            .1,
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:sbx-page-token-??????"
         );
         let assume = "Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A111111111111%3Arole%2Fsbx-provisioning";
-        let call = Call::read(&signed("sts", None), assume.as_bytes()).unwrap_or_else(|| panic!("not a call"));
+        let call =
+            Call::read(&signed("sts", None), assume.as_bytes()).unwrap_or_else(|| panic!("not a call"));
         let check = &call.checks("123456789012", "us-east-1")[0];
         assert_eq!(check.resource, "arn:aws:iam::111111111111:role/sbx-provisioning");
-        assert_eq!(check.context, vec![("aws:ResourceAccount".to_owned(), "111111111111".to_owned())]);
+        assert_eq!(
+            check.context,
+            vec![("aws:ResourceAccount".to_owned(), "111111111111".to_owned())]
+        );
     }
 
     #[test]

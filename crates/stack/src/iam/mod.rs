@@ -19,12 +19,18 @@
 pub mod call;
 pub mod roles;
 pub mod template;
+pub mod unused;
 
 use call::{Call, Check};
-use iam_rs::{Arn, Context, ContextValue, Decision, IAMPolicy, IAMRequest, PolicyEvaluator, Principal, PrincipalId};
+use iam_rs::{
+    Arn, Context, ContextValue, Decision, IAMPolicy, IAMRequest, PolicyEvaluator, Principal, PrincipalId,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::sync::Mutex;
+
+/// How many shard iterators are remembered before the oldest are forgotten (all at once).
+const MAX_ITERATORS: usize = 100_000;
 
 /// Who an access key stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,11 +134,18 @@ impl Enforcer {
         let evaluator = PolicyEvaluator::with_policies(policies);
         for mut check in call.checks(&principal.account, &self.region) {
             if check.action == "dynamodb:GetRecords" {
-                if let Some(stream) = call.param("ShardIterator").and_then(|i| lock(&self.iterators).get(i).cloned()) {
+                if let Some(stream) = call
+                    .param("ShardIterator")
+                    .and_then(|i| lock(&self.iterators).get(i).cloned())
+                {
                     check.resource = stream;
                 }
             }
             if !self.allows(&evaluator, &principal, &check) {
+                self.log(&format!(
+                    "DENIED {} {} {}",
+                    principal.role, check.action, check.resource
+                ));
                 return Err(Denial {
                     principal: principal.arn,
                     action: check.action,
@@ -146,7 +159,10 @@ impl Enforcer {
 
     fn allows(&self, evaluator: &PolicyEvaluator, principal: &Caller, check: &Check) -> bool {
         let mut context = Context::new();
-        context.insert("aws:PrincipalArn".into(), ContextValue::String(principal.arn.clone()));
+        context.insert(
+            "aws:PrincipalArn".into(),
+            ContextValue::String(principal.arn.clone()),
+        );
         for (key, value) in &check.context {
             context.insert(key.clone(), ContextValue::String(value.clone()));
             // Every member account of the local stack is in its one organization.
@@ -154,7 +170,10 @@ impl Enforcer {
                 key == "aws:ResourceAccount" && *value != self.management_account,
                 self.organization.get(),
             ) {
-                context.insert("aws:ResourceOrgID".into(), ContextValue::String(organization.clone()));
+                context.insert(
+                    "aws:ResourceOrgID".into(),
+                    ContextValue::String(organization.clone()),
+                );
             }
         }
         let resource = if check.resource == "*" {
@@ -177,13 +196,22 @@ impl Enforcer {
             resource,
             context,
         );
-        matches!(evaluator.evaluate(&request).map(|r| r.decision), Ok(Decision::Allow))
+        matches!(
+            evaluator.evaluate(&request).map(|r| r.decision),
+            Ok(Decision::Allow)
+        )
     }
 
     fn record(&self, role: &str, action: &str) {
-        let fresh = lock(&self.used).insert((role.to_owned(), action.to_owned()));
-        if let (true, Some(log)) = (fresh, &self.usage_log) {
-            let _ = writeln!(lock(log), "{role} {action}");
+        if lock(&self.used).insert((role.to_owned(), action.to_owned())) {
+            self.log(&format!("{role} {action}"));
+        }
+    }
+
+    /// A line of the usage log: `role action`, or `DENIED role action resource`.
+    fn log(&self, line: &str) {
+        if let Some(log) = &self.usage_log {
+            let _ = writeln!(lock(log), "{line}");
         }
     }
 
@@ -219,15 +247,23 @@ impl Enforcer {
                     .insert(name.to_owned(), policy);
             }
             ("dynamodb", "GetShardIterator" | "GetRecords") => {
-                let Ok(answer) = serde_json::from_slice::<serde_json::Value>(answer) else { return };
+                let Ok(answer) = serde_json::from_slice::<serde_json::Value>(answer) else {
+                    return;
+                };
                 let mut iterators = lock(&self.iterators);
                 let (stream, next) = match call.param("StreamArn") {
                     Some(stream) => (Some(stream.to_owned()), answer["ShardIterator"].as_str()),
+                    // An iterator stays valid after it was read (AWS: for 15 minutes), so a
+                    // reader may read it again.
                     None => (
-                        call.param("ShardIterator").and_then(|i| iterators.remove(i)),
+                        call.param("ShardIterator")
+                            .and_then(|i| iterators.get(i).cloned()),
                         answer["NextShardIterator"].as_str(),
                     ),
                 };
+                if iterators.len() > MAX_ITERATORS {
+                    iterators.clear();
+                }
                 if let (Some(stream), Some(next)) = (stream, next) {
                     iterators.insert(next.to_owned(), stream);
                 }
@@ -295,13 +331,18 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}")),
         );
         if let Some(target) = target {
-            headers.insert("x-amz-target", HeaderValue::from_str(target).unwrap_or_else(|e| panic!("{e}")));
+            headers.insert(
+                "x-amz-target",
+                HeaderValue::from_str(target).unwrap_or_else(|e| panic!("{e}")),
+            );
         }
         Call::read(&headers, body.as_bytes()).unwrap_or_else(|| panic!("not a call"))
     }
 
     fn form(pairs: &[(&str, &str)]) -> String {
-        form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
     }
 
     /// An enforcer that has seen `role` get `policy` and `ASIAKEY` assumed into it.
@@ -331,18 +372,50 @@ mod tests {
         }]});
         let enforcer = enforcer("AcquireLockRole", &policy);
         let target = Some("DynamoDB_20120810.PutItem");
-        assert_eq!(enforcer.authorize(&call("ASIAKEY", "dynamodb", target, r#"{"TableName":"sbx-locks"}"#)), Ok(()));
+        assert_eq!(
+            enforcer.authorize(&call(
+                "ASIAKEY",
+                "dynamodb",
+                target,
+                r#"{"TableName":"sbx-locks"}"#
+            )),
+            Ok(())
+        );
         let denied = enforcer
-            .authorize(&call("ASIAKEY", "dynamodb", target, r#"{"TableName":"sbx-sandboxes"}"#))
+            .authorize(&call(
+                "ASIAKEY",
+                "dynamodb",
+                target,
+                r#"{"TableName":"sbx-sandboxes"}"#,
+            ))
             .err()
             .unwrap_or_else(|| panic!("another table was allowed"));
         assert_eq!(denied.action, "dynamodb:PutItem");
-        assert_eq!(denied.resource, "arn:aws:dynamodb:us-east-1:123456789012:table/sbx-sandboxes");
-        assert!(denied.to_string().contains("assumed-role/AcquireLockRole/s is not authorized to perform: dynamodb:PutItem"));
+        assert_eq!(
+            denied.resource,
+            "arn:aws:dynamodb:us-east-1:123456789012:table/sbx-sandboxes"
+        );
+        assert!(
+            denied
+                .to_string()
+                .contains("assumed-role/AcquireLockRole/s is not authorized to perform: dynamodb:PutItem")
+        );
         let delete = Some("DynamoDB_20120810.DeleteItem");
-        assert!(enforcer.authorize(&call("ASIAKEY", "dynamodb", delete, r#"{"TableName":"sbx-locks"}"#)).is_err());
+        assert!(
+            enforcer
+                .authorize(&call(
+                    "ASIAKEY",
+                    "dynamodb",
+                    delete,
+                    r#"{"TableName":"sbx-locks"}"#
+                ))
+                .is_err()
+        );
         // Keys it never saw given out are not restricted.
-        assert_eq!(enforcer.authorize(&call("ROOT", "dynamodb", delete, r#"{"TableName":"x"}"#)), Ok(()));
+        assert_eq!(
+            enforcer.authorize(&call("ROOT", "dynamodb", delete, r#"{"TableName":"x"}"#)),
+            Ok(())
+        );
         assert_eq!(
             enforcer.used(),
             BTreeSet::from([("AcquireLockRole".to_owned(), "dynamodb:PutItem".to_owned())])
@@ -360,16 +433,33 @@ mod tests {
             }]})
         };
         let assume = |role: &str| {
-            form(&[("Action", "AssumeRole"), ("RoleArn", role), ("RoleSessionName", "s")])
+            form(&[
+                ("Action", "AssumeRole"),
+                ("RoleArn", role),
+                ("RoleSessionName", "s"),
+            ])
         };
         let member = "arn:aws:iam::111111111111:role/sbx-provisioning";
         let ours = enforcer("EnsureInfrastructureRole", &policy("o-abcdefghij"));
-        assert_eq!(ours.authorize(&call("ASIAKEY", "sts", None, &assume(member))), Ok(()));
-        assert!(ours
-            .authorize(&call("ASIAKEY", "sts", None, &assume("arn:aws:iam::111111111111:role/admin")))
-            .is_err());
+        assert_eq!(
+            ours.authorize(&call("ASIAKEY", "sts", None, &assume(member))),
+            Ok(())
+        );
+        assert!(
+            ours.authorize(&call(
+                "ASIAKEY",
+                "sts",
+                None,
+                &assume("arn:aws:iam::111111111111:role/admin")
+            ))
+            .is_err()
+        );
         let other = enforcer("EnsureInfrastructureRole", &policy("o-zzzzzzzzzz"));
-        assert!(other.authorize(&call("ASIAKEY", "sts", None, &assume(member))).is_err());
+        assert!(
+            other
+                .authorize(&call("ASIAKEY", "sts", None, &assume(member)))
+                .is_err()
+        );
     }
 
     #[test]
@@ -380,11 +470,26 @@ mod tests {
         ]});
         let enforcer = enforcer("AllocateAccountRole", &policy);
         let modify = |image: &str| form(&[("Action", "ModifyImageAttribute"), ("ImageId", image)]);
-        assert_eq!(enforcer.authorize(&call("ASIAKEY", "ec2", None, &modify("ami-1"))), Ok(()));
-        assert!(enforcer.authorize(&call("ASIAKEY", "ec2", None, &modify("ami-2"))).is_err());
-        let delete = form(&[("Action", "DeleteRolePolicy"), ("RoleName", "AllocateAccountRole"), ("PolicyName", "p")]);
+        assert_eq!(
+            enforcer.authorize(&call("ASIAKEY", "ec2", None, &modify("ami-1"))),
+            Ok(())
+        );
+        assert!(
+            enforcer
+                .authorize(&call("ASIAKEY", "ec2", None, &modify("ami-2")))
+                .is_err()
+        );
+        let delete = form(&[
+            ("Action", "DeleteRolePolicy"),
+            ("RoleName", "AllocateAccountRole"),
+            ("PolicyName", "p"),
+        ]);
         enforcer.observe(&call("ROOT", "iam", None, &delete), b"");
         // No policy left: the role may do nothing.
-        assert!(enforcer.authorize(&call("ASIAKEY", "ec2", None, &modify("ami-1"))).is_err());
+        assert!(
+            enforcer
+                .authorize(&call("ASIAKEY", "ec2", None, &modify("ami-1")))
+                .is_err()
+        );
     }
 }

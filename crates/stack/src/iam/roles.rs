@@ -12,11 +12,19 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum RoleError {
     #[error("{call} of {role}: {message}")]
-    Call { call: &'static str, role: String, message: String },
+    Call {
+        call: &'static str,
+        role: String,
+        message: String,
+    },
     #[error("no role in the template for {0}")]
     NoRole(String),
     #[error("the role {role} could not be assumed within {waited:?}: {message}")]
-    NotAssumable { role: String, waited: Duration, message: String },
+    NotAssumable {
+        role: String,
+        waited: Duration,
+        message: String,
+    },
 }
 
 /// Creates every role of `roles` in the account of `config` (the management account); a role
@@ -38,8 +46,16 @@ pub async fn create(config: &SdkConfig, roles: &Roles) -> Result<(), RoleError> 
             .await;
         match created {
             Ok(_) => {}
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_entity_already_exists_exception()) => {}
-            Err(err) => return Err(failed("CreateRole", aws_sdk_iam::error::DisplayErrorContext(err).to_string())),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_entity_already_exists_exception()) => {}
+            Err(err) => {
+                return Err(failed(
+                    "CreateRole",
+                    aws_sdk_iam::error::DisplayErrorContext(err).to_string(),
+                ));
+            }
         }
         for (name, document) in &role.policies {
             iam.put_role_policy()
@@ -48,7 +64,12 @@ pub async fn create(config: &SdkConfig, roles: &Roles) -> Result<(), RoleError> 
                 .policy_document(document.to_string())
                 .send()
                 .await
-                .map_err(|e| failed("PutRolePolicy", aws_sdk_iam::error::DisplayErrorContext(e).to_string()))?;
+                .map_err(|e| {
+                    failed(
+                        "PutRolePolicy",
+                        aws_sdk_iam::error::DisplayErrorContext(e).to_string(),
+                    )
+                })?;
         }
     }
     Ok(())

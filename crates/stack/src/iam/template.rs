@@ -83,7 +83,9 @@ impl Roles {
                     }
                 }
                 Some("AWS::Serverless::StateMachine") => {
-                    if let (Some(machine), Some(role)) = (local_name(&properties["Name"]), role_of(properties)) {
+                    if let (Some(machine), Some(role)) =
+                        (local_name(&properties["Name"]), role_of(properties))
+                    {
                         roles.state_machines.insert(machine, role);
                     }
                 }
@@ -110,7 +112,9 @@ fn local_name(value: &Value) -> Option<String> {
 
 /// `Role: !GetAtt XRole.Arn` → `XRole`.
 fn role_of(properties: &Value) -> Option<String> {
-    let Value::Tagged(tagged) = &properties["Role"] else { return None };
+    let Value::Tagged(tagged) = &properties["Role"] else {
+        return None;
+    };
     Some(tagged.value.as_str()?.strip_suffix(".Arn")?.to_owned())
 }
 
@@ -164,7 +168,9 @@ impl Resolver<'_> {
             Value::Bool(b) => Json::Bool(*b),
             Value::Number(n) => serde_json::to_value(n).map_err(|e| e.to_string())?,
             Value::String(s) => Json::String(s.clone()),
-            Value::Sequence(items) => Json::Array(items.iter().map(|v| self.json(v)).collect::<Result<_, _>>()?),
+            Value::Sequence(items) => {
+                Json::Array(items.iter().map(|v| self.json(v)).collect::<Result<_, _>>()?)
+            }
             Value::Mapping(map) => {
                 let mut object = serde_json::Map::new();
                 for (key, value) in map {
@@ -174,9 +180,10 @@ impl Resolver<'_> {
                 Json::Object(object)
             }
             Value::Tagged(tagged) => {
-                let argument = tagged.value.as_str().ok_or_else(|| {
-                    format!("{} with an argument that is not a string", tagged.tag)
-                })?;
+                let argument = tagged
+                    .value
+                    .as_str()
+                    .ok_or_else(|| format!("{} with an argument that is not a string", tagged.tag))?;
                 Json::String(match tagged.tag.to_string().as_str() {
                     "!Ref" => self.reference(argument)?,
                     "!GetAtt" => self.attribute(argument)?,
@@ -221,12 +228,17 @@ impl Resolver<'_> {
             return match attribute {
                 "Arn" => Ok(format!("arn:aws:dynamodb:{region}:{account}:table/{table}")),
                 // A stream's label is the time it was enabled, known only once it is.
-                "StreamArn" => Ok(format!("arn:aws:dynamodb:{region}:{account}:table/{table}/stream/*")),
+                "StreamArn" => Ok(format!(
+                    "arn:aws:dynamodb:{region}:{account}:table/{table}/stream/*"
+                )),
                 _ => Err(format!("!GetAtt {argument} is not resolved locally")),
             };
         }
         if let (Some(function), "Arn") = (resource.strip_suffix("Function"), attribute) {
-            return Ok(format!("arn:aws:lambda:{region}:{account}:function:{}", kebab(function)));
+            return Ok(format!(
+                "arn:aws:lambda:{region}:{account}:function:{}",
+                kebab(function)
+            ));
         }
         self.names
             .resources
@@ -345,7 +357,10 @@ Resources:
     #[test]
     fn a_role_is_read_with_its_names_resolved_and_its_function() {
         let roles = Roles::read(TEMPLATE, &names()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(roles.functions.get("acquire-lock").map(String::as_str), Some("AcquireLockRole"));
+        assert_eq!(
+            roles.functions.get("acquire-lock").map(String::as_str),
+            Some("AcquireLockRole")
+        );
         let role = roles.role("AcquireLockRole").unwrap_or_else(|| panic!("no role"));
         let statements = &role.policies["acquire-lock"]["Statement"];
         assert_eq!(
@@ -356,7 +371,10 @@ Resources:
             ])
         );
         assert_eq!(statements[1]["Resource"], "arn:aws:iam::*:role/sbx-provisioning");
-        assert_eq!(statements[1]["Condition"]["StringEquals"]["aws:ResourceOrgID"], "o-abcdefghij");
+        assert_eq!(
+            statements[1]["Condition"]["StringEquals"]["aws:ResourceOrgID"],
+            "o-abcdefghij"
+        );
         assert_eq!(
             statements[2]["Resource"],
             serde_json::json!([
@@ -369,7 +387,10 @@ Resources:
     #[test]
     fn an_unknown_reference_is_an_error_not_a_guess() {
         let text = TEMPLATE.replace("!Ref DeleteStateMachine", "!Ref SomethingElse");
-        let err = Roles::read(&text, &names()).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Roles::read(&text, &names())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("SomethingElse"), "{err}");
     }
 
@@ -382,10 +403,22 @@ Resources:
                 .insert(format!("{table}Table"), format!("sbx-{}", table.to_lowercase()));
         }
         for (name, value) in [
-            ("UserPool.Arn", "arn:aws:cognito-idp:us-east-1:123456789012:userpool/p"),
-            ("EventBus.Arn", "arn:aws:events:us-east-1:123456789012:event-bus/sbx"),
-            ("PageTokenSecret", "arn:aws:secretsmanager:us-east-1:123456789012:secret:p"),
-            ("OriginSecret", "arn:aws:secretsmanager:us-east-1:123456789012:secret:o"),
+            (
+                "UserPool.Arn",
+                "arn:aws:cognito-idp:us-east-1:123456789012:userpool/p",
+            ),
+            (
+                "EventBus.Arn",
+                "arn:aws:events:us-east-1:123456789012:event-bus/sbx",
+            ),
+            (
+                "PageTokenSecret",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:p",
+            ),
+            (
+                "OriginSecret",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:o",
+            ),
         ] {
             names.resources.insert(name.to_owned(), value.to_owned());
         }
@@ -395,7 +428,10 @@ Resources:
         let text = include_str!("../../../../infra/template.yaml");
         let roles = Roles::read(text, &names).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(roles.roles.len(), 43);
-        for function in sbx_steps::FUNCTIONS.iter().chain(sbx_api::routes::FUNCTIONS.iter()) {
+        for function in sbx_steps::FUNCTIONS
+            .iter()
+            .chain(sbx_api::routes::FUNCTIONS.iter())
+        {
             assert!(roles.functions.contains_key(*function), "{function} has no role");
         }
         assert_eq!(roles.state_machines.len(), 7);
