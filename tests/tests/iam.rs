@@ -111,7 +111,7 @@ async fn the_provisioning_role_without_run_instances_fails_the_create_naming_it(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_sweep_without_start_execution_cannot_delete_an_expired_sandbox() {
+async fn the_sweep_without_start_execution_fails_the_expired_sandbox_naming_it() {
     let stack = stack_without(
         "DeleteExpiredRole",
         "states:StartExecution",
@@ -122,22 +122,32 @@ async fn the_sweep_without_start_execution_cannot_delete_an_expired_sandbox() {
     let ended = run(&stack, "create", "s1-create", &input).await;
     assert_eq!(ended.status, "SUCCEEDED", "{ended:?}");
     let later = chrono::Utc::now() + chrono::Duration::hours(2);
-    let gc = run(&stack, "gc", "gc-later", &json!({"as_of": later.to_rfc3339()})).await;
-    let text = format!("{gc:?}");
-    assert!(
-        text.contains("not authorized to perform: states:StartExecution")
-            && text.contains("assumed-role/DeleteExpiredRole/delete-expired"),
-        "the sweep reports the refused action: {text}"
-    );
+    run(&stack, "gc", "gc-later", &json!({"as_of": later.to_rfc3339()})).await;
+    // The sweep could not start the deletion: the record says so, naming the action, and the
+    // sandbox's machines are still there to be deleted again.
     let record = stack
         .steps
         .store
         .get("acme", "s1")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let failure = record
+        .failure
+        .unwrap_or_else(|| panic!("the record says why: {:?}", record.state));
+    assert_eq!(failure.operation, sbx_lifecycle::Operation::Delete);
+    assert!(
+        failure
+            .cause
+            .contains("not authorized to perform: states:StartExecution")
+            && failure
+                .cause
+                .contains("assumed-role/DeleteExpiredRole/delete-expired"),
+        "{}",
+        failure.cause
+    );
+    let account = sbx_e2e::Account::open(&stack, "acme", &record.account_id.unwrap_or_default()).await;
     assert_eq!(
-        record.state,
-        sbx_lifecycle::State::Started,
-        "nothing was deleted: {record:?}"
+        account.sandbox_instances("s1").await,
+        ["acp=running", "ocp=running"]
     );
 }
