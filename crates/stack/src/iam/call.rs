@@ -5,7 +5,8 @@
 //! Reference): a DynamoDB table or index, each item of a transaction as its own action
 //! (`PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem`), a state machine or an
 //! execution, a role to assume, a secret, a user pool, a bus, an SSM parameter, an image to
-//! share; a launch with an instance profile also passes its role (`iam:PassRole`). Calls whose
+//! share; a launch with an instance profile also passes its role (`iam:PassRole`), and tags
+//! given at creation need `ec2:CreateTags` or `elasticloadbalancing:AddTags`. Calls whose
 //! resources this does not know are checked on `*`, as AWS checks actions that have no
 //! resource types.
 
@@ -165,8 +166,36 @@ impl Call {
                 )),
                 None => anything(),
             },
-            "ec2" => self.ec2(account, region),
+            "ec2" => {
+                let mut checks = self.ec2(account, region);
+                // Tags given at creation are authorized as a CreateTags of their own.
+                if self.has_param_with_prefix("TagSpecification.") {
+                    checks.push(Check {
+                        context: vec![("ec2:CreateAction".into(), self.operation.clone())],
+                        ..check("ec2:CreateTags".into(), "*".into())
+                    });
+                }
+                checks
+            }
+            "elasticloadbalancing" => {
+                let mut checks = anything();
+                // As for EC2: a create with tags also needs AddTags.
+                if self.operation.starts_with("Create") && self.has_param_with_prefix("Tags.member.") {
+                    checks.push(Check {
+                        context: vec![("elasticloadbalancing:CreateAction".into(), self.operation.clone())],
+                        ..check("elasticloadbalancing:AddTags".into(), "*".into())
+                    });
+                }
+                checks
+            }
             _ => anything(),
+        }
+    }
+
+    fn has_param_with_prefix(&self, prefix: &str) -> bool {
+        match &self.params {
+            Params::Form(form) => form.iter().any(|(k, _)| k.starts_with(prefix)),
+            Params::Json(_) => false,
         }
     }
 
@@ -371,6 +400,21 @@ mod tests {
         assert_eq!(
             checks(signed("elasticloadbalancing", None), elb),
             vec![("elasticloadbalancing:CreateLoadBalancer".into(), "*".into())]
+        );
+        let tagged =
+            "Action=CreateLoadBalancer&Name=x&Tags.member.1.Key=sbx%3Atenant&Tags.member.1.Value=acme";
+        assert_eq!(
+            checks(signed("elasticloadbalancing", None), tagged)[1],
+            ("elasticloadbalancing:AddTags".into(), "*".into())
+        );
+        let vpc =
+            "Action=CreateVpc&TagSpecification.1.ResourceType=vpc&TagSpecification.1.Tag.1.Key=sbx%3Atenant";
+        assert_eq!(
+            checks(signed("ec2", None), vpc),
+            vec![
+                ("ec2:CreateVpc".into(), "*".into()),
+                ("ec2:CreateTags".into(), "*".into())
+            ]
         );
     }
 
