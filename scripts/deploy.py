@@ -234,17 +234,16 @@ def adapt_for_moto(template, s3, notes):
         if resource["Type"] not in models:
             removed[logical_id] = resource["Type"]
             del resources[logical_id]
-    for logical_id, kind in sorted(removed.items()):
-        notes.append(f"{logical_id}: not created: moto's CloudFormation has no model for {kind}")
+    referrers = {target: set() for target in removed}
 
     def placeholder(value, where):
         if isinstance(value, dict):
             if "Ref" in value and value["Ref"] in removed:
-                notes.append(f"{where}: refers to {value['Ref']}, which is not created: unsupported:{value['Ref']}")
+                referrers[value["Ref"]].add(where)
                 return f"unsupported:{value['Ref']}"
             if "Fn::GetAtt" in value and value["Fn::GetAtt"][0] in removed:
                 target = value["Fn::GetAtt"][0]
-                notes.append(f"{where}: refers to {target}, which is not created: unsupported:{target}")
+                referrers[target].add(where)
                 return f"arn:aws:unsupported:::{target}"
             if "Fn::Sub" in value:
                 sub = value["Fn::Sub"]
@@ -252,7 +251,7 @@ def adapt_for_moto(template, s3, notes):
 
                 def unsupported(match):
                     target = match.group(1)
-                    notes.append(f"{where}: refers to {target}, which is not created: unsupported:{target}")
+                    referrers[target].add(where)
                     return f"unsupported:{target}{match.group(2) or ''}"
 
                 names = "|".join(re.escape(r) for r in removed)
@@ -280,6 +279,33 @@ def adapt_for_moto(template, s3, notes):
     template["Outputs"] = {
         name: placeholder(output, f"output {name}") for name, output in template.get("Outputs", {}).items()
     }
+    for logical_id, kind in sorted(removed.items()):
+        users = sorted(referrers[logical_id])
+        used = f"; unsupported:{logical_id} stands for it in {', '.join(users)}" if users else ""
+        notes.append(f"{logical_id}: not created: moto's CloudFormation has no model for {kind}{used}")
+    # moto answers a Ref of an event bus with its model rather than its name (which then cannot
+    # be written into a function's environment): the name is put in its place.
+    buses = {
+        logical_id: resource["Properties"]["Name"]
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Events::EventBus"
+    }
+
+    def bus_names(value):
+        if isinstance(value, dict):
+            if set(value) == {"Ref"} and value["Ref"] in buses:
+                return buses[value["Ref"]]
+            return {k: bus_names(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [bus_names(v) for v in value]
+        return value
+
+    if buses:
+        for logical_id in resources:
+            if logical_id not in buses:
+                resources[logical_id] = bus_names(resources[logical_id])
+        template["Outputs"] = bus_names(template["Outputs"])
+        notes.append(f"{', '.join(sorted(buses))}: a Ref of the bus is written as its name (moto's Ref gives no name)")
     # moto reads a state machine's DefinitionString as it is and ignores DefinitionSubstitutions
     # and DefinitionS3Location: the definition is read here and substituted by Fn::Sub, which
     # gives the state machine the text CloudFormation would.
@@ -362,8 +388,9 @@ def provisioning_role(cfn, config, account, local, accounts, notes):
     extra = {} if local else {"AutoDeployment": {"Enabled": True, "RetainStacksOnAccountRemoval": False}}
     try:
         cfn.describe_stack_set(StackSetName=name)
-        cfn.update_stack_set(StackSetName=name, TemplateBody=body, Parameters=params, Capabilities=CAPABILITIES)
-        say(f"updated stack set {name}")
+        operation = cfn.update_stack_set(StackSetName=name, TemplateBody=body, Parameters=params, Capabilities=CAPABILITIES)
+        wait_operation(cfn, name, operation.get("OperationId"))
+        say(f"updated stack set {name} and its instances")
     except cfn.exceptions.ClientError as err:
         if "StackSetNotFound" not in str(err):
             raise
@@ -371,20 +398,46 @@ def provisioning_role(cfn, config, account, local, accounts, notes):
             StackSetName=name, TemplateBody=body, Parameters=params, Capabilities=CAPABILITIES, PermissionModel=model, **extra
         )
         say(f"created stack set {name}")
+    if cfn.list_stack_instances(StackSetName=name).get("Summaries"):
+        return
     if local:
-        if accounts:
-            cfn.create_stack_instances(StackSetName=name, Accounts=accounts, Regions=[config["region"]])
-            say(f"stack set {name}: instances in {len(accounts)} accounts")
-        else:
+        if not accounts:
             notes.append(f"{name}: no member accounts given (--accounts): no instances")
+            return
+        try:
+            operation = cfn.create_stack_instances(StackSetName=name, Accounts=accounts, Regions=[config["region"]])
+        except cfn.exceptions.ClientError as err:
+            if "AlreadyExists" not in str(err):
+                raise
+            notes.append(f"{name}: no instances: the local seed's bootstrap made the role in these accounts already")
+            return
+        wait_operation(cfn, name, operation.get("OperationId"))
+        say(f"stack set {name}: instances in {len(accounts)} accounts")
         return
     units = [u.strip() for u in config.get("provisioning_ou_ids", "").split(",") if u.strip()]
     if not units:
         raise DeployError("provisioning_ou_ids is empty: the provisioning role would reach no account (docs/deploy.md)")
-    cfn.create_stack_instances(
+    operation = cfn.create_stack_instances(
         StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": units}, Regions=[config["region"]]
     )
+    wait_operation(cfn, name, operation.get("OperationId"))
     say(f"stack set {name}: instances on {', '.join(units)}")
+
+
+def wait_operation(cfn, name, operation, within=3600):
+    """Waits for a StackSet operation to end; a failed one is an error."""
+    if not operation:
+        return
+    deadline = time.monotonic() + within
+    while True:
+        status = cfn.describe_stack_set_operation(StackSetName=name, OperationId=operation)["StackSetOperation"]["Status"]
+        if status == "SUCCEEDED":
+            return
+        if status in ("FAILED", "STOPPED"):
+            raise DeployError(f"stack set {name}: operation {operation} ended {status}")
+        if time.monotonic() > deadline:
+            raise DeployError(f"stack set {name}: operation {operation} still {status} after {within} s")
+        time.sleep(5)
 
 
 def first_admin(session, config, out, notes):

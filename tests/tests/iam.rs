@@ -151,3 +151,57 @@ async fn the_sweep_without_start_execution_fails_the_expired_sandbox_naming_it()
         ["acp=running", "ocp=running"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_engine_without_invoke_on_a_step_fails_the_create_naming_it() {
+    let stack = stack_without(
+        "CreateStateMachineRole",
+        "!GetAtt LaunchInstancesFunction.Arn",
+        "!GetAtt CheckDriftFunction.Arn",
+    )
+    .await;
+    let cause = failed_create(&stack).await;
+    assert!(
+        cause.contains("not authorized to perform: lambda:InvokeFunction")
+            && cause.contains(":function:launch-instances")
+            && cause.contains("assumed-role/CreateStateMachineRole/"),
+        "{cause}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_api_without_start_execution_answers_503_and_fails_the_record_naming_it() {
+    let stack = stack_without(
+        "ApiSandboxesRole",
+        "!Ref CreateStateMachine",
+        "!Ref GcStateMachine",
+    )
+    .await;
+    let api = sbx_e2e::api::Api::new(&stack);
+    let token = api.token("alice").await;
+    let created = api
+        .send(
+            "POST",
+            "/sandboxes",
+            Some(&token),
+            Some(&json!({"name": "denied"})),
+        )
+        .await;
+    assert_eq!(
+        created.status, 503,
+        "a dependency refused, not the client: {created:?}"
+    );
+    let listed = api.send("GET", "/sandboxes", Some(&token), None).await;
+    let record = listed.body["items"]
+        .as_array()
+        .and_then(|items| items.first())
+        .cloned()
+        .unwrap_or_else(|| panic!("the record is kept: {listed:?}"));
+    assert_eq!(record["state"], "failed", "{record}");
+    let cause = record["failure"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("not authorized to perform: states:StartExecution")
+            && cause.contains("assumed-role/ApiSandboxesRole/api-sandboxes"),
+        "{cause}"
+    );
+}

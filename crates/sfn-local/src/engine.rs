@@ -505,7 +505,10 @@ impl Run {
                 .then(|| ("taskStartedEventDetails", resource_fields(json!({})))),
         );
 
-        let invocation = self.engine.functions.invoke(&function, payload);
+        let invocation =
+            self.engine
+                .functions
+                .invoke_as(&self.info.role_arn, &function_arn, &function, payload);
         let outcome = match limit {
             Some(limit) => tokio::time::timeout(Duration::from_secs(limit), invocation).await,
             None => Ok(invocation.await),
@@ -537,6 +540,11 @@ impl Run {
             Ok(Err(InvokeError::Function { error_type, payload })) => {
                 Failure::new(error_type, payload.to_string())
             }
+            // What Step Functions reports when its role may not invoke the function.
+            Ok(Err(InvokeError::Denied(message))) => Failure::new(
+                "Lambda.AWSLambdaException",
+                format!("{message} (Service: Lambda, Status Code: 403, Error Code: AccessDeniedException)"),
+            ),
             Ok(Err(InvokeError::NotFound(name))) => Failure::new(
                 "Lambda.ResourceNotFoundException",
                 format!("Function not found: {function_arn} (no function named {name} is registered)"),

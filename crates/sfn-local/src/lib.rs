@@ -18,5 +18,5 @@ pub mod service;
 pub mod signal;
 
 pub use engine::Engine;
-pub use invoke::{FunctionError, Functions, RuntimeFunction};
+pub use invoke::{Authorize, FunctionError, Functions, RuntimeFunction};
 pub use service::Service;

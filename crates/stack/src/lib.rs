@@ -394,6 +394,11 @@ impl LocalStack {
             })
         });
         functions.set_faults(lambda_faults.clone());
+        functions.set_authorizer(
+            enforcer
+                .clone()
+                .map(|enforcer| enforcer as Arc<dyn sbx_sfn_local::Authorize>),
+        );
         for name in sbx_steps::FUNCTIONS {
             register(&functions, &steps_of(name), name);
         }
@@ -417,8 +422,13 @@ impl LocalStack {
                     message,
                 }
             })?;
+            // With IAM on, each runs under its template role, which must allow each invocation.
+            let role = roles
+                .as_ref()
+                .and_then(|roles| roles.state_machines.get(name))
+                .map(|role| format!("arn:aws:iam::{MANAGEMENT_ACCOUNT}:role/{role}"));
             service
-                .create_state_machine(name, &definition, None)
+                .create_state_machine(name, &definition, role.as_deref())
                 .map_err(|e| StackError::StateMachine {
                     name: name.to_owned(),
                     message: e.to_string(),

@@ -58,6 +58,14 @@ pub enum InvokeError {
     NotFound(String),
     /// The caller stopped waiting (an injected timeout); the function may still be running.
     TimedOut,
+    /// The state machine's role may not invoke the function (Lambda's `AccessDeniedException`).
+    Denied(String),
+}
+
+/// Whether a state machine's role may invoke a function, as IAM decides it on AWS
+/// (`lambda:InvokeFunction`): the message of the refusal otherwise.
+pub trait Authorize: Send + Sync {
+    fn invoke(&self, role_arn: &str, function_arn: &str) -> Result<(), String>;
 }
 
 /// An error a handler returns, as the Lambda runtime reports it.
@@ -109,6 +117,8 @@ pub struct Functions {
     by_name: Arc<RwLock<HashMap<String, Arc<dyn Function>>>>,
     /// Lambda's own failures, injected into a share of the invocations.
     faults: Arc<RwLock<Option<Arc<LambdaFaults>>>>,
+    /// IAM, when the engine's roles are enforced.
+    authorizer: Arc<RwLock<Option<Arc<dyn Authorize>>>>,
 }
 
 impl Functions {
@@ -141,6 +151,34 @@ impl Functions {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = faults;
     }
 
+    /// Checks every later invocation with `authorizer` (`None`: none is checked).
+    pub fn set_authorizer(&self, authorizer: Option<Arc<dyn Authorize>>) {
+        *self
+            .authorizer
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = authorizer;
+    }
+
+    /// Invokes `name` (`function_arn`) as a state machine whose role is `role_arn`: refused when
+    /// the role may not invoke it.
+    pub fn invoke_as(
+        &self,
+        role_arn: &str,
+        function_arn: &str,
+        name: &str,
+        payload: Value,
+    ) -> BoxFuture<'static, Result<Value, InvokeError>> {
+        let authorizer = self
+            .authorizer
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(Err(message)) = authorizer.map(|a| a.invoke(role_arn, function_arn)) {
+            return Box::pin(async move { Err(InvokeError::Denied(message)) });
+        }
+        self.invoke(name, payload)
+    }
+
     pub fn invoke(&self, name: &str, payload: Value) -> BoxFuture<'static, Result<Value, InvokeError>> {
         let faults = self
             .faults
@@ -168,6 +206,38 @@ impl Functions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct OnlyF;
+
+    impl Authorize for OnlyF {
+        fn invoke(&self, role_arn: &str, function_arn: &str) -> Result<(), String> {
+            if function_arn.ends_with(":function:f") {
+                Ok(())
+            } else {
+                Err(format!("{role_arn} may not invoke {function_arn}"))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_invocation_its_role_may_not_make_never_reaches_the_function() {
+        let functions = Functions::new();
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for name in ["f", "g"] {
+            let calls = calls.clone();
+            functions.handler(name, move |payload| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move { Ok(payload) }
+            });
+        }
+        functions.set_authorizer(Some(Arc::new(OnlyF)));
+        let arn = |name: &str| format!("arn:aws:lambda:us-east-1:1:function:{name}");
+        let allowed = functions.invoke_as("role", &arn("f"), "f", Value::Null).await;
+        assert!(allowed.is_ok());
+        let refused = functions.invoke_as("role", &arn("g"), "g", Value::Null).await;
+        assert!(matches!(refused, Err(InvokeError::Denied(m)) if m.contains("may not invoke")));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn resources_and_function_names_are_recognised() {

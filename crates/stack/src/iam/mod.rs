@@ -120,19 +120,11 @@ impl Enforcer {
 
     /// Allows or refuses `call`.
     pub fn authorize(&self, call: &Call) -> Result<(), Denial> {
-        let (principal, policies) = {
-            let book = lock(&self.book);
-            let Some(principal) = book.keys.get(&call.access_key).cloned() else {
-                return Ok(());
-            };
-            let key = (principal.account.clone(), principal.role.clone());
-            let Some(policies) = book.policies.get(&key) else {
-                return Ok(());
-            };
-            (principal, policies.values().cloned().collect::<Vec<_>>())
+        let Some(principal) = lock(&self.book).keys.get(&call.access_key).cloned() else {
+            return Ok(());
         };
-        let evaluator = PolicyEvaluator::with_policies(policies);
-        for mut check in call.checks(&principal.account, &self.region) {
+        let mut checks = call.checks(&principal.account, &self.region);
+        for check in &mut checks {
             if check.action == "dynamodb:GetRecords" {
                 if let Some(stream) = call
                     .param("ShardIterator")
@@ -141,15 +133,54 @@ impl Enforcer {
                     check.resource = stream;
                 }
             }
-            if !self.allows(&evaluator, &principal, &check) {
+        }
+        self.decide(&principal, &checks)
+    }
+
+    /// Allows or refuses the engine's invocation of `function_arn` by a state machine whose
+    /// role is `role_arn` (`lambda:InvokeFunction`), as Step Functions' call is authorized.
+    pub fn authorize_invoke(&self, role_arn: &str, function_arn: &str) -> Result<(), Denial> {
+        let Some((account, role)) = role_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.split_once(":role/"))
+        else {
+            return Ok(());
+        };
+        let principal = Caller {
+            account: account.to_owned(),
+            role: role.to_owned(),
+            arn: format!("arn:aws:sts::{account}:assumed-role/{role}/states"),
+        };
+        let check = Check {
+            action: "lambda:InvokeFunction".into(),
+            resource: function_arn.to_owned(),
+            context: Vec::new(),
+        };
+        self.decide(&principal, &[check])
+    }
+
+    /// Every check allowed by the policies of `principal`'s role, or the first refused. A role
+    /// it has seen no policy for is not restricted.
+    fn decide(&self, principal: &Caller, checks: &[Check]) -> Result<(), Denial> {
+        let policies = {
+            let book = lock(&self.book);
+            let key = (principal.account.clone(), principal.role.clone());
+            let Some(policies) = book.policies.get(&key) else {
+                return Ok(());
+            };
+            policies.values().cloned().collect::<Vec<_>>()
+        };
+        let evaluator = PolicyEvaluator::with_policies(policies);
+        for check in checks {
+            if !self.allows(&evaluator, principal, check) {
                 self.log(&format!(
                     "DENIED {} {} {}",
                     principal.role, check.action, check.resource
                 ));
                 return Err(Denial {
-                    principal: principal.arn,
-                    action: check.action,
-                    resource: check.resource,
+                    principal: principal.arn.clone(),
+                    action: check.action.clone(),
+                    resource: check.resource.clone(),
                 });
             }
             self.record(&principal.role, &check.action);
@@ -316,6 +347,14 @@ fn assumed(arn: &str) -> Option<Caller> {
     })
 }
 
+/// The engine's invocations, authorized by the enforcer.
+impl sbx_sfn_local::Authorize for Enforcer {
+    fn invoke(&self, role_arn: &str, function_arn: &str) -> Result<(), String> {
+        self.authorize_invoke(role_arn, function_arn)
+            .map_err(|denial| denial.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +498,32 @@ mod tests {
             other
                 .authorize(&call("ASIAKEY", "sts", None, &assume(member)))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn a_state_machine_invokes_only_the_functions_its_role_names() {
+        let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": ["arn:aws:lambda:us-east-1:123456789012:function:launch-instances"]
+        }]});
+        let enforcer = enforcer("CreateStateMachineRole", &policy);
+        let role = "arn:aws:iam::123456789012:role/CreateStateMachineRole";
+        let function = |name: &str| format!("arn:aws:lambda:us-east-1:123456789012:function:{name}");
+        assert_eq!(
+            enforcer.authorize_invoke(role, &function("launch-instances")),
+            Ok(())
+        );
+        let denied = enforcer
+            .authorize_invoke(role, &function("grow-pool"))
+            .err()
+            .unwrap_or_else(|| panic!("another function was allowed"));
+        assert_eq!(denied.action, "lambda:InvokeFunction");
+        // A role the enforcer never saw a policy for is not restricted.
+        assert_eq!(
+            enforcer.authorize_invoke("arn:aws:iam::123456789012:role/Other", &function("grow-pool")),
+            Ok(())
         );
     }
 
