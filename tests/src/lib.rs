@@ -190,6 +190,27 @@ impl Account {
             .collect()
     }
 
+    /// The sandbox's instances that are shutting down or terminated, by role: what a
+    /// compensation ended.
+    pub async fn ended_instances(&self, sandbox: &str) -> Vec<String> {
+        let output = self
+            .ec2
+            .describe_instances()
+            .filters(filter("tag:sbx:sandbox", &[sandbox]))
+            .filters(filter("instance-state-name", &["shutting-down", "terminated"]))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut ended: Vec<String> = output
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| tag(i.tags(), "sbx:role").to_owned())
+            .collect();
+        ended.sort();
+        ended
+    }
+
     /// The instances that still exist with `filters`, each as (its tags, its state).
     async fn instances(&self, filters: Vec<Filter>) -> Vec<(Vec<aws_sdk_ec2::types::Tag>, String)> {
         self.described(filters)

@@ -655,3 +655,91 @@ async fn a_failed_stop_stops_the_instances_before_the_infrastructure_goes() {
     assert_eq!(account.elastic_ips().await, 0);
     stack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failure_right_after_the_launch_terminates_what_the_launch_returned() {
+    // AWS shows a new instance to describes only after a while (here 1 s): the compensation
+    // runs before that, and must end what the launch returned, not only what it can see.
+    let stack = sbx_e2e::stack_with(sbx_stack::Options {
+        pool_size: 1,
+        aws_delay: std::time::Duration::from_secs(1),
+        ..sbx_stack::Options::default()
+    })
+    .await;
+    stack
+        .functions()
+        .handler("check-instances", |_payload: Value| async {
+            Err(sbx_sfn_local::FunctionError::new(
+                "Sbx.Failed",
+                "the instances cannot be checked",
+            ))
+        });
+    let create = json!({"tenant": "acme", "sandbox_id": "young", "name": "Young"});
+    let ended = run(&stack, "create", "young-create", &create).await;
+    assert_eq!(ended.status, "FAILED", "{ended:?}");
+    let record = stack
+        .steps
+        .store
+        .get("acme", "young")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let account = Account::open(&stack, "acme", &record.account_id.clone().unwrap_or_default()).await;
+    // Once AWS shows them, both are ended, and none is alive.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while account.ended_instances("young").await.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the launched instances were not terminated"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(account.ended_instances("young").await, ["acp", "ocp"]);
+    assert!(
+        account.sandbox_instances("young").await.is_empty(),
+        "nothing is left running"
+    );
+    assert_eq!(account.sandbox_network("young").await, (0, 0), "network deleted");
+    assert_eq!(record.failure.map(|f| f.error).as_deref(), Some("Sbx.Failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_accounts_instance_quota_fails_the_create_as_a_quota_and_undoes_it() {
+    // Two proxies and the ACP fit; the OCP is over the account's quota of three.
+    let stack = sbx_e2e::stack_with(sbx_stack::Options {
+        pool_size: 1,
+        aws_quotas: "instances=3".into(),
+        ..sbx_stack::Options::default()
+    })
+    .await;
+    let create = json!({"tenant": "acme", "sandbox_id": "big", "name": "Big"});
+    let ended = run(&stack, "create", "big-create", &create).await;
+    assert_eq!(ended.status, "FAILED", "{ended:?}");
+    let record = stack
+        .steps
+        .store
+        .get("acme", "big")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let failure = record
+        .failure
+        .clone()
+        .unwrap_or_else(|| panic!("a failed record says why"));
+    assert_eq!(
+        failure.error, "Sbx.QuotaExceeded",
+        "not retried as if AWS would catch up: {failure:?}"
+    );
+    assert!(
+        failure.cause.contains("service quota") && failure.cause.contains("InstanceLimitExceeded"),
+        "{}",
+        failure.cause
+    );
+    let account = Account::open(&stack, "acme", &record.account_id.unwrap_or_default()).await;
+    assert!(
+        account.sandbox_instances("big").await.is_empty(),
+        "the ACP is terminated"
+    );
+    assert!(
+        account.infrastructure().await.is_empty(),
+        "the proxies and the rest released"
+    );
+}

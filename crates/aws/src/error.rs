@@ -88,6 +88,12 @@ impl AwsError {
         self.code().is_some_and(|code| codes.contains(&code))
     }
 
+    /// Whether the account's service quota refused the call (a new account's limits are low):
+    /// not worth repeating until the quota is raised.
+    pub fn is_quota(&self) -> bool {
+        self.has_code(&QUOTA_CODES)
+    }
+
     /// Whether the same call may succeed if repeated later.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -126,6 +132,19 @@ where
 {
     move |err| AwsError::from_sdk(operation, err).not_yet(codes)
 }
+
+/// The codes with which EC2 and ELB refuse a call over the account's service quota.
+pub const QUOTA_CODES: [&str; 9] = [
+    "InstanceLimitExceeded",
+    "VcpuLimitExceeded",
+    "AddressLimitExceeded",
+    "NatGatewayLimitExceeded",
+    "VpcLimitExceeded",
+    "TooManyLoadBalancers",
+    "TooManyTargetGroups",
+    "TooManyListeners",
+    "TooManyRules",
+];
 
 /// `map_err` adapter: `.map_err(sdk("RunInstances"))`.
 pub(crate) fn sdk<E>(operation: &'static str) -> impl FnOnce(SdkError<E, HttpResponse>) -> AwsError
@@ -167,5 +186,12 @@ mod tests {
             message: "connection refused".into(),
         };
         assert!(unreachable.is_transient());
+        let quota = AwsError::Api {
+            operation: "RunInstances",
+            code: "InstanceLimitExceeded".into(),
+            message: "more instances than your current instance limit of 2 allows".into(),
+            transient: false,
+        };
+        assert!(quota.is_quota() && !quota.is_transient());
     }
 }

@@ -231,6 +231,21 @@ pub async fn stop(ec2: &Client, ids: &[String]) -> Result<(), AwsError> {
     Ok(())
 }
 
+/// Terminates instances launched a moment ago. AWS may not know an id it just gave out
+/// (`InvalidInstanceID.NotFound` for a few seconds): that is "not yet", and the caller tries
+/// again, rather than taking the instance for gone and leaving it running.
+pub async fn terminate_launched(ec2: &Client, ids: &[String]) -> Result<(), AwsError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ec2.terminate_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(sdk_not_yet("TerminateInstances", &["InvalidInstanceID.NotFound"]))?;
+    Ok(())
+}
+
 /// Terminates the instances; those gone already are skipped.
 pub async fn terminate(ec2: &Client, ids: &[String]) -> Result<(), AwsError> {
     if ids.is_empty() {

@@ -42,6 +42,13 @@ pub trait Vms: Send + Sync {
     fn stop(&self, account: &str, ids: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Terminates the instances; instances already gone are no error.
     fn terminate(&self, account: &str, ids: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Terminates instances launched a moment ago, which a describe may not show yet: one AWS
+    /// does not know by its id yet is "not yet", not gone.
+    fn terminate_launched(
+        &self,
+        account: &str,
+        ids: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 /// The account's network and each sandbox's own subnet and security group.
@@ -178,6 +185,10 @@ impl Vms for Provisioner {
 
     async fn terminate(&self, account: &str, ids: &[String]) -> Result<(), AwsError> {
         instances::terminate(&self.open(account).await.ec2, ids).await
+    }
+
+    async fn terminate_launched(&self, account: &str, ids: &[String]) -> Result<(), AwsError> {
+        instances::terminate_launched(&self.open(account).await.ec2, ids).await
     }
 }
 

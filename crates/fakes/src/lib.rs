@@ -58,6 +58,8 @@ pub struct State {
     pub shared: BTreeMap<String, Vec<String>>,
     /// Every call that changes something, in order: `StartInstances i-1`, ...
     pub changes: Vec<String>,
+    /// Instances a describe does not show yet (AWS's visibility window), though they exist.
+    pub unseen: std::collections::BTreeSet<String>,
     /// sandbox id → the times it was in use (CPU or requests), as CloudWatch would have them.
     pub activity: BTreeMap<String, Vec<chrono::DateTime<Utc>>>,
     /// How many converges in a row still find AWS changing something (`nat pending`), as a
@@ -178,7 +180,7 @@ impl Vms for FakeAws {
             .unwrap_or_default();
         Ok(vms
             .into_iter()
-            .filter(|vm| vm.state != InstanceState::Terminated)
+            .filter(|vm| vm.state != InstanceState::Terminated && !s.unseen.contains(&vm.id))
             .collect())
     }
 
@@ -232,6 +234,11 @@ impl Vms for FakeAws {
         s.changes.push(format!("TerminateInstances {}", ids.join(" ")));
         Self::set_states(&mut s, ids, InstanceState::Terminated);
         Ok(())
+    }
+
+    /// As AWS: an id it does not know yet is "not yet"; here every launched id is known.
+    async fn terminate_launched(&self, account: &str, ids: &[String]) -> Result<(), AwsError> {
+        self.terminate(account, ids).await
     }
 }
 

@@ -72,6 +72,12 @@ impl MotoServer {
     /// As [`MotoServer::start_on`], with `seed` for the decisions the realistic mode draws (which
     /// NAT gateways and account creations fail).
     pub fn start_seeded(port: u16, delay: Duration, seed: u64) -> Result<Self, MotoError> {
+        Self::start_with_quotas(port, delay, seed, "")
+    }
+
+    /// As [`MotoServer::start_seeded`], with a new account's low service quotas in every
+    /// account: `instances=N,load_balancers=N` (see `serve.py`; empty: none).
+    pub fn start_with_quotas(port: u16, delay: Duration, seed: u64, quotas: &str) -> Result<Self, MotoError> {
         let python = python();
         if !python.exists() {
             return Err(MotoError::NoPython(python));
@@ -83,6 +89,7 @@ impl MotoServer {
             .arg(port.to_string())
             .arg(delay.as_secs_f64().to_string())
             .arg(seed.to_string())
+            .arg(quotas)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,12 +1,14 @@
 """Runs moto's server app for sbx: one request at a time, on a port the OS picks.
 
-    serve.py HOST PORT [DELAY [SEED]]
+    serve.py HOST PORT [DELAY [SEED [QUOTAS]]]
 
 DELAY (seconds, default 0) gives resources the asynchronous states they have on AWS
 (`asynchronous_resources`), and AWS's eventual consistency, slow registrations and failures
 (`second_round`, whose failures SEED decides); 0 keeps moto's instant transitions. Either way RunInstances and
 CreateNatGateway honour their ClientToken as AWS does (`client_tokens`), and
-TransactWriteItems its ClientRequestToken (`transaction_tokens`).
+TransactWriteItems its ClientRequestToken (`transaction_tokens`). QUOTAS
+(`instances=N,load_balancers=N`) gives every account a new account's low service quotas
+(`service_quotas`).
 
 moto's backends are not safe under concurrent requests: two conditional writes to the same
 DynamoDB item can both succeed when their threads interleave. Real AWS makes each call atomic,
@@ -399,6 +401,15 @@ REFERENCES = {
     "CreateRouteTable": [(r"VpcId", "InvalidVpcID.NotFound")],
     "CreateNatGateway": [(r"SubnetId", "InvalidSubnetID.NotFound")],
     "StartInstances": [(r"InstanceId\.\d+", "InvalidInstanceID.NotFound")],
+    "TerminateInstances": [(r"InstanceId\.\d+", "InvalidInstanceID.NotFound")],
+    # Describes that name ids: an id too new is not found (describes without ids miss it).
+    "DescribeInstances": [(r"InstanceId\.\d+", "InvalidInstanceID.NotFound")],
+    "DescribeVpcs": [(r"VpcId\.\d+", "InvalidVpcID.NotFound")],
+    "DescribeSubnets": [(r"SubnetId\.\d+", "InvalidSubnetID.NotFound")],
+    "DescribeSecurityGroups": [(r"GroupId\.\d+", "InvalidGroup.NotFound")],
+    "DescribeInternetGateways": [(r"InternetGatewayId\.\d+", "InvalidInternetGatewayID.NotFound")],
+    "DescribeRouteTables": [(r"RouteTableId\.\d+", "InvalidRouteTableID.NotFound")],
+    "DescribeNatGateways": [(r"NatGatewayId\.\d+", "NatGatewayNotFound")],
     "StopInstances": [(r"InstanceId\.\d+", "InvalidInstanceID.NotFound")],
     # Elastic Load Balancing
     "RegisterTargets": [(r"Targets\.member\.\d+\.Id", "InvalidTarget")],
@@ -680,6 +691,47 @@ def second_round(clock: Clock):
     return refuse_young
 
 
+def service_quotas(spec: str) -> None:
+    """A new account's low service quotas, per account: `instances=N` (instances not
+    terminated; RunInstances beyond it answers `InstanceLimitExceeded`) and `load_balancers=N`
+    (CreateLoadBalancer beyond it answers `TooManyLoadBalancers`), as AWS refuses them until
+    the quota is raised. Off unless asked for (`--aws-quotas`)."""
+    limits = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        limits[name] = int(value)
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models import EC2Backend
+    from moto.elbv2.exceptions import ELBClientError
+    from moto.elbv2.models import ELBv2Backend
+
+    if "instances" in limits:
+        limit = limits["instances"]
+        original_run = EC2Backend.run_instances
+
+        def run_instances(self, *args, **kwargs):
+            count = kwargs.get("count") or (args[1] if len(args) > 1 else 1)
+            live = [i for i in self.all_instances() if i._state.name != "terminated"]
+            if len(live) + int(count) > limit:
+                raise EC2ClientError(
+                    "InstanceLimitExceeded",
+                    f"You have requested more instances ({len(live) + int(count)}) than your current instance limit of {limit} allows for the specified instance type. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.",
+                )
+            return original_run(self, *args, **kwargs)
+
+        EC2Backend.run_instances = run_instances
+    if "load_balancers" in limits:
+        limit = limits["load_balancers"]
+        original_create = ELBv2Backend.create_load_balancer
+
+        def create_load_balancer(self, *args, **kwargs):
+            if len(self.load_balancers) >= limit:
+                raise ELBClientError("TooManyLoadBalancers", f"The quota for the number of load balancers ({limit}) has been reached.")
+            return original_create(self, *args, **kwargs)
+
+        ELBv2Backend.create_load_balancer = create_load_balancer
+
+
 def client_tokens() -> None:
     """RunInstances, CreateNatGateway and CreateRouteTable are idempotent by ClientToken, as on
     AWS.
@@ -757,6 +809,7 @@ def main() -> None:
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     seed = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    quotas = sys.argv[5] if len(sys.argv) > 5 else ""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # STS's model names no AccessDenied shape; moto warns on each one it answers.
     import warnings
@@ -773,6 +826,7 @@ def main() -> None:
     aws_managed_policies()
     client_tokens()
     transaction_tokens()
+    service_quotas(quotas)
     clock = Clock(delay, seed)
     refuse_young = None
     if delay > 0:

@@ -166,11 +166,10 @@ async fn a_new_id_is_not_found_by_the_calls_that_name_it_and_describes_miss_it_f
         found.map(|o| o.vpcs().len()).unwrap_or_default()
     };
     assert_eq!(tagged_vpcs().await, 0, "a describe by tag misses the new VPC");
-    let by_id = ec2.describe_vpcs().vpc_ids(&vpc).send().await;
     assert_eq!(
-        by_id.map(|o| o.vpcs().len()).ok(),
-        Some(1),
-        "asked by id, it is there"
+        code(ec2.describe_vpcs().vpc_ids(&vpc).send().await),
+        "InvalidVpcID.NotFound",
+        "asked by id, it is not found either"
     );
 
     until(D * 4, "the VPC to be seen", async || tagged_vpcs().await == 1).await;
@@ -346,6 +345,10 @@ async fn a_subnet_and_a_group_stay_in_use_while_a_terminated_instance_lets_go_of
         .and_then(|i| i.instance_id())
         .unwrap_or_default()
         .to_owned();
+    until(D * 4, "known by its id", async || {
+        !state(ec2, &id).await.is_empty()
+    })
+    .await;
     ec2.terminate_instances()
         .instance_ids(&id)
         .send()
@@ -626,4 +629,93 @@ async fn create_route_table_is_idempotent_by_its_client_token() {
             .to_owned()
     };
     assert_eq!(make().await, make().await);
+}
+
+#[tokio::test]
+async fn a_new_instance_is_not_found_by_its_id_nor_terminated_until_aws_knows_it() {
+    let aws = realistic(1).await;
+    let ec2 = &aws.ec2;
+    let subnet = visible_subnet(ec2).await;
+    let id = instance(ec2, &subnet, None).await;
+    assert_eq!(
+        code(ec2.describe_instances().instance_ids(&id).send().await),
+        "InvalidInstanceID.NotFound"
+    );
+    assert_eq!(
+        code(ec2.terminate_instances().instance_ids(&id).send().await),
+        "InvalidInstanceID.NotFound",
+        "a terminate of an id AWS does not know yet is refused"
+    );
+    until(D * 4, "the instance to be known by its id", async || {
+        !state(ec2, &id).await.is_empty()
+    })
+    .await;
+    ec2.terminate_instances()
+        .instance_ids(&id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("once known, it is terminated: {e:?}"));
+}
+
+#[tokio::test]
+async fn a_new_accounts_quotas_refuse_instances_and_load_balancers_beyond_them() {
+    let moto = MotoServer::start_with_quotas(0, Duration::ZERO, 1, "instances=1,load_balancers=1")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let config = moto.sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let subnet = visible_subnet(&ec2).await;
+    let first = instance(&ec2, &subnet, None).await;
+    let second = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(&subnet)
+        .send()
+        .await;
+    assert_eq!(code(second), "InstanceLimitExceeded");
+    ec2.terminate_instances()
+        .instance_ids(&first)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    instance(&ec2, &subnet, None).await;
+
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let other = subnet_in(&ec2, &subnet).await;
+    let create = |name: &'static str| {
+        elb.create_load_balancer()
+            .name(name)
+            .subnets(&subnet)
+            .subnets(&other)
+            .send()
+    };
+    create("first").await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(code(create("second").await), "TooManyLoadBalancers");
+}
+
+/// A second subnet of `subnet`'s VPC, in another zone (a load balancer wants two).
+async fn subnet_in(ec2: &aws_sdk_ec2::Client, subnet: &str) -> String {
+    let vpc = ec2
+        .describe_subnets()
+        .subnet_ids(subnet)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .subnets()
+        .first()
+        .and_then(|s| s.vpc_id())
+        .unwrap_or_default()
+        .to_owned();
+    ec2.create_subnet()
+        .vpc_id(vpc)
+        .cidr_block("10.0.2.0/24")
+        .availability_zone("us-east-1b")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .unwrap_or_default()
+        .to_owned()
 }

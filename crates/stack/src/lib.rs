@@ -84,6 +84,9 @@ pub struct Options {
     pub faults: Option<faults::FaultSpec>,
     /// The built web console (`console/dist`), served under `/console/` beside the API.
     pub console_dir: Option<std::path::PathBuf>,
+    /// A new account's low service quotas in every account of the moto the stack starts:
+    /// `instances=N,load_balancers=N` (empty: none).
+    pub aws_quotas: String,
     /// Enforce the template's roles (on by default): every function calls AWS with the
     /// credentials of its own role, and the local AWS refuses what that role's policies do not
     /// allow ([`iam`]).
@@ -120,6 +123,7 @@ impl Default for Options {
             gc_every: None,
             faults: None,
             console_dir: None,
+            aws_quotas: String::new(),
             iam: true,
             template: None,
             iam_usage: std::env::var_os("SBX_IAM_USAGE").map(std::path::PathBuf::from),
@@ -245,7 +249,7 @@ impl LocalStack {
             None => {
                 // The realistic mode's seeded failures follow the fault layer's seed.
                 let seed = options.faults.as_ref().map_or(1, |f| f.seed);
-                let moto = MotoServer::start_seeded(0, options.aws_delay, seed)?;
+                let moto = MotoServer::start_with_quotas(0, options.aws_delay, seed, &options.aws_quotas)?;
                 let endpoint = moto.endpoint();
                 (Some(moto), endpoint)
             }

@@ -66,6 +66,10 @@ enum Command {
         /// AWS refuses what that role does not allow).
         #[arg(long)]
         no_iam: bool,
+        /// Give every account a new account's low service quotas: `instances=4,load_balancers=1`
+        /// (RunInstances and CreateLoadBalancer beyond them are refused, as AWS refuses them).
+        #[arg(long, value_name = "SPEC", default_value = "")]
+        aws_quotas: String,
     },
     /// Run one sweep of the garbage collector on a running stack now, and print its report.
     #[command(
@@ -116,6 +120,7 @@ async fn main() -> ExitCode {
             faults,
             console_dir,
             no_iam,
+            aws_quotas,
         } => {
             if !(aws_delay >= 0.0 && aws_delay.is_finite()) {
                 eprintln!("sbx-local: --aws-delay must be a non-negative number of seconds, not {aws_delay}");
@@ -144,6 +149,7 @@ async fn main() -> ExitCode {
                 faults,
                 console_dir: console_dir.or_else(built_console),
                 iam: !no_iam,
+                aws_quotas,
                 sweep: sbx_steps::SweepSettings {
                     retention: chrono::Duration::seconds(i64::try_from(retention).unwrap_or(i64::MAX)),
                     ..sbx_stack::local_sweep_settings()

@@ -128,6 +128,9 @@ impl From<AwsError> for StepError {
             AwsError::ImageNotFound { .. } => StepError::ImageNotFound(message),
             AwsError::CommandFailed(_) => StepError::InstallFailed(message),
             AwsError::NotYet { .. } => StepError::NotYet(message),
+            err if err.is_quota() => {
+                StepError::QuotaExceeded(format!("the account's service quota: {message}"))
+            }
             err if err.is_transient() => StepError::Transient(message),
             _ => StepError::Failed(message),
         }

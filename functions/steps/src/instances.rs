@@ -33,7 +33,7 @@ pub async fn launch(
     let owner = job.sandbox_owner();
     let mut ids = Vec::new();
     for (role, image) in ROLES.iter().zip([&images.acp, &images.ocp]) {
-        let id = vms
+        let launched = vms
             .launch(
                 account,
                 &Launch {
@@ -47,8 +47,18 @@ pub async fn launch(
                     client_token: &job.client_token(role),
                 },
             )
-            .await?;
-        ids.push(id);
+            .await;
+        match launched {
+            Ok(id) => ids.push(id),
+            // A permanent refusal (a quota, say) after the first launch: the failure branch
+            // gets no ids from this step, and a describe may not show the first instance yet,
+            // so it is ended here. (A retry relaunches nothing: the tokens answer the same ids.)
+            Err(err) if !err.is_transient() && !ids.is_empty() => {
+                vms.terminate_launched(account, &ids).await?;
+                return Err(err.into());
+            }
+            Err(err) => return Err(err.into()),
+        }
     }
     let [acp, ocp] =
         <[String; 2]>::try_from(ids).map_err(|_| StepError::Failed("launch lost an instance".into()))?;
@@ -107,13 +117,62 @@ pub async fn stop(vms: &impl Vms, job: Job) -> Result<InstancesOutput, StepError
     })
 }
 
-pub async fn terminate(vms: &impl Vms, job: Job) -> Result<InstancesOutput, StepError> {
+/// What `terminate-instances` is given: a delete's job, or the create's whole state in its
+/// failure branch, with what the launch returned if it ran.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TerminateInput {
+    Compensation {
+        job: Job,
+        #[serde(default)]
+        instances: Option<Launched>,
+    },
+    Job(Job),
+}
+
+/// The ids a launch returned (`LaunchOutput`); any other shape names none.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Launched {
+    #[serde(default)]
+    pub acp: Option<String>,
+    #[serde(default)]
+    pub ocp: Option<String>,
+}
+
+/// Terminates the sandbox's instances: those a describe shows, and those the launch returned
+/// that it does not show yet (AWS's visibility window), so that a create failing right after
+/// its launch leaves nothing running.
+pub async fn terminate(vms: &impl Vms, input: TerminateInput) -> Result<InstancesOutput, StepError> {
+    let (job, launched) = match input {
+        TerminateInput::Compensation { job, instances } => {
+            let launched = instances.unwrap_or_default();
+            (
+                job,
+                [launched.acp, launched.ocp]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>(),
+            )
+        }
+        TerminateInput::Job(job) => (job, Vec::new()),
+    };
     let (account, found) = sandbox_vms(vms, &job).await?;
-    if let Some(account) = account.filter(|_| !found.is_empty()) {
-        vms.terminate(account, &ids(&found)).await?;
+    let mut terminated = ids(&found);
+    let unseen: Vec<String> = launched
+        .into_iter()
+        .filter(|id| !terminated.contains(id))
+        .collect();
+    if let Some(account) = account {
+        if !terminated.is_empty() {
+            vms.terminate(account, &terminated).await?;
+        }
+        if !unseen.is_empty() {
+            vms.terminate_launched(account, &unseen).await?;
+        }
     }
+    terminated.extend(unseen);
     Ok(InstancesOutput {
-        instances: ids(&found),
+        instances: terminated,
     })
 }
 
@@ -237,8 +296,8 @@ mod tests {
         let aws = FakeAws::default();
         for out in [
             stop(&aws, job("stop", Some(ACCOUNT))).await,
-            terminate(&aws, job("delete", Some(ACCOUNT))).await,
-            terminate(&aws, job("delete", None)).await,
+            terminate(&aws, TerminateInput::Job(job("delete", Some(ACCOUNT)))).await,
+            terminate(&aws, TerminateInput::Job(job("delete", None))).await,
         ] {
             assert_eq!(out.ok(), Some(InstancesOutput { instances: vec![] }));
         }
@@ -248,9 +307,49 @@ mod tests {
         aws.add_vm(ACCOUNT, &owner, "ocp", InstanceState::Stopped);
         assert!(stop(&aws, job("stop", Some(ACCOUNT))).await.is_ok());
         assert_eq!(aws.state().changes, [format!("StopInstances {up}")]);
-        assert!(terminate(&aws, job("delete", Some(ACCOUNT))).await.is_ok());
-        assert!(terminate(&aws, job("delete", Some(ACCOUNT))).await.is_ok());
+        assert!(
+            terminate(&aws, TerminateInput::Job(job("delete", Some(ACCOUNT))))
+                .await
+                .is_ok()
+        );
+        assert!(
+            terminate(&aws, TerminateInput::Job(job("delete", Some(ACCOUNT))))
+                .await
+                .is_ok()
+        );
         assert_eq!(aws.state().changes.len(), 2, "{:?}", aws.state().changes);
+    }
+
+    #[tokio::test]
+    async fn a_failed_create_terminates_what_its_launch_returned_though_no_describe_shows_it() {
+        let aws = FakeAws::default();
+        let create = job("create", Some(ACCOUNT));
+        let owner = create.sandbox_owner();
+        let acp = aws.add_vm(ACCOUNT, &owner, "acp", InstanceState::Pending);
+        let ocp = aws.add_vm(ACCOUNT, &owner, "ocp", InstanceState::Pending);
+        // Launched a moment ago: a describe by tag does not show the OCP yet.
+        aws.state().unseen.insert(ocp.clone());
+        let input: TerminateInput = serde_json::from_value(serde_json::json!({
+            "job": serde_json::to_value(&create).unwrap_or_default(),
+            "network": {"subnet_id": "subnet-1"},
+            "instances": {"acp": acp, "ocp": ocp},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let out = terminate(&aws, input).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.instances, [acp.clone(), ocp.clone()]);
+        assert_eq!(
+            aws.state().changes,
+            [
+                format!("TerminateInstances {acp}"),
+                format!("TerminateInstances {ocp}")
+            ]
+        );
+        // Before any launch, the state has no instances: only what a describe shows is ended.
+        let input: TerminateInput = serde_json::from_value(serde_json::json!({
+            "job": serde_json::to_value(&create).unwrap_or_default(),
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(terminate(&aws, input).await.is_ok());
     }
 
     #[tokio::test]

@@ -343,7 +343,11 @@ pub(super) async fn default_route(
         .route_table_ids(table)
         .send()
         .await
-        .map_err(sdk("DescribeRouteTables"))?;
+        // A table made a moment ago is not found by its id yet.
+        .map_err(sdk_not_yet(
+            "DescribeRouteTables",
+            &["InvalidRouteTableID.NotFound"],
+        ))?;
     Ok(found
         .route_tables()
         .iter()
