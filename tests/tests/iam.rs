@@ -47,6 +47,13 @@ async fn stack_without(role: &str, action: &str, stand_in: &str) -> LocalStack {
     .await
 }
 
+/// Asserts that `cause` names each of `parts` (the action, the role, ...).
+fn assert_names(cause: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(cause.contains(part), "{part:?} is not named in: {cause}");
+    }
+}
+
 /// Runs a create of `s1` for `acme` and returns the failed record's cause.
 async fn failed_create(stack: &LocalStack) -> String {
     let input = json!({"tenant": "acme", "sandbox_id": "s1", "name": "Denied"});
@@ -73,12 +80,13 @@ async fn a_step_without_an_action_of_its_role_fails_the_create_naming_it() {
         "ec2:DescribeTags",
     )
     .await;
-    let cause = failed_create(&stack).await;
-    assert!(
-        cause.contains("not authorized to perform: ec2:ModifyImageAttribute")
-            && cause.contains("UnauthorizedOperation")
-            && cause.contains("assumed-role/AllocateAccountRole/allocate-account"),
-        "{cause}"
+    assert_names(
+        &failed_create(&stack).await,
+        &[
+            "not authorized to perform: ec2:ModifyImageAttribute",
+            "UnauthorizedOperation",
+            "assumed-role/AllocateAccountRole/allocate-account",
+        ],
     );
 }
 
@@ -102,11 +110,12 @@ async fn the_provisioning_role_without_run_instances_fails_the_create_naming_it(
             .await
             .unwrap_or_else(|e| panic!("PutRolePolicy: {e:?}"));
     }
-    let cause = failed_create(&stack).await;
-    assert!(
-        cause.contains("not authorized to perform: ec2:RunInstances")
-            && cause.contains("assumed-role/sbx-provisioning/"),
-        "{cause}"
+    assert_names(
+        &failed_create(&stack).await,
+        &[
+            "not authorized to perform: ec2:RunInstances",
+            "assumed-role/sbx-provisioning/",
+        ],
     );
 }
 
@@ -135,15 +144,12 @@ async fn the_sweep_without_start_execution_fails_the_expired_sandbox_naming_it()
         .failure
         .unwrap_or_else(|| panic!("the record says why: {:?}", record.state));
     assert_eq!(failure.operation, sbx_lifecycle::Operation::Delete);
-    assert!(
-        failure
-            .cause
-            .contains("not authorized to perform: states:StartExecution")
-            && failure
-                .cause
-                .contains("assumed-role/DeleteExpiredRole/delete-expired"),
-        "{}",
-        failure.cause
+    assert_names(
+        &failure.cause,
+        &[
+            "not authorized to perform: states:StartExecution",
+            "assumed-role/DeleteExpiredRole/delete-expired",
+        ],
     );
     let account = sbx_e2e::Account::open(&stack, "acme", &record.account_id.unwrap_or_default()).await;
     assert_eq!(
@@ -160,12 +166,13 @@ async fn the_engine_without_invoke_on_a_step_fails_the_create_naming_it() {
         "!GetAtt CheckDriftFunction.Arn",
     )
     .await;
-    let cause = failed_create(&stack).await;
-    assert!(
-        cause.contains("not authorized to perform: lambda:InvokeFunction")
-            && cause.contains(":function:launch-instances")
-            && cause.contains("assumed-role/CreateStateMachineRole/"),
-        "{cause}"
+    assert_names(
+        &failed_create(&stack).await,
+        &[
+            "not authorized to perform: lambda:InvokeFunction",
+            ":function:launch-instances",
+            "assumed-role/CreateStateMachineRole/",
+        ],
     );
 }
 
@@ -198,10 +205,11 @@ async fn the_api_without_start_execution_answers_503_and_fails_the_record_naming
         .cloned()
         .unwrap_or_else(|| panic!("the record is kept: {listed:?}"));
     assert_eq!(record["state"], "failed", "{record}");
-    let cause = record["failure"]["cause"].as_str().unwrap_or_default();
-    assert!(
-        cause.contains("not authorized to perform: states:StartExecution")
-            && cause.contains("assumed-role/ApiSandboxesRole/api-sandboxes"),
-        "{cause}"
+    assert_names(
+        record["failure"]["cause"].as_str().unwrap_or_default(),
+        &[
+            "not authorized to perform: states:StartExecution",
+            "assumed-role/ApiSandboxesRole/api-sandboxes",
+        ],
     );
 }

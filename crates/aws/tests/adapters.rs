@@ -391,6 +391,47 @@ async fn infrastructure_converges_up_once_and_down_to_nothing() {
 }
 
 #[tokio::test]
+async fn releasing_removes_a_spare_internet_gateway_and_keeps_the_attached_one() {
+    let account = Account::new().await;
+    let (id, owner) = (account.id.as_str(), account.account_owner());
+    account.network().await;
+    // A repeat of the gateway's create that a try died before removing: tagged, unattached.
+    let spare = account
+        .clients
+        .ec2
+        .create_internet_gateway()
+        .tag_specifications(owner.ec2_spec(aws_sdk_ec2::types::ResourceType::InternetGateway, "igw"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .unwrap_or_default()
+        .to_owned();
+    let down = account
+        .infra
+        .converge(id, &owner, None, Want::default(), "t-1")
+        .await;
+    assert_eq!(
+        down.map(|d| d.changes).ok(),
+        Some(vec![format!("delete spare gateway {spare}")])
+    );
+    let left = account
+        .clients
+        .ec2
+        .describe_internet_gateways()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let left: Vec<bool> = left
+        .internet_gateways()
+        .iter()
+        .map(|g| !g.attachments().is_empty())
+        .collect();
+    assert_eq!(left, [true], "only the VPC's own gateway is left");
+}
+
+#[tokio::test]
 async fn routes_register_once_and_deregister_twice() {
     let account = Account::new().await;
     let (ports, id, owner) = (&account.ports, account.id.as_str(), account.account_owner());

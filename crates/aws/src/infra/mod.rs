@@ -130,6 +130,11 @@ pub async fn converge(
         done.changes.push("create fleet".to_owned());
     }
     delete_unwanted(&plan, streaming, &mut done).await?;
+    if !want.base {
+        for gateway in crate::network::remove_spare_gateways(&clients.ec2, owner).await? {
+            done.changes.push(format!("delete spare gateway {gateway}"));
+        }
+    }
     Ok(done)
 }
 

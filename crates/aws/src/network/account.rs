@@ -198,6 +198,33 @@ pub(super) async fn ensure_internet_gateway(
     Ok(id)
 }
 
+/// Deletes the account's internet gateways that are attached to no VPC: repeats of a create
+/// that a describe did not show yet, left behind by a try that died before it could remove
+/// them. Called when the account's infrastructure is released (under its lock), so that a
+/// crash at the wrong moment does not leave one until the account is cleaned.
+pub async fn remove_spare_gateways(ec2: &Client, owner: &Owner) -> Result<Vec<String>, AwsError> {
+    let mut removed = Vec::new();
+    for (id, attached) in tagged_gateways(ec2, owner).await? {
+        if attached.is_some() {
+            continue;
+        }
+        let result = ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(&id)
+            .send()
+            .await
+            .map_err(sdk("DeleteInternetGateway"));
+        remove_duplicate(
+            result,
+            "internet gateway",
+            &id,
+            &["InvalidInternetGatewayID.NotFound"],
+        )?;
+        removed.push(id);
+    }
+    Ok(removed)
+}
+
 /// The account's internet gateways, each with the VPC it is attached to.
 pub(super) async fn tagged_gateways(
     ec2: &Client,

@@ -22,8 +22,8 @@ mod groups;
 mod sandbox;
 
 pub use account::{
-    account_network, availability_zones, ensure_account_network, has_vpc, remove_route_out, route_out,
-    sandbox_route_table,
+    account_network, availability_zones, ensure_account_network, has_vpc, remove_route_out,
+    remove_spare_gateways, route_out, sandbox_route_table,
 };
 pub use sandbox::{create_sandbox_network, delete_sandbox_network};
 
