@@ -675,7 +675,17 @@ async fn infrastructure_waits_for_the_nat_as_aws_makes_it_wait() {
         "the address is kept while its NAT is deleting (AWS refuses to release it)"
     );
     let rest = converge_until_settled(&account, None, Want::default()).await;
-    assert_eq!(rest, ["release nat address"]);
+    // The outcome, not the order AWS settles in: a proxy a describe did not show yet to the
+    // first release is deleted by a later one.
+    assert!(rest.contains(&"release nat address".to_owned()), "{rest:?}");
+    let proxies_deleted = down
+        .changes
+        .iter()
+        .chain(&rest)
+        .filter(|change| change.as_str() == "delete proxies")
+        .count();
+    assert!(proxies_deleted >= 1, "{:?} then {rest:?}", down.changes);
+    assert_eq!(account.running_instances().await, 0);
     assert_eq!(account.elastic_ips().await, 0);
     assert_eq!(account.live_nat_gateways().await, 0);
 }
