@@ -54,17 +54,22 @@ fn assert_names(cause: &str, parts: &[&str]) {
     }
 }
 
+/// The record of `s1` for `acme`.
+async fn record(stack: &LocalStack) -> sbx_lifecycle::Sandbox {
+    stack
+        .steps
+        .store
+        .get("acme", "s1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Runs a create of `s1` for `acme` and returns the failed record's cause.
 async fn failed_create(stack: &LocalStack) -> String {
     let input = json!({"tenant": "acme", "sandbox_id": "s1", "name": "Denied"});
     let ended = run(stack, "create", "s1-create", &input).await;
     assert_eq!(ended.status, "FAILED", "{ended:?}");
-    let record = stack
-        .steps
-        .store
-        .get("acme", "s1")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let record = record(stack).await;
     assert_eq!(record.state, sbx_lifecycle::State::Failed, "{record:?}");
     let failure = record
         .failure
@@ -134,12 +139,7 @@ async fn the_sweep_without_start_execution_fails_the_expired_sandbox_naming_it()
     run(&stack, "gc", "gc-later", &json!({"as_of": later.to_rfc3339()})).await;
     // The sweep could not start the deletion: the record says so, naming the action, and the
     // sandbox's machines are still there to be deleted again.
-    let record = stack
-        .steps
-        .store
-        .get("acme", "s1")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let record = record(&stack).await;
     let failure = record
         .failure
         .unwrap_or_else(|| panic!("the record says why: {:?}", record.state));

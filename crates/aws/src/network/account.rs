@@ -182,18 +182,7 @@ pub(super) async fn ensure_internet_gateway(
         .iter()
         .filter(|(g, attached)| *g != id && attached.is_none())
     {
-        let result = ec2
-            .delete_internet_gateway()
-            .internet_gateway_id(extra)
-            .send()
-            .await
-            .map_err(sdk("DeleteInternetGateway"));
-        remove_duplicate(
-            result,
-            "internet gateway",
-            extra,
-            &["InvalidInternetGatewayID.NotFound"],
-        )?;
+        delete_spare_gateway(ec2, extra).await?;
     }
     Ok(id)
 }
@@ -205,24 +194,28 @@ pub(super) async fn ensure_internet_gateway(
 pub async fn remove_spare_gateways(ec2: &Client, owner: &Owner) -> Result<Vec<String>, AwsError> {
     let mut removed = Vec::new();
     for (id, attached) in tagged_gateways(ec2, owner).await? {
-        if attached.is_some() {
-            continue;
+        if attached.is_none() {
+            delete_spare_gateway(ec2, &id).await?;
+            removed.push(id);
         }
-        let result = ec2
-            .delete_internet_gateway()
-            .internet_gateway_id(&id)
-            .send()
-            .await
-            .map_err(sdk("DeleteInternetGateway"));
-        remove_duplicate(
-            result,
-            "internet gateway",
-            &id,
-            &["InvalidInternetGatewayID.NotFound"],
-        )?;
-        removed.push(id);
     }
     Ok(removed)
+}
+
+/// Deletes an unattached gateway; one gone already is no error.
+async fn delete_spare_gateway(ec2: &Client, id: &str) -> Result<(), AwsError> {
+    let result = ec2
+        .delete_internet_gateway()
+        .internet_gateway_id(id)
+        .send()
+        .await
+        .map_err(sdk("DeleteInternetGateway"));
+    remove_duplicate(
+        result,
+        "internet gateway",
+        id,
+        &["InvalidInternetGatewayID.NotFound"],
+    )
 }
 
 /// The account's internet gateways, each with the VPC it is attached to.

@@ -27,7 +27,7 @@ use iam_rs::{
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How many shard iterators are remembered before the oldest are forgotten (all at once).
 const MAX_ITERATORS: usize = 100_000;
@@ -62,8 +62,23 @@ impl std::fmt::Display for Denial {
 #[derive(Default)]
 struct Book {
     keys: HashMap<String, Caller>,
-    /// (account, role) → policy name → policy.
-    policies: HashMap<(String, String), BTreeMap<String, IAMPolicy>>,
+    /// (account, role) → its policies by name, and the evaluator of them all (made once per
+    /// change of a policy, not per call).
+    policies: HashMap<(String, String), RolePolicies>,
+}
+
+#[derive(Default)]
+struct RolePolicies {
+    by_name: BTreeMap<String, IAMPolicy>,
+    evaluator: Arc<PolicyEvaluator>,
+}
+
+impl RolePolicies {
+    fn changed(&mut self) {
+        self.evaluator = Arc::new(PolicyEvaluator::with_policies(
+            self.by_name.values().cloned().collect(),
+        ));
+    }
 }
 
 /// The enforcer: what it has learned, and the actions each role was allowed so far.
@@ -162,15 +177,14 @@ impl Enforcer {
     /// Every check allowed by the policies of `principal`'s role, or the first refused. A role
     /// it has seen no policy for is not restricted.
     fn decide(&self, principal: &Caller, checks: &[Check]) -> Result<(), Denial> {
-        let policies = {
+        let evaluator = {
             let book = lock(&self.book);
             let key = (principal.account.clone(), principal.role.clone());
             let Some(policies) = book.policies.get(&key) else {
                 return Ok(());
             };
-            policies.values().cloned().collect::<Vec<_>>()
+            policies.evaluator.clone()
         };
-        let evaluator = PolicyEvaluator::with_policies(policies);
         for check in checks {
             if !self.allows(&evaluator, principal, check) {
                 self.log(&format!(
@@ -271,11 +285,10 @@ impl Enforcer {
                     return;
                 };
                 let account = self.account_of(&call.access_key);
-                lock(&self.book)
-                    .policies
-                    .entry((account, role.to_owned()))
-                    .or_default()
-                    .insert(name.to_owned(), policy);
+                let mut book = lock(&self.book);
+                let policies = book.policies.entry((account, role.to_owned())).or_default();
+                policies.by_name.insert(name.to_owned(), policy);
+                policies.changed();
             }
             ("dynamodb", "GetShardIterator" | "GetRecords") => {
                 let Ok(answer) = serde_json::from_slice::<serde_json::Value>(answer) else {
@@ -305,7 +318,8 @@ impl Enforcer {
                 };
                 let account = self.account_of(&call.access_key);
                 if let Some(policies) = lock(&self.book).policies.get_mut(&(account, role.to_owned())) {
-                    policies.remove(name);
+                    policies.by_name.remove(name);
+                    policies.changed();
                 }
             }
             _ => {}
