@@ -866,8 +866,9 @@ async fn until_state(
 #[tokio::test]
 async fn instances_launch_once_per_token_and_go_through_their_states() {
     use sbx_aws::instances::InstanceState;
-    // AWS's asynchronous states, as the realistic moto keeps them for a moment.
-    let account = Account::with_delay(Duration::from_millis(300)).await;
+    // AWS's asynchronous states, as the realistic moto keeps them for a moment: long enough
+    // that a loaded machine still reads a shutting-down instance as shutting down.
+    let account = Account::with_delay(Duration::from_secs(1)).await;
     let (ports, id) = (&account.ports, account.id.as_str());
     let network = account.network().await;
     let s1 = sandbox("s1");
