@@ -36,6 +36,16 @@ pub struct StartError {
     pub transient: bool,
 }
 
+impl StartError {
+    pub fn new(name: impl Into<String>, message: impl Into<String>, transient: bool) -> Self {
+        Self {
+            name: name.into(),
+            message: message.into(),
+            transient,
+        }
+    }
+}
+
 /// Starts delivery executions.
 pub trait Deliveries: Send + Sync {
     /// Starts the execution of `delivery`'s current round; one already started is no error.

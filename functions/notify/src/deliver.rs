@@ -181,3 +181,261 @@ async fn settle(
         None => Ok(DeliverOutput::of(current, Some(1))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::FakeReceiver;
+    use sbx_fakes::FakeStore;
+    use sbx_store::{Endpoint, EndpointSecret, Order};
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    fn settings() -> Settings {
+        Settings {
+            bus: "sbx".into(),
+            api_url: "https://api.example".into(),
+            policy: sbx_webhooks::Policy::default(),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000)
+    }
+
+    /// acme's endpoint `wh_1` at `url`, and deliveries of stream sb-1 at the given versions.
+    async fn stored(url: &str, versions: &[u64]) -> FakeStore {
+        let store = FakeStore::default();
+        let endpoint = Endpoint {
+            tenant: "acme".into(),
+            id: "wh_1".into(),
+            url: url.into(),
+            events: vec![],
+            description: String::new(),
+            created_at: now(),
+            version: 1,
+            secrets: vec![EndpointSecret {
+                secret: SECRET.into(),
+                created_at: now(),
+                expires_at: None,
+            }],
+        };
+        store
+            .add_endpoint(&endpoint, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for &version in versions {
+            let delivery = Delivery {
+                tenant: "acme".into(),
+                endpoint: "wh_1".into(),
+                stream: "sb-1".into(),
+                order: Order { version, notice: 0 },
+                message_id: format!("evt_{version}"),
+                event_type: "sandbox.started".into(),
+                body: format!("{{\"seq\":{version}}}"),
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                redeliveries: 0,
+                last: None,
+                next_at: None,
+                created_at: now(),
+                updated_at: now(),
+            };
+            store
+                .add_delivery(&delivery)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        store
+    }
+
+    fn input(version: u64) -> DeliverInput {
+        DeliverInput {
+            delivery: DeliveryInput {
+                tenant: "acme".into(),
+                endpoint: "wh_1".into(),
+                delivery: format!("sb-1.{version}.0"),
+            },
+            abandon: false,
+        }
+    }
+
+    async fn step(store: &FakeStore, receiver: &FakeReceiver, input: DeliverInput) -> DeliverOutput {
+        deliver(store, receiver, &settings(), input, now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn stored_delivery(store: &FakeStore, version: u64) -> Delivery {
+        store
+            .stored_deliveries("acme", "wh_1")
+            .into_iter()
+            .find(|d| d.order.version == version)
+            .unwrap_or_else(|| panic!("no delivery {version}"))
+    }
+
+    #[tokio::test]
+    async fn an_answered_attempt_is_signed_with_the_secret_and_delivers() {
+        let store = stored("https://hooks.example/in", &[1]).await;
+        let receiver = FakeReceiver::default();
+
+        let output = step(&store, &receiver, input(1)).await;
+
+        assert!(output.done);
+        assert_eq!((output.status, output.attempts), (DeliveryStatus::Delivered, 1));
+        let received = receiver.received();
+        assert_eq!(received.len(), 1);
+        assert_eq!(received[0].url, "https://hooks.example/in");
+        assert_eq!(
+            (received[0].id.as_str(), received[0].body.as_str()),
+            ("evt_1", "{\"seq\":1}")
+        );
+        let expected = signature::sign(vec![SECRET], "evt_1", now().timestamp(), "{\"seq\":1}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(received[0].signature, expected);
+        let delivery = stored_delivery(&store, 1);
+        assert_eq!(delivery.status, DeliveryStatus::Delivered);
+        assert_eq!(delivery.last.as_ref().and_then(|l| l.status), Some(200));
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_is_tried_again_on_the_schedule_until_it_is_given_up() {
+        let store = stored("https://hooks.example/in", &[1]).await;
+        let receiver = FakeReceiver::answering([
+            Some(500),
+            None,
+            Some(404),
+            Some(503),
+            Some(500),
+            Some(500),
+            Some(500),
+            Some(500),
+        ]);
+
+        let first = step(&store, &receiver, input(1)).await;
+        assert!(!first.done);
+        assert_eq!(
+            (first.status, first.attempts, first.wait_seconds),
+            (DeliveryStatus::Pending, 1, 5)
+        );
+        assert_eq!(
+            stored_delivery(&store, 1).next_at,
+            Some(now() + chrono::Duration::seconds(5))
+        );
+
+        let second = step(&store, &receiver, input(1)).await;
+        assert_eq!((second.attempts, second.wait_seconds), (2, 300));
+        let last = stored_delivery(&store, 1)
+            .last
+            .unwrap_or_else(|| panic!("logged"));
+        assert_eq!((last.status, last.answer.as_str()), (None, "connection refused"));
+
+        let mut output = second;
+        while !output.done {
+            output = step(&store, &receiver, input(1)).await;
+        }
+        assert_eq!(
+            (output.status, output.attempts),
+            (DeliveryStatus::Failed, sbx_webhooks::schedule::ATTEMPTS)
+        );
+        assert_eq!(
+            receiver.received().len(),
+            sbx_webhooks::schedule::ATTEMPTS as usize
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delivery_waits_for_the_one_before_it_in_its_stream() {
+        let store = stored("https://hooks.example/in", &[1, 2]).await;
+        let receiver = FakeReceiver::answering([Some(500)]);
+
+        let waiting = step(&store, &receiver, input(2)).await;
+        assert!(!waiting.done);
+        assert_eq!(waiting.wait_seconds, PREDECESSOR_POLL);
+        assert!(receiver.received().is_empty(), "nothing is sent out of order");
+
+        step(&store, &receiver, input(1)).await;
+        let behind_a_retry = step(&store, &receiver, input(2)).await;
+        assert_eq!(
+            behind_a_retry.wait_seconds, 6,
+            "until the first one's next attempt"
+        );
+        assert_eq!(receiver.received().len(), 1);
+
+        step(&store, &receiver, input(1)).await;
+        let second = step(&store, &receiver, input(2)).await;
+        assert_eq!(second.status, DeliveryStatus::Delivered);
+        let order: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
+        assert_eq!(order, ["evt_1", "evt_1", "evt_2"]);
+    }
+
+    #[tokio::test]
+    async fn an_address_refused_at_delivery_is_logged_as_a_failed_attempt() {
+        let store = stored("https://hooks.corp.internal/in", &[1]).await;
+        let receiver = FakeReceiver::default();
+
+        let output = step(&store, &receiver, input(1)).await;
+
+        assert_eq!(
+            (output.status, output.attempts, output.wait_seconds),
+            (DeliveryStatus::Pending, 1, 5)
+        );
+        assert!(
+            receiver.received().is_empty(),
+            "nothing reaches a private address"
+        );
+        let last = stored_delivery(&store, 1)
+            .last
+            .unwrap_or_else(|| panic!("logged"));
+        assert_eq!(last.status, None);
+        assert!(
+            last.answer.contains("10.0.0.7") && last.answer.contains("private"),
+            "{}",
+            last.answer
+        );
+    }
+
+    #[tokio::test]
+    async fn a_removed_endpoint_or_an_abandoned_execution_fails_the_delivery_without_sending() {
+        let store = stored("https://hooks.example/in", &[1, 2]).await;
+        let receiver = FakeReceiver::default();
+
+        let abandoned = step(
+            &store,
+            &receiver,
+            DeliverInput {
+                abandon: true,
+                ..input(1)
+            },
+        )
+        .await;
+        assert!(abandoned.done);
+        assert_eq!(
+            (abandoned.status, abandoned.attempts),
+            (DeliveryStatus::Failed, 0)
+        );
+
+        store
+            .remove_endpoint("acme", "wh_1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let removed = step(&store, &receiver, input(2)).await;
+        assert!(removed.done);
+        assert_eq!(removed.status, DeliveryStatus::Failed);
+        assert!(receiver.received().is_empty());
+
+        let again = step(&store, &receiver, input(2)).await;
+        assert_eq!(
+            (again.done, again.status),
+            (true, DeliveryStatus::Failed),
+            "a settled delivery is left alone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delivery_gone_with_its_retention_is_invalid_input() {
+        let store = stored("https://hooks.example/in", &[]).await;
+        let failed = deliver(&store, &FakeReceiver::default(), &settings(), input(9), now()).await;
+        assert!(matches!(failed, Err(NotifyError::InvalidInput(_))), "{failed:?}");
+    }
+}

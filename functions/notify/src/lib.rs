@@ -11,6 +11,8 @@
 pub mod bus;
 pub mod deliver;
 pub mod error;
+#[cfg(test)]
+pub mod fakes;
 pub mod lambda;
 pub mod message;
 pub mod publish;

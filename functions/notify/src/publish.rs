@@ -92,3 +92,183 @@ pub async fn publish(
         deliveries: started,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{FakeBus, FakeStream};
+    use sbx_fakes::{FakeDeliveries, FakeStore};
+    use sbx_lifecycle::State;
+    use sbx_store::WebhookStore;
+
+    fn settings() -> Settings {
+        Settings {
+            bus: "sbx".into(),
+            api_url: "https://api.example".into(),
+            policy: sbx_webhooks::Policy::default(),
+        }
+    }
+
+    async fn endpoint(store: &FakeStore, tenant: &str, id: &str, events: &[&str]) {
+        let endpoint = Endpoint {
+            tenant: tenant.into(),
+            id: id.into(),
+            url: format!("https://{id}.example/hook"),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            description: String::new(),
+            created_at: Utc::now(),
+            version: 1,
+            secrets: vec![],
+        };
+        store
+            .add_endpoint(&endpoint, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// acme's sandbox sb-1 created and started, an account's journal, globex's sb-2 created.
+    fn batch() -> FakeStream {
+        FakeStream::default()
+            .change("acme", "sb-1", 1, None, State::Initializing)
+            .journal("100000000001", 7)
+            .change("acme", "sb-1", 2, Some(State::Initializing), State::Started)
+            .change("globex", "sb-2", 1, None, State::Initializing)
+    }
+
+    #[tokio::test]
+    async fn a_batch_goes_on_the_bus_in_order_and_to_each_endpoint_that_wants_it() {
+        let (store, bus, deliveries) = (
+            FakeStore::default(),
+            FakeBus::default(),
+            FakeDeliveries::default(),
+        );
+        endpoint(&store, "acme", "wh_all", &[]).await;
+        endpoint(&store, "acme", "wh_started", &["sandbox.started"]).await;
+        endpoint(&store, "globex", "wh_theirs", &["sandbox.started"]).await;
+
+        let published = publish(&store, &bus, &deliveries, &settings(), &batch().entries())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        assert_eq!(
+            published,
+            Published {
+                messages: 3,
+                deliveries: 3
+            }
+        );
+        assert_eq!(
+            bus.types(),
+            ["sandbox.created", "sandbox.started", "sandbox.created"],
+            "the journal is not published"
+        );
+        let all: Vec<(String, u64)> = store
+            .stored_deliveries("acme", "wh_all")
+            .iter()
+            .map(|d| (d.event_type.clone(), d.order.version))
+            .collect();
+        assert_eq!(
+            all,
+            [("sandbox.created".into(), 1), ("sandbox.started".into(), 2)]
+        );
+        let started = store.stored_deliveries("acme", "wh_started");
+        assert_eq!(started.len(), 1);
+        assert_eq!(started[0].status, DeliveryStatus::Pending);
+        assert_eq!(started[0].stream, "sb-1");
+        assert!(started[0].body.contains("https://api.example/sandboxes/sb-1"));
+        assert!(
+            store.stored_deliveries("globex", "wh_theirs").is_empty(),
+            "globex's sb-2 only was created"
+        );
+        let inputs: Vec<String> = deliveries.inputs().into_iter().map(|i| i.delivery).collect();
+        assert_eq!(inputs, ["sb-1.1.0", "sb-1.2.0", "sb-1.2.0"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_given_again_records_and_starts_each_delivery_once() {
+        let (store, bus, deliveries) = (
+            FakeStore::default(),
+            FakeBus::default(),
+            FakeDeliveries::default(),
+        );
+        endpoint(&store, "acme", "wh_all", &[]).await;
+        let entries = batch().entries();
+
+        for _ in 0..2 {
+            publish(&store, &bus, &deliveries, &settings(), &entries)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+
+        assert_eq!(store.stored_deliveries("acme", "wh_all").len(), 2);
+        assert_eq!(
+            deliveries.inputs().len(),
+            2,
+            "one execution per delivery and round"
+        );
+        assert_eq!(
+            bus.types().len(),
+            6,
+            "the bus is at least once: its consumers dedupe by id"
+        );
+        let ids: Vec<String> = bus
+            .put
+            .lock()
+            .map(|p| p.iter().map(|m| m.id.clone()).collect())
+            .unwrap_or_default();
+        assert_eq!(ids[..3], ids[3..], "under the same ids");
+    }
+
+    #[tokio::test]
+    async fn a_refused_bus_fails_the_batch_before_any_delivery() {
+        let (store, bus, deliveries) = (
+            FakeStore::default(),
+            FakeBus::default(),
+            FakeDeliveries::default(),
+        );
+        endpoint(&store, "acme", "wh_all", &[]).await;
+        bus.fail(true);
+
+        let failed = publish(&store, &bus, &deliveries, &settings(), &batch().entries()).await;
+
+        assert!(matches!(failed, Err(NotifyError::Transient(_))), "{failed:?}");
+        assert!(store.stored_deliveries("acme", "wh_all").is_empty());
+        assert!(deliveries.inputs().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_throttled_start_fails_the_batch_as_transient_and_its_retry_starts_the_recorded_delivery() {
+        let (store, bus, deliveries) = (
+            FakeStore::default(),
+            FakeBus::default(),
+            FakeDeliveries::default(),
+        );
+        endpoint(&store, "acme", "wh_all", &[]).await;
+        let entries = FakeStream::default()
+            .change("acme", "sb-1", 1, None, State::Initializing)
+            .entries();
+        deliveries.fail(true);
+
+        let failed = publish(&store, &bus, &deliveries, &settings(), &entries).await;
+        assert!(matches!(failed, Err(NotifyError::Transient(_))), "{failed:?}");
+        assert_eq!(
+            store.stored_deliveries("acme", "wh_all").len(),
+            1,
+            "recorded before the start"
+        );
+
+        *deliveries.failing.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        publish(&store, &bus, &deliveries, &settings(), &entries)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.stored_deliveries("acme", "wh_all").len(), 1);
+        assert_eq!(deliveries.inputs().len(), 1);
+
+        deliveries.fail(false);
+        let refused = publish(&store, &bus, &deliveries, &settings(), &entries).await;
+        assert!(
+            matches!(refused, Err(NotifyError::Failed(_))),
+            "a refusal is no throttle: {refused:?}"
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! [`FakeStream`]: the events table's stream, as the new images it carries: each change of
+//! state is the item the store puts (the event, with its partition in `sandbox`), in the order
+//! the changes were made. `publish-events` reads a batch of it with [`FakeStream::entries`].
+
+use crate::message::Entry;
+use chrono::{DateTime, Utc};
+use sbx_lifecycle::{Event, Operation, State};
+
+#[derive(Debug, Default)]
+pub struct FakeStream {
+    pub items: Vec<serde_dynamo::Item>,
+}
+
+impl FakeStream {
+    /// The change of `tenant`'s sandbox `sandbox` to `to`, its `seq`-th.
+    pub fn change(mut self, tenant: &str, sandbox: &str, seq: u64, from: Option<State>, to: State) -> Self {
+        let event = Event {
+            tenant: tenant.into(),
+            sandbox_id: sandbox.into(),
+            seq,
+            at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(seq as i64),
+            operation: Operation::Create,
+            from,
+            to,
+            error: None,
+            cause: None,
+            actor: None,
+        };
+        let mut item: serde_dynamo::Item = serde_dynamo::to_item(&event).unwrap_or_else(|e| panic!("{e}"));
+        item.insert(
+            "sandbox".into(),
+            serde_dynamo::AttributeValue::S(format!("{tenant}#{sandbox}")),
+        );
+        self.items.push(item);
+        self
+    }
+
+    /// An item of a partition that is not published (an account's infrastructure journal).
+    pub fn journal(mut self, account: &str, seq: u64) -> Self {
+        let mut item = serde_dynamo::Item::from(std::collections::HashMap::<
+            String,
+            serde_dynamo::AttributeValue,
+        >::new());
+        item.insert(
+            "sandbox".into(),
+            serde_dynamo::AttributeValue::S(format!("@account#{account}")),
+        );
+        item.insert("seq".into(), serde_dynamo::AttributeValue::N(seq.to_string()));
+        self.items.push(item);
+        self
+    }
+
+    /// The batch as `publish-events` reads it.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.items
+            .iter()
+            .cloned()
+            .map(|item| Entry::from_item(item).unwrap_or_else(|e| panic!("a stream item: {e}")))
+            .collect()
+    }
+}
