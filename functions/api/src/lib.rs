@@ -17,6 +17,8 @@ pub mod budget;
 pub mod caller;
 pub mod conditional;
 pub mod directory;
+#[cfg(test)]
+pub mod fakes;
 pub mod functions;
 pub mod input;
 pub mod lambda;

@@ -457,70 +457,29 @@ mod tests {
     /// the workflows start a name once, as the real ones do.
     mod on_fakes {
         use super::super::*;
-        use crate::directory::{Directory, DirectoryError};
+        use crate::fakes::{FakeDirectory, json_of};
         use sbx_fakes::{FakeStore, FakeWorkflows};
 
-        /// alice is in tenant acme; nobody else is anywhere.
-        struct Users;
-
-        impl Directory for Users {
-            async fn tenant_of(&self, username: &str) -> Result<Option<String>, DirectoryError> {
-                Ok((username == "alice").then(|| "acme".to_owned()))
-            }
-        }
-
-        type Handler = Sandboxes<FakeStore, FakeWorkflows, Users>;
+        type Handler = Sandboxes<FakeStore, FakeWorkflows, FakeDirectory>;
 
         fn handler() -> Handler {
             Sandboxes {
                 store: FakeStore::default(),
                 workflows: FakeWorkflows::default(),
-                directory: Users,
+                directory: FakeDirectory,
                 pricing: sbx_lifecycle::cost::Pricing::pinned(&Default::default())
                     .unwrap_or_else(|e| panic!("{e}")),
             }
         }
 
-        /// A request as API Gateway passes it, with alice's verified claims.
+        /// alice's request.
         fn request(
             route: &str,
             path: &str,
             headers: &[(&str, &str)],
             body: Option<serde_json::Value>,
         ) -> Request {
-            let (method, template) = route.split_once(' ').unwrap_or(("GET", "/"));
-            let id = path
-                .strip_prefix("/sandboxes/")
-                .map(|rest| rest.split('/').next().unwrap_or_default());
-            let mut head = serde_json::json!({"content-type": "application/json"});
-            for (name, value) in headers {
-                head[*name] = (*value).into();
-            }
-            let event = serde_json::json!({
-                "version": "2.0",
-                "routeKey": format!("{method} {template}"),
-                "rawPath": path,
-                "rawQueryString": "",
-                "headers": head,
-                "pathParameters": id.map(|id| serde_json::json!({"id": id})),
-                "requestContext": {
-                    "accountId": "123456789012", "apiId": "sbx", "domainName": "api.sbx.example",
-                    "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "test"},
-                    "requestId": "r", "routeKey": format!("{method} {template}"), "stage": "$default",
-                    "time": "05/Dec/2026:08:00:00 +0000", "timeEpoch": 1_796_457_600_000_u64,
-                    "authorizer": {"jwt": {"claims": {"token_use": "access", "username": "alice"}, "scopes": null}},
-                },
-                "body": body.map(|b| b.to_string()),
-                "isBase64Encoded": false,
-            });
-            lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{e}"))
-        }
-
-        fn json_of(response: &Response<Body>) -> serde_json::Value {
-            match response.body() {
-                Body::Text(text) => serde_json::from_str(text).unwrap_or_default(),
-                _ => serde_json::Value::Null,
-            }
+            crate::fakes::request("alice", route, path, headers, body)
         }
 
         #[tokio::test]

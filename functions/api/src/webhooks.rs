@@ -416,3 +416,378 @@ fn problem(err: StoreError) -> Problem {
         err => crate::sandboxes::problem(err),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{FakeDirectory, json_of, request};
+    use sbx_fakes::{FakeDeliveries, FakeStore};
+    use sbx_store::{DeliveryStatus, Order};
+    use serde_json::{Value, json};
+
+    /// A public address written as itself: registering it needs no DNS.
+    const URL: &str = "https://93.184.215.14/hooks";
+
+    fn api() -> Webhooks<FakeStore, FakeDeliveries, FakeDirectory> {
+        Webhooks {
+            store: FakeStore::default(),
+            deliveries: FakeDeliveries::default(),
+            directory: FakeDirectory,
+            policy: Policy::default(),
+        }
+    }
+
+    async fn call(
+        api: &Webhooks<FakeStore, FakeDeliveries, FakeDirectory>,
+        user: &str,
+        route: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let response = api.handle(request(user, route, path, &[], body)).await;
+        (response.status(), json_of(&response))
+    }
+
+    async fn register(api: &Webhooks<FakeStore, FakeDeliveries, FakeDirectory>, user: &str) -> Value {
+        let (status, body) = call(
+            api,
+            user,
+            "POST /webhooks",
+            "/webhooks",
+            Some(json!({"url": URL})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    fn delivery(endpoint: &str, version: u64, status: DeliveryStatus) -> Delivery {
+        Delivery {
+            tenant: "acme".into(),
+            endpoint: endpoint.into(),
+            stream: "sb-1".into(),
+            order: Order { version, notice: 0 },
+            message_id: format!("evt_{version}"),
+            event_type: "sandbox.started".into(),
+            body: "{}".into(),
+            status,
+            attempts: 8,
+            redeliveries: 0,
+            last: None,
+            next_at: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_secret_is_shown_once_in_the_answer_that_makes_it() {
+        let api = api();
+        let made = register(&api, "alice").await;
+        let secret = made["secret"].as_str().unwrap_or_default();
+        assert!(secret.starts_with("whsec_"), "{made}");
+        assert_eq!(made["signing_secrets"], 1);
+        let id = made["id"].as_str().unwrap_or_default();
+
+        let (status, read) = call(
+            &api,
+            "alice",
+            "GET /webhooks/{id}",
+            &format!("/webhooks/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(read["url"], URL);
+        let (_, list) = call(&api, "bob", "GET /webhooks", "/webhooks", None).await;
+        assert_eq!(
+            list["items"].as_array().map(Vec::len),
+            Some(1),
+            "bob shares alice's tenant"
+        );
+        for shown in [read.to_string(), list.to_string()] {
+            assert!(
+                !shown.contains(secret) && !shown.contains("\"secret\""),
+                "{shown}"
+            );
+        }
+        let stored = api
+            .store
+            .endpoint("acme", id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored.signing_secrets(Utc::now()), [secret]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_registration_says_why_and_stores_nothing() {
+        let api = api();
+        for (body, wanted) in [
+            (json!({"url": "https://10.0.0.7/hooks"}), "private"),
+            (json!({"url": "https://169.254.169.254/latest"}), "link-local"),
+            (json!({"url": "http://93.184.215.14/hooks"}), "must be https"),
+            (json!({"url": URL, "events": ["sandbox.exploded"]}), "events[0]"),
+            (json!({"url": URL, "description": "a\u{7}b"}), "description"),
+            (json!({"url": URL, "colour": "red"}), "unknown field"),
+        ] {
+            let (status, problem) =
+                call(&api, "alice", "POST /webhooks", "/webhooks", Some(body.clone())).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
+            let detail = problem["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains(wanted), "{body}: {detail}");
+        }
+        assert!(api.store.endpoints("acme").await.unwrap_or_default().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_tenant_has_at_most_ten_endpoints() {
+        let api = api();
+        for _ in 0..MAX_ENDPOINTS {
+            register(&api, "alice").await;
+        }
+        let (status, problem) = call(
+            &api,
+            "alice",
+            "POST /webhooks",
+            "/webhooks",
+            Some(json!({"url": URL})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(
+            problem["type"].as_str().map(|t| t.ends_with("quota-exceeded")),
+            Some(true),
+            "{problem}"
+        );
+        register(&api, "eve").await;
+    }
+
+    #[tokio::test]
+    async fn another_tenants_endpoint_is_not_found() {
+        let api = api();
+        let id = register(&api, "alice").await["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let path = format!("/webhooks/{id}");
+        assert_eq!(
+            call(&api, "eve", "GET /webhooks/{id}", &path, None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            call(&api, "eve", "DELETE /webhooks/{id}", &path, None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            call(&api, "alice", "GET /webhooks/{id}", "/webhooks/wh_nothex", None)
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        let as_admin = format!("{path}?tenant=acme");
+        assert_eq!(
+            call(&api, "root", "GET /webhooks/{id}", &as_admin, None).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            call(&api, "alice", "DELETE /webhooks/{id}", &path, None).await.0,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            call(&api, "alice", "GET /webhooks/{id}", &path, None).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rotation_signs_with_the_new_secret_and_the_last_one_for_a_day() {
+        let api = api();
+        let made = register(&api, "alice").await;
+        let id = made["id"].as_str().unwrap_or_default();
+        let path = format!("/webhooks/{id}/rotate");
+
+        let (status, rotated) = call(&api, "alice", "POST /webhooks/{id}/rotate", &path, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(rotated["signing_secrets"], 2);
+        let (_, again) = call(&api, "alice", "POST /webhooks/{id}/rotate", &path, None).await;
+        assert_eq!(again["signing_secrets"], 2, "the oldest stops at once");
+
+        let stored = api
+            .store
+            .endpoint("acme", id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let now = Utc::now();
+        assert_eq!(
+            stored.signing_secrets(now),
+            [
+                again["secret"].as_str().unwrap_or_default(),
+                rotated["secret"].as_str().unwrap_or_default()
+            ]
+        );
+        assert_eq!(
+            stored
+                .signing_secrets(now + ROTATION_GRACE + chrono::Duration::minutes(1))
+                .len(),
+            1
+        );
+        assert_eq!(stored.version, 3);
+    }
+
+    #[tokio::test]
+    async fn a_settled_delivery_is_redelivered_once_and_a_pending_one_is_refused() {
+        let api = api();
+        let id = register(&api, "alice").await["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        for (version, status) in [
+            (1, DeliveryStatus::Failed),
+            (2, DeliveryStatus::Pending),
+            (3, DeliveryStatus::Delivered),
+        ] {
+            api.store
+                .add_delivery(&delivery(&id, version, status))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let path = format!("/webhooks/{id}/redeliver");
+        let route = "POST /webhooks/{id}/redeliver";
+
+        let (status, redelivered) =
+            call(&api, "alice", route, &path, Some(json!({"delivery": "sb-1.1.0"}))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{redelivered}");
+        assert_eq!(
+            (redelivered["status"].as_str(), redelivered["attempts"].as_u64()),
+            (Some("pending"), Some(0))
+        );
+        assert_eq!(redelivered["redeliveries"], 1);
+        let (status, problem) =
+            call(&api, "alice", route, &path, Some(json!({"delivery": "sb-1.2.0"}))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+        let (status, _) = call(&api, "alice", route, &path, Some(json!({"delivery": "sb-1.9.0"}))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let started: Vec<String> = api.deliveries.inputs().into_iter().map(|i| i.delivery).collect();
+        assert_eq!(started, ["sb-1.1.0"]);
+
+        api.deliveries.fail(true);
+        let (status, _) = call(&api, "alice", route, &path, Some(json!({"delivery": "sb-1.3.0"}))).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a throttled start is not the client's fault"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_delivery_log_pages_in_stream_order() {
+        let api = api();
+        let id = register(&api, "alice").await["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        for version in 1..=5 {
+            api.store
+                .add_delivery(&delivery(&id, version, DeliveryStatus::Delivered))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let route = "GET /webhooks/{id}/deliveries";
+        let mut seen = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let path = match &next {
+                Some(token) => format!("/webhooks/{id}/deliveries?limit=2&next_token={token}"),
+                None => format!("/webhooks/{id}/deliveries?limit=2"),
+            };
+            let (status, page) = call(&api, "alice", route, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            seen.extend(
+                page["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| d["id"].to_string()),
+            );
+            next = page["next_token"].as_str().map(str::to_owned);
+            if next.is_none() {
+                break;
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "\"sb-1.1.0\"",
+                "\"sb-1.2.0\"",
+                "\"sb-1.3.0\"",
+                "\"sb-1.4.0\"",
+                "\"sb-1.5.0\""
+            ]
+        );
+        let (status, _) = call(
+            &api,
+            "alice",
+            route,
+            &format!("/webhooks/{id}/deliveries?next_token=garbage"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = call(
+            &api,
+            "alice",
+            route,
+            &format!("/webhooks/{id}/deliveries?limit=0"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn a_member_sets_their_own_tenants_expiry_warnings_only() {
+        let api = api();
+        let route = "PUT /tenants/{id}/notifications";
+        let (status, set) = call(
+            &api,
+            "alice",
+            route,
+            "/tenants/acme/notifications",
+            Some(json!({"expiry_warnings": [60, 3600, 60]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{set}");
+        assert_eq!(
+            set,
+            json!({"tenant": "acme", "expiry_warnings": [3600, 60], "custom": true})
+        );
+        let (status, _) = call(
+            &api,
+            "alice",
+            route,
+            "/tenants/globex/notifications",
+            Some(json!({"expiry_warnings": [60]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, problem) = call(
+            &api,
+            "alice",
+            route,
+            "/tenants/acme/notifications",
+            Some(json!({"expiry_warnings": [59]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        let (_, theirs) = call(
+            &api,
+            "eve",
+            "GET /tenants/{id}/notifications",
+            "/tenants/globex/notifications",
+            None,
+        )
+        .await;
+        assert_eq!(theirs["custom"], false);
+        assert_eq!(theirs["expiry_warnings"], json!([86_400, 3_600]));
+    }
+}
