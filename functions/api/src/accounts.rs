@@ -7,7 +7,7 @@ use crate::caller::identify;
 use crate::directory::Directory;
 use crate::input;
 use crate::problem::{Problem, json};
-use crate::sandboxes::problem;
+use crate::store_errors::problem;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use sbx_lifecycle::cost::{self, Pricing};

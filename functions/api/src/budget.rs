@@ -6,7 +6,7 @@
 use crate::caller::Caller;
 use crate::input;
 use crate::problem::{BudgetFigures, Kind, Problem, json};
-use crate::sandboxes::problem;
+use crate::store_errors::problem;
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};

@@ -27,6 +27,7 @@ pub mod problem;
 pub mod routes;
 pub mod sandboxes;
 pub mod secrets;
+pub mod store_errors;
 pub mod token;
 pub mod webhooks;
 

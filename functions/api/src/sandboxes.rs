@@ -10,6 +10,7 @@ use crate::caller::{Caller, identify};
 use crate::directory::Directory;
 use crate::input;
 use crate::problem::{Kind, Problem, json};
+use crate::store_errors::problem;
 use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -178,7 +179,7 @@ impl<S: SandboxStore + SpendStore, W: Workflows, D: Directory> Sandboxes<S, W, D
             .unwrap_or(ListQuery::DEFAULT_LIMIT);
         let next_token = match query.get("next_token") {
             Some(token) if token.is_empty() || token.len() > MAX_PAGE_TOKEN => {
-                return Err(page_token_problem());
+                return Err(problem(StoreError::InvalidPageToken));
             }
             other => other.map(str::to_owned),
         };
@@ -377,33 +378,6 @@ fn new_id() -> String {
     format!("sb-{}", &uuid[..12])
 }
 
-fn page_token_problem() -> Problem {
-    Problem::invalid("next_token: not a token this list issued for this query")
-}
-
-/// The answer to a store error.
-pub fn problem(err: StoreError) -> Problem {
-    match err {
-        StoreError::NotFound { id } => Problem::not_found(format!("sandbox {id} not found")),
-        StoreError::Conflict(refused) => Problem::transition(refused.to_string(), refused.current),
-        StoreError::NotExtendable { ref state, .. } => Problem::transition(err.to_string(), *state),
-        StoreError::QuotaExceeded { limit } => Problem::new(
-            Kind::QuotaExceeded,
-            format!("the tenant already has {limit} live sandboxes, its quota; delete one first"),
-        ),
-        StoreError::IdempotencyKeyReused => Problem::new(
-            Kind::IdempotencyKeyReused,
-            "Idempotency-Key: already used for a request with another body",
-        ),
-        StoreError::InvalidPageToken => page_token_problem(),
-        StoreError::AccountNotFound { account_id } => {
-            Problem::not_found(format!("account {account_id} not found"))
-        }
-        err if err.is_transient() => Problem::internal(Kind::Unavailable, "the store is busy", &err),
-        err => Problem::internal(Kind::Internal, "the store failed", &err),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,29 +402,6 @@ mod tests {
         assert_eq!(id.len(), 15);
         assert!(rules::id("id", &id).is_ok());
         assert_ne!(id, new_id());
-    }
-
-    #[test]
-    fn store_errors_become_client_problems() {
-        let refused = sbx_lifecycle::Refused {
-            operation: Operation::Stop,
-            current: State::Stopped,
-        };
-        let p = problem(StoreError::Conflict(refused));
-        assert_eq!(
-            (p.status, p.kind, p.state),
-            (409, "invalid-transition", Some(State::Stopped))
-        );
-        let p = problem(StoreError::QuotaExceeded { limit: 5 });
-        assert_eq!((p.status, p.kind), (409, "quota-exceeded"));
-        assert_eq!(problem(StoreError::InvalidPageToken).status, 400);
-        assert_eq!(problem(StoreError::NotFound { id: "x".into() }).status, 404);
-        assert_eq!(problem(StoreError::IdempotencyKeyReused).status, 422);
-        let p = problem(StoreError::Contended {
-            operation: "create",
-            attempts: 8,
-        });
-        assert_eq!(p.status, 503);
     }
 
     /// The handler on the fakes: the store honours idempotency keys and conditional changes,

@@ -7,12 +7,11 @@ use crate::caller::{Caller, identify};
 use crate::directory::Directory;
 use crate::input;
 use crate::problem::{Kind, Problem, json};
+use crate::store_errors::problem;
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use sbx_store::{
-    Delivery, Endpoint, EndpointSecret, StoreError, TenantSettings, TenantSettingsStore, WebhookStore,
-};
+use sbx_store::{Delivery, Endpoint, EndpointSecret, TenantSettings, TenantSettingsStore, WebhookStore};
 use sbx_webhooks::{EVENT_TYPES, Policy};
 use sbx_workflows::deliveries::Deliveries;
 use serde::{Deserialize, Serialize};
@@ -291,10 +290,7 @@ impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhook
             .store
             .deliveries(&tenant, &id, limit, query.get("next_token"))
             .await
-            .map_err(|err| match err {
-                StoreError::InvalidPageToken => Problem::invalid("next_token: not a token this log issued"),
-                err => problem(err),
-            })?;
+            .map_err(problem)?;
         let items: Vec<DeliveryView> = page.items.iter().map(DeliveryView::of).collect();
         Ok(json(
             StatusCode::OK,
@@ -399,22 +395,6 @@ fn new_id() -> String {
 fn new_secret() -> Result<String, Problem> {
     sbx_webhooks::secret::generate()
         .map_err(|err| Problem::internal(Kind::Internal, "no secret could be made", &err))
-}
-
-fn problem(err: StoreError) -> Problem {
-    match err {
-        StoreError::WebhookNotFound { id } => Problem::not_found(format!("webhook {id} not found")),
-        StoreError::DeliveryNotFound { id } => Problem::not_found(format!("delivery {id} not found")),
-        StoreError::DeliveryPending { id } => Problem::new(
-            Kind::InvalidTransition,
-            format!("delivery {id} is still being attempted; redeliver it once it is delivered or failed"),
-        ),
-        StoreError::TooManyWebhooks { limit } => Problem::new(
-            Kind::QuotaExceeded,
-            format!("the tenant already has {limit} webhooks; remove one first"),
-        ),
-        err => crate::sandboxes::problem(err),
-    }
 }
 
 #[cfg(test)]
