@@ -9,7 +9,7 @@
 
 use crate::account::{Account, AccountChange, AccountEvent, AccountState};
 use crate::client::DynamoStore;
-use crate::item::{Item, MAX_ATTEMPTS, backoff, build, n, s};
+use crate::item::{Item, MAX_ATTEMPTS, backoff, build, n, refused, s};
 use crate::schema::BY_STATE;
 use crate::transaction::TxError;
 use crate::transaction::{Part, Transaction};
@@ -387,11 +387,7 @@ impl AccountStore for DynamoStore {
             Ok(_) => Ok(()),
             // The entry is there: this very write, repeated after its answer was lost, or
             // another entry of the same microsecond.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if refused(&err) => {
                 let found = self
                     .client
                     .get_item()

@@ -2,6 +2,7 @@
 //! store's logic. Every table module builds on it; it imports nothing above it.
 
 use crate::error::StoreError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,26 +27,43 @@ pub(crate) fn build<T>(built: Result<T, aws_sdk_dynamodb::error::BuildError>) ->
     })
 }
 
+/// A conditional write's outcome: `Ok(Some(output))` when it was written, `Ok(None)` when its
+/// condition did not hold (DynamoDB's `ConditionalCheckFailedException`), the error of
+/// `operation` otherwise.
+pub(crate) fn written<O, E>(
+    operation: &'static str,
+    result: Result<O, SdkError<E>>,
+) -> Result<Option<O>, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(err) if refused(&err) => Ok(None),
+        Err(err) => Err(StoreError::aws(operation, err)),
+    }
+}
+
+/// Whether a write was refused by its condition.
+pub(crate) fn refused<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
+    err.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
 /// The item a conditional UpdateItem (with `ReturnValues: ALL_NEW`) wrote; `None` when its
 /// condition did not hold.
 pub(crate) fn updated<T: serde::de::DeserializeOwned>(
     result: Result<
         aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
-        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+        SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
     >,
 ) -> Result<Option<T>, StoreError> {
-    match result {
-        Ok(output) => Ok(Some(serde_dynamo::from_item(
+    match written("UpdateItem", result)? {
+        Some(output) => Ok(Some(serde_dynamo::from_item(
             output.attributes.unwrap_or_default(),
         )?)),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(StoreError::aws("UpdateItem", err)),
+        None => Ok(None),
     }
 }
 

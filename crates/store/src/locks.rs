@@ -2,7 +2,7 @@
 //! that table only, so a function whose role reaches nothing else can hold it.
 
 use crate::client::DynamoStore;
-use crate::item::{MAX_ATTEMPTS, backoff, n, s};
+use crate::item::{MAX_ATTEMPTS, backoff, n, refused, s};
 use crate::{Clock, Lease, LockStore, StoreError, SystemClock};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -125,11 +125,7 @@ impl LockStore for LockTable {
                     tracing::info!(lock, owner, %expires_at, "lock acquired");
                     return Ok(item.lease());
                 }
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
+                Err(err) if refused(&err) => {
                     match self.holder(lock).await? {
                         Some(holder) => {
                             return Err(StoreError::LockHeld {
@@ -168,11 +164,7 @@ impl LockStore for LockTable {
                 tracing::info!(lock, owner, "lock released");
                 Ok(())
             }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if refused(&err) => {
                 let holder = self
                     .holder(lock)
                     .await?
@@ -229,13 +221,7 @@ impl LockStore for LockTable {
                 tracing::info!(lock = %lease.lock, owner = %lease.owner, "expired lease removed");
                 Ok(true)
             }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(err) if refused(&err) => Ok(false),
             Err(err) => Err(StoreError::aws("DeleteItem", err)),
         }
     }

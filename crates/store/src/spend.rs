@@ -5,7 +5,7 @@
 //! events table (`@budget#<tenant>`).
 
 use crate::client::DynamoStore;
-use crate::item::{Item, build, n, s};
+use crate::item::{Item, build, n, refused, s, written};
 use crate::schema::BY_METER;
 use crate::transaction::{Part, Transaction, TxError};
 use crate::{
@@ -369,17 +369,7 @@ impl DriftStore for DynamoStore {
             .expression_attribute_values(":day", s(day))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(StoreError::aws("UpdateItem", err)),
-        }
+        Ok(written("UpdateItem", result)?.is_some())
     }
 
     async fn release_drift_check(&self, day: &str) -> Result<(), StoreError> {
@@ -397,13 +387,7 @@ impl DriftStore for DynamoStore {
             .await;
         match result {
             // Another day's claim since: nothing of this one's to give back.
-            Err(err)
-                if !err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::aws("UpdateItem", err))
-            }
+            Err(err) if !refused(&err) => Err(StoreError::aws("UpdateItem", err)),
             _ => Ok(()),
         }
     }

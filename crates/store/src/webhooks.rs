@@ -3,7 +3,7 @@
 //! deliveries are one key range and those of one stream sort in the order they go out.
 
 use crate::client::DynamoStore;
-use crate::item::{Item, n, s, updated};
+use crate::item::{Item, n, s, updated, written};
 use crate::webhook::{AttemptLog, Delivery, DeliveryStatus, Endpoint, EndpointSecret, Order};
 use crate::{DeliveryPage, StoreError, WebhookStore};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -91,7 +91,7 @@ impl DynamoStore {
 
     async fn put_new(&self, mut item: Item, key: String) -> Result<bool, StoreError> {
         item.insert("key".into(), s(key));
-        match self
+        let result = self
             .client
             .put_item()
             .table_name(&self.config.tables.tenants)
@@ -99,18 +99,8 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(#key)")
             .expression_attribute_names("#key", "key")
             .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(StoreError::aws("PutItem", err)),
-        }
+            .await;
+        Ok(written("PutItem", result)?.is_some())
     }
 }
 
@@ -298,17 +288,7 @@ impl WebhookStore for DynamoStore {
             .expression_attribute_values(":redeliveries", n(current.redeliveries))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Some(next)),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(StoreError::aws("PutItem", err)),
-        }
+        Ok(written("PutItem", result)?.map(|_| next))
     }
 
     async fn deliveries(
