@@ -1,10 +1,12 @@
 //! [`SandboxStore`] on DynamoDB: the store's logic, on top of everything else in this crate.
 //! It reads in order: `item.rs` (building and reading items; imports nothing above it),
 //! `client.rs` (the store's settings and DynamoDB client), `transaction.rs` (a transaction's
-//! named items and its write token), then a module per table, which each add their items'
-//! writes and reads: `sandboxes.rs` (records), `events.rs` (audit trail), `tenants.rs` (quota
-//! counter, idempotency keys), `accounts.rs` (the pool), `locks.rs` (leases). Nothing below
-//! imports from here.
+//! named items and its write token), then a module per kind of item, which each add their
+//! writes and reads: `sandboxes.rs` (records), `events.rs` (audit trail), `notice.rs` (notices
+//! beside it), `alarms.rs` (the deadlines' sparse index), `tenants.rs` (quota counter,
+//! idempotency keys), `settings.rs` (a tenant's settings), `spend.rs` (meters, budgets, spend,
+//! drift), `webhooks.rs` (endpoints, deliveries), `accounts.rs` (the pool), `locks.rs`
+//! (leases). Nothing below imports from here.
 
 use crate::client::DynamoStore;
 use crate::error::StoreError;

@@ -1,7 +1,12 @@
 //! The sandbox store on DynamoDB.
 //!
-//! Two narrow ports, [`SandboxStore`] (records, audit trail, quota) and [`LockStore`] (the
-//! per-account lease), and their DynamoDB implementation [`DynamoStore`]. Every change of a
+//! Eight narrow ports, each taken by the handlers that need it and no others:
+//! [`SandboxStore`] (records, audit trail, quota), [`AccountStore`] (the account pool and its
+//! infrastructure journal), [`Sweeps`] (the sweeps' index reads: deadlines, expiries, states),
+//! [`LockStore`] (the per-account lease), [`WebhookStore`] (endpoints and deliveries),
+//! [`TenantSettingsStore`] (what a tenant is told), [`SpendStore`] (meters, budgets, spend) and
+//! [`DriftStore`] (the daily cost check); one implementation of all, [`DynamoStore`]. Every
+//! change of a
 //! sandbox's state is one transaction: a compare-and-set of the record on its state and version,
 //! the audit event, and where it applies the tenant's live-sandbox counter. Reads go through keys
 //! and indexes; nothing here scans a table.
