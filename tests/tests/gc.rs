@@ -706,7 +706,7 @@ async fn the_stack_sweeps_on_its_schedule() {
         assert!(Instant::now() < deadline, "no scheduled sweeps: {names:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    // Each tick's execution is named by the tick (`schedule::tick_name`).
+    // Each tick's execution is named by the tick (`scheduler::tick_name`).
     assert!(names.iter().all(|n| n.starts_with("gc-")), "{names:?}");
     stack.stop();
 }

@@ -17,7 +17,7 @@ pub mod workflows;
 
 pub use aws::{FakeAws, State};
 pub use deliveries::FakeDeliveries;
-pub use store::{FakeAlarm, FakeMeter, FakeStore, KeyUse, MonthItem};
+pub use store::{FakeDeadline, FakeMeter, FakeStore, KeyUse, MonthItem};
 pub use workflows::FakeWorkflows;
 
 use std::sync::{Mutex, MutexGuard};

@@ -4,7 +4,7 @@
 
 DELAY (seconds, default 0) gives resources the asynchronous states they have on AWS
 (`asynchronous_resources`), and AWS's eventual consistency, slow registrations and failures
-(`second_round`, whose failures SEED decides); 0 keeps moto's instant transitions. Either way RunInstances and
+(`eventual_consistency`, whose failures SEED decides); 0 keeps moto's instant transitions. Either way RunInstances and
 CreateNatGateway honour their ClientToken as AWS does (`client_tokens`), and
 TransactWriteItems its ClientRequestToken (`transaction_tokens`). QUOTAS
 (`instances=N,load_balancers=N`) gives every account a new account's low service quotas
@@ -110,8 +110,9 @@ def aws_managed_policies() -> None:
 
     models.IAMBackend._init_aws_policies = init
 
-# The second round of AWS's ways (`second_round`), each in multiples of the delay D, or a share
-# of the calls, decided by the seeded generator in the order the calls arrive.
+# AWS's eventual consistency, propagation delays and failures (`eventual_consistency`), each in
+# multiples of the delay D, or a share of the calls, decided by the seeded generator in the
+# order the calls arrive.
 SSM_REGISTRATION = 2  # an SSM agent registers 2·D after its instance is running
 NOT_VISIBLE = 1  # a new id is NotFound to the calls that name it, and missed by describes, for D
 IAM_PROPAGATION = 1  # a new instance profile or role is refused for D
@@ -420,7 +421,7 @@ REFERENCES = {
 }
 
 
-def second_round(clock: Clock):
+def eventual_consistency(clock: Clock):
     """AWS's eventual consistency, slow registrations and failures, which moto skips. Returns
     the check the server makes before serving each request (`refuse_young`).
 
@@ -831,7 +832,7 @@ def main() -> None:
     refuse_young = None
     if delay > 0:
         asynchronous_resources(clock)
-        refuse_young = second_round(clock)
+        refuse_young = eventual_consistency(clock)
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 

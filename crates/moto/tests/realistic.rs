@@ -1,5 +1,6 @@
-//! The realistic mode's second round (`serve.py`: `second_round` and `asynchronous_resources`),
-//! one test per behaviour, each failing if its patch stopped working. The delay is short, and
+//! The realistic mode's AWS ways: eventual consistency, propagation delays and asynchronous
+//! states (`serve.py`: `eventual_consistency` and `asynchronous_resources`), one test per
+//! behaviour, each failing if its patch stopped working. The delay is short, and
 //! every wait is a poll with a deadline.
 
 use aws_config::SdkConfig;

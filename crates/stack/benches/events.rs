@@ -7,7 +7,7 @@
 //!    every 100 ms; on AWS a DynamoDB stream invokes its function within about a second.
 //! 2. **Deadlines at scale**: 100,000 sandbox records of which 1,000 have a deadline due,
 //!    written straight into the table; one run of the `deadlines` workflow. Prints the items
-//!    its index query read per deadline due (the sparse `by-alarm` index: goal ≤ 1.1) and its
+//!    its index query read per deadline due (the sparse `by-deadline` index: goal ≤ 1.1) and its
 //!    wall time.
 //!
 //! `SBX_EVENTS_BENCH_SANDBOXES` (default 5), `SBX_GC_BENCH_RECORDS` and `SBX_GC_BENCH_DUE`
@@ -164,16 +164,16 @@ fn record(i: usize, due: bool) -> HashMap<String, AttributeValue> {
         serde_dynamo::to_item(&sandbox).unwrap_or_else(|e| panic!("{e}"));
     item.insert("live".into(), AttributeValue::S("live".into()));
     // A deadline due now, or in ten days.
-    let alarm = if due {
+    let deadline = if due {
         now - Span::minutes(1)
     } else {
         now + Span::days(10)
     };
-    item.insert("alarm".into(), AttributeValue::S("due".into()));
+    item.insert("deadline".into(), AttributeValue::S("due".into()));
     item.insert(
-        "alarm_at".into(),
+        "deadline_at".into(),
         AttributeValue::S(sbx_lifecycle::rfc3339_millis::format(
-            &sbx_lifecycle::rfc3339_millis::truncate(alarm),
+            &sbx_lifecycle::rfc3339_millis::truncate(deadline),
         )),
     );
     item

@@ -9,7 +9,7 @@
 pub mod faults;
 pub mod iam;
 pub mod identity;
-pub mod schedule;
+pub mod scheduler;
 mod seed;
 pub mod stream;
 
@@ -518,8 +518,8 @@ impl LocalStack {
         // The deadlines run every minute as on AWS, whenever the sweeps run on a schedule.
         let schedule = options.gc_every.map(|every| {
             (
-                schedule::spawn(service.clone(), state_machine_arn("gc"), every),
-                schedule::spawn(service.clone(), state_machine_arn("deadlines"), DEADLINES_EVERY),
+                scheduler::spawn(service.clone(), state_machine_arn("gc"), every),
+                scheduler::spawn(service.clone(), state_machine_arn("deadlines"), DEADLINES_EVERY),
             )
         });
         Ok(Self {

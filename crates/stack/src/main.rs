@@ -129,7 +129,7 @@ async fn main() -> ExitCode {
             let gc_every = match gc_every {
                 Some(0) => None,
                 Some(seconds) => Some(Duration::from_secs(seconds)),
-                None => match sbx_stack::schedule::template_interval() {
+                None => match sbx_stack::scheduler::template_interval() {
                     Ok(every) => Some(every),
                     Err(err) => {
                         eprintln!("sbx-local: {err}");

@@ -3,7 +3,7 @@
 //! `client.rs` (the store's settings and DynamoDB client), `transaction.rs` (a transaction's
 //! named items and its write token), then a module per kind of item, which each add their
 //! writes and reads: `sandboxes.rs` (records), `events.rs` (audit trail), `notice.rs` (notices
-//! beside it), `alarms.rs` (the deadlines' sparse index), `tenants.rs` (quota counter,
+//! beside it), `deadlines.rs` (the deadlines' sparse index), `tenants.rs` (quota counter,
 //! idempotency keys), `settings.rs` (a tenant's settings), `spend.rs` (meters, budgets, spend,
 //! drift), `webhooks.rs` (endpoints, deliveries), `accounts.rs` (the pool), `locks.rs`
 //! (leases). Nothing below imports from here.

@@ -13,9 +13,9 @@
 
 mod account;
 mod accounts;
-mod alarms;
 mod client;
 mod clock;
+mod deadlines;
 mod dynamo;
 mod error;
 mod events;
@@ -33,7 +33,7 @@ mod webhook;
 mod webhooks;
 
 pub use account::{Account, AccountChange, AccountEvent, AccountState, NotAllowed};
-pub use alarms::{WARNING_HORIZON, first_alarm};
+pub use deadlines::{WARNING_HORIZON, first_deadline};
 
 pub use client::{DynamoStore, StoreConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -314,40 +314,40 @@ pub trait Sweeps: Send + Sync {
     /// Sandboxes in `state`, least recently changed first, at most `limit`.
     fn in_state(&self, state: State, limit: usize) -> impl Future<Output = Result<Swept, StoreError>> + Send;
 
-    /// Sandboxes whose alarm (the next expiry warning that may be due) is at or before `at`,
-    /// soonest first, at most `limit`: read through the sparse `by-alarm` index.
-    fn alarms_due(
+    /// Sandboxes whose deadline (the next expiry warning that may be due) is at or before `at`,
+    /// soonest first, at most `limit`: read through the sparse `by-deadline` index.
+    fn deadlines_due(
         &self,
         at: chrono::DateTime<chrono::Utc>,
         limit: usize,
-    ) -> impl Future<Output = Result<Alarms, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Deadlines, StoreError>> + Send;
 
-    /// Records that the thresholds `warned` have been warned of for `alarmed`'s expiry, puts
-    /// `notice`, and moves the alarm to `next` (off the index when `None`): one transaction,
-    /// compared on the alarm and expiry as read; `Ok(false)` when another sweep or an
+    /// Records that the thresholds `warned` have been warned of for `due_sandbox`'s expiry, puts
+    /// `notice`, and moves the deadline to `next` (off the index when `None`): one transaction,
+    /// compared on the deadline and expiry as read; `Ok(false)` when another sweep or an
     /// extension changed them since.
-    fn settle_alarm(
+    fn settle_deadline(
         &self,
-        alarmed: &Alarmed,
+        due_sandbox: &DueSandbox,
         settled: &Settled<'_>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// A sandbox on the alarm index: its record, when its alarm is, which warnings (thresholds in
+/// A sandbox on the deadline index: its record, when its deadline is, which warnings (thresholds in
 /// seconds before the expiry) were given for its current expiry, and until when a sweep last
 /// looked at it (its schedule's occurrences up to then are done).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alarmed {
+pub struct DueSandbox {
     pub sandbox: Sandbox,
-    pub alarm_at: chrono::DateTime<chrono::Utc>,
+    pub deadline_at: chrono::DateTime<chrono::Utc>,
     pub warned: Vec<u64>,
     pub looked_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When the idle warning of its current idle spell was given, if it was.
     pub idle_warned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// What a deadline sweep settles for one alarm: the thresholds warned of, the notices it gives,
-/// the next alarm (`None`: off the index) and the time it looked as of.
+/// What a deadline sweep settles for one deadline: the thresholds warned of, the notices it gives,
+/// the next deadline (`None`: off the index) and the time it looked as of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled<'a> {
     pub warned: &'a [u64],
@@ -358,10 +358,10 @@ pub struct Settled<'a> {
     pub idle_warned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// What an alarm sweep read.
+/// What a deadline sweep read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Alarms {
-    pub items: Vec<Alarmed>,
+pub struct Deadlines {
+    pub items: Vec<DueSandbox>,
     /// Items the index query read (`ScannedCount`).
     pub read: u64,
 }

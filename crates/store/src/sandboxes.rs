@@ -49,9 +49,9 @@ impl DynamoStore {
             record.insert(TTL_ATTRIBUTE.into(), ttl);
         }
         let Some((state, version)) = change.expected() else {
-            crate::alarms::alarm_attributes(
+            crate::deadlines::deadline_attributes(
                 &mut record,
-                crate::alarms::first_alarm(change.record.expires_at, change.record.created_at),
+                crate::deadlines::first_deadline(change.record.expires_at, change.record.created_at),
             );
             crate::spend::meter_attributes(&mut record, &change.record);
             let put = Put::builder()
@@ -251,15 +251,17 @@ impl DynamoStore {
             .table_name(&self.config.tables.sandboxes)
             .key("tenant", s(tenant))
             .key("id", s(id))
-            .update_expression("SET #expires = :expires, #alarm = :due, #alarm_at = :alarm_at REMOVE #warned")
-            .expression_attribute_names("#alarm", "alarm")
-            .expression_attribute_names("#alarm_at", "alarm_at")
+            .update_expression(
+                "SET #expires = :expires, #deadline = :due, #deadline_at = :deadline_at REMOVE #warned",
+            )
+            .expression_attribute_names("#deadline", "deadline")
+            .expression_attribute_names("#deadline_at", "deadline_at")
             .expression_attribute_names("#warned", "warned")
             .expression_attribute_values(":due", s("due"))
             .expression_attribute_values(
-                ":alarm_at",
+                ":deadline_at",
                 s(sbx_lifecycle::rfc3339_millis::format(
-                    &sbx_lifecycle::rfc3339_millis::truncate(crate::alarms::first_alarm(
+                    &sbx_lifecycle::rfc3339_millis::truncate(crate::deadlines::first_deadline(
                         expires_at,
                         Utc::now(),
                     )),
@@ -311,8 +313,8 @@ impl DynamoStore {
             .key("id", s(id))
             .condition_expression("attribute_exists(#id) AND NOT (#state IN (:deleting, :deleted))")
             .expression_attribute_names("#schedule", "schedule")
-            .expression_attribute_names("#alarm", "alarm")
-            .expression_attribute_names("#alarm_at", "alarm_at")
+            .expression_attribute_names("#deadline", "deadline")
+            .expression_attribute_names("#deadline_at", "deadline_at")
             .expression_attribute_names("#looked", "looked_at")
             .expression_attribute_names("#id", "id")
             .expression_attribute_names("#state", "state")
@@ -321,13 +323,15 @@ impl DynamoStore {
             .expression_attribute_values(":deleting", s(State::Deleting.as_str()))
             .expression_attribute_values(":deleted", s(State::Deleted.as_str()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
-        // Its occurrences from now on count; the next deadline sweep sets the alarm for them.
+        // Its occurrences from now on count; the next deadline sweep sets the deadline for them.
         update = if schedule.is_empty() {
-            update.update_expression("SET #alarm = :due, #alarm_at = :now, #looked = :now REMOVE #schedule")
+            update.update_expression(
+                "SET #deadline = :due, #deadline_at = :now, #looked = :now REMOVE #schedule",
+            )
         } else {
             update
                 .update_expression(
-                    "SET #schedule = :schedule, #alarm = :due, #alarm_at = :now, #looked = :now",
+                    "SET #schedule = :schedule, #deadline = :due, #deadline_at = :now, #looked = :now",
                 )
                 .expression_attribute_values(":schedule", serde_dynamo::to_attribute_value(schedule)?)
         };
@@ -395,15 +399,15 @@ impl Sweeps for DynamoStore {
         self.sweep(BY_STATE, ("state", state.as_str()), None, limit).await
     }
 
-    async fn alarms_due(&self, at: DateTime<Utc>, limit: usize) -> Result<crate::Alarms, StoreError> {
-        self.read_alarms(at, limit).await
+    async fn deadlines_due(&self, at: DateTime<Utc>, limit: usize) -> Result<crate::Deadlines, StoreError> {
+        self.read_deadlines(at, limit).await
     }
 
-    async fn settle_alarm(
+    async fn settle_deadline(
         &self,
-        alarmed: &crate::Alarmed,
+        due_sandbox: &crate::DueSandbox,
         settled: &crate::Settled<'_>,
     ) -> Result<bool, StoreError> {
-        self.write_alarm(alarmed, settled).await
+        self.write_deadline(due_sandbox, settled).await
     }
 }

@@ -25,9 +25,9 @@ pub const ACCOUNTS: &str = "AccountsTable";
 
 /// Sparse index of live sandboxes by expiry: partition `live`, sort `expires_at`.
 pub const BY_EXPIRY: &str = "by-expiry";
-/// Sparse index of live sandboxes by their next alarm (an expiry warning that may be due):
-/// partition `alarm`, sort `alarm_at`.
-pub const BY_ALARM: &str = "by-alarm";
+/// Sparse index of live sandboxes by their next deadline (an expiry warning that may be due):
+/// partition `deadline`, sort `deadline_at`.
+pub const BY_DEADLINE: &str = "by-deadline";
 /// Sparse index of the sandboxes whose cost is still metered (until the meter has seen their
 /// deletion): partition `meter`, sort `id`.
 pub const BY_METER: &str = "by-meter";

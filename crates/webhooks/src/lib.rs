@@ -8,16 +8,16 @@
 //! - [`secret`]: `whsec_` secrets.
 //! - [`signature`]: the Standard Webhooks headers, signed with every active secret.
 //! - [`send`]: one delivery attempt.
-//! - [`schedule`]: when a failed attempt is tried again, and when a delivery is given up.
+//! - [`retry`]: when a failed attempt is tried again, and when a delivery is given up.
 
 pub mod address;
-pub mod schedule;
+pub mod retry;
 pub mod secret;
 pub mod send;
 pub mod signature;
 
 pub use address::{Policy, Refusal, Target};
-pub use schedule::Next;
+pub use retry::Next;
 pub use send::{Answer, Attempt};
 
 /// Every event type sbx publishes; an endpoint subscribes to some of them, or to all.

@@ -8,7 +8,7 @@ use crate::error::NotifyError;
 use crate::settings::Settings;
 use chrono::{DateTime, Utc};
 use sbx_store::{AttemptLog, Delivery, DeliveryStatus, StoreError, WebhookStore};
-use sbx_webhooks::{Answer, Attempt, Next, Policy, Refusal, Target, schedule, signature};
+use sbx_webhooks::{Answer, Attempt, Next, Policy, Refusal, Target, retry, signature};
 use sbx_workflows::deliveries::DeliveryInput;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -142,7 +142,7 @@ pub async fn deliver(
         answer: answer.text.clone(),
         elapsed_ms: answer.elapsed.as_millis() as u64,
     };
-    let (status, next_at, wait) = match schedule::after(current.attempts + 1, answer.succeeded()) {
+    let (status, next_at, wait) = match retry::after(current.attempts + 1, answer.succeeded()) {
         Next::Delivered => (DeliveryStatus::Delivered, None, None),
         Next::Retry(seconds) => (
             DeliveryStatus::Pending,
@@ -336,12 +336,9 @@ mod tests {
         }
         assert_eq!(
             (output.status, output.attempts),
-            (DeliveryStatus::Failed, sbx_webhooks::schedule::ATTEMPTS)
+            (DeliveryStatus::Failed, sbx_webhooks::retry::ATTEMPTS)
         );
-        assert_eq!(
-            receiver.received().len(),
-            sbx_webhooks::schedule::ATTEMPTS as usize
-        );
+        assert_eq!(receiver.received().len(), sbx_webhooks::retry::ATTEMPTS as usize);
     }
 
     #[tokio::test]

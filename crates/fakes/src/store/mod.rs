@@ -1,6 +1,6 @@
 //! [`FakeStore`]: the store's ports (`crates/store/src/lib.rs`) in memory, one file per port
 //! beside this one, as the DynamoDB store has one per table. Records, the account pool, leases,
-//! the infrastructure journal, alarms and notices, meters and budgets, drift and webhooks, with
+//! the infrastructure journal, deadlines and notices, meters and budgets, drift and webhooks, with
 //! the lifecycle's own transition rules and the store's conditions (a write compared on what
 //! was read is refused when it changed). The DynamoDB store itself is tested against moto in
 //! `crates/store/tests/`.
@@ -34,10 +34,10 @@ pub struct FakeStore {
     /// a repeat answers that sandbox, the key with another request is refused, as the store
     /// does.
     pub keys: Mutex<BTreeMap<(String, String), KeyUse>>,
-    /// (tenant, id) → the alarm a sweep set (`None`: off the index), the thresholds warned of,
+    /// (tenant, id) → the deadline a sweep set (`None`: off the index), the thresholds warned of,
     /// for the expiry they were set at. An entry for another expiry is stale, as an extension
-    /// makes it on the table: the first alarm of the new expiry holds.
-    pub alarms: Mutex<BTreeMap<(String, String), FakeAlarm>>,
+    /// makes it on the table: the first deadline of the new expiry holds.
+    pub deadlines: Mutex<BTreeMap<(String, String), FakeDeadline>>,
     pub notices: Mutex<Vec<sbx_store::Notice>>,
     /// tenant → its settings.
     pub settings: Mutex<BTreeMap<String, sbx_store::TenantSettings>>,
@@ -70,7 +70,7 @@ pub struct FakeMeter {
 }
 
 #[derive(Debug, Clone)]
-pub struct FakeAlarm {
+pub struct FakeDeadline {
     pub at: Option<chrono::DateTime<Utc>>,
     pub warned: Vec<u64>,
     pub expires_at: chrono::DateTime<Utc>,

@@ -1,7 +1,7 @@
 //! The sandbox records ([`SandboxStore`]): creates answered once per Idempotency-Key, changes
 //! of state by the lifecycle's rules, each with its event.
 
-use super::{FakeAlarm, FakeStore, KeyUse};
+use super::{FakeDeadline, FakeStore, KeyUse};
 use crate::locked;
 use chrono::Utc;
 use sbx_lifecycle::{Event, NewSandbox, Operation, Outcome, Sandbox};
@@ -101,15 +101,15 @@ impl SandboxStore for FakeStore {
         }
         record.schedule = (!schedule.is_empty()).then(|| schedule.clone());
         self.put(record.clone());
-        let mut alarms = locked(&self.alarms);
-        let warned = alarms
+        let mut deadlines = locked(&self.deadlines);
+        let warned = deadlines
             .get(&(tenant.to_owned(), id.to_owned()))
             .filter(|a| a.expires_at == record.expires_at)
             .map(|a| a.warned.clone())
             .unwrap_or_default();
-        alarms.insert(
+        deadlines.insert(
             (tenant.to_owned(), id.to_owned()),
-            FakeAlarm {
+            FakeDeadline {
                 at: Some(now),
                 warned,
                 expires_at: record.expires_at,

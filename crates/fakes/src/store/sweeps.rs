@@ -1,6 +1,6 @@
-//! The sweeps' index reads ([`sbx_store::Sweeps`]): alarms due, sandboxes in a state, notices.
+//! The sweeps' index reads ([`sbx_store::Sweeps`]): deadlines due, sandboxes in a state, notices.
 
-use super::{FakeAlarm, FakeStore};
+use super::{FakeDeadline, FakeStore};
 use crate::locked;
 use chrono::Utc;
 use sbx_lifecycle::Sandbox;
@@ -36,45 +36,45 @@ impl sbx_store::Sweeps for FakeStore {
         Ok(sbx_store::Swept { items, read })
     }
 
-    async fn alarms_due(
+    async fn deadlines_due(
         &self,
         at: chrono::DateTime<Utc>,
         limit: usize,
-    ) -> Result<sbx_store::Alarms, StoreError> {
-        let alarms = locked(&self.alarms);
-        let mut items: Vec<sbx_store::Alarmed> = locked(&self.sandboxes)
+    ) -> Result<sbx_store::Deadlines, StoreError> {
+        let deadlines = locked(&self.deadlines);
+        let mut items: Vec<sbx_store::DueSandbox> = locked(&self.sandboxes)
             .iter()
             .filter_map(|s| {
-                let (alarm_at, warned, looked_at, idle_warned_at) =
-                    match alarms.get(&(s.tenant.clone(), s.id.clone())) {
+                let (deadline_at, warned, looked_at, idle_warned_at) =
+                    match deadlines.get(&(s.tenant.clone(), s.id.clone())) {
                         Some(set) if set.expires_at == s.expires_at => {
                             (set.at?, set.warned.clone(), set.looked_at, set.idle_warned_at)
                         }
                         _ => (
-                            sbx_store::first_alarm(s.expires_at, s.created_at),
+                            sbx_store::first_deadline(s.expires_at, s.created_at),
                             Vec::new(),
                             None,
                             None,
                         ),
                     };
-                (alarm_at <= at).then(|| sbx_store::Alarmed {
+                (deadline_at <= at).then(|| sbx_store::DueSandbox {
                     sandbox: s.clone(),
-                    alarm_at,
+                    deadline_at,
                     warned,
                     looked_at,
                     idle_warned_at,
                 })
             })
             .collect();
-        items.sort_by_key(|a| a.alarm_at);
+        items.sort_by_key(|a| a.deadline_at);
         items.truncate(limit);
         let read = items.len() as u64;
-        Ok(sbx_store::Alarms { items, read })
+        Ok(sbx_store::Deadlines { items, read })
     }
 
-    async fn settle_alarm(
+    async fn settle_deadline(
         &self,
-        alarmed: &sbx_store::Alarmed,
+        due_sandbox: &sbx_store::DueSandbox,
         settled: &sbx_store::Settled<'_>,
     ) -> Result<bool, StoreError> {
         let sbx_store::Settled {
@@ -84,30 +84,30 @@ impl sbx_store::Sweeps for FakeStore {
             looked_at,
             idle_warned_at,
         } = *settled;
-        let key = (alarmed.sandbox.tenant.clone(), alarmed.sandbox.id.clone());
+        let key = (due_sandbox.sandbox.tenant.clone(), due_sandbox.sandbox.id.clone());
         let current = locked(&self.sandboxes)
             .iter()
-            .find(|s| s.tenant == alarmed.sandbox.tenant && s.id == alarmed.sandbox.id)
+            .find(|s| s.tenant == due_sandbox.sandbox.tenant && s.id == due_sandbox.sandbox.id)
             .cloned();
-        let mut alarms = locked(&self.alarms);
-        let alarm_now = match alarms.get(&key) {
+        let mut deadlines = locked(&self.deadlines);
+        let deadline_now = match deadlines.get(&key) {
             Some(set) if current.as_ref().is_some_and(|c| c.expires_at == set.expires_at) => set.at,
             _ => current
                 .as_ref()
-                .map(|c| sbx_store::first_alarm(c.expires_at, c.created_at)),
+                .map(|c| sbx_store::first_deadline(c.expires_at, c.created_at)),
         };
-        // Compared on the alarm and expiry as read.
-        if alarm_now != Some(alarmed.alarm_at)
-            || current.as_ref().map(|c| c.expires_at) != Some(alarmed.sandbox.expires_at)
+        // Compared on the deadline and expiry as read.
+        if deadline_now != Some(due_sandbox.deadline_at)
+            || current.as_ref().map(|c| c.expires_at) != Some(due_sandbox.sandbox.expires_at)
         {
             return Ok(false);
         }
-        alarms.insert(
+        deadlines.insert(
             key,
-            FakeAlarm {
+            FakeDeadline {
                 at: next,
                 warned: warned.to_vec(),
-                expires_at: alarmed.sandbox.expires_at,
+                expires_at: due_sandbox.sandbox.expires_at,
                 looked_at: Some(looked_at),
                 idle_warned_at,
             },

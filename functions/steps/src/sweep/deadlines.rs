@@ -1,4 +1,4 @@
-//! `run-deadlines`: sandboxes with a deadline that may be due, read from the sparse `by-alarm`
+//! `run-deadlines`: sandboxes with a deadline that may be due, read from the sparse `by-deadline`
 //! index, and what is due for each:
 //!
 //! - **Expiry warnings**: a `sandbox.expiring` notice at each threshold before the expiry
@@ -11,7 +11,7 @@
 //!   the same workflows and lock as a user's, audited with `schedule` as the actor.
 //!
 //! The operation is begun first (a compare-and-set on the record's state: of two sweeps at
-//! once, one begins it), then the alarm is settled with the notice in one transaction compared
+//! once, one begins it), then the deadline is settled with the notice in one transaction compared
 //! on what was read, so a warning is given once and a sweep that dies between the two finds
 //! the sandbox already stopping.
 
@@ -21,7 +21,7 @@ use crate::error::StepError;
 use chrono::{DateTime, Duration, Utc};
 use sbx_aws::{Activity, Owner};
 use sbx_lifecycle::{Operation, State};
-use sbx_store::{Alarmed, Notice, SandboxStore, Settled, StoreError, Sweeps, TenantSettingsStore};
+use sbx_store::{DueSandbox, Notice, SandboxStore, Settled, StoreError, Sweeps, TenantSettingsStore};
 use sbx_workflows::Workflows;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -65,7 +65,7 @@ pub enum Tell {
     IdleStopped,
 }
 
-/// What one alarm decides.
+/// What one deadline decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// The thresholds warned of after it.
@@ -80,13 +80,18 @@ pub struct Decision {
 
 /// `idle`: whether the sandbox was idle for its whole timeout up to now (`None`: it has no
 /// timeout, is not started, or its activity could not be read).
-pub fn decide(alarmed: &Alarmed, thresholds: &[u64], now: DateTime<Utc>, idle: Option<bool>) -> Decision {
-    let sandbox = &alarmed.sandbox;
+pub fn decide(
+    due_sandbox: &DueSandbox,
+    thresholds: &[u64],
+    now: DateTime<Utc>,
+    idle: Option<bool>,
+) -> Decision {
+    let sandbox = &due_sandbox.sandbox;
     let over = !sandbox.state.is_live() || sandbox.state == State::Deleting || sandbox.expires_at <= now;
     if over {
         // Nothing left to do: the expiry sweep (or the delete) takes it from here.
         return Decision {
-            warned: alarmed.warned.clone(),
+            warned: due_sandbox.warned.clone(),
             tell: Vec::new(),
             operation: None,
             next: None,
@@ -97,9 +102,9 @@ pub fn decide(alarmed: &Alarmed, thresholds: &[u64], now: DateTime<Utc>, idle: O
     let passed: Vec<u64> = thresholds
         .iter()
         .copied()
-        .filter(|t| remaining <= Duration::seconds(*t as i64) && !alarmed.warned.contains(t))
+        .filter(|t| remaining <= Duration::seconds(*t as i64) && !due_sandbox.warned.contains(t))
         .collect();
-    let mut warned = alarmed.warned.clone();
+    let mut warned = due_sandbox.warned.clone();
     warned.extend(&passed);
     warned.sort_unstable();
     warned.dedup();
@@ -113,7 +118,7 @@ pub fn decide(alarmed: &Alarmed, thresholds: &[u64], now: DateTime<Utc>, idle: O
     let (mut operation, mut next_occurrence, mut next_idle) = (None, None, None);
     let mut idle_warned_at = None;
     if let Some(schedule) = &sandbox.schedule {
-        let since = alarmed.looked_at.unwrap_or(now);
+        let since = due_sandbox.looked_at.unwrap_or(now);
         let last = |r: &Option<sbx_lifecycle::Recurrence>| r.as_ref().and_then(|r| r.last_in(since, now));
         operation = match (last(&schedule.autostop), last(&schedule.autostart)) {
             (Some(stop), Some(start)) if start > stop => Some(Operation::Start),
@@ -133,11 +138,11 @@ pub fn decide(alarmed: &Alarmed, thresholds: &[u64], now: DateTime<Utc>, idle: O
             next_idle = Some(now + IDLE_CHECK);
             if sandbox.state == State::Started && idle.is_none() {
                 // Its use could not be read: the spell's warning stands.
-                idle_warned_at = alarmed.idle_warned_at;
+                idle_warned_at = due_sandbox.idle_warned_at;
             }
             if sandbox.state == State::Started && idle == Some(true) {
                 let grace = idle_grace(minutes);
-                match alarmed.idle_warned_at {
+                match due_sandbox.idle_warned_at {
                     None => {
                         tell.push(Tell::Idle(now + grace));
                         idle_warned_at = Some(now);
@@ -221,15 +226,15 @@ pub async fn sweep(
     input: SweepInput,
 ) -> Result<DeadlinesReport, StepError> {
     let now = input.now(settings)?;
-    let due = store.alarms_due(now, settings.batch).await?;
+    let due = store.deadlines_due(now, settings.batch).await?;
     let mut report = DeadlinesReport {
         read: due.read,
         due: due.items.len(),
         ..DeadlinesReport::default()
     };
     let mut thresholds: HashMap<String, Vec<u64>> = HashMap::new();
-    for alarmed in &due.items {
-        let sandbox = &alarmed.sandbox;
+    for due_sandbox in &due.items {
+        let sandbox = &due_sandbox.sandbox;
         let who = format!("{}/{}", sandbox.tenant, sandbox.id);
         let idle = match idle_for(activity, sandbox, now).await {
             Some(Ok(idle)) => Some(idle),
@@ -250,7 +255,7 @@ pub async fn sweep(
             );
         }
         let tenant_thresholds = thresholds.get(&sandbox.tenant).cloned().unwrap_or_default();
-        let decision = decide(alarmed, &tenant_thresholds, now, idle);
+        let decision = decide(due_sandbox, &tenant_thresholds, now, idle);
         let mut tell = decision.tell.clone();
         let mut begun = None;
         if let Some((operation, actor)) = decision.operation {
@@ -292,7 +297,7 @@ pub async fn sweep(
             looked_at: now,
             idle_warned_at: decision.idle_warned_at,
         };
-        if store.settle_alarm(alarmed, &settled).await? {
+        if store.settle_deadline(due_sandbox, &settled).await? {
             for notice in &notices {
                 tracing::info!(sandbox = %who, kind = ?notice.kind, "notice given");
                 note(&mut report.notices, format!("{who}: {:?}", notice.kind));
@@ -547,19 +552,19 @@ mod tests {
         });
         let stop = recurrence("19:00").next_after(now).unwrap_or(now);
         let start = recurrence("07:00").next_after(stop).unwrap_or(now);
-        let alarmed = |state, looked_at| Alarmed {
+        let due_sandbox = |state, looked_at| DueSandbox {
             sandbox: sbx_lifecycle::Sandbox {
                 state,
                 ..sandbox.clone()
             },
-            alarm_at: now,
+            deadline_at: now,
             warned: vec![],
             looked_at: Some(looked_at),
             idle_warned_at: None,
         };
         // Both passed since the last look: the later (the start) decides.
         let both = decide(
-            &alarmed(State::Stopped, now),
+            &due_sandbox(State::Stopped, now),
             &[],
             start + Duration::minutes(1),
             None,
@@ -568,7 +573,7 @@ mod tests {
         assert_eq!(both.next, Some(stop + Duration::days(1)));
         // A stop due while the sandbox is stopped already: nothing to do.
         let idle = decide(
-            &alarmed(State::Stopped, now),
+            &due_sandbox(State::Stopped, now),
             &[],
             stop + Duration::minutes(1),
             None,
@@ -576,7 +581,7 @@ mod tests {
         assert_eq!(idle.operation, None);
         // Looked at after the occurrence already: it is done.
         let done = decide(
-            &alarmed(State::Started, stop),
+            &due_sandbox(State::Started, stop),
             &[],
             stop + Duration::minutes(1),
             None,

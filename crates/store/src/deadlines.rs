@@ -1,41 +1,41 @@
-//! The sparse `by-alarm` index of the sandboxes table: a live record carries `alarm` and
-//! `alarm_at`, the next time a deadline sweep must look at it (the first expiry warning that
+//! The sparse `by-deadline` index of the sandboxes table: a live record carries `deadline` and
+//! `deadline_at`, the next time a deadline sweep must look at it (the first expiry warning that
 //! may be due), so that a sweep reads only the sandboxes it may have to act on. A create and
 //! an extension set it; the sweep moves it on, or removes it when nothing is left to warn of.
 
 use crate::client::DynamoStore;
 use crate::item::{Item, build, s};
 use crate::notice::notice_partition;
-use crate::schema::BY_ALARM;
+use crate::schema::BY_DEADLINE;
 use crate::transaction::{Part, Transaction, TxError};
-use crate::{Alarmed, Alarms, Settled, StoreError};
+use crate::{Deadlines, DueSandbox, Settled, StoreError};
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::rfc3339_millis;
 use serde::Deserialize;
 
-/// The value of `alarm`, the partition of the index.
+/// The value of `deadline`, the partition of the index.
 const DUE: &str = "due";
 /// How long before an expiry its first warning may be: the largest threshold allowed.
 pub const WARNING_HORIZON: chrono::Duration = chrono::Duration::days(7);
 
-/// The alarm a sandbox expiring at `expires_at` starts with.
-pub fn first_alarm(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+/// The deadline a sandbox expiring at `expires_at` starts with.
+pub fn first_deadline(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
     (expires_at - WARNING_HORIZON).max(now.min(expires_at))
 }
 
 /// The attributes that put a record on the index at `at`.
-pub(crate) fn alarm_attributes(item: &mut Item, at: DateTime<Utc>) {
-    item.insert("alarm".into(), s(DUE));
+pub(crate) fn deadline_attributes(item: &mut Item, at: DateTime<Utc>) {
+    item.insert("deadline".into(), s(DUE));
     item.insert(
-        "alarm_at".into(),
+        "deadline_at".into(),
         s(rfc3339_millis::format(&rfc3339_millis::truncate(at))),
     );
 }
 
 #[derive(Deserialize)]
-struct AlarmFields {
-    alarm_at: String,
+struct DeadlineFields {
+    deadline_at: String,
     #[serde(default)]
     warned: Vec<u64>,
     #[serde(default, with = "rfc3339_millis::option")]
@@ -45,35 +45,39 @@ struct AlarmFields {
 }
 
 impl DynamoStore {
-    pub(crate) async fn read_alarms(&self, at: DateTime<Utc>, limit: usize) -> Result<Alarms, StoreError> {
-        let mut alarms = Alarms::default();
+    pub(crate) async fn read_deadlines(
+        &self,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Deadlines, StoreError> {
+        let mut deadlines = Deadlines::default();
         let mut start = None;
         let upto = rfc3339_millis::format(&rfc3339_millis::truncate(at));
-        while alarms.items.len() < limit {
+        while deadlines.items.len() < limit {
             let output = self
                 .client
                 .query()
                 .table_name(&self.config.tables.sandboxes)
-                .index_name(BY_ALARM)
-                .key_condition_expression("#alarm = :due AND #at <= :upto")
-                .expression_attribute_names("#alarm", "alarm")
-                .expression_attribute_names("#at", "alarm_at")
+                .index_name(BY_DEADLINE)
+                .key_condition_expression("#deadline = :due AND #at <= :upto")
+                .expression_attribute_names("#deadline", "deadline")
+                .expression_attribute_names("#at", "deadline_at")
                 .expression_attribute_values(":due", s(DUE))
                 .expression_attribute_values(":upto", s(&upto))
-                .limit((limit - alarms.items.len()).min(1000) as i32)
+                .limit((limit - deadlines.items.len()).min(1000) as i32)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| StoreError::aws("Query", e))?;
-            alarms.read += output.scanned_count.max(0) as u64;
+            deadlines.read += output.scanned_count.max(0) as u64;
             for item in output.items.unwrap_or_default() {
-                let fields: AlarmFields = serde_dynamo::from_item(item.clone())?;
-                let alarm_at = chrono::DateTime::parse_from_rfc3339(&fields.alarm_at)
-                    .map_err(|e| StoreError::Malformed(format!("alarm_at: {e}")))?
+                let fields: DeadlineFields = serde_dynamo::from_item(item.clone())?;
+                let deadline_at = chrono::DateTime::parse_from_rfc3339(&fields.deadline_at)
+                    .map_err(|e| StoreError::Malformed(format!("deadline_at: {e}")))?
                     .with_timezone(&Utc);
-                alarms.items.push(Alarmed {
+                deadlines.items.push(DueSandbox {
                     sandbox: serde_dynamo::from_item(item)?,
-                    alarm_at,
+                    deadline_at,
                     warned: fields.warned,
                     looked_at: fields.looked_at,
                     idle_warned_at: fields.idle_warned_at,
@@ -84,16 +88,16 @@ impl DynamoStore {
                 break;
             }
         }
-        Ok(alarms)
+        Ok(deadlines)
     }
 
-    /// Moves `alarmed`'s alarm to `settled.next` (off the index when `None`), records the
+    /// Moves `due_sandbox`'s deadline to `settled.next` (off the index when `None`), records the
     /// thresholds warned of for its expiry and the time looked as of, and puts the notice: one
-    /// transaction, compared on the alarm and expiry as read. `Ok(false)` when either changed
+    /// transaction, compared on the deadline and expiry as read. `Ok(false)` when either changed
     /// since (another sweep, an extension, a new schedule).
-    pub(crate) async fn write_alarm(
+    pub(crate) async fn write_deadline(
         &self,
-        alarmed: &Alarmed,
+        due_sandbox: &DueSandbox,
         settled: &Settled<'_>,
     ) -> Result<bool, StoreError> {
         let Settled {
@@ -103,13 +107,13 @@ impl DynamoStore {
             looked_at,
             idle_warned_at,
         } = *settled;
-        let sandbox = &alarmed.sandbox;
+        let sandbox = &due_sandbox.sandbox;
         let mut update = Update::builder()
             .table_name(&self.config.tables.sandboxes)
             .key("tenant", s(&sandbox.tenant))
             .key("id", s(&sandbox.id))
             .condition_expression("#at = :read AND #expires = :expires")
-            .expression_attribute_names("#at", "alarm_at")
+            .expression_attribute_names("#at", "deadline_at")
             .expression_attribute_names("#expires", "expires_at")
             .expression_attribute_names("#warned", "warned")
             .expression_attribute_names("#looked", "looked_at")
@@ -120,7 +124,7 @@ impl DynamoStore {
             .expression_attribute_values(
                 ":read",
                 s(rfc3339_millis::format(&rfc3339_millis::truncate(
-                    alarmed.alarm_at,
+                    due_sandbox.deadline_at,
                 ))),
             )
             .expression_attribute_values(":expires", s(rfc3339_millis::format(&sandbox.expires_at)))
@@ -147,8 +151,8 @@ impl DynamoStore {
                 );
             }
             None => {
-                remove.extend(["#alarm", "#at"]);
-                update = update.expression_attribute_names("#alarm", "alarm");
+                remove.extend(["#deadline", "#at"]);
+                update = update.expression_attribute_names("#deadline", "deadline");
             }
         }
         let mut expression = format!("SET {}", set.join(", "));
@@ -171,16 +175,16 @@ impl DynamoStore {
         match self.transact(transaction).await {
             Ok(()) => Ok(true),
             Err(TxError::Cancelled(cancelled)) if cancelled.refused(Part::Record) => Ok(false),
-            // Given before (a sweep that died after its write): the alarm moves on without it.
+            // Given before (a sweep that died after its write): the deadline moves on without it.
             Err(TxError::Cancelled(cancelled)) if cancelled.refused(Part::Event) => {
                 let without = Settled {
                     notices: &[],
                     ..*settled
                 };
-                Box::pin(self.write_alarm(alarmed, &without)).await
+                Box::pin(self.write_deadline(due_sandbox, &without)).await
             }
             Err(TxError::Cancelled(cancelled)) => Err(StoreError::Contended {
-                operation: "the alarm of a sandbox",
+                operation: "the deadline of a sandbox",
                 attempts: u32::from(cancelled.contended()),
             }),
             Err(TxError::Failed(err)) => Err(err),
