@@ -317,6 +317,46 @@ fn session_of(
     })
 }
 
+/// `path` for `tenant` (admins name one), or as it is.
+pub fn with_tenant(path: String, tenant: Option<&str>) -> String {
+    match tenant {
+        Some(t) => format!("{path}{}tenant={t}", if path.contains('?') { '&' } else { '?' }),
+        None => path,
+    }
+}
+
+/// Every item of every page of `path`.
+pub async fn pages(api: &mut Api, path: &str) -> Result<Vec<Value>, CliError> {
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page_path = match &token {
+            Some(t) => format!(
+                "{path}{}next_token={t}",
+                if path.contains('?') { '&' } else { '?' }
+            ),
+            None => path.to_owned(),
+        };
+        let page = api.get(&page_path).await?;
+        items.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_token"].as_str() {
+            Some(next) => token = Some(next.to_owned()),
+            None => return Ok(items),
+        }
+    }
+}
+
+/// The caller's own tenant, as the API names it on their sandboxes' list.
+pub async fn own_tenant(api: &mut Api) -> Result<String, CliError> {
+    let page = api.get("/sandboxes?limit=1").await?;
+    if let Some(tenant) = page["items"][0]["tenant"].as_str() {
+        return Ok(tenant.to_owned());
+    }
+    Err(CliError::Usage(
+        "your tenant has no sandbox to name it by: pass --tenant".into(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! `GET /accounts`, `POST /accounts`, `GET /accounts/{id}`, its `/events` and
 //! `POST /accounts/{id}/clean`: the account pool, for admins.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use sbx_e2e::api::Api;
 use serde_json::json;
 
@@ -181,9 +181,3 @@ pub async fn admins_read_the_trail_and_send_a_quarantined_account_back(ctx: &Ctx
     let again = seen.expect(route, api.send("POST", &path, olivia, None).await, 409);
     assert_eq!(again.problem(), "invalid-transition");
 }
-
-behaviour_tests!(
-    admins_list_and_filter_accounts,
-    admins_add_and_read_accounts,
-    admins_read_the_trail_and_send_a_quarantined_account_back
-);

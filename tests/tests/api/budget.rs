@@ -2,7 +2,7 @@
 //! create the estimate says would pass it is refused with `budget-exceeded`, naming the
 //! figures, and nothing is stored.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use serde_json::json;
 
 pub async fn admins_set_budgets_and_a_create_over_one_is_refused(ctx: &Ctx, seen: &mut Seen) {
@@ -134,5 +134,3 @@ pub async fn admins_set_budgets_and_a_create_over_one_is_refused(ctx: &Ctx, seen
         );
     }
 }
-
-behaviour_tests!(admins_set_budgets_and_a_create_over_one_is_refused);

@@ -1,7 +1,7 @@
 //! Conditional reads on every `GET` route: an `ETag` with each 200, and `304` with no body
 //! while the answer has not changed (what the web console's polls rely on).
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 
 pub async fn unchanged_answers_are_not_sent_again(ctx: &Ctx, seen: &mut Seen) {
     let id = ctx.started("Payments").await;
@@ -66,5 +66,3 @@ pub async fn unchanged_answers_are_not_sent_again(ctx: &Ctx, seen: &mut Seen) {
     );
     assert_ne!(changed.body["state"], "started", "{changed:?}");
 }
-
-behaviour_tests!(unchanged_answers_are_not_sent_again);

@@ -1,6 +1,6 @@
 //! `POST /sandboxes`: creating a sandbox.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use sbx_e2e::api::Api;
 use serde_json::json;
 
@@ -135,11 +135,3 @@ pub async fn stops_at_the_quota_until_a_delete(ctx: &Ctx, seen: &mut Seen) {
         .await;
     seen.expect(ROUTE, fits, 202);
 }
-
-behaviour_tests!(
-    answers_202_with_the_record_and_its_location,
-    refuses_a_bad_field_naming_it,
-    refuses_what_is_not_the_callers_or_not_json,
-    replays_a_key_and_refuses_its_reuse,
-    stops_at_the_quota_until_a_delete,
-);

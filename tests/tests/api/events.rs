@@ -1,6 +1,6 @@
 //! `GET /sandboxes/{id}/events`: a sandbox's audit trail.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 
 const ROUTE: &str = "GET /sandboxes/{id}/events";
 
@@ -66,5 +66,3 @@ pub async fn the_trail_has_an_event_per_version(ctx: &Ctx, seen: &mut Seen) {
     );
     seen.refusals(ctx, ROUTE, &path, None).await;
 }
-
-behaviour_tests!(the_trail_has_an_event_per_version);

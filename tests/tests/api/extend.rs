@@ -1,6 +1,6 @@
 //! `PATCH /sandboxes/{id}`: extending (or shortening) a sandbox's lifetime.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use sbx_e2e::api::Api;
 use serde_json::json;
 
@@ -67,5 +67,3 @@ pub async fn refuses_what_it_cannot_read(ctx: &Ctx, seen: &mut Seen) {
         .body("soon");
     seen.expect(ROUTE, Api::reply(text).await, 415);
 }
-
-behaviour_tests!(sets_the_expiry_within_the_lifetime, refuses_what_it_cannot_read);

@@ -1,7 +1,7 @@
 //! The local API gateway itself: an unknown route, or a method a path lacks, reaches no
 //! function and gets API Gateway's own 404.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use serde_json::json;
 
 pub async fn no_route_no_function(ctx: &Ctx, _seen: &mut Seen) {
@@ -16,5 +16,3 @@ pub async fn no_route_no_function(ctx: &Ctx, _seen: &mut Seen) {
         (404, &json!({"message": "Not Found"}))
     );
 }
-
-behaviour_tests!(no_route_no_function);

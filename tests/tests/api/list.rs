@@ -1,6 +1,6 @@
 //! `GET /sandboxes`: a page of the caller's tenant's sandboxes.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use serde_json::json;
 
 const ROUTE: &str = "GET /sandboxes";
@@ -102,9 +102,3 @@ pub async fn admins_name_the_tenant(ctx: &Ctx, seen: &mut Seen) {
     assert_eq!(admin.body["items"].as_array().map(Vec::len), Some(3), "{admin:?}");
     seen.expect(ROUTE, ctx.api.send("GET", "/sandboxes", olivia, None).await, 400);
 }
-
-behaviour_tests!(
-    pages_with_signed_tokens,
-    refuses_bad_queries_and_other_tenants,
-    admins_name_the_tenant
-);

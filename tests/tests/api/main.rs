@@ -3,9 +3,9 @@
 //! running on the local engine, and the answers checked against `infra/openapi.yaml`.
 //!
 //! A module per route (`token`, `create`, `list`, `sandbox`, `operations`, `extend`, `events`,
-//! `accounts`, `gateway`), each with a test per behaviour on a stack of its own. The
-//! behaviours are also listed in [`BEHAVIOURS`], which [`coverage`] runs one after another to
-//! prove that the statuses they see are exactly those the document lists. The other modules
+//! `accounts`, `gateway`, ...), each with a function per behaviour. The behaviours are listed
+//! in [`BEHAVIOURS`], which [`coverage`] runs, each on a stack of its own, two at a time: each
+//! must hold, and the statuses they see must be exactly those the document lists. The other modules
 //! test what crosses routes: bad tokens, tenant isolation, the quota and idempotency keys
 //! under concurrency, and schemathesis over the whole document.
 
@@ -117,25 +117,6 @@ macro_rules! behaviour {
         )
     };
 }
-
-/// A `#[tokio::test]` for each behaviour of the module, each on a stack of its own.
-macro_rules! behaviour_tests {
-    ($($name:ident),+ $(,)?) => {
-        #[cfg(test)]
-        mod tests {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    let ctx = $crate::Ctx::new().await;
-                    let mut seen = $crate::Seen::default();
-                    super::$name(&ctx, &mut seen).await;
-                    ctx.stack.stop();
-                }
-            )+
-        }
-    };
-}
-pub(crate) use behaviour_tests;
 
 /// Every behaviour of the route modules.
 pub const BEHAVIOURS: &[(&str, Behaviour)] = &[

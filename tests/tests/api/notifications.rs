@@ -1,7 +1,7 @@
 //! `/tenants/{id}/notifications`: a tenant's expiry warnings, read and set by its members (and
 //! by admins for any tenant), checked and named when wrong.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use serde_json::json;
 
 pub async fn members_read_and_set_their_own_thresholds(ctx: &Ctx, seen: &mut Seen) {
@@ -124,5 +124,3 @@ pub async fn members_read_and_set_their_own_thresholds(ctx: &Ctx, seen: &mut See
     );
     assert_eq!(cleared.body["expiry_warnings"], json!([]), "no warnings at all");
 }
-
-behaviour_tests!(members_read_and_set_their_own_thresholds);

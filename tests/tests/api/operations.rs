@@ -1,7 +1,7 @@
 //! `POST /sandboxes/{id}/stop`, `/start` and `DELETE /sandboxes/{id}`: the operations a
 //! workflow carries out.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use sbx_store::SandboxStore;
 use serde_json::json;
 
@@ -80,9 +80,3 @@ pub async fn a_repeat_starts_what_the_first_try_never_started(ctx: &Ctx, seen: &
         "stopped once: {stopped}"
     );
 }
-
-behaviour_tests!(
-    stop_and_start_refuse_a_second_request,
-    delete_refuses_a_second_request_and_any_extension,
-    a_repeat_starts_what_the_first_try_never_started
-);

@@ -1,6 +1,6 @@
 //! `GET /sandboxes/{id}`: one sandbox.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 
 const ROUTE: &str = "GET /sandboxes/{id}";
 
@@ -97,8 +97,3 @@ pub async fn says_the_progress_of_a_running_operation(ctx: &Ctx, seen: &mut Seen
     }
     assert!(!steps.is_empty(), "a running create names its step");
 }
-
-behaviour_tests!(
-    answers_the_record_or_not_found,
-    says_the_progress_of_a_running_operation
-);

@@ -1,7 +1,7 @@
 //! `PUT /sandboxes/{id}/schedule`: a schedule is set on the record and removed with `{}`; a bad
 //! part is named; a deleted sandbox has none.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use serde_json::json;
 
 pub async fn sets_and_removes_a_schedule(ctx: &Ctx, seen: &mut Seen) {
@@ -90,5 +90,3 @@ pub async fn sets_and_removes_a_schedule(ctx: &Ctx, seen: &mut Seen) {
     );
     assert_eq!(refused.body["state"], "deleting", "{refused:?}");
 }
-
-behaviour_tests!(sets_and_removes_a_schedule);

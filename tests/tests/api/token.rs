@@ -1,6 +1,6 @@
 //! `POST /token`: Cognito's USER_PASSWORD_AUTH and REFRESH_TOKEN_AUTH behind the API.
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use sbx_e2e::api::{Api, claims_of};
 use serde_json::json;
 
@@ -69,9 +69,3 @@ pub async fn refuses_bodies_it_cannot_read(ctx: &Ctx, seen: &mut Seen) {
         413,
     );
 }
-
-behaviour_tests!(
-    signs_in_and_refreshes,
-    never_says_which_part_was_wrong,
-    refuses_bodies_it_cannot_read
-);

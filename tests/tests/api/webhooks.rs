@@ -1,7 +1,7 @@
 //! `/webhooks`: registering, reading, rotating and removing endpoints, the delivery log and
 //! redelivery, and the URLs that are refused (private, link-local, metadata, not https).
 
-use crate::{Ctx, Seen, behaviour_tests};
+use crate::{Ctx, Seen};
 use serde_json::json;
 use std::time::Duration;
 
@@ -365,9 +365,3 @@ pub async fn logs_deliveries_and_redelivers(ctx: &Ctx, seen: &mut Seen) {
     );
     receiver.stop();
 }
-
-behaviour_tests!(
-    registers_lists_rotates_and_removes,
-    refuses_private_addresses_and_bad_registrations,
-    logs_deliveries_and_redelivers
-);
