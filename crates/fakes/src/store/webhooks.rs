@@ -125,8 +125,7 @@ impl WebhookStore for FakeStore {
         Ok(self
             .stored_deliveries(&delivery.tenant, &delivery.endpoint)
             .into_iter()
-            .filter(|d| d.stream == delivery.stream && d.order < delivery.order)
-            .next_back())
+            .rfind(|d| d.stream == delivery.stream && d.order < delivery.order))
     }
 
     async fn record_attempt(
