@@ -36,35 +36,46 @@ pub(crate) async fn seed(
         .map_err(|e| StackError::Seed(e.to_string()))?;
 
     let ec2 = sbx_transient::client!(aws_sdk_ec2, config);
-    let images = Images {
-        acp: image(&ec2, "sbx-acp").await?,
-        ocp: image(&ec2, "sbx-ocp").await?,
-        proxy: image(&ec2, "sbx-proxy").await?,
-    };
+    let (acp, ocp, proxy) = tokio::try_join!(
+        image(&ec2, "sbx-acp"),
+        image(&ec2, "sbx-ocp"),
+        image(&ec2, "sbx-proxy"),
+    )?;
+    let images = Images { acp, ocp, proxy };
 
     let store = DynamoStore::new(dynamo, StoreConfig::new(tables.clone()));
     let organization = organization(config).await?;
     let bootstrap = Provisioner::new(config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE);
-    let mut accounts = Vec::new();
-    for account_id in created_accounts(&organization, pool_size).await? {
-        sbx_aws::organizations::bootstrap(
-            &bootstrap,
-            &account_id,
-            PROVISIONING_ROLE,
-            crate::MANAGEMENT_ACCOUNT,
-        )
-        .await
-        .map_err(|e| StackError::Seed(format!("bootstrap of {account_id}: {e}")))?;
-        organization
-            .place(&account_id, &organization.units.pool)
+    // Each account is made ready on its own, all at once: its role, its unit, the pool.
+    let ready = |account_id: String| {
+        let (bootstrap, organization, store) = (&bootstrap, &organization, &store);
+        async move {
+            sbx_aws::organizations::bootstrap(
+                bootstrap,
+                &account_id,
+                PROVISIONING_ROLE,
+                crate::MANAGEMENT_ACCOUNT,
+            )
             .await
-            .map_err(|e| StackError::Seed(e.to_string()))?;
-        store
-            .add_to_pool(&account_id)
-            .await
-            .map_err(|e| StackError::Seed(e.to_string()))?;
-        accounts.push(account_id);
-    }
+            .map_err(|e| StackError::Seed(format!("bootstrap of {account_id}: {e}")))?;
+            organization
+                .place(&account_id, &organization.units.pool)
+                .await
+                .map_err(|e| StackError::Seed(e.to_string()))?;
+            store
+                .add_to_pool(&account_id)
+                .await
+                .map_err(|e| StackError::Seed(e.to_string()))?;
+            Ok::<_, StackError>(account_id)
+        }
+    };
+    let accounts = futures::future::try_join_all(
+        created_accounts(&organization, pool_size)
+            .await?
+            .into_iter()
+            .map(ready),
+    )
+    .await?;
     tracing::info!(pool = accounts.len(), ?images, "local AWS seeded");
     Ok(Seed {
         images,

@@ -39,7 +39,13 @@ impl Aws {
             None => {
                 // The realistic mode's seeded failures follow the fault layer's seed.
                 let seed = options.faults.as_ref().map_or(1, |f| f.seed);
-                let moto = MotoServer::start_with_quotas(0, options.aws_delay, seed, &options.aws_quotas)?;
+                // Its start waits for Python: off the runtime's workers.
+                let (delay, quotas) = (options.aws_delay, options.aws_quotas.clone());
+                let moto = tokio::task::spawn_blocking(move || {
+                    MotoServer::start_with_quotas(0, delay, seed, &quotas)
+                })
+                .await
+                .map_err(|e| StackError::Seed(format!("moto: {e}")))??;
                 let endpoint = moto.endpoint();
                 (Some(moto), endpoint)
             }
@@ -124,8 +130,12 @@ impl LocalStack {
         let tables = TableNames::with_prefix(&options.table_prefix);
         // Every part of the seed finds what an earlier try made, so a seed that an AWS fault
         // stopped is run again.
-        let seed = seeded("the pool", || seed::seed(&config, &tables, options.pool_size)).await?;
-        let identity = seeded("the user pool", || identity::seed(&config, &aws.endpoint, REGION)).await?;
+        // The pool and the user pool are independent: the one is seeded while the other waits
+        // for AWS (an account's creation takes a while).
+        let (seed, identity) = tokio::try_join!(
+            seeded("the pool", || seed::seed(&config, &tables, options.pool_size)),
+            seeded("the user pool", || identity::seed(&config, &aws.endpoint, REGION)),
+        )?;
         let engine_address = EngineAddress::bind(&options, &aws.enforcer).await?;
         // The template's roles, and each function's credentials from its own.
         let roles = match &aws.enforcer {
@@ -377,7 +387,13 @@ async fn http_api(
     // it at its cold start (sbx_api::secrets).
     let page_secret: String = (0..48).map(|_| fastrand::alphanumeric()).collect();
     let page_key = seeded("the page-token secret", || async {
-        sbx_moto::put_secret(aws_endpoint, PAGE_TOKEN_SECRET, &page_secret)
+        // A Python process that talks to this process's own IAM and fault layer: waited for
+        // off the runtime's workers, which serve that layer (blocking two workers on two
+        // stacks' secrets at once deadlocked a test).
+        let (endpoint, secret) = (aws_endpoint.to_owned(), page_secret.clone());
+        tokio::task::spawn_blocking(move || sbx_moto::put_secret(&endpoint, PAGE_TOKEN_SECRET, &secret))
+            .await
+            .map_err(|e| StackError::Seed(format!("the page-token secret: {e}")))?
             .map_err(|e| StackError::Seed(format!("the page-token secret: {e}")))?;
         sbx_api::secrets::read(config, PAGE_TOKEN_SECRET)
             .await
