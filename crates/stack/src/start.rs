@@ -123,7 +123,7 @@ impl EngineAddress {
 }
 
 impl LocalStack {
-    /// Starts the whole stack; [`LocalStack::stop`] (or dropping it) stops what it started.
+    /// Starts the whole stack; [`LocalStack::stop`] stops what it started.
     pub async fn start(options: Options) -> Result<Self, StackError> {
         let aws = Aws::start(&options).await?;
         let config = sdk_config(&aws.endpoint).await;
