@@ -30,6 +30,11 @@ impl FakeDeliveries {
     pub fn fail(&self, transient: bool) {
         *locked(&self.failing) = Some(transient);
     }
+
+    /// Later starts succeed again.
+    pub fn recover(&self) {
+        *locked(&self.failing) = None;
+    }
 }
 
 impl Deliveries for FakeDeliveries {

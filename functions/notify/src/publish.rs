@@ -257,7 +257,7 @@ mod tests {
             "recorded before the start"
         );
 
-        *deliveries.failing.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        deliveries.recover();
         publish(&store, &bus, &deliveries, &settings(), &entries)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

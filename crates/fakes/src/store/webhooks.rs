@@ -9,6 +9,11 @@ use sbx_store::{
     AttemptLog, Delivery, DeliveryPage, DeliveryStatus, Endpoint, EndpointSecret, StoreError, WebhookStore,
 };
 
+/// Whether `a` and `b` are the same item of the table: one tenant, one key.
+fn same(a: &Delivery, b: &Delivery) -> bool {
+    a.tenant == b.tenant && sort_key(a) == sort_key(b)
+}
+
 /// Where a delivery sorts among its endpoint's: by stream, then order, as the table's key does.
 fn sort_key(delivery: &Delivery) -> (String, String, String) {
     (
@@ -107,10 +112,7 @@ impl WebhookStore for FakeStore {
 
     async fn add_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
         let mut deliveries = locked(&self.deliveries);
-        if deliveries
-            .iter()
-            .any(|d| d.tenant == delivery.tenant && sort_key(d) == sort_key(delivery))
-        {
+        if deliveries.iter().any(|d| same(d, delivery)) {
             return Ok(false);
         }
         deliveries.push(delivery.clone());
@@ -137,10 +139,7 @@ impl WebhookStore for FakeStore {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
         let mut deliveries = locked(&self.deliveries);
-        let Some(stored) = deliveries
-            .iter_mut()
-            .find(|d| d.tenant == current.tenant && sort_key(d) == sort_key(current))
-        else {
+        let Some(stored) = deliveries.iter_mut().find(|d| same(d, current)) else {
             return Err(StoreError::DeliveryNotFound { id: current.id() });
         };
         if (stored.status, stored.attempts, stored.redeliveries)
