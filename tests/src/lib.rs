@@ -616,7 +616,7 @@ pub const BASE: Present = Present {
 /// routes that show a quarantined account.
 pub async fn quarantine(stack: &LocalStack, id: &str, reason: &str) {
     use sbx_store::{AccountChange, AccountStore};
-    let store = &stack.steps.store;
+    let store = &stack.store;
     store.add_to_pool(id).await.unwrap_or_else(|e| panic!("{e}"));
     for change in [
         AccountChange::Assign {

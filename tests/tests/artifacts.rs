@@ -82,19 +82,20 @@ fn the_template_deploys_exactly_what_build_lambdas_builds() {
     assert_eq!(listed, built, "the step and API function lists name the binaries");
 }
 
-/// Each binary calls its handler by name (so the compiler checks it) and never the in-process
-/// dispatcher, which would link every handler into it.
+/// Each binary serves its own function by name (so the compiler checks it), the one its file
+/// is named after, and never the in-process dispatcher, which would link every handler into it.
 #[test]
 fn every_lambda_binary_names_its_own_handler() {
     let bins = binaries(&built_packages());
     for (package, bin, source) in &bins {
         let text = std::fs::read_to_string(source).unwrap_or_default();
-        let run = match package.as_str() {
-            "sbx-steps" => "sbx_steps::lambda::run(",
-            "sbx-notify" => "sbx_notify::lambda::init(",
-            _ => "sbx_api::lambda::run(",
+        let function = bin.replace('-', "_");
+        let serves = match package.as_str() {
+            "sbx-steps" => format!("sbx_steps::lambda::serve(sbx_steps::functions::{function})"),
+            "sbx-notify" => format!("sbx_notify::functions::{function}(init"),
+            _ => "sbx_api::lambda::run(".to_owned(),
         };
-        assert!(text.contains(run), "{bin} does not serve through {run}");
+        assert!(text.contains(&serves), "{bin} does not serve through {serves}");
         for dispatcher in ["invoke(", "dispatch", "Function::build", "Steps"] {
             assert!(!text.contains(dispatcher), "{bin} goes through {dispatcher}");
         }

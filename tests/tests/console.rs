@@ -58,7 +58,7 @@ async fn the_console_works_in_a_real_browser() {
         "left behind: instance i-0abc (running), nat-0def (deleting)",
     )
     .await;
-    let store = &stack.steps.store;
+    let store = &stack.store;
 
     // A sandbox of alice's whose stop failed, for the page that shows a failure.
     let api = Api::new(&stack);

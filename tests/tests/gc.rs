@@ -68,9 +68,7 @@ async fn ended(stack: &LocalStack, machine: &str, name: &str) -> String {
 }
 
 async fn record(stack: &LocalStack, tenant: &str, id: &str) -> sbx_lifecycle::Sandbox {
-    stack
-        .steps
-        .store
+    stack.store
         .get(tenant, id)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -89,18 +87,14 @@ async fn delete(stack: &LocalStack, tenant: &str, id: &str) {
 }
 
 async fn account_state(stack: &LocalStack, id: &str) -> sbx_store::Account {
-    stack
-        .steps
-        .store
+    stack.store
         .account(id)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn trail(stack: &LocalStack, id: &str) -> Vec<String> {
-    let events = stack
-        .steps
-        .store
+    let events = stack.store
         .account_events(id, 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -192,9 +186,7 @@ async fn an_expired_sandbox_is_deleted_by_a_sweep_and_its_resources_are_gone() {
     let stack = stack(2, settings()).await;
     let account = create(&stack, "acme", "old").await;
     create(&stack, "acme", "young").await;
-    stack
-        .steps
-        .store
+    stack.store
         .extend("acme", "young", Utc::now() + Span::hours(48))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -252,17 +244,13 @@ async fn a_create_stopped_midway_is_failed_by_one_sweep_and_can_then_be_deleted(
         .unwrap_or_else(|e| panic!("{e:?}"));
     let deadline = Instant::now() + Duration::from_secs(60);
     let account = loop {
-        let held = match stack
-            .steps
-            .store
+        let held = match stack.store
             .get("acme", "s1")
             .await
             .ok()
             .and_then(|r| r.account_id)
         {
-            Some(account) => stack
-                .steps
-                .store
+            Some(account) => stack.store
                 .holder(&format!("account:{account}"))
                 .await
                 .ok()
@@ -313,9 +301,7 @@ async fn a_create_stopped_midway_is_failed_by_one_sweep_and_can_then_be_deleted(
     assert_eq!(failure.error, "Sbx.Reconciled");
     assert!(failure.cause.contains("ABORTED"), "{}", failure.cause);
     assert!(
-        stack
-            .steps
-            .store
+        stack.store
             .holder(&format!("account:{account}"))
             .await
             .ok()
@@ -345,7 +331,7 @@ async fn a_create_stopped_before_it_had_an_account_can_be_deleted_and_frees_its_
             tokio::time::sleep(Duration::from_secs(600)).await;
             Ok(Value::Null)
         });
-    let store = &stack.steps.store;
+    let store = &stack.store;
     let client = sfn(&stack);
     let started = client
         .start_execution()
@@ -396,9 +382,7 @@ async fn an_operation_whose_execution_never_started_is_started_by_the_sweep() {
     )
     .await;
     let account = create(&stack, "acme", "s1").await;
-    let stopping = stack
-        .steps
-        .store
+    let stopping = stack.store
         .begin("acme", "s1", sbx_lifecycle::Operation::Stop)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -554,9 +538,7 @@ async fn an_account_holding_what_was_left_behind_is_quarantined_with_a_reason_na
     assert!(reason.contains(&volume), "{reason}");
     assert_eq!(unit_of(&stack, &account.id).await, "Quarantine");
     assert!(
-        stack
-            .steps
-            .store
+        stack.store
             .tenant_account("acme")
             .await
             .ok()
@@ -648,9 +630,7 @@ async fn two_sweeps_at_once_act_on_each_item_once() {
         assert_eq!(ended(&stack, "gc", name).await, "SUCCEEDED");
     }
     for id in ["a", "b", "c"] {
-        let events = stack
-            .steps
-            .store
+        let events = stack.store
             .events("acme", id, 0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

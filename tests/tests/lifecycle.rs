@@ -13,9 +13,7 @@ fn ids(tenant: &str, sandbox: &str) -> Value {
 }
 
 async fn state(stack: &LocalStack, tenant: &str, sandbox: &str) -> State {
-    stack
-        .steps
-        .store
+    stack.store
         .get(tenant, sandbox)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -23,9 +21,7 @@ async fn state(stack: &LocalStack, tenant: &str, sandbox: &str) -> State {
 }
 
 async fn account_of(stack: &LocalStack, tenant: &str, sandbox: &str) -> String {
-    let record = stack
-        .steps
-        .store
+    let record = stack.store
         .get(tenant, sandbox)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -58,9 +54,7 @@ async fn create_stop_start_delete_one_sandbox() {
         route.starts_with("nat-") && route.ends_with("=available"),
         "the sandbox subnet routes out through an available NAT gateway: {route:?}"
     );
-    let record = stack
-        .steps
-        .store
+    let record = stack.store
         .get("acme", "s1")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -112,7 +106,7 @@ async fn create_stop_start_delete_one_sandbox() {
         None,
         "the route went with the NAT"
     );
-    let stopped = stack.steps.store.get("acme", "s1").await.ok();
+    let stopped = stack.store.get("acme", "s1").await.ok();
     assert_eq!(
         stopped.and_then(|r| r.endpoints),
         None,
@@ -148,16 +142,14 @@ async fn create_stop_start_delete_one_sandbox() {
     assert_eq!(account.target_groups("s1").await, 0);
     assert!(account.infrastructure().await.is_empty());
     assert!(account.live_instance_tags().await.is_empty());
-    let retired = stack.steps.store.account(&account.id).await.map(|a| a.state);
+    let retired = stack.store.account(&account.id).await.map(|a| a.state);
     assert_eq!(
         retired.ok(),
         Some(AccountState::Expired),
         "the tenant's last sandbox is gone"
     );
 
-    let trail: Vec<(String, String)> = stack
-        .steps
-        .store
+    let trail: Vec<(String, String)> = stack.store
         .events("acme", "s1", 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -175,7 +167,7 @@ async fn create_stop_start_delete_one_sandbox() {
         ("delete", "deleted"),
     ];
     assert_eq!(trail, expected.map(|(o, s)| (o.to_owned(), s.to_owned())));
-    let lock = stack.steps.store.holder(&format!("account:{}", account.id)).await;
+    let lock = stack.store.holder(&format!("account:{}", account.id)).await;
     assert_eq!(lock.ok(), Some(None), "every path released the lock");
     stack.stop();
 }
@@ -274,7 +266,7 @@ async fn two_tenants_live_in_different_accounts() {
         "smart_client: the fleet (stand-in)"
     );
     assert_eq!(globex.infrastructure().await, BASE);
-    let other = stack.steps.store.get("globex", "a1").await;
+    let other = stack.store.get("globex", "a1").await;
     assert!(other.is_err(), "one tenant cannot read another's record");
     stack.stop();
 }
@@ -296,9 +288,7 @@ async fn a_permanent_failure_mid_create_leaves_nothing_behind() {
     assert_eq!(ended.status, "FAILED");
     assert_eq!(ended.error.as_deref(), Some("Sbx.InstallFailed"));
 
-    let record = stack
-        .steps
-        .store
+    let record = stack.store
         .get("acme", "broken")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -322,7 +312,7 @@ async fn a_permanent_failure_mid_create_leaves_nothing_behind() {
         "infrastructure released"
     );
     assert!(account.live_instance_tags().await.is_empty());
-    let lock = stack.steps.store.holder(&format!("account:{}", account.id)).await;
+    let lock = stack.store.holder(&format!("account:{}", account.id)).await;
     assert_eq!(lock.ok(), Some(None), "the lock is free");
 
     // A failed sandbox can always be deleted.
@@ -350,9 +340,7 @@ async fn a_missing_image_fails_the_create_with_its_name() {
     .await;
     assert_eq!(ended.status, "FAILED");
     assert_eq!(ended.error.as_deref(), Some("Sbx.ImageNotFound"));
-    let record = stack
-        .steps
-        .store
+    let record = stack.store
         .get("acme", "noimage")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -364,9 +352,7 @@ async fn a_missing_image_fails_the_create_with_its_name() {
         "the cause names the image"
     );
     // The account was allocated before the share failed; nothing was created in it.
-    let allocated = stack
-        .steps
-        .store
+    let allocated = stack.store
         .tenant_account("acme")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -374,7 +360,7 @@ async fn a_missing_image_fails_the_create_with_its_name() {
     let account = Account::open(&stack, "acme", &account.account_id).await;
     assert!(account.live_instance_tags().await.is_empty());
     assert!(account.infrastructure().await.is_empty());
-    let lock = stack.steps.store.holder(&format!("account:{}", account.id)).await;
+    let lock = stack.store.holder(&format!("account:{}", account.id)).await;
     assert_eq!(lock.ok(), Some(None), "the lock is free");
     stack.stop();
 }
@@ -469,9 +455,7 @@ async fn ten_sandboxes_in_one_account_run_their_lifecycles_concurrently() {
     assert!(account.live_instance_tags().await.is_empty());
 
     // No two infrastructure changes of the account overlapped in time.
-    let mut journal = stack
-        .steps
-        .store
+    let mut journal = stack.store
         .infra_changes(&account.id)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -489,7 +473,7 @@ async fn ten_sandboxes_in_one_account_run_their_lifecycles_concurrently() {
             pair[1]
         );
     }
-    let lock = stack.steps.store.holder(&format!("account:{}", account.id)).await;
+    let lock = stack.store.holder(&format!("account:{}", account.id)).await;
     assert_eq!(lock.ok(), Some(None));
     stack.stop();
 }
@@ -530,16 +514,12 @@ async fn the_sample_events_run_a_whole_lifecycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn releasing_in_an_account_without_a_network_creates_nothing() {
     let stack = stack(1).await;
-    let account = stack
-        .steps
-        .store
+    let account = stack.store
         .allocate("acme")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let lock = format!("account:{}", account.account_id);
-    let held = stack
-        .steps
-        .store
+    let held = stack.store
         .acquire(&lock, "exec-1", std::time::Duration::from_secs(60))
         .await;
     assert!(held.is_ok(), "{held:?}");
@@ -677,9 +657,7 @@ async fn a_failure_right_after_the_launch_terminates_what_the_launch_returned() 
     let create = json!({"tenant": "acme", "sandbox_id": "young", "name": "Young"});
     let ended = run(&stack, "create", "young-create", &create).await;
     assert_eq!(ended.status, "FAILED", "{ended:?}");
-    let record = stack
-        .steps
-        .store
+    let record = stack.store
         .get("acme", "young")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -714,9 +692,7 @@ async fn a_new_accounts_instance_quota_fails_the_create_as_a_quota_and_undoes_it
     let create = json!({"tenant": "acme", "sandbox_id": "big", "name": "Big"});
     let ended = run(&stack, "create", "big-create", &create).await;
     assert_eq!(ended.status, "FAILED", "{ended:?}");
-    let record = stack
-        .steps
-        .store
+    let record = stack.store
         .get("acme", "big")
         .await
         .unwrap_or_else(|e| panic!("{e}"));

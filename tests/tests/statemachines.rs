@@ -173,7 +173,8 @@ fn every_task_calls_a_step_function_that_exists() {
         }
     }
     let all: BTreeSet<&str> = sbx_steps::FUNCTIONS
-        .into_iter()
+        .iter()
+        .copied()
         .chain(sbx_notify::FUNCTIONS)
         .collect();
     assert_eq!(called, all, "every step function is used by some workflow");

@@ -68,19 +68,44 @@ impl Vars {
         self.optional(name).unwrap_or_else(|| default.to_owned())
     }
 
+    /// A duration in seconds (`900`, or `0.4` for a scaled-down local stack).
     pub fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
         match self.optional(name) {
             None => Ok(Duration::from_secs(default)),
             Some(value) => value
-                .parse()
-                .map(Duration::from_secs)
-                .map_err(|_| ConfigError::Invalid {
+                .parse::<f64>()
+                .ok()
+                .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+                .ok_or(ConfigError::Invalid {
                     name,
-                    expected: "a whole number of seconds",
+                    expected: "a number of seconds",
                     value,
                 }),
         }
     }
+}
+
+/// The store's settings from `vars`: the tables (`SBX_*_TABLE`) and the tenants' quota
+/// (`SBX_QUOTA`, default 10). Every function that uses the store reads them here.
+pub fn store_config(vars: &Vars) -> Result<sbx_store::StoreConfig, ConfigError> {
+    let tables = sbx_store::TableNames::from_vars(|name| vars.optional(name)).map_err(ConfigError::Missing)?;
+    let mut config = sbx_store::StoreConfig::new(tables);
+    if let Some(quota) = vars.optional("SBX_QUOTA") {
+        config.quota = quota.parse().map_err(|_| ConfigError::Invalid {
+            name: "SBX_QUOTA",
+            expected: "a whole number of sandboxes",
+            value: quota,
+        })?;
+    }
+    Ok(config)
+}
+
+/// The store on DynamoDB, with `config`'s credentials and [`store_config`]'s settings.
+pub fn store(config: &SdkConfig, vars: &Vars) -> Result<sbx_store::DynamoStore, ConfigError> {
+    Ok(sbx_store::DynamoStore::new(
+        sbx_transient::client!(aws_sdk_dynamodb, config),
+        store_config(vars)?,
+    ))
 }
 
 /// Sets up logging, then builds the SDK configuration from the process environment.

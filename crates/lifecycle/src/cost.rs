@@ -131,6 +131,12 @@ impl Pricing {
     pub fn pinned(infra: &SharedInfra) -> Result<Self, CostError> {
         Self::new(PriceTable::pinned()?, infra)
     }
+
+    /// The pinned prices for the shared infrastructure a deployment's environment names
+    /// ([`SharedInfra::from_vars`]): how every function that prices anything loads them.
+    pub fn deployed(var: impl Fn(&str) -> Option<String>) -> Result<Self, CostError> {
+        Self::pinned(&SharedInfra::from_vars(var))
+    }
 }
 
 /// A sandbox's own hourly rates, in micro-dollars.

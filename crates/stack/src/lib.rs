@@ -25,7 +25,6 @@ use sbx_aws::streaming::StandIn;
 use sbx_moto::MotoServer;
 use sbx_sfn_local::invoke::{LambdaFaultStats, LambdaFaults};
 use sbx_sfn_local::{Functions, Service};
-use sbx_steps::Steps;
 use sbx_store::TableNames;
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,7 +169,11 @@ pub struct LocalStack {
     pub config: SdkConfig,
     pub tables: TableNames,
     pub seed: Seed,
-    pub steps: Arc<Steps>,
+    /// The step functions as the management account runs them: the tests' own way to call a
+    /// step ([`sbx_steps::invoke`]).
+    pub steps: Arc<sbx_steps::Init>,
+    /// The store with the management account's credentials: the tests' own.
+    pub store: sbx_store::DynamoStore,
     pub service: Service,
     /// The in-process streaming stand-in (AppStream has no emulator here).
     pub stand_in: Arc<StandIn>,

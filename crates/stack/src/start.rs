@@ -13,7 +13,6 @@ use sbx_aws::streaming::{StandIn, Streaming};
 use sbx_moto::MotoServer;
 use sbx_sfn_local::invoke::{LambdaFaultSpec, LambdaFaults};
 use sbx_sfn_local::{Engine, FunctionError, Functions, Service};
-use sbx_steps::{Settings, Steps};
 use sbx_store::TableNames;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -154,6 +153,7 @@ impl LocalStack {
             configs: &configs,
             seed: &seed,
             tables: &tables,
+            identity: &identity,
             stand_in: Arc::new(StandIn::default()),
             api_url: &api_url,
         };
@@ -167,17 +167,7 @@ impl LocalStack {
                 }
             }
         });
-        let (http_api, console_url) = http_api(
-            &options,
-            &config,
-            &aws.endpoint,
-            &configs,
-            &tables,
-            &identity,
-            listener,
-            &api_url,
-        )
-        .await?;
+        let (http_api, console_url) = http_api(&config, &aws.endpoint, &lambdas, listener).await?;
         let stream_arn = seeded("the events stream", || {
             seed::events_stream(&config, &tables.events)
         })
@@ -202,6 +192,7 @@ impl LocalStack {
         });
         // The tests' own, with the management account's credentials.
         let steps = lambdas.steps(ROOT);
+        let store = sbx_bootstrap::store(&config, &lambdas.vars()).map_err(|e| StackError::Seed(e.to_string()))?;
         let stand_in = lambdas.stand_in.clone();
         Ok(Self {
             moto: aws.moto,
@@ -216,6 +207,7 @@ impl LocalStack {
             tables,
             seed,
             steps,
+            store,
             service,
             stand_in,
             identity,
@@ -229,13 +221,15 @@ impl LocalStack {
     }
 }
 
-/// What the functions are built from: each gets the stack's settings with its own
+/// What the functions are built from: each gets the environment the template gives every
+/// function ([`Lambdas::environment`]), read as a deployed function reads its own, with its own
 /// credentials ([`FunctionConfigs`]).
 struct Lambdas<'a> {
     options: &'a Options,
     configs: &'a FunctionConfigs,
     seed: &'a seed::Seed,
     tables: &'a TableNames,
+    identity: &'a identity::Identity,
     /// The in-process streaming stand-in every function shares (AppStream has no emulator).
     stand_in: Arc<StandIn>,
     /// Where payloads link to.
@@ -243,75 +237,75 @@ struct Lambdas<'a> {
 }
 
 impl Lambdas<'_> {
-    /// The step `function`'s dependencies.
-    fn steps(&self, function: &str) -> Arc<Steps> {
-        Arc::new(Steps::new(
-            self.configs.of(function).0,
-            self.settings(function),
-            self.tables.clone(),
-            Streaming::StandIn(self.stand_in.clone()),
-        ))
-    }
-
-    fn settings(&self, function: &str) -> Settings {
-        let (options, seed) = (self.options, self.seed);
-        let (config, sfn_config) = self.configs.of(function);
-        Settings {
-            images: seed.images.clone(),
-            provisioning_role: seed::PROVISIONING_ROLE.to_owned(),
-            ingress_domain: "sandboxes.sbx.localhost".to_owned(),
-            locks: sbx_steps::LockSettings {
-                lease: Duration::from_secs(900),
-                // moto's describes miss what is younger than its delay (serve.py).
-                visibility: options.aws_delay * 2,
-            },
-            proxy_instance_type: "t3.small".to_owned(),
-            // The engine below keeps its executions in memory: none started before now
-            // exists.
-            sweep: sbx_steps::SweepSettings {
-                executions_lost_before: Some(chrono::Utc::now()),
-                ..options.sweep.clone()
-            },
-            workflows: sbx_workflows::StepFunctions::new(
-                sbx_transient::client!(aws_sdk_sfn, sfn_config),
-                sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str())),
-            ),
-            organization: Some(sbx_aws::OrganizationPool {
-                organization: sbx_aws::organizations::Organization {
-                    client: sbx_transient::client!(aws_sdk_organizations, config),
-                    ..seed.organization.clone()
-                },
-                bootstrap: sbx_aws::Provisioner::new(config.clone(), sbx_aws::organizations::BOOTSTRAP_ROLE),
-                role_name: seed::PROVISIONING_ROLE.to_owned(),
-                management_account: MANAGEMENT_ACCOUNT.to_owned(),
-            }),
-            quota: options.quota,
+    /// The variables every function gets, with the local values: the template's `Globals`
+    /// and the per-function ones, in one environment.
+    fn environment(&self) -> HashMap<String, String> {
+        let (options, seed, tables) = (self.options, self.seed, self.tables);
+        let units = &seed.organization.units;
+        let mut vars: HashMap<String, String> = [
+            ("AWS_REGION", REGION.to_owned()),
+            ("SBX_SANDBOXES_TABLE", tables.sandboxes.clone()),
+            ("SBX_EVENTS_TABLE", tables.events.clone()),
+            ("SBX_TENANTS_TABLE", tables.tenants.clone()),
+            ("SBX_LOCKS_TABLE", tables.locks.clone()),
+            ("SBX_ACCOUNTS_TABLE", tables.accounts.clone()),
+            ("SBX_ACP_IMAGE_ID", seed.images.acp.clone()),
+            ("SBX_OCP_IMAGE_ID", seed.images.ocp.clone()),
+            ("SBX_PROXY_IMAGE_ID", seed.images.proxy.clone()),
+            ("SBX_PROVISIONING_ROLE", seed::PROVISIONING_ROLE.to_owned()),
+            ("SBX_INGRESS_DOMAIN", "sandboxes.sbx.localhost".to_owned()),
+            ("SBX_QUOTA", options.quota.to_string()),
+            ("SBX_LOCK_LEASE_SECONDS", "900".to_owned()),
+            // moto's describes miss what is younger than its delay (serve.py).
+            ("SBX_VISIBILITY_SECONDS", (options.aws_delay * 2).as_secs_f64().to_string()),
+            ("SBX_OU_POOL", units.pool.clone()),
+            ("SBX_OU_CUSTOMERS", units.customers.clone()),
+            ("SBX_OU_EXPIRED", units.expired.clone()),
+            ("SBX_OU_QUARANTINE", units.quarantine.clone()),
+            ("SBX_ACCOUNT_EMAIL_DOMAIN", seed.organization.email_domain.clone()),
+            ("SBX_MANAGEMENT_ACCOUNT_ID", MANAGEMENT_ACCOUNT.to_owned()),
+            ("SBX_DELIVER_STATE_MACHINE_ARN", state_machine_arn("deliver")),
+            ("SBX_EVENT_BUS", EVENT_BUS.to_owned()),
+            ("SBX_API_URL", self.api_url.to_owned()),
+            ("SBX_USER_POOL_ID", self.identity.user_pool_id.clone()),
+            ("SBX_USER_POOL_CLIENT_ID", self.identity.client_id.clone()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        for operation in sbx_lifecycle::Operation::ALL {
+            let name = operation.as_str();
+            vars.insert(
+                format!("SBX_{}_STATE_MACHINE_ARN", name.to_uppercase()),
+                state_machine_arn(name),
+            );
         }
+        vars
     }
 
-    /// The notify `function`'s dependencies.
-    fn notify(&self, function: &str) -> Arc<sbx_notify::Notify> {
+    fn vars(&self) -> sbx_bootstrap::Vars {
+        let vars = self.environment();
+        sbx_bootstrap::Vars::from_fn(move |name| vars.get(name).cloned())
+    }
+
+    /// The step `function`, built as its Lambda builds itself.
+    fn steps(&self, function: &str) -> Arc<sbx_steps::Init> {
         let (config, sfn_config) = self.configs.of(function);
-        Arc::new(sbx_notify::Notify {
-            store: sbx_store::DynamoStore::new(
-                sbx_transient::client!(aws_sdk_dynamodb, config),
-                sbx_store::StoreConfig::new(self.tables.clone()),
-            ),
-            bus: sbx_notify::bus::EventBridge {
-                client: sbx_transient::client!(aws_sdk_eventbridge, config),
-                bus: EVENT_BUS.to_owned(),
-            },
-            executions: sbx_workflows::deliveries::DeliveryExecutions {
-                client: sbx_transient::client!(aws_sdk_sfn, sfn_config),
-                state_machine: state_machine_arn("deliver"),
-            },
-            settings: sbx_notify::Settings {
-                bus: EVENT_BUS.to_owned(),
-                api_url: self.api_url.to_owned(),
-                // Locally, receivers on this machine (the tests' own) are allowed.
-                policy: sbx_webhooks::Policy { allow_loopback: true },
-            },
-        })
+        let init = sbx_steps::Init::local(config.clone(), sfn_config.clone(), self.vars())
+            .with_streaming(Streaming::StandIn(self.stand_in.clone()))
+            // The engine keeps its executions in memory: none started before now exists.
+            .with_sweep(sbx_steps::SweepSettings {
+                executions_lost_before: Some(chrono::Utc::now()),
+                ..self.options.sweep.clone()
+            });
+        Arc::new(init)
+    }
+
+    /// The notify `function`, built as its Lambda builds itself; locally, receivers on this
+    /// machine (the tests' own) are allowed.
+    fn notify(&self, function: &str) -> Arc<sbx_notify::Init> {
+        let (config, sfn_config) = self.configs.of(function);
+        Arc::new(sbx_notify::Init::local(config.clone(), sfn_config.clone(), self.vars()).allowing_loopback())
     }
 }
 
@@ -372,17 +366,13 @@ fn engine(
 
 /// The HTTP API behind the local API gateway (with the console beside it when one is built),
 /// serving on `listener`.
-#[allow(clippy::too_many_arguments)]
 async fn http_api(
-    options: &Options,
     config: &SdkConfig,
     aws_endpoint: &str,
-    configs: &FunctionConfigs,
-    tables: &TableNames,
-    identity: &identity::Identity,
+    lambdas: &Lambdas<'_>,
     listener: tokio::net::TcpListener,
-    api_url: &str,
 ) -> Result<(tokio::task::JoinHandle<()>, Option<String>), StackError> {
+    let (options, identity, api_url) = (lambdas.options, lambdas.identity, lambdas.api_url);
     // The page-token key lives in Secrets Manager and is read as a deployed function reads
     // it at its cold start (sbx_api::secrets).
     let page_secret: String = (0..48).map(|_| fastrand::alphanumeric()).collect();
@@ -402,19 +392,14 @@ async fn http_api(
     .await?;
     let page_key = sbx_store::PageKey::new(page_key.as_bytes())
         .map_err(|e| StackError::Seed(format!("the page-token secret: {e}")))?;
-    let settings = sbx_api::Settings {
-        user_pool_id: Some(identity.user_pool_id.clone()),
-        client_id: Some(identity.client_id.clone()),
-        tables: Some(tables.clone()),
-        quota: Some(options.quota),
-        page_key: Some(page_key),
-        state_machines: Some(sbx_lifecycle::Operation::ALL.map(|op| state_machine_arn(op.as_str()))),
-        deliver_state_machine: Some(state_machine_arn("deliver")),
-        // Locally, receivers on this machine (the tests' own) may be registered.
-        webhook_policy: sbx_webhooks::Policy { allow_loopback: true },
-        // The steps' own: t3.small proxies, a stream.standard.medium fleet.
-        shared_infra: sbx_lifecycle::cost::SharedInfra::default(),
-    };
+    // Each function reads the environment a deployed one gets; the page-token key comes from
+    // the secret, as a deployed function's does (sbx_api::lambda).
+    let environment = lambdas.environment();
+    let mut settings = sbx_api::Settings::from_vars(|name| environment.get(name).cloned())
+        .map_err(|e| StackError::Seed(format!("the API's settings: {e}")))?;
+    settings.page_key = Some(page_key);
+    // Locally, receivers on this machine (the tests' own) may be registered.
+    settings.webhook_policy = sbx_webhooks::Policy { allow_loopback: true };
     let authorizer = sbx_gateway::jwt::Authorizer::new(
         identity.issuer.clone(),
         vec![identity.client_id.clone()],
@@ -425,7 +410,7 @@ async fn http_api(
         gateway.console(dir.clone());
     }
     for name in sbx_api::routes::FUNCTIONS {
-        let (config, sfn_config) = configs.of(name);
+        let (config, sfn_config) = lambdas.configs.of(name);
         let function = sbx_api::Function::build(name, config, sfn_config, &settings)
             .map_err(|e| StackError::Seed(format!("API function {name}: {e}")))?;
         let function = Arc::new(function);
@@ -602,7 +587,7 @@ where
 }
 
 /// Registers the step function `name` as an in-process handler of the engine.
-pub fn register(functions: &Functions, steps: &Arc<Steps>, name: &'static str) {
+pub fn register(functions: &Functions, steps: &Arc<sbx_steps::Init>, name: &'static str) {
     let steps = steps.clone();
     functions.handler(name, move |payload| {
         let steps = steps.clone();
@@ -615,7 +600,7 @@ pub fn register(functions: &Functions, steps: &Arc<Steps>, name: &'static str) {
 }
 
 /// Registers the notify function `name` as an in-process handler of the engine.
-pub fn register_notify(functions: &Functions, notify: &Arc<sbx_notify::Notify>, name: &'static str) {
+pub fn register_notify(functions: &Functions, notify: &Arc<sbx_notify::Init>, name: &'static str) {
     let notify = notify.clone();
     functions.handler(name, move |payload| {
         let notify = notify.clone();

@@ -5,7 +5,7 @@
 
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
-use sbx_notify::Notify;
+use sbx_notify::Init;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ const POLL: Duration = Duration::from_millis(100);
 const RETRY: Duration = Duration::from_millis(500);
 
 /// Reads the stream of `stream_arn` until the task is aborted.
-pub fn spawn(client: Client, stream_arn: String, notify: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(client: Client, stream_arn: String, notify: Arc<Init>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut iterator = None;
         loop {
@@ -47,7 +47,7 @@ pub fn spawn(client: Client, stream_arn: String, notify: Arc<Notify>) -> tokio::
                 .map(serde_dynamo::Item::from)
                 .collect();
             let empty = items.is_empty();
-            if !empty && let Err(err) = sbx_notify::publish_items(&notify, items).await {
+            if !empty && let Err(err) = sbx_notify::publish_events(&notify, items).await {
                 tracing::warn!(%err, "publishing a batch of events failed; giving it again");
                 iterator = Some(current);
                 tokio::time::sleep(RETRY).await;

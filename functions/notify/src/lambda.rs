@@ -1,60 +1,105 @@
-//! The notify functions as Lambdas: [`init`] once per process, then each binary builds what its
-//! handler takes.
+//! What a notify function is built from: an [`Init`] (its SDK configuration and its
+//! environment) builds each thing on first use and keeps it, so a function builds only what it
+//! uses, once per process. Deployed, [`init`] reads the process environment; the local stack
+//! builds an `Init` per function from its credentials and the environment the template gives
+//! it ([`Init::local`]). The functions themselves are in [`crate::functions`].
 
 use crate::error::NotifyError;
 use crate::settings::Settings;
 use aws_config::SdkConfig;
 use sbx_bootstrap::{ConfigError, Vars};
-use sbx_store::{DynamoStore, StoreConfig, TableNames};
+use sbx_store::DynamoStore;
+use sbx_webhooks::Policy;
+use sbx_workflows::deliveries::DeliveryExecutions;
+use std::sync::OnceLock;
 
 pub struct Init {
-    pub config: SdkConfig,
-    pub settings: Settings,
+    config: SdkConfig,
+    /// Where the deliveries' state machine runs: Step Functions on AWS, the engine locally.
+    engine: SdkConfig,
     vars: Vars,
+    /// Where receivers may be: never on loopback when deployed.
+    policy: Policy,
+    store: OnceLock<DynamoStore>,
+    bus: OnceLock<crate::bus::EventBridge>,
+    executions: OnceLock<DeliveryExecutions>,
+    settings: OnceLock<Settings>,
 }
 
+/// Sets up logging and the SDK configuration from the process environment (see
+/// `sbx_bootstrap`).
 pub async fn init() -> Result<Init, ConfigError> {
     let (config, vars) = sbx_bootstrap::init().await?;
-    let settings = settings(&vars)?;
-    Ok(Init {
-        config,
-        settings,
-        vars,
-    })
-}
-
-/// The settings from the environment. Deployed, loopback receivers are never allowed.
-pub fn settings(vars: &Vars) -> Result<Settings, ConfigError> {
-    Ok(Settings {
-        bus: vars.or("SBX_EVENT_BUS", "sbx"),
-        api_url: vars.or("SBX_API_URL", ""),
-        policy: sbx_webhooks::Policy {
-            allow_loopback: false,
-        },
-    })
+    Ok(Init::local(config.clone(), config, vars))
 }
 
 impl Init {
-    pub fn store(&self) -> Result<DynamoStore, ConfigError> {
-        let tables = TableNames::from_vars(|name| self.vars.optional(name)).map_err(ConfigError::Missing)?;
-        Ok(DynamoStore::new(
-            sbx_transient::client!(aws_sdk_dynamodb, &self.config),
-            StoreConfig::new(tables),
-        ))
-    }
-
-    pub fn bus(&self) -> crate::bus::EventBridge {
-        crate::bus::EventBridge {
-            client: sbx_transient::client!(aws_sdk_eventbridge, &self.config),
-            bus: self.settings.bus.clone(),
+    /// A function calling AWS with `config` and the deliveries' state machine with `engine`,
+    /// configured by `vars`. Receivers on loopback are refused.
+    pub fn local(config: SdkConfig, engine: SdkConfig, vars: Vars) -> Self {
+        Self {
+            config,
+            engine,
+            vars,
+            policy: Policy {
+                allow_loopback: false,
+            },
+            store: OnceLock::new(),
+            bus: OnceLock::new(),
+            executions: OnceLock::new(),
+            settings: OnceLock::new(),
         }
     }
 
-    pub fn executions(&self) -> Result<sbx_workflows::deliveries::DeliveryExecutions, ConfigError> {
-        Ok(sbx_workflows::deliveries::DeliveryExecutions {
-            client: sbx_transient::client!(aws_sdk_sfn, &self.config),
-            state_machine: self.vars.required("SBX_DELIVER_STATE_MACHINE_ARN")?,
+    /// Allows receivers on this machine (the local stack's tests' own).
+    pub fn allowing_loopback(mut self) -> Self {
+        self.policy = Policy { allow_loopback: true };
+        self
+    }
+
+    pub fn store(&self) -> Result<&DynamoStore, ConfigError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = sbx_bootstrap::store(&self.config, &self.vars)?;
+        Ok(self.store.get_or_init(|| store))
+    }
+
+    /// The bus events are put on (`SBX_EVENT_BUS`, default `sbx`).
+    pub fn bus(&self) -> &crate::bus::EventBridge {
+        self.bus.get_or_init(|| crate::bus::EventBridge {
+            client: sbx_transient::client!(aws_sdk_eventbridge, &self.config),
+            bus: self.settings().bus.clone(),
         })
+    }
+
+    /// The deliveries' state machine (`SBX_DELIVER_STATE_MACHINE_ARN`).
+    pub fn executions(&self) -> Result<&DeliveryExecutions, ConfigError> {
+        if let Some(executions) = self.executions.get() {
+            return Ok(executions);
+        }
+        let executions = DeliveryExecutions {
+            client: sbx_transient::client!(aws_sdk_sfn, &self.engine),
+            state_machine: self.vars.required("SBX_DELIVER_STATE_MACHINE_ARN")?,
+        };
+        Ok(self.executions.get_or_init(|| executions))
+    }
+
+    /// The bus's name (`SBX_EVENT_BUS`), the base of the payloads' links (`SBX_API_URL`) and
+    /// where receivers may be.
+    pub fn settings(&self) -> &Settings {
+        self.settings.get_or_init(|| Settings {
+            bus: self.vars.or("SBX_EVENT_BUS", "sbx"),
+            api_url: self.vars.or("SBX_API_URL", ""),
+            policy: self.policy,
+        })
+    }
+}
+
+/// A setting the function's environment lacks or gets wrong.
+impl From<ConfigError> for NotifyError {
+    fn from(err: ConfigError) -> Self {
+        NotifyError::Failed(format!("the function's configuration: {err}"))
     }
 }
 

@@ -6,11 +6,13 @@
 //! - [`message`]: an item of the events table → the message: stable id, type, thin payload.
 //! - [`publish`]: `publish-events`, the stream's consumer.
 //! - [`deliver`]: `deliver-webhook`, one step of a delivery's execution.
+//! - [`functions`]: each function built from an [`Init`] ([`lambda`]), one way.
 //! - [`bus`]: the EventBridge adapter (the executions' is `sbx_workflows::deliveries`).
 
 pub mod bus;
 pub mod deliver;
 pub mod error;
+pub mod functions;
 #[cfg(test)]
 pub mod fakes;
 pub mod lambda;
@@ -19,6 +21,8 @@ pub mod publish;
 pub mod settings;
 
 pub use error::NotifyError;
+pub use functions::{invoke, publish_events};
+pub use lambda::Init;
 pub use settings::Settings;
 
 /// The functions the state machines call (`publish-events` is called by the stream).
@@ -26,58 +30,3 @@ pub const FUNCTIONS: [&str; 1] = ["deliver-webhook"];
 
 /// Every Lambda of this crate (a `[[bin]]` each).
 pub const LAMBDAS: [&str; 2] = ["deliver-webhook", "publish-events"];
-
-/// Everything the notify functions work with, for running them in one process (the local
-/// stack). A deployed Lambda builds only what its handler takes (see `src/bin/`).
-pub struct Notify {
-    pub store: sbx_store::DynamoStore,
-    pub bus: bus::EventBridge,
-    pub executions: sbx_workflows::deliveries::DeliveryExecutions,
-    pub settings: Settings,
-}
-
-/// Invokes the function `name` with `payload`, as Lambda would.
-pub async fn invoke(
-    notify: &Notify,
-    name: &str,
-    payload: serde_json::Value,
-) -> Result<serde_json::Value, NotifyError> {
-    match name {
-        "deliver-webhook" => {
-            let input =
-                serde_json::from_value(payload).map_err(|e| NotifyError::InvalidInput(e.to_string()))?;
-            let output = deliver::deliver(
-                &notify.store,
-                &deliver::Network,
-                &notify.settings,
-                input,
-                chrono::Utc::now(),
-            )
-            .await?;
-            serde_json::to_value(output).map_err(|e| NotifyError::Failed(e.to_string()))
-        }
-        other => Err(NotifyError::InvalidInput(format!(
-            "there is no notify function {other:?}"
-        ))),
-    }
-}
-
-/// Publishes the new images of a batch of stream records, in their order.
-pub async fn publish_items(
-    notify: &Notify,
-    items: Vec<serde_dynamo::Item>,
-) -> Result<publish::Published, NotifyError> {
-    let entries = items
-        .into_iter()
-        .map(message::Entry::from_item)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| NotifyError::InvalidInput(format!("an events-table item: {e}")))?;
-    publish::publish(
-        &notify.store,
-        &notify.bus,
-        &notify.executions,
-        &notify.settings,
-        &entries,
-    )
-    .await
-}

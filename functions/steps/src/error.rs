@@ -86,6 +86,14 @@ impl From<StepError> for lambda_runtime::Diagnostic {
     }
 }
 
+/// A setting the function's environment lacks or gets wrong: permanent until it is deployed
+/// again.
+impl From<sbx_bootstrap::ConfigError> for StepError {
+    fn from(err: sbx_bootstrap::ConfigError) -> Self {
+        StepError::Failed(format!("the function's configuration: {err}"))
+    }
+}
+
 /// A price the estimate needs is missing: the deployment's table must be completed.
 impl From<sbx_lifecycle::cost::CostError> for StepError {
     fn from(err: sbx_lifecycle::cost::CostError) -> Self {

@@ -15,15 +15,15 @@
 //!
 //! Data flows one way: the state machine's payload ([`job::Job`]) → a handler → the narrow
 //! ports it takes (`sbx_aws::ports`, `sbx_store`'s traits), implemented by the AWS adapters and
-//! the store. Each binary builds only what its handler takes ([`lambda`], [`config`]). Errors leave as [`error::StepError`],
+//! the store. Each function is built one way, in [`functions`], from what an [`Init`] builds on first use
+//! ([`lambda`], [`config`]). Errors leave as [`error::StepError`],
 //! whose names the state machines match.
 
 pub mod account;
 pub mod config;
 pub mod constellations;
-pub mod context;
-pub mod dispatch;
 pub mod error;
+pub mod functions;
 pub mod infrastructure;
 pub mod ingress;
 pub mod instances;
@@ -36,6 +36,6 @@ pub mod sandboxes;
 pub mod sweep;
 
 pub use config::{ConfigError, Images, LockSettings, SandboxImages, SweepSettings};
-pub use context::{Settings, Steps};
-pub use dispatch::{FUNCTIONS, invoke};
+pub use functions::{FUNCTIONS, invoke};
+pub use lambda::Init;
 pub use error::StepError;

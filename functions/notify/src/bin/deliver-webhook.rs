@@ -4,15 +4,12 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use sbx_notify::deliver::{DeliverInput, Network, deliver};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_notify::lambda::init().await?;
-    let store = init.store()?;
-    let (store, settings) = (&store, &init.settings);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<DeliverInput>| async move {
-        deliver(store, &Network, settings, event.payload, chrono::Utc::now())
+    let init = &sbx_notify::lambda::init().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        sbx_notify::functions::deliver_webhook(init, event.payload)
             .await
             .map_err(sbx_notify::lambda::diagnostic)
     }))

@@ -4,7 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_steps::lambda::init().await?;
-    let (store, images, management) = (init.store()?, init.images()?, init.management_ec2());
-    sbx_steps::lambda::run(|job| sbx_steps::account::allocate(&store, &management, &images, job)).await
+    sbx_steps::lambda::serve(sbx_steps::functions::allocate_account).await
 }

@@ -3,8 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_steps::lambda::init().await?;
-    let (store, settings, costs) = (init.store()?, init.sweep_settings()?, init.cost_explorer());
-    sbx_steps::lambda::run(|input| sbx_steps::sweep::drift::check(&store, costs.as_ref(), &settings, input))
-        .await
+    sbx_steps::lambda::serve(sbx_steps::functions::check_drift).await
 }

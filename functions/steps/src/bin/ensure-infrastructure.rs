@@ -4,11 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_steps::lambda::init().await?;
-    let (store, accounts, infra) = (init.store()?, init.accounts(), init.infrastructure()?);
-    let visibility = init.lock_settings()?.visibility;
-    sbx_steps::lambda::run(|job| {
-        sbx_steps::infrastructure::ensure(&store, &accounts, &infra, job, visibility)
-    })
-    .await
+    sbx_steps::lambda::serve(sbx_steps::functions::ensure_infrastructure).await
 }

@@ -4,7 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_steps::lambda::init().await?;
-    let store = init.store()?;
-    sbx_steps::lambda::run(|input| sbx_steps::record::finish(&store, input)).await
+    sbx_steps::lambda::serve(sbx_steps::functions::finish_operation).await
 }

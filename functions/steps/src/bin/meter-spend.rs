@@ -4,11 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_steps::lambda::init().await?;
-    let (store, workflows, settings) = (init.store()?, init.workflows()?, init.sweep_settings()?);
-    let pricing = init.pricing()?;
-    sbx_steps::lambda::run(|input| {
-        sbx_steps::sweep::spend::sweep(&store, &workflows, &pricing, &settings, input)
-    })
-    .await
+    sbx_steps::lambda::serve(sbx_steps::functions::meter_spend).await
 }

@@ -4,7 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_steps::lambda::init().await?;
-    let (accounts, domain) = (init.accounts(), init.ingress_domain());
-    sbx_steps::lambda::run(|job| sbx_steps::ingress::register(&accounts, &domain, job)).await
+    sbx_steps::lambda::serve(sbx_steps::functions::register_ingress).await
 }

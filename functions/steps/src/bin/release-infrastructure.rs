@@ -4,7 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_steps::lambda::init().await?;
-    let (store, accounts, infra) = (init.store()?, init.accounts(), init.infrastructure()?);
-    sbx_steps::lambda::run(|job| sbx_steps::infrastructure::release(&store, &accounts, &infra, job)).await
+    sbx_steps::lambda::serve(sbx_steps::functions::release_infrastructure).await
 }

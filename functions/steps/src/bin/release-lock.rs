@@ -4,7 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_steps::lambda::init().await?;
-    let locks = init.lock_table()?;
-    sbx_steps::lambda::run(|job| sbx_steps::lock::release(&locks, job)).await
+    sbx_steps::lambda::serve(sbx_steps::functions::release_lock).await
 }

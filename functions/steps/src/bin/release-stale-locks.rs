@@ -4,7 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_steps::lambda::init().await?;
-    let (store, settings) = (init.store()?, init.sweep_settings()?);
-    sbx_steps::lambda::run(|input| sbx_steps::sweep::locks::sweep(&store, &settings, input)).await
+    sbx_steps::lambda::serve(sbx_steps::functions::release_stale_locks).await
 }

@@ -6,11 +6,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let init = sbx_steps::lambda::init().await?;
-    let (store, workflows, settings) = (init.store()?, init.workflows()?, init.sweep_settings()?);
-    let accounts = init.accounts();
-    sbx_steps::lambda::run(|input| {
-        sbx_steps::sweep::deadlines::sweep(&store, &workflows, &accounts, &settings, input)
-    })
-    .await
+    sbx_steps::lambda::serve(sbx_steps::functions::run_deadlines).await
 }

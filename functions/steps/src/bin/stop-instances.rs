@@ -4,6 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let accounts = sbx_steps::lambda::init().await?.accounts();
-    sbx_steps::lambda::run(|job| sbx_steps::instances::stop(&accounts, job)).await
+    sbx_steps::lambda::serve(sbx_steps::functions::stop_instances).await
 }
