@@ -56,7 +56,7 @@ pub async fn last_active(
     let Owner::Sandbox { tenant, sandbox } = owner else {
         return Ok(None);
     };
-    let instances = crate::instances::find(&clients.ec2, owner).await?;
+    let instances = crate::instances::find(clients.ec2(), owner).await?;
     let groups = crate::ingress::target_groups(clients, tenant, sandbox).await?;
     let mut queries = Vec::new();
     for (i, vm) in instances.iter().enumerate() {

@@ -97,7 +97,7 @@ pub async fn register(clients: &AccountClients, targets: &Targets<'_>) -> Result
 /// The DNS name clients reach the load balancer `arn` at.
 async fn load_balancer_dns(clients: &AccountClients, arn: &str) -> Result<Option<String>, AwsError> {
     let output = clients
-        .elb
+        .elb()
         .describe_load_balancers()
         .load_balancer_arns(arn)
         .send()
@@ -122,7 +122,7 @@ pub async fn deregister(
         && let Some(rule) = find_rule(clients, &listener, host).await?
     {
         let result = clients
-            .elb
+            .elb()
             .delete_rule()
             .rule_arn(rule)
             .send()
@@ -134,7 +134,7 @@ pub async fn deregister(
     if let (Some(nlb), Some(group)) = (find_load_balancer(clients, NLB_NAME).await?, &amq_group) {
         for listener in listeners_to(clients, &nlb, group).await? {
             let result = clients
-                .elb
+                .elb()
                 .delete_listener()
                 .listener_arn(listener.0)
                 .send()
@@ -146,7 +146,7 @@ pub async fn deregister(
     for name in [http_group_name(tenant, sandbox), amq_group_name(tenant, sandbox)] {
         if let Some(arn) = find_target_group(clients, &name).await? {
             let result = clients
-                .elb
+                .elb()
                 .delete_target_group()
                 .target_group_arn(arn)
                 .send()
@@ -174,7 +174,7 @@ pub async fn target_groups(
 
 async fn find_target_group(clients: &AccountClients, name: &str) -> Result<Option<String>, AwsError> {
     let result = clients
-        .elb
+        .elb()
         .describe_target_groups()
         .names(name)
         .send()
@@ -206,7 +206,7 @@ async fn ensure_target_group(
                 "http"
             };
             let output = clients
-                .elb
+                .elb()
                 .create_target_group()
                 .name(name)
                 .protocol(protocol)
@@ -234,7 +234,7 @@ async fn ensure_target_group(
     };
     let target = TargetDescription::builder().id(instance).port(port).build();
     clients
-        .elb
+        .elb()
         .register_targets()
         .target_group_arn(&arn)
         .targets(target)
@@ -254,7 +254,7 @@ fn forward(group: &str) -> Action {
 
 async fn find_rule(clients: &AccountClients, listener: &str, host: &str) -> Result<Option<String>, AwsError> {
     let output = clients
-        .elb
+        .elb()
         .describe_rules()
         .listener_arn(listener)
         .send()
@@ -289,7 +289,7 @@ async fn create_rule(
             .host_header_config(HostHeaderConditionConfig::builder().values(targets.host).build())
             .build();
         let result = clients
-            .elb
+            .elb()
             .create_rule()
             .listener_arn(listener)
             .priority(priority as i32)
@@ -324,7 +324,7 @@ async fn listeners_to(
     group: &str,
 ) -> Result<Vec<(String, i32)>, AwsError> {
     let output = clients
-        .elb
+        .elb()
         .describe_listeners()
         .load_balancer_arn(nlb)
         .send()
@@ -356,7 +356,7 @@ async fn ensure_amq_listener(
     for i in 0..count {
         let port = AMQ_PORTS.start + ((start + i) % count) as i32;
         let result = clients
-            .elb
+            .elb()
             .create_listener()
             .load_balancer_arn(nlb)
             .protocol(ProtocolEnum::Tcp)

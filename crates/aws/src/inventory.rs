@@ -160,7 +160,7 @@ fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> Vec<(Option<&str>, Option<&str>
 /// target group in the account.
 pub async fn tagged_sandboxes(clients: &AccountClients) -> Result<BTreeSet<TaggedSandbox>, AwsError> {
     let mut found = BTreeSet::new();
-    let ec2 = &clients.ec2;
+    let ec2 = clients.ec2();
     let mut pages = ec2
         .describe_instances()
         .filters(tag_key(tags::SANDBOX))
@@ -209,7 +209,7 @@ pub async fn tagged_sandboxes(clients: &AccountClients) -> Result<BTreeSet<Tagge
 /// Every target group of the account, with its tags.
 async fn target_groups(clients: &AccountClients) -> Result<Vec<(String, Vec<(String, String)>)>, AwsError> {
     let mut arns = Vec::new();
-    let mut pages = clients.elb.describe_target_groups().into_paginator().send();
+    let mut pages = clients.elb().describe_target_groups().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("DescribeTargetGroups"))?;
         arns.extend(
@@ -223,7 +223,7 @@ async fn target_groups(clients: &AccountClients) -> Result<Vec<(String, Vec<(Str
     // DescribeTags takes at most 20 ARNs.
     for chunk in arns.chunks(20) {
         let described = clients
-            .elb
+            .elb()
             .describe_tags()
             .set_resource_arns(Some(chunk.to_vec()))
             .send()
@@ -245,7 +245,7 @@ async fn target_groups(clients: &AccountClients) -> Result<Vec<(String, Vec<(Str
 /// or `tagged arn:aws:ec2:...:volume/vol-1`). Empty means the account may go back to the pool.
 pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Result<Vec<Leftover>, AwsError> {
     let mut left = BTreeSet::new();
-    let ec2 = &clients.ec2;
+    let ec2 = clients.ec2();
 
     // 1. Whatever carries an sbx tag, through the Resource Groups Tagging API (volumes,
     //    snapshots, images, interfaces, ...), but for the types described in 2.
@@ -316,7 +316,7 @@ pub async fn leftovers(clients: &AccountClients, streaming: &Streaming) -> Resul
             None,
         ));
     }
-    let mut pages = clients.elb.describe_load_balancers().into_paginator().send();
+    let mut pages = clients.elb().describe_load_balancers().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("DescribeLoadBalancers"))?;
         for lb in page.load_balancers() {

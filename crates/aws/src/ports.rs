@@ -164,31 +164,31 @@ impl Activity for Provisioner {
 
 impl Vms for Provisioner {
     async fn find(&self, account: &str, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
-        instances::find(&self.open(account).await.ec2, owner).await
+        instances::find(self.open(account).await.ec2(), owner).await
     }
 
     async fn remaining(&self, account: &str, owner: &Owner) -> Result<Vec<Vm>, AwsError> {
-        instances::remaining(&self.open(account).await.ec2, owner).await
+        instances::remaining(self.open(account).await.ec2(), owner).await
     }
 
     async fn launch(&self, account: &str, launch: &Launch<'_>) -> Result<String, AwsError> {
-        instances::ensure(&self.open(account).await.ec2, launch).await
+        instances::ensure(self.open(account).await.ec2(), launch).await
     }
 
     async fn start(&self, account: &str, ids: &[String]) -> Result<(), AwsError> {
-        instances::start(&self.open(account).await.ec2, ids).await
+        instances::start(self.open(account).await.ec2(), ids).await
     }
 
     async fn stop(&self, account: &str, ids: &[String]) -> Result<(), AwsError> {
-        instances::stop(&self.open(account).await.ec2, ids).await
+        instances::stop(self.open(account).await.ec2(), ids).await
     }
 
     async fn terminate(&self, account: &str, ids: &[String]) -> Result<(), AwsError> {
-        instances::terminate(&self.open(account).await.ec2, ids).await
+        instances::terminate(self.open(account).await.ec2(), ids).await
     }
 
     async fn terminate_launched(&self, account: &str, ids: &[String]) -> Result<(), AwsError> {
-        instances::terminate_launched(&self.open(account).await.ec2, ids).await
+        instances::terminate_launched(self.open(account).await.ec2(), ids).await
     }
 }
 
@@ -198,15 +198,15 @@ impl Networks for Provisioner {
         account: &str,
         owner: &Owner,
     ) -> Result<Option<AccountNetwork>, AwsError> {
-        network::account_network(&self.open(account).await.ec2, owner).await
+        network::account_network(self.open(account).await.ec2(), owner).await
     }
 
     async fn has_vpc(&self, account: &str, owner: &Owner) -> Result<bool, AwsError> {
-        network::has_vpc(&self.open(account).await.ec2, owner).await
+        network::has_vpc(self.open(account).await.ec2(), owner).await
     }
 
     async fn ensure_account_network(&self, account: &str, owner: &Owner) -> Result<AccountNetwork, AwsError> {
-        network::ensure_account_network(&self.open(account).await.ec2, owner).await
+        network::ensure_account_network(self.open(account).await.ec2(), owner).await
     }
 
     async fn create_sandbox_network(
@@ -216,11 +216,11 @@ impl Networks for Provisioner {
         network: &AccountNetwork,
         names: (&str, &str),
     ) -> Result<SandboxNetwork, AwsError> {
-        network::create_sandbox_network(&self.open(account).await.ec2, owner, network, names).await
+        network::create_sandbox_network(self.open(account).await.ec2(), owner, network, names).await
     }
 
     async fn delete_sandbox_network(&self, account: &str, owner: &Owner) -> Result<(), AwsError> {
-        network::delete_sandbox_network(&self.open(account).await.ec2, owner).await
+        network::delete_sandbox_network(self.open(account).await.ec2(), owner).await
     }
 }
 
@@ -249,7 +249,7 @@ impl Commands for Provisioner {
         constellations: &[String],
     ) -> Result<String, AwsError> {
         commands::install(
-            &self.open(account).await.ssm,
+            self.open(account).await.ssm(),
             instance_id,
             sandbox,
             constellations,
@@ -263,7 +263,7 @@ impl Commands for Provisioner {
         command_id: &str,
         instance_id: &str,
     ) -> Result<Progress, AwsError> {
-        commands::progress(&self.open(account).await.ssm, command_id, instance_id).await
+        commands::progress(self.open(account).await.ssm(), command_id, instance_id).await
     }
 }
 

@@ -59,7 +59,7 @@ impl Account {
         let ports = Provisioner::new(config, "sbx-provisioning");
         let clients = ports.open(&id).await;
         let image = clients
-            .ec2
+            .ec2()
             .describe_images()
             .owners("amazon")
             .send()
@@ -103,20 +103,20 @@ impl Account {
 
     async fn vpcs(&self) -> usize {
         let tagged = Filter::builder().name("tag:sbx:tenant").values("acme").build();
-        let out = self.clients.ec2.describe_vpcs().filters(tagged).send().await;
+        let out = self.clients.ec2().describe_vpcs().filters(tagged).send().await;
         out.map(|o| o.vpcs().len())
             .unwrap_or_else(|e| panic!("DescribeVpcs: {e:?}"))
     }
 
     async fn subnets_of(&self, sandbox: &str) -> usize {
         let tagged = Filter::builder().name("tag:sbx:sandbox").values(sandbox).build();
-        let out = self.clients.ec2.describe_subnets().filters(tagged).send().await;
+        let out = self.clients.ec2().describe_subnets().filters(tagged).send().await;
         out.map(|o| o.subnets().len())
             .unwrap_or_else(|e| panic!("DescribeSubnets: {e:?}"))
     }
 
     async fn live_nat_gateways(&self) -> usize {
-        let out = self.clients.ec2.describe_nat_gateways().send().await;
+        let out = self.clients.ec2().describe_nat_gateways().send().await;
         let gateways = out.unwrap_or_else(|e| panic!("DescribeNatGateways: {e:?}"));
         gateways
             .nat_gateways()
@@ -126,19 +126,19 @@ impl Account {
     }
 
     async fn elastic_ips(&self) -> usize {
-        let out = self.clients.ec2.describe_addresses().send().await;
+        let out = self.clients.ec2().describe_addresses().send().await;
         out.map(|o| o.addresses().len())
             .unwrap_or_else(|e| panic!("DescribeAddresses: {e:?}"))
     }
 
     async fn load_balancers(&self) -> usize {
-        let out = self.clients.elb.describe_load_balancers().send().await;
+        let out = self.clients.elb().describe_load_balancers().send().await;
         out.map(|o| o.load_balancers().len())
             .unwrap_or_else(|e| panic!("DescribeLoadBalancers: {e:?}"))
     }
 
     async fn target_groups(&self) -> usize {
-        let out = self.clients.elb.describe_target_groups().send().await;
+        let out = self.clients.elb().describe_target_groups().send().await;
         out.map(|o| o.target_groups().len())
             .unwrap_or_else(|e| panic!("DescribeTargetGroups: {e:?}"))
     }
@@ -149,7 +149,7 @@ impl Account {
             .values("pending")
             .values("running")
             .build();
-        let out = self.clients.ec2.describe_instances().filters(alive).send().await;
+        let out = self.clients.ec2().describe_instances().filters(alive).send().await;
         let out = out.unwrap_or_else(|e| panic!("DescribeInstances: {e:?}"));
         out.reservations().iter().map(|r| r.instances().len()).sum()
     }
@@ -172,7 +172,7 @@ async fn sandbox_subnets_are_in_the_load_balancers_zones() {
     let zone_of = async |subnets: Vec<String>| -> Vec<String> {
         let found = account
             .clients
-            .ec2
+            .ec2()
             .describe_subnets()
             .set_subnet_ids(Some(subnets))
             .send()
@@ -218,12 +218,12 @@ async fn ensuring_the_network_twice_makes_one_and_deleting_a_gone_one_is_ok() {
     assert_eq!(first, again);
     assert_eq!(account.vpcs().await, 1, "ensuring twice makes one VPC");
     // The public subnets are in two distinct zones the account reports, not assumed letters.
-    let zones = sbx_aws::network::availability_zones(&account.clients.ec2)
+    let zones = sbx_aws::network::availability_zones(account.clients.ec2())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let subnets = account
         .clients
-        .ec2
+        .ec2()
         .describe_subnets()
         .set_subnet_ids(Some(first.public_subnets.clone()))
         .send()
@@ -276,7 +276,7 @@ async fn duplicates_a_repeated_create_made_are_deleted_and_one_is_used() {
     use aws_sdk_ec2::types::ResourceType;
     let account = Account::new().await;
     let (ports, id, owner) = (&account.ports, account.id.as_str(), account.account_owner());
-    let ec2 = &account.clients.ec2;
+    let ec2 = account.clients.ec2();
     let vpc = || {
         ec2.create_vpc()
             .cidr_block(sbx_aws::network::VPC_CIDR)
@@ -398,7 +398,7 @@ async fn releasing_removes_a_spare_internet_gateway_and_keeps_the_attached_one()
     // A repeat of the gateway's create that a try died before removing: tagged, unattached.
     let spare = account
         .clients
-        .ec2
+        .ec2()
         .create_internet_gateway()
         .tag_specifications(owner.ec2_spec(aws_sdk_ec2::types::ResourceType::InternetGateway, "igw"))
         .send()
@@ -418,7 +418,7 @@ async fn releasing_removes_a_spare_internet_gateway_and_keeps_the_attached_one()
     );
     let left = account
         .clients
-        .ec2
+        .ec2()
         .describe_internet_gateways()
         .send()
         .await
@@ -566,7 +566,7 @@ async fn an_install_command_is_sent_to_the_instance_and_watched() {
         .unwrap_or_else(|e| panic!("{e}"));
     let sent = account
         .clients
-        .ssm
+        .ssm()
         .list_commands()
         .command_id(&command)
         .send()
@@ -588,7 +588,7 @@ async fn an_install_command_is_sent_to_the_instance_and_watched() {
 async fn sandbox_route(account: &Account, table: &str) -> Option<String> {
     let out = account
         .clients
-        .ec2
+        .ec2()
         .describe_route_tables()
         .route_table_ids(table)
         .send()
@@ -720,7 +720,7 @@ async fn half_made_groups_and_subnets_are_completed() {
     // A crash between CreateSecurityGroup and AuthorizeSecurityGroupIngress: a group without rules.
     let group = account
         .clients
-        .ec2
+        .ec2()
         .create_security_group()
         .group_name(sbx_aws::tags::short_name("sbx", "acme", "s9"))
         .description("half-made")
@@ -742,7 +742,7 @@ async fn half_made_groups_and_subnets_are_completed() {
     assert_eq!(made.security_group_id, group, "the half-made group is used");
     let rules = account
         .clients
-        .ec2
+        .ec2()
         .describe_security_groups()
         .group_ids(&group)
         .send()
@@ -756,7 +756,7 @@ async fn half_made_groups_and_subnets_are_completed() {
     assert!(rules >= 3, "its rules were added: {rules}");
     let tables = account
         .clients
-        .ec2
+        .ec2()
         .describe_route_tables()
         .filters(
             Filter::builder()

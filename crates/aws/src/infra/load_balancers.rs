@@ -13,7 +13,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 pub async fn find_load_balancer(clients: &AccountClients, name: &str) -> Result<Option<String>, AwsError> {
     let result = clients
-        .elb
+        .elb()
         .describe_load_balancers()
         .names(name)
         .send()
@@ -44,7 +44,7 @@ pub(super) async fn ensure_load_balancer(
     };
     let role = if name == NLB_NAME { "nlb" } else { "alb" };
     let output = clients
-        .elb
+        .elb()
         .create_load_balancer()
         .name(name)
         .r#type(kind)
@@ -94,7 +94,7 @@ pub(super) async fn ensure_http_listener(clients: &AccountClients, alb_arn: &str
         .fixed_response_config(not_found)
         .build();
     let output = clients
-        .elb
+        .elb()
         .create_listener()
         .load_balancer_arn(alb_arn)
         .protocol(ProtocolEnum::Http)
@@ -117,7 +117,7 @@ pub(super) async fn ensure_http_listener(clients: &AccountClients, alb_arn: &str
 /// The ALB's HTTP listener, if the ALB has one.
 pub async fn http_listener(clients: &AccountClients, alb_arn: &str) -> Result<Option<String>, AwsError> {
     let output = clients
-        .elb
+        .elb()
         .describe_listeners()
         .load_balancer_arn(alb_arn)
         .send()
@@ -136,7 +136,7 @@ pub(super) async fn delete_load_balancer(clients: &AccountClients, name: &str) -
         return Ok(());
     };
     let result = clients
-        .elb
+        .elb()
         .delete_load_balancer()
         .load_balancer_arn(&arn)
         .send()

@@ -131,7 +131,7 @@ pub async fn converge(
     }
     delete_unwanted(&plan, streaming, &mut done).await?;
     if !want.base {
-        for gateway in crate::network::remove_spare_gateways(&clients.ec2, owner).await? {
+        for gateway in crate::network::remove_spare_gateways(clients.ec2(), owner).await? {
             done.changes.push(format!("delete spare gateway {gateway}"));
         }
     }
@@ -180,7 +180,7 @@ async fn create_missing(
         for i in 0..PROXIES {
             let role = format!("proxy-{i}");
             instances::ensure(
-                &clients.ec2,
+                clients.ec2(),
                 &Launch {
                     owner,
                     role: &role,
@@ -237,7 +237,7 @@ async fn delete_unwanted(
             .into_iter()
             .map(|vm| vm.id)
             .collect();
-        instances::terminate(&clients.ec2, &ids).await?;
+        instances::terminate(clients.ec2(), &ids).await?;
         done.changes.push("delete proxies".to_owned());
     }
     delete_nat(clients, owner, done).await
@@ -260,7 +260,7 @@ pub async fn present(
 }
 
 async fn proxies(clients: &AccountClients, owner: &Owner) -> Result<Vec<instances::Vm>, AwsError> {
-    Ok(instances::find(&clients.ec2, owner)
+    Ok(instances::find(clients.ec2(), owner)
         .await?
         .into_iter()
         .filter(|vm| vm.role.starts_with("proxy-"))

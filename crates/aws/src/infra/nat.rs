@@ -47,7 +47,7 @@ pub(super) async fn ensure_nat(
     }
     match nats.available.first() {
         Some(nat) => {
-            if crate::network::route_out(&clients.ec2, &network.sandbox_routes, nat).await? {
+            if crate::network::route_out(clients.ec2(), &network.sandbox_routes, nat).await? {
                 done.changes.push("route sandboxes through nat".to_owned());
             }
         }
@@ -111,7 +111,7 @@ pub(super) async fn nat_gateways(clients: &AccountClients, owner: &Owner) -> Res
             .build(),
     );
     let output = clients
-        .ec2
+        .ec2()
         .describe_nat_gateways()
         .set_filter(Some(filters))
         .send()
@@ -135,7 +135,7 @@ pub(super) async fn nat_gateways(clients: &AccountClients, owner: &Owner) -> Res
 
 pub(super) async fn addresses(clients: &AccountClients, owner: &Owner) -> Result<Vec<String>, AwsError> {
     let output = clients
-        .ec2
+        .ec2()
         .describe_addresses()
         .set_filters(Some(owner.filters("nat")))
         .send()
@@ -168,7 +168,7 @@ pub(super) async fn create_nat(
     let allocation = match addresses(clients, owner).await?.into_iter().next() {
         Some(id) => id,
         None => clients
-            .ec2
+            .ec2()
             .allocate_address()
             .domain(DomainType::Vpc)
             .tag_specifications(owner.ec2_spec(ResourceType::ElasticIp, "nat"))
@@ -182,7 +182,7 @@ pub(super) async fn create_nat(
     let mut purpose = "nat".to_owned();
     for _ in 0..NAT_ATTEMPTS {
         let created = clients
-            .ec2
+            .ec2()
             .create_nat_gateway()
             .subnet_id(&network.public_subnets[0])
             .allocation_id(&allocation)
@@ -233,7 +233,7 @@ pub(super) async fn create_nat(
 /// Deletes one NAT gateway; one gone already is skipped.
 async fn delete_one(clients: &AccountClients, id: &str) -> Result<(), AwsError> {
     let result = clients
-        .ec2
+        .ec2()
         .delete_nat_gateway()
         .nat_gateway_id(id)
         .send()
@@ -250,8 +250,8 @@ pub(super) async fn delete_nat(
     owner: &Owner,
     done: &mut Converged,
 ) -> Result<(), AwsError> {
-    if let Some(table) = crate::network::sandbox_route_table(&clients.ec2, owner).await?
-        && crate::network::remove_route_out(&clients.ec2, &table).await?
+    if let Some(table) = crate::network::sandbox_route_table(clients.ec2(), owner).await?
+        && crate::network::remove_route_out(clients.ec2(), &table).await?
     {
         done.changes.push("remove sandbox route".to_owned());
     }
@@ -278,7 +278,7 @@ pub(super) async fn delete_nat(
     let mut released = false;
     for id in addresses(clients, owner).await? {
         let result = clients
-            .ec2
+            .ec2()
             .release_address()
             .allocation_id(&id)
             .send()
