@@ -85,10 +85,11 @@ impl Vars {
     }
 }
 
-/// The store's settings from `vars`: the tables (`SBX_*_TABLE`) and the tenants' quota
-/// (`SBX_QUOTA`, default 10). Every function that uses the store reads them here.
+/// The store's settings from `vars`: the tables (`SBX_*_TABLE`; a function needs only those it
+/// uses) and the tenants' quota (`SBX_QUOTA`, default 10). Every function that uses the store
+/// reads them here.
 pub fn store_config(vars: &Vars) -> Result<sbx_store::StoreConfig, ConfigError> {
-    let tables = sbx_store::TableNames::from_vars(|name| vars.optional(name)).map_err(ConfigError::Missing)?;
+    let tables = sbx_store::TableNames::from_vars(|name| vars.optional(name));
     let mut config = sbx_store::StoreConfig::new(tables);
     if let Some(quota) = vars.optional("SBX_QUOTA") {
         config.quota = quota.parse().map_err(|_| ConfigError::Invalid {

@@ -45,7 +45,7 @@ impl DynamoStore {
         let found = self
             .client
             .get_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(tenant))
             .key("key", s(ASSIGNMENT_KEY))
             .consistent_read(true)
@@ -67,7 +67,7 @@ impl DynamoStore {
         next: &Account,
     ) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
-            .table_name(&self.config.tables.accounts)
+            .table_name(self.config.tables.accounts()?)
             .set_item(Some(serde_dynamo::to_item(next)?));
         let put = match current {
             None => put
@@ -100,7 +100,7 @@ impl DynamoStore {
             account_id: account_id.to_owned(),
         };
         let put = Put::builder()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .set_item(Some(serde_dynamo::to_item(&assignment)?))
             .condition_expression("attribute_not_exists(#key)")
             .expression_attribute_names("#key", "key");
@@ -109,7 +109,7 @@ impl DynamoStore {
 
     fn unassign_item(&self, tenant: &str, account_id: &str) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(tenant))
             .key("key", s(ASSIGNMENT_KEY))
             .condition_expression("attribute_not_exists(#account) OR #account = :account")
@@ -214,7 +214,7 @@ impl DynamoStore {
         let output = self
             .client
             .query()
-            .table_name(&self.config.tables.accounts)
+            .table_name(self.config.tables.accounts()?)
             .index_name(BY_STATE)
             .key_condition_expression("#state = :state")
             .expression_attribute_names("#state", "state")
@@ -290,7 +290,7 @@ impl AccountStore for DynamoStore {
         let found = self
             .client
             .get_item()
-            .table_name(&self.config.tables.accounts)
+            .table_name(self.config.tables.accounts()?)
             .key("account_id", s(account_id))
             .consistent_read(true)
             .send()
@@ -377,7 +377,7 @@ impl AccountStore for DynamoStore {
         let written = self
             .client
             .put_item()
-            .table_name(&self.config.tables.events)
+            .table_name(self.config.tables.events()?)
             .set_item(Some(item.clone()))
             .condition_expression("attribute_not_exists(#seq)")
             .expression_attribute_names("#seq", "seq")
@@ -391,7 +391,7 @@ impl AccountStore for DynamoStore {
                 let found = self
                     .client
                     .get_item()
-                    .table_name(&self.config.tables.events)
+                    .table_name(self.config.tables.events()?)
                     .key("sandbox", item["sandbox"].clone())
                     .key("seq", item["seq"].clone())
                     .consistent_read(true)

@@ -57,7 +57,7 @@ impl DynamoStore {
             let output = self
                 .client
                 .query()
-                .table_name(&self.config.tables.sandboxes)
+                .table_name(self.config.tables.sandboxes()?)
                 .index_name(BY_DEADLINE)
                 .key_condition_expression("#deadline = :due AND #at <= :upto")
                 .expression_attribute_names("#deadline", "deadline")
@@ -109,7 +109,7 @@ impl DynamoStore {
         } = *settled;
         let sandbox = &due_sandbox.sandbox;
         let mut update = Update::builder()
-            .table_name(&self.config.tables.sandboxes)
+            .table_name(self.config.tables.sandboxes()?)
             .key("tenant", s(&sandbox.tenant))
             .key("id", s(&sandbox.id))
             .condition_expression("#at = :read AND #expires = :expires")

@@ -76,6 +76,10 @@ pub enum StoreError {
     #[error("a stored item could not be read or written: {0}")]
     Malformed(String),
 
+    /// The function's environment does not name a table it uses: its deployment is wrong.
+    #[error("environment variable {variable} is not set: this function was not given that table")]
+    Unconfigured { variable: &'static str },
+
     #[error("DynamoDB {operation} failed: {}", detail(.source.as_ref()))]
     Aws {
         operation: &'static str,

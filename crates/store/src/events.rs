@@ -23,7 +23,7 @@ impl DynamoStore {
         let mut item: Item = serde_dynamo::to_item(entry)?;
         item.insert("sandbox".into(), s(partition));
         let put = Put::builder()
-            .table_name(&self.config.tables.events)
+            .table_name(self.config.tables.events()?)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(#seq)")
             .expression_attribute_names("#seq", "seq");
@@ -63,7 +63,7 @@ impl DynamoStore {
             let output = self
                 .client
                 .query()
-                .table_name(&self.config.tables.events)
+                .table_name(self.config.tables.events()?)
                 .key_condition_expression("#sandbox = :sandbox AND #seq > :after")
                 .expression_attribute_names("#sandbox", "sandbox")
                 .expression_attribute_names("#seq", "seq")

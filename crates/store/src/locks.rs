@@ -45,30 +45,30 @@ impl LockTable {
 
 impl DynamoStore {
     /// The locks table of this store.
-    pub fn locks(&self) -> LockTable {
-        LockTable {
+    pub fn locks(&self) -> Result<LockTable, StoreError> {
+        Ok(LockTable {
             client: self.client.clone(),
-            table: self.config.tables.locks.clone(),
+            table: self.config.tables.locks()?.to_owned(),
             clock: self.clock.clone(),
-        }
+        })
     }
 }
 
 impl LockStore for DynamoStore {
     async fn acquire(&self, lock: &str, owner: &str, lease: Duration) -> Result<Lease, StoreError> {
-        self.locks().acquire(lock, owner, lease).await
+        self.locks()?.acquire(lock, owner, lease).await
     }
 
     async fn release(&self, lock: &str, owner: &str) -> Result<(), StoreError> {
-        self.locks().release(lock, owner).await
+        self.locks()?.release(lock, owner).await
     }
 
     async fn holder(&self, lock: &str) -> Result<Option<Lease>, StoreError> {
-        self.locks().holder(lock).await
+        self.locks()?.holder(lock).await
     }
 
     async fn remove_expired(&self, lease: &Lease) -> Result<bool, StoreError> {
-        self.locks().remove_expired(lease).await
+        self.locks()?.remove_expired(lease).await
     }
 }
 

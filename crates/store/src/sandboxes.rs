@@ -55,7 +55,7 @@ impl DynamoStore {
             );
             crate::spend::meter_attributes(&mut record, &change.record);
             let put = Put::builder()
-                .table_name(&self.config.tables.sandboxes)
+                .table_name(self.config.tables.sandboxes()?)
                 .set_item(Some(record))
                 .condition_expression("attribute_not_exists(#id)")
                 .expression_attribute_names("#id", "id");
@@ -64,7 +64,7 @@ impl DynamoStore {
         let mut set = Vec::new();
         let mut remove = Vec::new();
         let mut update = Update::builder()
-            .table_name(&self.config.tables.sandboxes)
+            .table_name(self.config.tables.sandboxes()?)
             .key("tenant", s(&change.record.tenant))
             .key("id", s(&change.record.id));
         for (i, attribute) in STATE_ATTRIBUTES.iter().enumerate() {
@@ -98,7 +98,7 @@ impl DynamoStore {
         let found = self
             .client
             .get_item()
-            .table_name(&self.config.tables.sandboxes)
+            .table_name(self.config.tables.sandboxes()?)
             .key("tenant", s(tenant))
             .key("id", s(id))
             .consistent_read(true)
@@ -134,7 +134,7 @@ impl DynamoStore {
             let mut request = self
                 .client
                 .query()
-                .table_name(&self.config.tables.sandboxes)
+                .table_name(self.config.tables.sandboxes()?)
                 .key_condition_expression("#tenant = :tenant")
                 .expression_attribute_names("#tenant", "tenant")
                 .expression_attribute_values(":tenant", s(tenant))
@@ -178,7 +178,7 @@ impl DynamoStore {
         let result = self
             .client
             .update_item()
-            .table_name(&self.config.tables.sandboxes)
+            .table_name(self.config.tables.sandboxes()?)
             .key("tenant", s(tenant))
             .key("id", s(id))
             .update_expression("SET #account = :account")
@@ -215,7 +215,7 @@ impl DynamoStore {
         let result = self
             .client
             .update_item()
-            .table_name(&self.config.tables.sandboxes)
+            .table_name(self.config.tables.sandboxes()?)
             .key("tenant", s(tenant))
             .key("id", s(id))
             .update_expression("SET #execution = :execution")
@@ -248,7 +248,7 @@ impl DynamoStore {
         let result = self
             .client
             .update_item()
-            .table_name(&self.config.tables.sandboxes)
+            .table_name(self.config.tables.sandboxes()?)
             .key("tenant", s(tenant))
             .key("id", s(id))
             .update_expression(
@@ -308,7 +308,7 @@ impl DynamoStore {
         let mut update = self
             .client
             .update_item()
-            .table_name(&self.config.tables.sandboxes)
+            .table_name(self.config.tables.sandboxes()?)
             .key("tenant", s(tenant))
             .key("id", s(id))
             .condition_expression("attribute_exists(#id) AND NOT (#state IN (:deleting, :deleted))")
@@ -361,7 +361,7 @@ impl DynamoStore {
             let mut request = self
                 .client
                 .query()
-                .table_name(&self.config.tables.sandboxes)
+                .table_name(self.config.tables.sandboxes()?)
                 .index_name(index)
                 .expression_attribute_names("#key", key.0)
                 .expression_attribute_values(":key", s(key.1))

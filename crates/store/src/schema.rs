@@ -35,6 +35,22 @@ pub const BY_METER: &str = "by-meter";
 /// partition `state`, sort `account_id`.
 pub const BY_STATE: &str = "by-state";
 
+/// The variables a deployed function finds the tables' names in.
+const SANDBOXES_VAR: &str = "SBX_SANDBOXES_TABLE";
+const EVENTS_VAR: &str = "SBX_EVENTS_TABLE";
+const TENANTS_VAR: &str = "SBX_TENANTS_TABLE";
+const LOCKS_VAR: &str = "SBX_LOCKS_TABLE";
+const ACCOUNTS_VAR: &str = "SBX_ACCOUNTS_TABLE";
+
+/// `name`, unless it is empty: the function was not given that table (`variable`).
+fn given<'a>(name: &'a str, variable: &'static str) -> Result<&'a str, StoreError> {
+    if name.is_empty() {
+        Err(StoreError::Unconfigured { variable })
+    } else {
+        Ok(name)
+    }
+}
+
 /// The physical names of the tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
@@ -58,16 +74,38 @@ impl TableNames {
     }
 
     /// The names a deployed function gets from its environment (`SBX_SANDBOXES_TABLE`, ...),
-    /// read by `var`; the error is the first one missing.
-    pub fn from_vars(var: impl Fn(&'static str) -> Option<String>) -> Result<Self, &'static str> {
-        let var = |name: &'static str| var(name).ok_or(name);
-        Ok(Self {
-            sandboxes: var("SBX_SANDBOXES_TABLE")?,
-            events: var("SBX_EVENTS_TABLE")?,
-            tenants: var("SBX_TENANTS_TABLE")?,
-            locks: var("SBX_LOCKS_TABLE")?,
-            accounts: var("SBX_ACCOUNTS_TABLE")?,
-        })
+    /// read by `var`. A table the environment does not name is left empty: a function needs
+    /// only the tables it uses, and the store refuses to use one it was not given, naming its
+    /// variable ([`StoreError::Unconfigured`]).
+    pub fn from_vars(var: impl Fn(&'static str) -> Option<String>) -> Self {
+        let var = |name: &'static str| var(name).unwrap_or_default();
+        Self {
+            sandboxes: var(SANDBOXES_VAR),
+            events: var(EVENTS_VAR),
+            tenants: var(TENANTS_VAR),
+            locks: var(LOCKS_VAR),
+            accounts: var(ACCOUNTS_VAR),
+        }
+    }
+
+    pub fn sandboxes(&self) -> Result<&str, StoreError> {
+        given(&self.sandboxes, SANDBOXES_VAR)
+    }
+
+    pub fn events(&self) -> Result<&str, StoreError> {
+        given(&self.events, EVENTS_VAR)
+    }
+
+    pub fn tenants(&self) -> Result<&str, StoreError> {
+        given(&self.tenants, TENANTS_VAR)
+    }
+
+    pub fn locks(&self) -> Result<&str, StoreError> {
+        given(&self.locks, LOCKS_VAR)
+    }
+
+    pub fn accounts(&self) -> Result<&str, StoreError> {
+        given(&self.accounts, ACCOUNTS_VAR)
     }
 
     fn for_logical_id(&self, logical_id: &str) -> Option<&str> {
@@ -302,6 +340,20 @@ mod tests {
 
     fn defs() -> BTreeMap<String, TableDef> {
         table_defs().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A function needs only the tables it uses: one its environment does not name is refused
+    /// when used, naming the variable.
+    #[test]
+    fn a_table_the_environment_does_not_name_is_refused_by_its_variable() {
+        let tables = TableNames::from_vars(|name| (name != "SBX_LOCKS_TABLE").then(|| format!("t-{name}")));
+        assert_eq!(tables.sandboxes().ok(), Some("t-SBX_SANDBOXES_TABLE"));
+        assert!(matches!(
+            tables.locks(),
+            Err(StoreError::Unconfigured {
+                variable: "SBX_LOCKS_TABLE"
+            })
+        ));
     }
 
     /// The attribute names the store writes are the keys the template declares.

@@ -76,7 +76,7 @@ struct SpendItem {
 impl DynamoStore {
     fn add_spend(&self, tenant: &str, key: String, micros: Micros) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(tenant))
             .key("key", s(key))
             .update_expression("ADD #micros :micros")
@@ -106,7 +106,7 @@ impl SpendStore for DynamoStore {
             let output = self
                 .client
                 .query()
-                .table_name(&self.config.tables.sandboxes)
+                .table_name(self.config.tables.sandboxes()?)
                 .index_name(BY_METER)
                 .key_condition_expression("#meter = :open")
                 .expression_attribute_names("#meter", "meter")
@@ -159,7 +159,7 @@ impl SpendStore for DynamoStore {
             expression.push_str(" REMOVE #meter");
         }
         let update = Update::builder()
-            .table_name(&self.config.tables.sandboxes)
+            .table_name(self.config.tables.sandboxes()?)
             .key("tenant", s(&sandbox.tenant))
             .key("id", s(&sandbox.id))
             .update_expression(expression)
@@ -231,7 +231,7 @@ impl SpendStore for DynamoStore {
         item.insert("tenant".into(), s(tenant));
         item.insert("key".into(), s(BUDGET_KEY));
         let put = Put::builder()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .set_item(Some(item));
         let transaction = Transaction::default()
             .with(
@@ -275,7 +275,7 @@ impl SpendStore for DynamoStore {
         events: &[BudgetEvent],
     ) -> Result<bool, StoreError> {
         let mut update = Update::builder()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(&spend.tenant))
             .key("key", s(month_key(&spend.month)))
             .update_expression("SET #warned = :warned")
@@ -334,7 +334,7 @@ impl DriftStore for DynamoStore {
             let output = self
                 .client
                 .query()
-                .table_name(&self.config.tables.tenants)
+                .table_name(self.config.tables.tenants()?)
                 .key_condition_expression("#tenant = :tenant AND #key BETWEEN :first AND :last")
                 .expression_attribute_names("#tenant", "tenant")
                 .expression_attribute_names("#key", "key")
@@ -360,7 +360,7 @@ impl DriftStore for DynamoStore {
         let result = self
             .client
             .update_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(DRIFT_CHECK.0))
             .key("key", s(DRIFT_CHECK.1))
             .update_expression("SET #day = :day")
@@ -376,7 +376,7 @@ impl DriftStore for DynamoStore {
         let result = self
             .client
             .update_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(DRIFT_CHECK.0))
             .key("key", s(DRIFT_CHECK.1))
             .update_expression("REMOVE #day")

@@ -33,7 +33,7 @@ impl DynamoStore {
     /// Counts one more live sandbox for `tenant`, refused at the quota.
     pub(crate) fn count_in(&self, tenant: &str) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(tenant))
             .key("key", s(QUOTA_KEY))
             .update_expression("SET #live = if_not_exists(#live, :zero) + :one")
@@ -50,7 +50,7 @@ impl DynamoStore {
     /// Counts one live sandbox less for `tenant`.
     pub(crate) fn count_out(&self, tenant: &str) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(tenant))
             .key("key", s(QUOTA_KEY))
             .update_expression("ADD #live :minus_one")
@@ -76,7 +76,7 @@ impl DynamoStore {
             ttl: (now + self.config.idempotency_window).timestamp(),
         };
         let put = Put::builder()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .set_item(Some(serde_dynamo::to_item(&item)?))
             .condition_expression("attribute_not_exists(#key) OR #ttl < :now")
             .expression_attribute_names("#key", "key")
@@ -90,7 +90,7 @@ impl DynamoStore {
         let found = self
             .client
             .get_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(&new.tenant))
             .key("key", s(idempotency_key(key)))
             .consistent_read(true)
@@ -116,7 +116,7 @@ impl DynamoStore {
         let found = self
             .client
             .get_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(tenant))
             .key("key", s(QUOTA_KEY))
             .consistent_read(true)

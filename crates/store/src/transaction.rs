@@ -108,7 +108,7 @@ impl DynamoStore {
         let found = self
             .client
             .get_item()
-            .table_name(&self.config.tables.sandboxes)
+            .table_name(self.config.tables.sandboxes()?)
             .key("tenant", s(tenant))
             .key("id", s(id))
             .projection_expression("#token")

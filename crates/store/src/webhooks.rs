@@ -40,7 +40,7 @@ impl DynamoStore {
         let output = self
             .client
             .query()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key_condition_expression("#tenant = :tenant AND begins_with(#key, :prefix)")
             .expression_attribute_names("#tenant", "tenant")
             .expression_attribute_names("#key", "key")
@@ -67,7 +67,7 @@ impl DynamoStore {
         item.insert("key".into(), s(key));
         self.client
             .put_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .set_item(Some(item))
             .send()
             .await
@@ -79,7 +79,7 @@ impl DynamoStore {
         let output = self
             .client
             .get_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(tenant))
             .key("key", s(key))
             .consistent_read(true)
@@ -94,7 +94,7 @@ impl DynamoStore {
         let result = self
             .client
             .put_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(#key)")
             .expression_attribute_names("#key", "key")
@@ -147,7 +147,7 @@ impl WebhookStore for DynamoStore {
         let removed = self
             .client
             .delete_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(tenant))
             .key("key", s(endpoint_key(id)))
             .return_values(ReturnValue::AllOld)
@@ -168,7 +168,7 @@ impl WebhookStore for DynamoStore {
         let result = self
             .client
             .update_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(&current.tenant))
             .key("key", s(endpoint_key(&current.id)))
             .update_expression("SET #secrets = :secrets, #version = :next")
@@ -221,7 +221,7 @@ impl WebhookStore for DynamoStore {
         let output = self
             .client
             .query()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key_condition_expression("#tenant = :tenant AND #key BETWEEN :low AND :high")
             .expression_attribute_names("#tenant", "tenant")
             .expression_attribute_names("#key", "key")
@@ -275,7 +275,7 @@ impl WebhookStore for DynamoStore {
         let result = self
             .client
             .put_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .set_item(Some(item))
             .condition_expression(
                 "#status = :status AND #attempts = :attempts AND #redeliveries = :redeliveries",
@@ -331,7 +331,7 @@ impl WebhookStore for DynamoStore {
         let result = self
             .client
             .update_item()
-            .table_name(&self.config.tables.tenants)
+            .table_name(self.config.tables.tenants()?)
             .key("tenant", s(tenant))
             .key("key", s(delivery_key(endpoint, stream, order)))
             .update_expression(

@@ -70,7 +70,7 @@ impl Settings {
             [Some(a), Some(b), Some(c), Some(d)] => Some([a, b, c, d]),
             _ => None,
         };
-        let tables = TableNames::from_vars(var).ok();
+        let tables = Some(TableNames::from_vars(var));
         Ok(Self {
             user_pool_id: var("SBX_USER_POOL_ID"),
             client_id: var("SBX_USER_POOL_CLIENT_ID"),

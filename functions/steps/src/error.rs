@@ -124,7 +124,9 @@ impl From<StoreError> for StepError {
             StoreError::PoolExhausted => StepError::PoolExhausted(message),
             StoreError::Contended { .. } => StepError::Transient(message),
             StoreError::Aws { transient: true, .. } => StepError::Transient(message),
-            StoreError::Aws { .. } | StoreError::Malformed(_) => StepError::Failed(message),
+            StoreError::Aws { .. } | StoreError::Malformed(_) | StoreError::Unconfigured { .. } => {
+                StepError::Failed(message)
+            }
         }
     }
 }

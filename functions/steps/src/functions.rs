@@ -238,9 +238,9 @@ mod tests {
         let init = Init::from_vars(Vars::from_fn(|name| (name == "AWS_REGION").then(|| "us-east-1".to_owned())))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let out = invoke(&init, "begin-operation", serde_json::json!({})).await;
+        let out = invoke(&init, "launch-instances", serde_json::json!({})).await;
         assert!(
-            matches!(&out, Err(StepError::Failed(message)) if message.contains("SBX_SANDBOXES_TABLE")),
+            matches!(&out, Err(StepError::Failed(message)) if message.contains("SBX_ACP_IMAGE_ID")),
             "{out:?}"
         );
     }
