@@ -20,7 +20,7 @@
 pub mod account;
 pub mod activity;
 pub mod commands;
-pub mod costs;
+pub mod billing;
 pub mod error;
 pub mod images;
 pub mod infra;

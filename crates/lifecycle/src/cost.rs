@@ -75,7 +75,7 @@ pub struct PriceTable {
 pub const PINNED_PRICES: &str = include_str!("../../../infra/prices.json");
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CostError {
+pub enum PriceError {
     /// A price the estimate needs is not in the table: an estimate without it would say zero.
     #[error("no price for {0} in the price table")]
     NoPrice(String),
@@ -122,19 +122,19 @@ pub struct Pricing {
 }
 
 impl Pricing {
-    pub fn new(prices: PriceTable, infra: &SharedInfra) -> Result<Self, CostError> {
+    pub fn new(prices: PriceTable, infra: &SharedInfra) -> Result<Self, PriceError> {
         let shared = prices.shared(infra)?;
         Ok(Self { prices, shared })
     }
 
     /// The pinned table's pricing.
-    pub fn pinned(infra: &SharedInfra) -> Result<Self, CostError> {
+    pub fn pinned(infra: &SharedInfra) -> Result<Self, PriceError> {
         Self::new(PriceTable::pinned()?, infra)
     }
 
     /// The pinned prices for the shared infrastructure a deployment's environment names
     /// ([`SharedInfra::from_vars`]): how every function that prices anything loads them.
-    pub fn deployed(var: impl Fn(&str) -> Option<String>) -> Result<Self, CostError> {
+    pub fn deployed(var: impl Fn(&str) -> Option<String>) -> Result<Self, PriceError> {
         Self::pinned(&SharedInfra::from_vars(var))
     }
 }
@@ -161,19 +161,19 @@ pub struct SharedRates {
 
 impl PriceTable {
     /// The pinned table.
-    pub fn pinned() -> Result<Self, CostError> {
-        serde_json::from_str(PINNED_PRICES).map_err(|e| CostError::Table(e.to_string()))
+    pub fn pinned() -> Result<Self, PriceError> {
+        serde_json::from_str(PINNED_PRICES).map_err(|e| PriceError::Table(e.to_string()))
     }
 
-    fn instance(&self, instance_type: &str) -> Result<f64, CostError> {
+    fn instance(&self, instance_type: &str) -> Result<f64, PriceError> {
         self.instance_usd_per_hour
             .get(instance_type)
             .copied()
-            .ok_or_else(|| CostError::NoPrice(format!("instance type {instance_type}")))
+            .ok_or_else(|| PriceError::NoPrice(format!("instance type {instance_type}")))
     }
 
     /// A sandbox's own rates.
-    pub fn own(&self, options: &SandboxOptions) -> Result<OwnRates, CostError> {
+    pub fn own(&self, options: &SandboxOptions) -> Result<OwnRates, PriceError> {
         let mut running = 0.0;
         let mut gb = 0;
         for role in ROLES {
@@ -187,14 +187,14 @@ impl PriceTable {
     }
 
     /// An account's shared rates.
-    pub fn shared(&self, infra: &SharedInfra) -> Result<SharedRates, CostError> {
+    pub fn shared(&self, infra: &SharedInfra) -> Result<SharedRates, PriceError> {
         let proxies = f64::from(infra.proxies) * self.instance(&infra.proxy_instance_type)?;
         let fleet = self
             .streaming_instance_usd_per_hour
             .get(&infra.fleet_instance_type)
             .copied()
             .ok_or_else(|| {
-                CostError::NoPrice(format!("streaming instance type {}", infra.fleet_instance_type))
+                PriceError::NoPrice(format!("streaming instance type {}", infra.fleet_instance_type))
             })?;
         Ok(SharedRates {
             base: micros(
@@ -340,7 +340,7 @@ pub fn accrue(
     shared: &SharedRates,
     sandboxes: &[Metered<'_>],
     to: DateTime<Utc>,
-) -> Result<Vec<Accrued>, CostError> {
+) -> Result<Vec<Accrued>, PriceError> {
     let own = sandboxes
         .iter()
         .map(|s| prices.own(s.options))
@@ -468,7 +468,7 @@ pub fn month_forecast(
     shared: &SharedRates,
     sandboxes: &[Planned<'_>],
     now: DateTime<Utc>,
-) -> Result<Micros, CostError> {
+) -> Result<Micros, PriceError> {
     let end = month_end(now);
     let hours_until = |at: DateTime<Utc>| (at.min(end) - now).num_milliseconds().max(0) as u128;
     let mut total: u128 = 0;
@@ -633,12 +633,12 @@ mod tests {
             changes: vec![],
         };
         let out = accrue(&table, &shared(), &[sandbox], at("2026-12-01T01:00:00Z"));
-        assert_eq!(out, Err(CostError::NoPrice("instance type m5.large".into())));
+        assert_eq!(out, Err(PriceError::NoPrice("instance type m5.large".into())));
         let shared = table.shared(&SharedInfra {
             fleet_instance_type: "stream.unknown".into(),
             ..SharedInfra::default()
         });
-        assert!(matches!(shared, Err(CostError::NoPrice(_))), "{shared:?}");
+        assert!(matches!(shared, Err(PriceError::NoPrice(_))), "{shared:?}");
     }
 
     #[test]

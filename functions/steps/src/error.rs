@@ -95,8 +95,8 @@ impl From<sbx_bootstrap::ConfigError> for StepError {
 }
 
 /// A price the estimate needs is missing: the deployment's table must be completed.
-impl From<sbx_lifecycle::cost::CostError> for StepError {
-    fn from(err: sbx_lifecycle::cost::CostError) -> Self {
+impl From<sbx_lifecycle::cost::PriceError> for StepError {
+    fn from(err: sbx_lifecycle::cost::PriceError) -> Self {
         StepError::Failed(err.to_string())
     }
 }

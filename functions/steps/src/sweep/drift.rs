@@ -8,7 +8,7 @@ use super::SweepInput;
 use crate::config::SweepSettings;
 use crate::error::StepError;
 use chrono::{Datelike, Duration, Utc};
-use sbx_aws::costs::{CostReport, UNTAGGED};
+use sbx_aws::billing::{Billing, UNTAGGED};
 use sbx_lifecycle::cost::{self, Usd};
 use sbx_store::{Drift, DriftStore, SpendStore};
 use serde::Serialize;
@@ -28,7 +28,7 @@ pub struct DriftReport {
 
 pub async fn check(
     store: &(impl DriftStore + SpendStore),
-    report_source: Option<&impl CostReport>,
+    report_source: Option<&impl Billing>,
     settings: &SweepSettings,
     input: SweepInput,
 ) -> Result<DriftReport, StepError> {
@@ -119,7 +119,7 @@ mod tests {
         asked: Mutex<Vec<(chrono::NaiveDate, chrono::NaiveDate)>>,
     }
 
-    impl CostReport for Report {
+    impl Billing for Report {
         async fn by_tenant(
             &self,
             first: chrono::NaiveDate,
@@ -180,7 +180,7 @@ mod tests {
 
     struct Failing;
 
-    impl CostReport for Failing {
+    impl Billing for Failing {
         async fn by_tenant(
             &self,
             _: chrono::NaiveDate,

@@ -1,6 +1,7 @@
-//! What Cost Explorer says each tenant's resources cost, by the `sbx:tenant` cost-allocation tag
-//! (activated in the payer account's Billing console; Cost Explorer's data lags about a day).
-//! The daily drift check compares it with sbx's own estimates. GetCostAndUsage costs $0.01 a
+//! What AWS billed each tenant (its *billed spend*, in the words of `docs/spend.md`): Cost
+//! Explorer's figures by the `sbx:tenant` cost-allocation tag (activated in the payer account's
+//! Billing console; Cost Explorer's data lags about a day). The daily drift check compares it
+//! with the spend sbx metered. GetCostAndUsage costs $0.01 a
 //! request: it is asked once a day, for the month so far, one page at a time.
 
 use crate::error::AwsError;
@@ -19,10 +20,10 @@ const METRIC: &str = "UnblendedCost";
 /// The key of the costs that carry no `sbx:tenant` tag.
 pub const UNTAGGED: &str = "";
 
-/// Costs per tenant, as a billing report has them.
-pub trait CostReport: Send + Sync {
-    /// Each tenant's cost from `first` to `end` (exclusive), in dollars; untagged costs under
-    /// [`UNTAGGED`].
+/// Billed spend per tenant, as a billing report (Cost Explorer) has it.
+pub trait Billing: Send + Sync {
+    /// Each tenant's billed spend from `first` to `end` (exclusive), in dollars; what carries no
+    /// tenant tag under [`UNTAGGED`].
     fn by_tenant(
         &self,
         first: NaiveDate,
@@ -30,7 +31,7 @@ pub trait CostReport: Send + Sync {
     ) -> impl Future<Output = Result<BTreeMap<String, f64>, AwsError>> + Send;
 }
 
-impl CostReport for aws_sdk_costexplorer::Client {
+impl Billing for aws_sdk_costexplorer::Client {
     async fn by_tenant(&self, first: NaiveDate, end: NaiveDate) -> Result<BTreeMap<String, f64>, AwsError> {
         let period = DateInterval::builder()
             .start(first.format("%Y-%m-%d").to_string())
