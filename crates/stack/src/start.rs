@@ -291,7 +291,7 @@ impl Lambdas<'_> {
     /// The step `function`, built as its Lambda builds itself.
     fn steps(&self, function: &str) -> Arc<sbx_steps::Init> {
         let (config, sfn_config) = self.configs.of(function);
-        let init = sbx_steps::Init::local(config.clone(), sfn_config.clone(), self.vars())
+        let init = sbx_steps::Init::new(config.clone(), sfn_config.clone(), self.vars())
             .with_streaming(Streaming::StandIn(self.stand_in.clone()))
             // The engine keeps its executions in memory: none started before now exists.
             .with_sweep(sbx_steps::SweepSettings {
@@ -305,7 +305,7 @@ impl Lambdas<'_> {
     /// machine (the tests' own) are allowed.
     fn notify(&self, function: &str) -> Arc<sbx_notify::Init> {
         let (config, sfn_config) = self.configs.of(function);
-        Arc::new(sbx_notify::Init::local(config.clone(), sfn_config.clone(), self.vars()).allowing_loopback())
+        Arc::new(sbx_notify::Init::new(config.clone(), sfn_config.clone(), self.vars()).allowing_loopback())
     }
 }
 

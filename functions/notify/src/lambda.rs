@@ -2,7 +2,7 @@
 //! environment) builds each thing on first use and keeps it, so a function builds only what it
 //! uses, once per process. Deployed, [`init`] reads the process environment; the local stack
 //! builds an `Init` per function from its credentials and the environment the template gives
-//! it ([`Init::local`]). The functions themselves are in [`crate::functions`].
+//! it ([`Init::new`]). The functions themselves are in [`crate::functions`].
 
 use crate::error::NotifyError;
 use crate::settings::Settings;
@@ -30,13 +30,13 @@ pub struct Init {
 /// `sbx_bootstrap`).
 pub async fn init() -> Result<Init, ConfigError> {
     let (config, vars) = sbx_bootstrap::init().await?;
-    Ok(Init::local(config.clone(), config, vars))
+    Ok(Init::new(config.clone(), config, vars))
 }
 
 impl Init {
     /// A function calling AWS with `config` and the deliveries' state machine with `engine`,
     /// configured by `vars`. Receivers on loopback are refused.
-    pub fn local(config: SdkConfig, engine: SdkConfig, vars: Vars) -> Self {
+    pub fn new(config: SdkConfig, engine: SdkConfig, vars: Vars) -> Self {
         Self {
             config,
             engine,

@@ -13,7 +13,7 @@
 //! ```
 //!
 //! The local stack builds an `Init` per function from that function's credentials and the
-//! environment the template gives it ([`Init::local`]), and calls the same functions by name
+//! environment the template gives it ([`Init::new`]), and calls the same functions by name
 //! ([`crate::functions::invoke`]).
 //!
 //! Nothing at init reaches the network (see `sbx_bootstrap`).
@@ -81,19 +81,19 @@ fn cached<T>(cell: &OnceLock<T>, build: impl FnOnce() -> Result<T, ConfigError>)
 /// `sbx_bootstrap`).
 pub async fn init() -> Result<Init, ConfigError> {
     let (config, vars) = sbx_bootstrap::init().await?;
-    Ok(Init::local(config.clone(), config, vars))
+    Ok(Init::new(config.clone(), config, vars))
 }
 
 impl Init {
     /// What a function with the variables `vars` starts from (without setting up logging).
     pub async fn from_vars(vars: Vars) -> Result<Self, ConfigError> {
         let config = sbx_bootstrap::sdk_config(&vars).await?;
-        Ok(Self::local(config.clone(), config, vars))
+        Ok(Self::new(config.clone(), config, vars))
     }
 
     /// A function calling AWS with `config` and the state machines with `engine`, configured by
     /// `vars`.
-    pub fn local(config: SdkConfig, engine: SdkConfig, vars: Vars) -> Self {
+    pub fn new(config: SdkConfig, engine: SdkConfig, vars: Vars) -> Self {
         Self {
             config,
             engine,
