@@ -68,7 +68,8 @@ async fn ended(stack: &LocalStack, machine: &str, name: &str) -> String {
 }
 
 async fn record(stack: &LocalStack, tenant: &str, id: &str) -> sbx_lifecycle::Sandbox {
-    stack.store
+    stack
+        .store
         .get(tenant, id)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -87,14 +88,12 @@ async fn delete(stack: &LocalStack, tenant: &str, id: &str) {
 }
 
 async fn account_state(stack: &LocalStack, id: &str) -> sbx_store::Account {
-    stack.store
-        .account(id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    stack.store.account(id).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn trail(stack: &LocalStack, id: &str) -> Vec<String> {
-    let events = stack.store
+    let events = stack
+        .store
         .account_events(id, 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -186,7 +185,8 @@ async fn an_expired_sandbox_is_deleted_by_a_sweep_and_its_resources_are_gone() {
     let stack = stack(2, settings()).await;
     let account = create(&stack, "acme", "old").await;
     create(&stack, "acme", "young").await;
-    stack.store
+    stack
+        .store
         .extend("acme", "young", Utc::now() + Span::hours(48))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -244,13 +244,15 @@ async fn a_create_stopped_midway_is_failed_by_one_sweep_and_can_then_be_deleted(
         .unwrap_or_else(|e| panic!("{e:?}"));
     let deadline = Instant::now() + Duration::from_secs(60);
     let account = loop {
-        let held = match stack.store
+        let held = match stack
+            .store
             .get("acme", "s1")
             .await
             .ok()
             .and_then(|r| r.account_id)
         {
-            Some(account) => stack.store
+            Some(account) => stack
+                .store
                 .holder(&format!("account:{account}"))
                 .await
                 .ok()
@@ -301,7 +303,8 @@ async fn a_create_stopped_midway_is_failed_by_one_sweep_and_can_then_be_deleted(
     assert_eq!(failure.error, "Sbx.Reconciled");
     assert!(failure.cause.contains("ABORTED"), "{}", failure.cause);
     assert!(
-        stack.store
+        stack
+            .store
             .holder(&format!("account:{account}"))
             .await
             .ok()
@@ -382,7 +385,8 @@ async fn an_operation_whose_execution_never_started_is_started_by_the_sweep() {
     )
     .await;
     let account = create(&stack, "acme", "s1").await;
-    let stopping = stack.store
+    let stopping = stack
+        .store
         .begin("acme", "s1", sbx_lifecycle::Operation::Stop)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -538,12 +542,7 @@ async fn an_account_holding_what_was_left_behind_is_quarantined_with_a_reason_na
     assert!(reason.contains(&volume), "{reason}");
     assert_eq!(unit_of(&stack, &account.id).await, "Quarantine");
     assert!(
-        stack.store
-            .tenant_account("acme")
-            .await
-            .ok()
-            .flatten()
-            .is_none(),
+        stack.store.tenant_account("acme").await.ok().flatten().is_none(),
         "the tenant is free to get another account"
     );
     let other = create(&stack, "acme", "s2").await;
@@ -630,7 +629,8 @@ async fn two_sweeps_at_once_act_on_each_item_once() {
         assert_eq!(ended(&stack, "gc", name).await, "SUCCEEDED");
     }
     for id in ["a", "b", "c"] {
-        let events = stack.store
+        let events = stack
+            .store
             .events("acme", id, 0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

@@ -56,7 +56,8 @@ fn assert_names(cause: &str, parts: &[&str]) {
 
 /// The record of `s1` for `acme`.
 async fn record(stack: &LocalStack) -> sbx_lifecycle::Sandbox {
-    stack.store
+    stack
+        .store
         .get("acme", "s1")
         .await
         .unwrap_or_else(|e| panic!("{e}"))

@@ -13,7 +13,8 @@ fn ids(tenant: &str, sandbox: &str) -> Value {
 }
 
 async fn state(stack: &LocalStack, tenant: &str, sandbox: &str) -> State {
-    stack.store
+    stack
+        .store
         .get(tenant, sandbox)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -21,7 +22,8 @@ async fn state(stack: &LocalStack, tenant: &str, sandbox: &str) -> State {
 }
 
 async fn account_of(stack: &LocalStack, tenant: &str, sandbox: &str) -> String {
-    let record = stack.store
+    let record = stack
+        .store
         .get(tenant, sandbox)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -54,7 +56,8 @@ async fn create_stop_start_delete_one_sandbox() {
         route.starts_with("nat-") && route.ends_with("=available"),
         "the sandbox subnet routes out through an available NAT gateway: {route:?}"
     );
-    let record = stack.store
+    let record = stack
+        .store
         .get("acme", "s1")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -149,7 +152,8 @@ async fn create_stop_start_delete_one_sandbox() {
         "the tenant's last sandbox is gone"
     );
 
-    let trail: Vec<(String, String)> = stack.store
+    let trail: Vec<(String, String)> = stack
+        .store
         .events("acme", "s1", 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -288,7 +292,8 @@ async fn a_permanent_failure_mid_create_leaves_nothing_behind() {
     assert_eq!(ended.status, "FAILED");
     assert_eq!(ended.error.as_deref(), Some("Sbx.InstallFailed"));
 
-    let record = stack.store
+    let record = stack
+        .store
         .get("acme", "broken")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -340,7 +345,8 @@ async fn a_missing_image_fails_the_create_with_its_name() {
     .await;
     assert_eq!(ended.status, "FAILED");
     assert_eq!(ended.error.as_deref(), Some("Sbx.ImageNotFound"));
-    let record = stack.store
+    let record = stack
+        .store
         .get("acme", "noimage")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -352,7 +358,8 @@ async fn a_missing_image_fails_the_create_with_its_name() {
         "the cause names the image"
     );
     // The account was allocated before the share failed; nothing was created in it.
-    let allocated = stack.store
+    let allocated = stack
+        .store
         .tenant_account("acme")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -455,7 +462,8 @@ async fn ten_sandboxes_in_one_account_run_their_lifecycles_concurrently() {
     assert!(account.live_instance_tags().await.is_empty());
 
     // No two infrastructure changes of the account overlapped in time.
-    let mut journal = stack.store
+    let mut journal = stack
+        .store
         .infra_changes(&account.id)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -514,12 +522,14 @@ async fn the_sample_events_run_a_whole_lifecycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn releasing_in_an_account_without_a_network_creates_nothing() {
     let stack = stack(1).await;
-    let account = stack.store
+    let account = stack
+        .store
         .allocate("acme")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let lock = format!("account:{}", account.account_id);
-    let held = stack.store
+    let held = stack
+        .store
         .acquire(&lock, "exec-1", std::time::Duration::from_secs(60))
         .await;
     assert!(held.is_ok(), "{held:?}");
@@ -657,7 +667,8 @@ async fn a_failure_right_after_the_launch_terminates_what_the_launch_returned() 
     let create = json!({"tenant": "acme", "sandbox_id": "young", "name": "Young"});
     let ended = run(&stack, "create", "young-create", &create).await;
     assert_eq!(ended.status, "FAILED", "{ended:?}");
-    let record = stack.store
+    let record = stack
+        .store
         .get("acme", "young")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -692,7 +703,8 @@ async fn a_new_accounts_instance_quota_fails_the_create_as_a_quota_and_undoes_it
     let create = json!({"tenant": "acme", "sandbox_id": "big", "name": "Big"});
     let ended = run(&stack, "create", "big-create", &create).await;
     assert_eq!(ended.status, "FAILED", "{ended:?}");
-    let record = stack.store
+    let record = stack
+        .store
         .get("acme", "big")
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -19,8 +19,8 @@
 
 pub mod account;
 pub mod activity;
-pub mod commands;
 pub mod billing;
+pub mod commands;
 pub mod error;
 pub mod images;
 pub mod infra;

@@ -149,7 +149,13 @@ impl Account {
             .values("pending")
             .values("running")
             .build();
-        let out = self.clients.ec2().describe_instances().filters(alive).send().await;
+        let out = self
+            .clients
+            .ec2()
+            .describe_instances()
+            .filters(alive)
+            .send()
+            .await;
         let out = out.unwrap_or_else(|e| panic!("DescribeInstances: {e:?}"));
         out.reservations().iter().map(|r| r.instances().len()).sum()
     }

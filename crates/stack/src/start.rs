@@ -192,7 +192,8 @@ impl LocalStack {
         });
         // The tests' own, with the management account's credentials.
         let steps = lambdas.steps(ROOT);
-        let store = sbx_bootstrap::store(&config, &lambdas.vars()).map_err(|e| StackError::Seed(e.to_string()))?;
+        let store =
+            sbx_bootstrap::store(&config, &lambdas.vars()).map_err(|e| StackError::Seed(e.to_string()))?;
         let stand_in = lambdas.stand_in.clone();
         Ok(Self {
             moto: aws.moto,
@@ -257,7 +258,10 @@ impl Lambdas<'_> {
             ("SBX_QUOTA", options.quota.to_string()),
             ("SBX_LOCK_LEASE_SECONDS", "900".to_owned()),
             // moto's describes miss what is younger than its delay (serve.py).
-            ("SBX_VISIBILITY_SECONDS", (options.aws_delay * 2).as_secs_f64().to_string()),
+            (
+                "SBX_VISIBILITY_SECONDS",
+                (options.aws_delay * 2).as_secs_f64().to_string(),
+            ),
             ("SBX_OU_POOL", units.pool.clone()),
             ("SBX_OU_CUSTOMERS", units.customers.clone()),
             ("SBX_OU_EXPIRED", units.expired.clone()),

@@ -763,7 +763,11 @@ async fn sweeps_read_only_what_is_due_or_in_the_state_asked_for() -> TestResult 
 async fn only_an_expired_lease_is_removed_and_only_once() -> TestResult {
     let h = harness(5).await?;
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let locks = h.store.locks().unwrap_or_else(|e| panic!("{e}")).with_clock(clock.clone());
+    let locks = h
+        .store
+        .locks()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_clock(clock.clone());
     let lease = locks
         .acquire("100000000001", "exec-1", Duration::from_secs(60))
         .await?;

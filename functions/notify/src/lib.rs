@@ -12,9 +12,9 @@
 pub mod bus;
 pub mod deliver;
 pub mod error;
-pub mod functions;
 #[cfg(test)]
 pub mod fakes;
+pub mod functions;
 pub mod lambda;
 pub mod message;
 pub mod publish;

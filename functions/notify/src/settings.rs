@@ -1,5 +1,5 @@
-//! What the notify functions are configured with (their environment on AWS, the local stack's
-//! own values locally).
+//! What the notify functions are configured with, read from their environment by
+//! [`crate::Init::settings`] (deployed and on the local stack alike).
 
 use sbx_webhooks::Policy;
 

@@ -46,12 +46,18 @@ pub async fn retire_account(init: &Init, payload: Value) -> Output {
 pub async fn ensure_infrastructure(init: &Init, payload: Value) -> Output {
     let (store, accounts, infra) = (init.store()?, init.accounts(), init.infrastructure()?);
     let visibility = init.lock_settings()?.visibility;
-    typed(payload, |job| infrastructure::ensure(store, accounts, infra, job, visibility)).await
+    typed(payload, |job| {
+        infrastructure::ensure(store, accounts, infra, job, visibility)
+    })
+    .await
 }
 
 pub async fn release_infrastructure(init: &Init, payload: Value) -> Output {
     let (store, accounts, infra) = (init.store()?, init.accounts(), init.infrastructure()?);
-    typed(payload, |job| infrastructure::release(store, accounts, infra, job)).await
+    typed(payload, |job| {
+        infrastructure::release(store, accounts, infra, job)
+    })
+    .await
 }
 
 pub async fn create_network(init: &Init, payload: Value) -> Output {
@@ -108,7 +114,10 @@ pub async fn release_stale_locks(init: &Init, payload: Value) -> Output {
 
 pub async fn reconcile_stuck(init: &Init, payload: Value) -> Output {
     let (store, workflows, settings) = (init.store()?, init.workflows()?, init.sweep_settings()?);
-    typed(payload, |input| stuck::reconcile(store, workflows, settings, input)).await
+    typed(payload, |input| {
+        stuck::reconcile(store, workflows, settings, input)
+    })
+    .await
 }
 
 pub async fn delete_expired(init: &Init, payload: Value) -> Output {
@@ -119,13 +128,19 @@ pub async fn delete_expired(init: &Init, payload: Value) -> Output {
 pub async fn run_deadlines(init: &Init, payload: Value) -> Output {
     let (store, workflows, settings) = (init.store()?, init.workflows()?, init.sweep_settings()?);
     let accounts = init.accounts();
-    typed(payload, |input| deadlines::sweep(store, workflows, accounts, settings, input)).await
+    typed(payload, |input| {
+        deadlines::sweep(store, workflows, accounts, settings, input)
+    })
+    .await
 }
 
 pub async fn meter_spend(init: &Init, payload: Value) -> Output {
     let (store, workflows, settings) = (init.store()?, init.workflows()?, init.sweep_settings()?);
     let pricing = init.pricing()?;
-    typed(payload, |input| spend::sweep(store, workflows, pricing, settings, input)).await
+    typed(payload, |input| {
+        spend::sweep(store, workflows, pricing, settings, input)
+    })
+    .await
 }
 
 pub async fn check_drift(init: &Init, payload: Value) -> Output {
@@ -136,12 +151,19 @@ pub async fn check_drift(init: &Init, payload: Value) -> Output {
 pub async fn collect_orphans(init: &Init, payload: Value) -> Output {
     let (store, accounts, infra) = (init.store()?, init.accounts(), init.infrastructure()?);
     let (domain, settings) = (init.ingress_domain(), init.sweep_settings()?);
-    typed(payload, |input| orphans::collect(store, accounts, infra, domain, settings, input)).await
+    typed(payload, |input| {
+        orphans::collect(store, accounts, infra, domain, settings, input)
+    })
+    .await
 }
 
 pub async fn cycle_accounts(init: &Init, payload: Value) -> Output {
     let (store, accounts, infra) = (init.store()?, init.accounts(), init.infrastructure()?);
-    let (domain, settings, organization) = (init.ingress_domain(), init.sweep_settings()?, init.organization()?);
+    let (domain, settings, organization) = (
+        init.ingress_domain(),
+        init.sweep_settings()?,
+        init.organization()?,
+    );
     typed(payload, |input| {
         accounts::cycle(store, accounts, infra, organization, domain, settings, input)
     })
@@ -235,9 +257,11 @@ mod tests {
     /// A function without a setting it uses fails naming the variable, as a permanent failure.
     #[tokio::test]
     async fn a_missing_setting_is_named() {
-        let init = Init::from_vars(Vars::from_fn(|name| (name == "AWS_REGION").then(|| "us-east-1".to_owned())))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let init = Init::from_vars(Vars::from_fn(|name| {
+            (name == "AWS_REGION").then(|| "us-east-1".to_owned())
+        }))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         let out = invoke(&init, "launch-instances", serde_json::json!({})).await;
         assert!(
             matches!(&out, Err(StepError::Failed(message)) if message.contains("SBX_ACP_IMAGE_ID")),

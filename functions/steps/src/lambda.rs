@@ -119,7 +119,9 @@ impl Init {
     /// The store over the tables the environment names (`SBX_*_TABLE`), with the tenants'
     /// quota (`SBX_QUOTA`, the one the API enforces) for the creates an operator starts.
     pub fn store(&self) -> Result<&DynamoStore, ConfigError> {
-        cached(&self.built.store, || sbx_bootstrap::store(&self.config, &self.vars))
+        cached(&self.built.store, || {
+            sbx_bootstrap::store(&self.config, &self.vars)
+        })
     }
 
     /// The locks table alone (`SBX_LOCKS_TABLE`).
@@ -170,7 +172,9 @@ impl Init {
     }
 
     pub fn sandbox_images(&self) -> Result<&SandboxImages, ConfigError> {
-        cached(&self.built.sandbox_images, || SandboxImages::from_vars(&self.vars))
+        cached(&self.built.sandbox_images, || {
+            SandboxImages::from_vars(&self.vars)
+        })
     }
 
     pub fn ingress_domain(&self) -> &str {
@@ -346,7 +350,10 @@ mod tests {
             matches!((first, second), (Ok(a), Ok(b)) if std::ptr::eq(a, b)),
             "one store per process"
         );
-        assert!(std::ptr::eq(init.accounts(), init.accounts()), "one provisioner per process");
+        assert!(
+            std::ptr::eq(init.accounts(), init.accounts()),
+            "one provisioner per process"
+        );
     }
 
     #[tokio::test]

@@ -36,6 +36,6 @@ pub mod sandboxes;
 pub mod sweep;
 
 pub use config::{ConfigError, Images, LockSettings, SandboxImages, SweepSettings};
+pub use error::StepError;
 pub use functions::{FUNCTIONS, invoke};
 pub use lambda::Init;
-pub use error::StepError;
