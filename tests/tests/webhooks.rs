@@ -2,7 +2,8 @@
 //! event of a lifecycle once, in order, signed as the Standard Webhooks specification says
 //! (checked with the specification's own library, `standardwebhooks`); a receiver that fails
 //! three times gets the event once more and the log says so; a rotated secret and the old one
-//! both verify during the grace period; and the `sbx` bus carries the same events.
+//! both verify during the grace period; the `sbx` bus carries the same events; and a record of
+//! the events table of a shape this version cannot read is parked, never holding up the rest.
 
 use sbx_e2e::api::Api;
 use sbx_e2e::receiver::{Received, Receiver};
@@ -389,6 +390,74 @@ async fn expiry_warnings_come_once_at_each_threshold_and_again_after_an_extensio
         [86_400, 3_600, 86_400, 3_600],
         "{received:#?}"
     );
+    receiver.stop();
+    stack.stop();
+}
+
+/// A record this version cannot read (put straight into the events table, as a newer version
+/// might during an upgrade) is parked whole in the parked-events queue, and the events behind it
+/// still reach the receiver: the stream is never held up by it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_of_an_unknown_shape_is_parked_and_never_holds_up_the_events_behind_it() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = stack().await;
+    let api = Api::new(&stack);
+    let alice = api.token("alice").await;
+    let receiver = Receiver::start().await;
+    register(&api, &alice, &receiver.url, json!(["sandbox.created"])).await;
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(&stack.config);
+    dynamodb
+        .put_item()
+        .table_name(&stack.tables.events)
+        .item("sandbox", AttributeValue::S("acme#sb-from-the-future".into()))
+        .item("seq", AttributeValue::N("1".into()))
+        .item("next_state", AttributeValue::S("hibernated".into()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)));
+    let id = api.create(&alice, "behind").await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    receiver
+        .wait_until(WITHIN, |r| {
+            r.iter().any(|x| body(x)["data"]["sandbox_id"] == id.as_str())
+        })
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&stack.config);
+    let deadline = std::time::Instant::now() + WITHIN;
+    let parked = loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&stack.parked_events)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)));
+        let bodies: Vec<Value> = received
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| serde_json::from_str(m.body.as_deref().unwrap_or_default()).ok())
+            .collect();
+        if let Some(parked) = bodies.into_iter().next() {
+            break parked;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing was parked");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        parked["new_image"]["sandbox"]["S"], "acme#sb-from-the-future",
+        "the record is parked whole: {parked}"
+    );
+    assert_eq!(parked["new_image"]["next_state"]["S"], "hibernated");
+    assert!(
+        parked["reason"].as_str().is_some_and(|r| r.contains("cannot read")),
+        "{parked}"
+    );
+    assert!(parked["sequence_number"].as_str().is_some_and(|s| !s.is_empty()));
     receiver.stop();
     stack.stop();
 }

@@ -172,6 +172,8 @@ pub struct LocalStack {
     /// The step functions as the management account runs them: the tests' own way to call a
     /// step ([`sbx_steps::invoke`]).
     pub steps: Arc<sbx_steps::Init>,
+    /// The parked-events queue's URL: the stream's records that could not be published.
+    pub parked_events: String,
     /// The store with the management account's credentials: the tests' own.
     pub store: sbx_store::DynamoStore,
     pub service: Service,

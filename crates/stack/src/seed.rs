@@ -294,3 +294,25 @@ pub(crate) async fn events_stream(config: &SdkConfig, table: &str) -> Result<Str
         .and_then(|t| t.latest_stream_arn)
         .ok_or_else(|| StackError::Seed(format!("table {table} has no stream")))
 }
+
+/// The queue stream records that cannot be published are parked in (`ParkedEventsQueue`), and
+/// the stream's on-failure destination; its URL. Creating a queue that exists with the same
+/// attributes answers its URL.
+pub(crate) async fn parked_events_queue(config: &SdkConfig) -> Result<String, StackError> {
+    sbx_transient::client!(aws_sdk_sqs, config)
+        .create_queue()
+        .queue_name(PARKED_EVENTS_QUEUE)
+        .send()
+        .await
+        .map_err(|e| {
+            StackError::Seed(format!(
+                "CreateQueue {PARKED_EVENTS_QUEUE}: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(&e)
+            ))
+        })?
+        .queue_url
+        .ok_or_else(|| StackError::Seed(format!("CreateQueue {PARKED_EVENTS_QUEUE} answered no URL")))
+}
+
+/// The parked-events queue's name.
+pub const PARKED_EVENTS_QUEUE: &str = "sbx-parked-events";

@@ -148,12 +148,14 @@ impl LocalStack {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port)).await?;
         let api_url = format!("http://{}", listener.local_addr()?);
         seeded("the event bus", || seed::event_bus(&config, EVENT_BUS)).await?;
+        let parked_events = seeded("the parked-events queue", || seed::parked_events_queue(&config)).await?;
         let lambdas = Lambdas {
             options: &options,
             configs: &configs,
             seed: &seed,
             tables: &tables,
             identity: &identity,
+            parked_events: &parked_events,
             stand_in: Arc::new(StandIn::default()),
             api_url: &api_url,
         };
@@ -172,10 +174,17 @@ impl LocalStack {
             seed::events_stream(&config, &tables.events)
         })
         .await?;
-        // Lambda's event source mapping reads the stream with the function's own role.
+        // Lambda's event source mapping reads the stream, and reports what it gives up, with
+        // the function's own role.
+        let publisher = configs.of(PUBLISH_EVENTS).0;
         let events = stream::spawn(
-            sbx_transient::client!(aws_sdk_dynamodbstreams, configs.of(PUBLISH_EVENTS).0),
-            stream_arn,
+            stream::Mapping {
+                client: sbx_transient::client!(aws_sdk_dynamodbstreams, publisher),
+                stream_arn,
+                queue: sbx_transient::client!(aws_sdk_sqs, publisher),
+                queue_url: parked_events.clone(),
+                max_record_age: MAX_RECORD_AGE.mul_f64(options.time_scale),
+            },
             lambdas.notify(PUBLISH_EVENTS),
         );
         configs.ready().await?;
@@ -209,6 +218,7 @@ impl LocalStack {
             seed,
             steps,
             store,
+            parked_events,
             service,
             stand_in,
             identity,
@@ -231,6 +241,8 @@ struct Lambdas<'a> {
     seed: &'a seed::Seed,
     tables: &'a TableNames,
     identity: &'a identity::Identity,
+    /// The parked-events queue's URL.
+    parked_events: &'a str,
     /// The in-process streaming stand-in every function shares (AppStream has no emulator).
     stand_in: Arc<StandIn>,
     /// Where payloads link to.
@@ -270,6 +282,7 @@ impl Lambdas<'_> {
             ("SBX_MANAGEMENT_ACCOUNT_ID", MANAGEMENT_ACCOUNT.to_owned()),
             ("SBX_DELIVER_STATE_MACHINE_ARN", state_machine_arn("deliver")),
             ("SBX_EVENT_BUS", EVENT_BUS.to_owned()),
+            ("SBX_PARKED_EVENTS_QUEUE_URL", self.parked_events.to_owned()),
             ("SBX_API_URL", self.api_url.to_owned()),
             ("SBX_USER_POOL_ID", self.identity.user_pool_id.clone()),
             ("SBX_USER_POOL_CLIENT_ID", self.identity.client_id.clone()),
@@ -442,6 +455,9 @@ async fn http_api(
 /// credentials, which no policy restricts.
 const ROOT: &str = "";
 
+/// The stream mapping's `MaximumRecordAgeInSeconds` in the template, at the time scale 1.
+const MAX_RECORD_AGE: Duration = Duration::from_secs(21_600);
+
 /// The function that reads the events stream (Lambda's event source mapping on AWS).
 const PUBLISH_EVENTS: &str = "publish-events";
 
@@ -555,6 +571,10 @@ async fn template_roles(
                 arn("secretsmanager", &format!("secret:{PAGE_TOKEN_SECRET}-??????")),
             ),
             ("OriginSecret", arn("secretsmanager", "secret:sbx-origin-??????")),
+            (
+                "ParkedEventsQueue.Arn",
+                format!("arn:aws:sqs:{REGION}:{MANAGEMENT_ACCOUNT}:{}", seed::PARKED_EVENTS_QUEUE),
+            ),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))

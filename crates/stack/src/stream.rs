@@ -1,27 +1,57 @@
 //! The events table's stream, read by the local stack as Lambda's event source mapping reads it
-//! on AWS: each shard from its start, a batch at a time, in order; a batch that fails is given
-//! again (the same iterator) until it is published, so an event is published at least once and
-//! none is skipped.
+//! on AWS with the template's settings (`PublishEventsFunction`'s `Stream` event):
+//!
+//! - each shard from its start, a batch at a time, in order;
+//! - `ReportBatchItemFailures`: the function names the first record it did not finish, and that
+//!   record and every later one of the batch are given again;
+//! - `BisectBatchOnFunctionError`: a batch whose invocation fails as a whole is split in two,
+//!   and each half is given on its own, the first first;
+//! - `MaximumRecordAgeInSeconds` (scaled by the stack's time scale): records older than that
+//!   are given up, and the batch's coordinates are sent to the on-failure destination (the
+//!   parked-events queue), as AWS sends them.
+//!
+//! So an event is published at least once, none is skipped unless it is reported in the queue,
+//! and a record nothing can publish holds up the records behind it for at most the maximum age.
 
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
 use sbx_notify::Init;
+use sbx_notify::batch::Record;
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often an empty shard is read again.
 const POLL: Duration = Duration::from_millis(100);
 /// How long after a failed batch it is given again.
 const RETRY: Duration = Duration::from_millis(500);
 
-/// Reads the stream of `stream_arn` until the task is aborted.
-pub fn spawn(client: Client, stream_arn: String, notify: Arc<Init>) -> tokio::task::JoinHandle<()> {
+/// What the mapping reads and where it reports what it gave up.
+pub struct Mapping {
+    pub client: Client,
+    pub stream_arn: String,
+    /// The on-failure destination.
+    pub queue: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    /// `MaximumRecordAgeInSeconds`, as the stack's clock runs it.
+    pub max_record_age: Duration,
+}
+
+/// A record as the mapping holds it: with when it was read, for its age.
+#[derive(Clone)]
+struct Held {
+    record: Record,
+    read_at: Instant,
+}
+
+/// Reads the stream until the task is aborted.
+pub fn spawn(mapping: Mapping, notify: Arc<Init>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut iterator = None;
         loop {
             let current = match iterator.take() {
                 Some(current) => current,
-                None => match first_iterator(&client, &stream_arn).await {
+                None => match first_iterator(&mapping.client, &mapping.stream_arn).await {
                     Ok(first) => first,
                     Err(err) => {
                         tracing::warn!(%err, "the events stream cannot be read yet");
@@ -30,7 +60,7 @@ pub fn spawn(client: Client, stream_arn: String, notify: Arc<Init>) -> tokio::ta
                     }
                 },
             };
-            let batch = match client.get_records().shard_iterator(&current).send().await {
+            let batch = match mapping.client.get_records().shard_iterator(&current).send().await {
                 Ok(batch) => batch,
                 Err(err) => {
                     tracing::warn!(err = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(&err), "GetRecords failed; reading again");
@@ -39,19 +69,26 @@ pub fn spawn(client: Client, stream_arn: String, notify: Arc<Init>) -> tokio::ta
                     continue;
                 }
             };
-            let records = batch.records.unwrap_or_default();
-            let items: Vec<serde_dynamo::Item> = records
+            let read_at = Instant::now();
+            let records: Vec<Held> = batch
+                .records
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|record| record.event_name == Some(OperationType::Insert))
-                .filter_map(|record| record.dynamodb.and_then(|change| change.new_image))
-                .map(serde_dynamo::Item::from)
+                .filter_map(|record| {
+                    let change = record.dynamodb?;
+                    Some(Held {
+                        record: Record {
+                            sequence_number: change.sequence_number?,
+                            new_image: serde_dynamo::Item::from(change.new_image?),
+                        },
+                        read_at,
+                    })
+                })
                 .collect();
-            let empty = items.is_empty();
-            if !empty && let Err(err) = sbx_notify::publish_events(&notify, items).await {
-                tracing::warn!(%err, "publishing a batch of events failed; giving it again");
-                iterator = Some(current);
-                tokio::time::sleep(RETRY).await;
-                continue;
+            let empty = records.is_empty();
+            if !empty {
+                give(&mapping, &notify, records).await;
             }
             iterator = batch.next_shard_iterator.or(Some(current));
             if empty {
@@ -59,6 +96,78 @@ pub fn spawn(client: Client, stream_arn: String, notify: Arc<Init>) -> tokio::ta
             }
         }
     })
+}
+
+/// Gives `records` to the function until each is done or given up.
+async fn give(mapping: &Mapping, notify: &Init, records: Vec<Held>) {
+    let mut batches = VecDeque::from([records]);
+    let mut invocations = 0u32;
+    while let Some(batch) = batches.pop_front() {
+        let Some(oldest) = batch.first().map(|held| held.read_at) else {
+            continue;
+        };
+        if oldest.elapsed() > mapping.max_record_age {
+            give_up(mapping, &batch, invocations).await;
+            continue;
+        }
+        invocations += 1;
+        let records = batch.iter().map(|held| held.record.clone()).collect();
+        match sbx_notify::publish_events(notify, records).await {
+            Ok(answer) => {
+                let Some(first) = answer.first_failure() else { continue };
+                // The records before the first failure are done.
+                let rest: Vec<Held> = batch
+                    .into_iter()
+                    .skip_while(|held| held.record.sequence_number != first)
+                    .collect();
+                batches.push_front(rest);
+            }
+            Err(err) if batch.len() > 1 => {
+                tracing::warn!(%err, records = batch.len(), "the batch failed; it is split in two");
+                let mut first = batch;
+                let second = first.split_off(first.len() / 2);
+                batches.push_front(second);
+                batches.push_front(first);
+                continue;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "a record failed; it is given again");
+                batches.push_front(batch);
+            }
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// Sends the coordinates of a batch given up to the on-failure destination, as AWS does: the
+/// records themselves stay in the stream (for 24 h on AWS).
+async fn give_up(mapping: &Mapping, batch: &[Held], invocations: u32) {
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+        return;
+    };
+    let body = serde_json::json!({
+        "requestContext": {
+            "condition": "RecordAgeExceeded",
+            "approximateInvokeCount": invocations,
+        },
+        "DDBStreamBatchInfo": {
+            "startSequenceNumber": first.record.sequence_number,
+            "endSequenceNumber": last.record.sequence_number,
+            "batchSize": batch.len(),
+            "streamArn": mapping.stream_arn,
+        },
+    });
+    tracing::error!(%body, "records older than the maximum age were given up");
+    let sent = mapping
+        .queue
+        .send_message()
+        .queue_url(&mapping.queue_url)
+        .message_body(body.to_string())
+        .send()
+        .await;
+    if let Err(err) = sent {
+        tracing::error!(err = %aws_sdk_sqs::error::DisplayErrorContext(&err), "the on-failure destination refused the batch's coordinates");
+    }
 }
 
 /// An iterator at the start of the stream's first shard (locally the stream has one).

@@ -3,11 +3,10 @@
 //! `deliver-webhook` by name ([`invoke`], for the engine) and `publish-events` with the stream's
 //! items, as Lambda's event source mapping would.
 
+use crate::batch::{self, BatchResponse, Record};
 use crate::deliver::{self, Network};
 use crate::error::NotifyError;
 use crate::lambda::Init;
-use crate::message::Entry;
-use crate::publish::{self, Published};
 use serde_json::Value;
 
 /// `deliver-webhook`: one step of a delivery's execution (the tenants table, and the receiver
@@ -19,16 +18,12 @@ pub async fn deliver_webhook(init: &Init, payload: Value) -> Result<Value, Notif
     serde_json::to_value(output).map_err(|e| NotifyError::Failed(e.to_string()))
 }
 
-/// `publish-events`: the new images of a batch of stream records, in their order, to the bus
-/// and the webhook deliveries.
-pub async fn publish_events(init: &Init, items: Vec<serde_dynamo::Item>) -> Result<Published, NotifyError> {
-    let entries = items
-        .into_iter()
-        .map(Entry::from_item)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| NotifyError::InvalidInput(format!("an events-table item: {e}")))?;
+/// `publish-events`: a batch of the events table's stream, in order, to the bus and the webhook
+/// deliveries; what cannot be read is parked. The answer names the first record to give again.
+pub async fn publish_events(init: &Init, records: Vec<Record>) -> Result<BatchResponse, NotifyError> {
     let (store, bus, executions) = (init.store()?, init.bus(), init.executions()?);
-    publish::publish(store, bus, executions, init.settings(), &entries).await
+    let parking = init.parking()?;
+    Ok(batch::publish_records(store, bus, executions, parking, init.settings(), records).await)
 }
 
 /// Invokes the function `name` (one of [`crate::FUNCTIONS`]) with `payload`, as Lambda would.

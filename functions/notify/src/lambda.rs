@@ -23,6 +23,7 @@ pub struct Init {
     store: OnceLock<DynamoStore>,
     bus: OnceLock<crate::bus::EventBridge>,
     executions: OnceLock<DeliveryExecutions>,
+    parking: OnceLock<crate::park::Sqs>,
     settings: OnceLock<Settings>,
 }
 
@@ -47,6 +48,7 @@ impl Init {
             store: OnceLock::new(),
             bus: OnceLock::new(),
             executions: OnceLock::new(),
+            parking: OnceLock::new(),
             settings: OnceLock::new(),
         }
     }
@@ -83,6 +85,19 @@ impl Init {
             state_machine: self.vars.required("SBX_DELIVER_STATE_MACHINE_ARN")?,
         };
         Ok(self.executions.get_or_init(|| executions))
+    }
+
+    /// The queue stream records that cannot be published are parked in
+    /// (`SBX_PARKED_EVENTS_QUEUE_URL`).
+    pub fn parking(&self) -> Result<&crate::park::Sqs, ConfigError> {
+        if let Some(parking) = self.parking.get() {
+            return Ok(parking);
+        }
+        let parking = crate::park::Sqs {
+            client: sbx_transient::client!(aws_sdk_sqs, &self.config),
+            queue_url: self.vars.required("SBX_PARKED_EVENTS_QUEUE_URL")?,
+        };
+        Ok(self.parking.get_or_init(|| parking))
     }
 
     /// The bus's name (`SBX_EVENT_BUS`), the base of the payloads' links (`SBX_API_URL`) and

@@ -4,11 +4,14 @@
 //! delivery.
 //!
 //! - [`message`]: an item of the events table → the message: stable id, type, thin payload.
-//! - [`publish`]: `publish-events`, the stream's consumer.
+//! - [`batch`]: `publish-events`, the stream's consumer: a batch in order, what cannot be read
+//!   parked ([`park`]), the first record not done named to the event source mapping.
+//! - [`publish`]: the readable entries to the bus and the deliveries.
 //! - [`deliver`]: `deliver-webhook`, one step of a delivery's execution.
 //! - [`functions`]: each function built from an [`Init`] ([`lambda`]), one way.
 //! - [`bus`]: the EventBridge adapter (the executions' is `sbx_workflows::deliveries`).
 
+pub mod batch;
 pub mod bus;
 pub mod deliver;
 pub mod error;
@@ -17,6 +20,7 @@ pub mod fakes;
 pub mod functions;
 pub mod lambda;
 pub mod message;
+pub mod park;
 pub mod publish;
 pub mod settings;
 

@@ -29,68 +29,96 @@ pub struct Published {
     pub deliveries: usize,
 }
 
+/// Where publishing a batch stopped: the first entry not fully published, and why. The entries
+/// before it are published; it and the ones after it are to be given again.
+#[derive(Debug, thiserror::Error)]
+#[error("publishing stopped at entry {at}: {error}")]
+pub struct Stopped {
+    pub at: usize,
+    pub error: NotifyError,
+}
+
 pub async fn publish(
     store: &impl WebhookStore,
     bus: &impl Bus,
     deliveries: &impl Deliveries,
     settings: &Settings,
     entries: &[Entry],
-) -> Result<Published, NotifyError> {
-    let messages: Vec<Message> = entries
+) -> Result<Published, Stopped> {
+    // Each message with the index of its entry.
+    let messages: Vec<(usize, Message)> = entries
         .iter()
-        .filter_map(|entry| Message::of(entry, &settings.api_url))
+        .enumerate()
+        .filter_map(|(at, entry)| Some((at, Message::of(entry, &settings.api_url)?)))
         .collect();
-    if messages.is_empty() {
+    let Some(&(first, _)) = messages.first() else {
         return Ok(Published::default());
-    }
-    bus.put(&messages).await?;
+    };
+    let all: Vec<Message> = messages.iter().map(|(_, message)| message.clone()).collect();
+    bus.put(&all).await.map_err(|error| Stopped { at: first, error })?;
     let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
     let mut started = 0;
     // In stream order: a delivery is recorded before the next one of its stream, so that
     // each finds the one before it.
-    for message in &messages {
-        let Some(tenant) = &message.tenant else { continue };
-        if !endpoints.contains_key(tenant) {
-            endpoints.insert(tenant.clone(), store.endpoints(tenant).await?);
-        }
-        let now = sbx_lifecycle::rfc3339_millis::truncate(Utc::now());
-        let body = message.body();
-        for endpoint in endpoints.get(tenant).into_iter().flatten() {
-            if !endpoint.wants(&message.event_type) {
-                continue;
-            }
-            let delivery = Delivery {
-                tenant: tenant.clone(),
-                endpoint: endpoint.id.clone(),
-                stream: message.stream.clone(),
-                order: message.order,
-                message_id: message.id.clone(),
-                event_type: message.event_type.clone(),
-                body: body.clone(),
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                redeliveries: 0,
-                last: None,
-                next_at: None,
-                created_at: now,
-                updated_at: now,
-            };
-            // Recorded by an earlier try of this batch: started again under the same name.
-            store.add_delivery(&delivery).await?;
-            deliveries.start(&delivery).await.map_err(|e| {
-                if e.transient {
-                    NotifyError::Transient(e.to_string())
-                } else {
-                    NotifyError::Failed(e.to_string())
-                }
-            })?;
-            started += 1;
-        }
+    for (at, message) in &messages {
+        let stopped = |error: NotifyError| Stopped { at: *at, error };
+        started += deliver(store, deliveries, &mut endpoints, message)
+            .await
+            .map_err(stopped)?;
     }
     Ok(Published {
         messages: messages.len(),
         deliveries: started,
     })
+}
+
+/// Records and starts `message`'s deliveries, one per endpoint of its tenant that wants it;
+/// returns how many.
+async fn deliver(
+    store: &impl WebhookStore,
+    deliveries: &impl Deliveries,
+    endpoints: &mut HashMap<String, Vec<Endpoint>>,
+    message: &Message,
+) -> Result<usize, NotifyError> {
+    let Some(tenant) = &message.tenant else { return Ok(0) };
+    if !endpoints.contains_key(tenant) {
+        endpoints.insert(tenant.clone(), store.endpoints(tenant).await?);
+    }
+    let now = sbx_lifecycle::rfc3339_millis::truncate(Utc::now());
+    let body = message.body();
+    let mut started = 0;
+    for endpoint in endpoints.get(tenant).into_iter().flatten() {
+        if !endpoint.wants(&message.event_type) {
+            continue;
+        }
+        let delivery = Delivery {
+            tenant: tenant.clone(),
+            endpoint: endpoint.id.clone(),
+            stream: message.stream.clone(),
+            order: message.order,
+            message_id: message.id.clone(),
+            event_type: message.event_type.clone(),
+            body: body.clone(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            redeliveries: 0,
+            last: None,
+            next_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        // Recorded by an earlier try of this batch: started again under the same name.
+        store.add_delivery(&delivery).await?;
+        deliveries.start(&delivery).await.map_err(|e| {
+            if e.transient {
+                NotifyError::Transient(e.to_string())
+            } else {
+                NotifyError::Failed(e.to_string())
+            }
+        })?;
+        started += 1;
+    }
+    Ok(started)
 }
 
 #[cfg(test)]
@@ -231,7 +259,10 @@ mod tests {
 
         let failed = publish(&store, &bus, &deliveries, &settings(), &batch().entries()).await;
 
-        assert!(matches!(failed, Err(NotifyError::Transient(_))), "{failed:?}");
+        assert!(
+            matches!(failed, Err(Stopped { at: 0, error: NotifyError::Transient(_) })),
+            "the whole batch is given again: {failed:?}"
+        );
         assert!(store.stored_deliveries("acme", "wh_all").is_empty());
         assert!(deliveries.inputs().is_empty());
     }
@@ -250,7 +281,10 @@ mod tests {
         deliveries.fail(true);
 
         let failed = publish(&store, &bus, &deliveries, &settings(), &entries).await;
-        assert!(matches!(failed, Err(NotifyError::Transient(_))), "{failed:?}");
+        assert!(
+            matches!(failed, Err(Stopped { at: 0, error: NotifyError::Transient(_) })),
+            "{failed:?}"
+        );
         assert_eq!(
             store.stored_deliveries("acme", "wh_all").len(),
             1,
@@ -267,7 +301,7 @@ mod tests {
         deliveries.fail(false);
         let refused = publish(&store, &bus, &deliveries, &settings(), &entries).await;
         assert!(
-            matches!(refused, Err(NotifyError::Failed(_))),
+            matches!(refused, Err(Stopped { error: NotifyError::Failed(_), .. })),
             "a refusal is no throttle: {refused:?}"
         );
     }

@@ -159,6 +159,13 @@ impl Call {
                     .collect();
                 buses.into_iter().map(|bus| check(self.action(), bus)).collect()
             }
+            // A queue's URL ends in its account and name.
+            "sqs" => match self.param("QueueUrl").map(|url| url.rsplit('/').take(2).collect::<Vec<_>>()) {
+                Some(parts) if parts.len() == 2 => {
+                    on(format!("arn:aws:sqs:{region}:{}:{}", parts[1], parts[0]))
+                }
+                _ => anything(),
+            },
             "ssm" if self.operation == "GetParameter" => match self.param("Name") {
                 Some(name) => on(format!(
                     "arn:aws:ssm:{region}:{account}:parameter/{}",

@@ -3,13 +3,17 @@
 //! - [`bus`]: [`FakeBus`], the event bus ([`crate::publish::Bus`]);
 //! - [`receiver`]: [`FakeReceiver`], the network and a webhook receiver
 //!   ([`crate::deliver::Sender`]);
+//! - [`parking`]: [`FakeParking`], the queue unreadable records are parked in
+//!   ([`crate::park::Parking`]);
 //! - [`stream`]: [`FakeStream`], the events table's stream, as the items it carries.
 
 pub mod bus;
+pub mod parking;
 pub mod receiver;
 pub mod stream;
 
 pub use bus::FakeBus;
+pub use parking::FakeParking;
 pub use receiver::FakeReceiver;
 pub use stream::FakeStream;
 

@@ -50,6 +50,36 @@ impl FakeStream {
         self
     }
 
+    /// An item this version cannot read: a sandbox's event of a shape it does not know (a
+    /// new field in place of `to`, as an upgrade might put).
+    pub fn unknown(mut self, tenant: &str, sandbox: &str) -> Self {
+        let mut item = serde_dynamo::Item::from(std::collections::HashMap::<
+            String,
+            serde_dynamo::AttributeValue,
+        >::new());
+        item.insert(
+            "sandbox".into(),
+            serde_dynamo::AttributeValue::S(format!("{tenant}#{sandbox}")),
+        );
+        item.insert("seq".into(), serde_dynamo::AttributeValue::N("1".into()));
+        item.insert("next_state".into(), serde_dynamo::AttributeValue::S("hibernated".into()));
+        self.items.push(item);
+        self
+    }
+
+    /// The batch as the event source mapping gives it: each item with its sequence number
+    /// (`100`, `101`, ...).
+    pub fn records(&self) -> Vec<crate::batch::Record> {
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| crate::batch::Record {
+                sequence_number: (100 + i).to_string(),
+                new_image: item.clone(),
+            })
+            .collect()
+    }
+
     /// The batch as `publish-events` reads it.
     pub fn entries(&self) -> Vec<Entry> {
         self.items
