@@ -454,7 +454,9 @@ async fn a_record_of_an_unknown_shape_is_parked_and_never_holds_up_the_events_be
     );
     assert_eq!(parked["new_image"]["next_state"]["S"], "hibernated");
     assert!(
-        parked["reason"].as_str().is_some_and(|r| r.contains("cannot read")),
+        parked["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("cannot read")),
         "{parked}"
     );
     assert!(parked["sequence_number"].as_str().is_some_and(|s| !s.is_empty()));

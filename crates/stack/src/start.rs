@@ -573,7 +573,10 @@ async fn template_roles(
             ("OriginSecret", arn("secretsmanager", "secret:sbx-origin-??????")),
             (
                 "ParkedEventsQueue.Arn",
-                format!("arn:aws:sqs:{REGION}:{MANAGEMENT_ACCOUNT}:{}", seed::PARKED_EVENTS_QUEUE),
+                format!(
+                    "arn:aws:sqs:{REGION}:{MANAGEMENT_ACCOUNT}:{}",
+                    seed::PARKED_EVENTS_QUEUE
+                ),
             ),
         ]
         .into_iter()

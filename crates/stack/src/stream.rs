@@ -114,7 +114,9 @@ async fn give(mapping: &Mapping, notify: &Init, records: Vec<Held>) {
         let records = batch.iter().map(|held| held.record.clone()).collect();
         match sbx_notify::publish_events(notify, records).await {
             Ok(answer) => {
-                let Some(first) = answer.first_failure() else { continue };
+                let Some(first) = answer.first_failure() else {
+                    continue;
+                };
                 // The records before the first failure are done.
                 let rest: Vec<Held> = batch
                     .into_iter()

@@ -42,7 +42,7 @@ pub use locks::LockTable;
 pub use notice::{Notice, NoticeKind};
 pub use page::PageKey;
 pub use schema::TableNames;
-pub use webhook::{AttemptLog, Delivery, DeliveryStatus, Endpoint, EndpointSecret, Order};
+pub use webhook::{AttemptLog, Delivery, DeliveryStatus, Endpoint, EndpointSecret, Order, STALE_AFTER};
 
 use sbx_lifecycle::cost::{Micros, Usd};
 use sbx_lifecycle::{Endpoints, Event, NewSandbox, Operation, Outcome, Sandbox, State};
@@ -467,8 +467,9 @@ pub trait WebhookStore: Send + Sync {
         after: Option<&str>,
     ) -> impl Future<Output = Result<DeliveryPage, StoreError>> + Send;
 
-    /// Makes a delivered or failed delivery pending again with its attempts reset; refused with
-    /// [`StoreError::DeliveryPending`] while it is pending.
+    /// Makes a delivered or failed delivery pending again with its attempts reset, or a pending
+    /// one with no execution behind it ([`Delivery::is_stale`]); refused with
+    /// [`StoreError::DeliveryPending`] while it is pending and alive.
     fn redeliver(
         &self,
         tenant: &str,

@@ -109,6 +109,10 @@ impl Order {
     }
 }
 
+/// How long past when its execution was due to act a pending delivery is taken for one without
+/// an execution ([`Delivery::is_stale`]).
+pub const STALE_AFTER: chrono::Duration = chrono::Duration::hours(1);
+
 /// One event for one endpoint, and how its delivery went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -129,7 +133,8 @@ pub struct Delivery {
     pub redeliveries: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<AttemptLog>,
-    /// When the next attempt is due, while it is pending after a failure.
+    /// While it is pending, when its execution acts next: its next attempt after a failure, or
+    /// its next look at the delivery before it in its stream.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -158,6 +163,14 @@ impl Delivery {
     /// The id the API names it by: `<stream>.<version>.<notice>`.
     pub fn id(&self) -> String {
         format!("{}.{}.{}", self.stream, self.order.version, self.order.notice)
+    }
+
+    /// Whether it is pending with no execution behind it: its execution was due to act
+    /// ([`Delivery::next_at`], else its last change) more than [`STALE_AFTER`] before `now`.
+    /// Its execution's steps take minutes at most, retries included, so one that late has
+    /// stopped (a timeout, an abandon that failed, a version before this one).
+    pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        self.status == DeliveryStatus::Pending && self.next_at.unwrap_or(self.updated_at) + STALE_AFTER < now
     }
 
     /// The stream and order a delivery id names.

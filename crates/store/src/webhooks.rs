@@ -338,13 +338,23 @@ impl WebhookStore for DynamoStore {
                 "SET #status = :pending, #attempts = :zero, #updated = :now \
                  ADD #redeliveries :one REMOVE #next_at",
             )
-            .condition_expression("attribute_exists(#key) AND #status <> :pending")
+            // Settled, or pending with no execution behind it (`Delivery::is_stale`).
+            .condition_expression(
+                "attribute_exists(#key) AND (#status <> :pending OR #next_at < :stale \
+                 OR (attribute_not_exists(#next_at) AND #updated < :stale))",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#attempts", "attempts")
             .expression_attribute_names("#updated", "updated_at")
             .expression_attribute_names("#redeliveries", "redeliveries")
             .expression_attribute_names("#next_at", "next_at")
             .expression_attribute_names("#key", "key")
+            .expression_attribute_values(
+                ":stale",
+                s(sbx_lifecycle::rfc3339_millis::format(
+                    &sbx_lifecycle::rfc3339_millis::truncate(now - crate::STALE_AFTER),
+                )),
+            )
             .expression_attribute_values(
                 ":pending",
                 serde_dynamo::to_attribute_value(DeliveryStatus::Pending)?,

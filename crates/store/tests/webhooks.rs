@@ -161,6 +161,22 @@ async fn deliveries_are_recorded_once_in_stream_order_and_attempts_are_compared(
         (again.status, again.attempts, again.redeliveries),
         (DeliveryStatus::Pending, 0, 1)
     );
+    // Pending, and its execution due to act just now: refused. An hour and more past that, its
+    // execution is gone, and it is taken.
+    assert!(matches!(
+        store.redeliver("acme", "wh_1", "sb-a.1.0", Utc::now()).await,
+        Err(StoreError::DeliveryPending { .. })
+    ));
+    let due = Utc::now();
+    store
+        .record_attempt(&again, DeliveryStatus::Pending, None, Some(due), due)
+        .await?;
+    let later = due + sbx_store::STALE_AFTER + chrono::Duration::seconds(1);
+    let taken = store.redeliver("acme", "wh_1", "sb-a.1.0", later).await?;
+    assert_eq!(
+        (taken.status, taken.attempts, taken.redeliveries, taken.next_at),
+        (DeliveryStatus::Pending, 0, 2, None)
+    );
 
     let page = store.deliveries("acme", "wh_1", 3, None).await?;
     let ids: Vec<String> = page.items.iter().map(Delivery::id).collect();

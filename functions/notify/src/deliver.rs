@@ -97,11 +97,33 @@ pub async fn deliver(
     if let Some(before) = store.previous_delivery(&current).await?
         && !before.status.is_final()
     {
-        let wait = before
-            .next_at
-            .map(|at| (at - now).num_seconds().max(0) as u64 + 1)
-            .unwrap_or(PREDECESSOR_POLL);
-        return Ok(DeliverOutput::of(&current, Some(wait.max(PREDECESSOR_POLL))));
+        if before.is_stale(now) {
+            // Its execution stopped: it can no longer move, and would hold up its stream for
+            // good. It is settled failed (it may be redelivered), and this one goes ahead.
+            tracing::warn!(
+                endpoint, delivery = %before.id(), next_at = ?before.next_at,
+                "the delivery before this one has no execution behind it; it is given up"
+            );
+            store
+                .record_attempt(&before, DeliveryStatus::Failed, None, None, now)
+                .await?;
+        } else {
+            // Until it is settled: it acts next at its `next_at`. This one says when it looks
+            // again, so that a delivery behind it can tell it is alive.
+            let wait = before
+                .next_at
+                .map(|at| (at - now).num_seconds().max(0) as u64 + 1)
+                .unwrap_or(PREDECESSOR_POLL)
+                .max(PREDECESSOR_POLL);
+            let next_at = now + chrono::Duration::seconds(wait as i64);
+            return match store
+                .record_attempt(&current, DeliveryStatus::Pending, None, Some(next_at), now)
+                .await?
+            {
+                Some(recorded) => Ok(DeliverOutput::of(&recorded, Some(wait))),
+                None => Ok(DeliverOutput::of(&current, Some(1))),
+            };
+        }
     }
     // The attempt's time is the state machine's Wait: `next_at` is what the log shows.
     let target = match store.endpoint(tenant, endpoint).await {
@@ -187,7 +209,7 @@ mod tests {
     use super::*;
     use crate::fakes::FakeReceiver;
     use sbx_fakes::FakeStore;
-    use sbx_store::{Endpoint, EndpointSecret, Order};
+    use sbx_store::{Endpoint, EndpointSecret, Order, STALE_AFTER};
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -350,6 +372,11 @@ mod tests {
         assert!(!waiting.done);
         assert_eq!(waiting.wait_seconds, PREDECESSOR_POLL);
         assert!(receiver.received().is_empty(), "nothing is sent out of order");
+        assert_eq!(
+            stored_delivery(&store, 2).next_at,
+            Some(now() + chrono::Duration::seconds(PREDECESSOR_POLL as i64)),
+            "a waiting delivery says when it looks again"
+        );
 
         step(&store, &receiver, input(1)).await;
         let behind_a_retry = step(&store, &receiver, input(2)).await;
@@ -364,6 +391,52 @@ mod tests {
         assert_eq!(second.status, DeliveryStatus::Delivered);
         let order: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
         assert_eq!(order, ["evt_1", "evt_1", "evt_2"]);
+    }
+
+    /// A delivery before this one whose execution stopped (its `next_at` an hour and more
+    /// past) can no longer move: it is settled failed, and this one is attempted.
+    #[tokio::test]
+    async fn a_delivery_before_it_with_no_execution_behind_it_no_longer_holds_it_up() {
+        let store = stored("https://hooks.example/in", &[1, 2]).await;
+        let receiver = FakeReceiver::answering([Some(200)]);
+        let first = stored_delivery(&store, 1);
+        let long_ago = now() - chrono::Duration::hours(30);
+        store
+            .record_attempt(
+                &first,
+                DeliveryStatus::Pending,
+                None,
+                Some(now() - STALE_AFTER - chrono::Duration::seconds(1)),
+                long_ago,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let second = step(&store, &receiver, input(2)).await;
+
+        assert_eq!(second.status, DeliveryStatus::Delivered);
+        assert_eq!(stored_delivery(&store, 1).status, DeliveryStatus::Failed);
+        let sent: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
+        assert_eq!(sent, ["evt_2"]);
+    }
+
+    /// Just short of that, it is alive: this one waits for it.
+    #[tokio::test]
+    async fn a_delivery_before_it_that_is_late_but_within_the_window_is_waited_for() {
+        let store = stored("https://hooks.example/in", &[1, 2]).await;
+        let receiver = FakeReceiver::answering([Some(200)]);
+        let first = stored_delivery(&store, 1);
+        let due = now() - STALE_AFTER + chrono::Duration::seconds(1);
+        store
+            .record_attempt(&first, DeliveryStatus::Pending, None, Some(due), due)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let second = step(&store, &receiver, input(2)).await;
+
+        assert!(!second.done);
+        assert_eq!(stored_delivery(&store, 1).status, DeliveryStatus::Pending);
+        assert!(receiver.received().is_empty());
     }
 
     #[tokio::test]

@@ -42,10 +42,7 @@ impl Parking for Sqs {
             .await
             .map(|_| ())
             .map_err(|e| {
-                let message = format!(
-                    "SQS SendMessage: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(&e)
-                );
+                let message = format!("SQS SendMessage: {}", aws_sdk_sqs::error::DisplayErrorContext(&e));
                 if sbx_transient::is_transient(&e) {
                     NotifyError::Transient(message)
                 } else {

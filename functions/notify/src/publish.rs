@@ -55,7 +55,9 @@ pub async fn publish(
         return Ok(Published::default());
     };
     let all: Vec<Message> = messages.iter().map(|(_, message)| message.clone()).collect();
-    bus.put(&all).await.map_err(|error| Stopped { at: first, error })?;
+    bus.put(&all)
+        .await
+        .map_err(|error| Stopped { at: first, error })?;
     let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
     let mut started = 0;
     // In stream order: a delivery is recorded before the next one of its stream, so that
@@ -80,7 +82,9 @@ async fn deliver(
     endpoints: &mut HashMap<String, Vec<Endpoint>>,
     message: &Message,
 ) -> Result<usize, NotifyError> {
-    let Some(tenant) = &message.tenant else { return Ok(0) };
+    let Some(tenant) = &message.tenant else {
+        return Ok(0);
+    };
     if !endpoints.contains_key(tenant) {
         endpoints.insert(tenant.clone(), store.endpoints(tenant).await?);
     }
@@ -260,7 +264,13 @@ mod tests {
         let failed = publish(&store, &bus, &deliveries, &settings(), &batch().entries()).await;
 
         assert!(
-            matches!(failed, Err(Stopped { at: 0, error: NotifyError::Transient(_) })),
+            matches!(
+                failed,
+                Err(Stopped {
+                    at: 0,
+                    error: NotifyError::Transient(_)
+                })
+            ),
             "the whole batch is given again: {failed:?}"
         );
         assert!(store.stored_deliveries("acme", "wh_all").is_empty());
@@ -282,7 +292,13 @@ mod tests {
 
         let failed = publish(&store, &bus, &deliveries, &settings(), &entries).await;
         assert!(
-            matches!(failed, Err(Stopped { at: 0, error: NotifyError::Transient(_) })),
+            matches!(
+                failed,
+                Err(Stopped {
+                    at: 0,
+                    error: NotifyError::Transient(_)
+                })
+            ),
             "{failed:?}"
         );
         assert_eq!(
@@ -301,7 +317,13 @@ mod tests {
         deliveries.fail(false);
         let refused = publish(&store, &bus, &deliveries, &settings(), &entries).await;
         assert!(
-            matches!(refused, Err(Stopped { error: NotifyError::Failed(_), .. })),
+            matches!(
+                refused,
+                Err(Stopped {
+                    error: NotifyError::Failed(_),
+                    ..
+                })
+            ),
             "a refusal is no throttle: {refused:?}"
         );
     }

@@ -192,7 +192,8 @@ impl WebhookStore for FakeStore {
             .iter_mut()
             .find(|d| d.tenant == tenant && d.endpoint == endpoint && d.id() == id)
             .ok_or_else(|| StoreError::DeliveryNotFound { id: id.to_owned() })?;
-        if stored.status == DeliveryStatus::Pending {
+        // Settled, or pending with no execution behind it.
+        if stored.status == DeliveryStatus::Pending && !stored.is_stale(now) {
             return Err(StoreError::DeliveryPending { id: stored.id() });
         }
         stored.status = DeliveryStatus::Pending;

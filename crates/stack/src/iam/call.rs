@@ -160,7 +160,10 @@ impl Call {
                 buses.into_iter().map(|bus| check(self.action(), bus)).collect()
             }
             // A queue's URL ends in its account and name.
-            "sqs" => match self.param("QueueUrl").map(|url| url.rsplit('/').take(2).collect::<Vec<_>>()) {
+            "sqs" => match self
+                .param("QueueUrl")
+                .map(|url| url.rsplit('/').take(2).collect::<Vec<_>>())
+            {
                 Some(parts) if parts.len() == 2 => {
                     on(format!("arn:aws:sqs:{region}:{}:{}", parts[1], parts[0]))
                 }

@@ -62,7 +62,10 @@ impl FakeStream {
             serde_dynamo::AttributeValue::S(format!("{tenant}#{sandbox}")),
         );
         item.insert("seq".into(), serde_dynamo::AttributeValue::N("1".into()));
-        item.insert("next_state".into(), serde_dynamo::AttributeValue::S("hibernated".into()));
+        item.insert(
+            "next_state".into(),
+            serde_dynamo::AttributeValue::S("hibernated".into()),
+        );
         self.items.push(item);
         self
     }
