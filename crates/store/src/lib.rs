@@ -42,7 +42,10 @@ pub use locks::LockTable;
 pub use notice::{Notice, NoticeKind};
 pub use page::PageKey;
 pub use schema::TableNames;
-pub use webhook::{AttemptLog, Delivery, DeliveryStatus, Endpoint, EndpointSecret, Order, STALE_AFTER};
+pub use webhook::{
+    AttemptLog, Delivery, DeliveryStatus, Disabled, Endpoint, EndpointSecret, Order, STALE_AFTER,
+    WebhookEvent, WebhookEventKind,
+};
 
 use sbx_lifecycle::cost::{Micros, Usd};
 use sbx_lifecycle::{Endpoints, Event, NewSandbox, Operation, Outcome, Sandbox, State};
@@ -429,6 +432,41 @@ pub trait WebhookStore: Send + Sync {
         current: &Endpoint,
         secrets: Vec<EndpointSecret>,
     ) -> impl Future<Output = Result<Option<Endpoint>, StoreError>> + Send;
+
+    /// Notes that a delivery to the endpoint failed at `now`; the endpoint as it stands after,
+    /// its `failing_since` the first failure since it last answered.
+    fn endpoint_failed(
+        &self,
+        tenant: &str,
+        id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Endpoint, StoreError>> + Send;
+
+    /// Notes that the endpoint answered: its failures are forgotten.
+    fn endpoint_answered(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Disables `endpoint` for `reason`, with its `webhook.disabled` event, in one
+    /// transaction; `false` when it was disabled already.
+    fn disable_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        reason: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Enables the endpoint again (by `actor`), its failures forgotten, with its
+    /// `webhook.enabled` event; the endpoint as it stands after (unchanged if it was enabled).
+    fn enable_endpoint(
+        &self,
+        tenant: &str,
+        id: &str,
+        actor: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Endpoint, StoreError>> + Send;
 
     /// Records a delivery to make; `false` when it was recorded before (the event was
     /// published again).

@@ -28,6 +28,8 @@ pub(crate) enum Part {
     Assignment,
     /// A tenant's budget or what it spent in a month.
     Spend,
+    /// A webhook endpoint, compared on whether it is disabled.
+    Endpoint,
 }
 
 /// The items of one transaction, each with its part, and the token it is written under: its

@@ -23,6 +23,72 @@ pub struct Endpoint {
     pub version: u64,
     /// Newest first. A rotated-out secret signs until its `expires_at`.
     pub secrets: Vec<EndpointSecret>,
+    /// When its deliveries began to fail: the first failed attempt since its last answered
+    /// one. `None` while it answers.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rfc3339_millis::option"
+    )]
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Set when it no longer receives deliveries (every one failed for too long), until it
+    /// is enabled again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<Disabled>,
+}
+
+/// Since when, and why, an endpoint receives no deliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disabled {
+    #[serde(with = "rfc3339_millis")]
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// A change of an endpoint's standing: its audit trail (the events table's `@webhook#<tenant>`
+/// partition), published as `webhook.disabled` and `webhook.enabled`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEvent {
+    pub tenant: String,
+    /// The moment in milliseconds: the order they were given in.
+    pub seq: u64,
+    #[serde(with = "rfc3339_millis")]
+    pub at: DateTime<Utc>,
+    pub kind: WebhookEventKind,
+    pub webhook_id: String,
+    pub url: String,
+    /// Why it was disabled; who enabled it.
+    pub reason: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rfc3339_millis::option"
+    )]
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookEventKind {
+    Disabled,
+    Enabled,
+}
+
+impl WebhookEvent {
+    /// `endpoint` disabled at `at` for `reason`, or enabled by `reason`'s actor.
+    pub fn of(endpoint: &Endpoint, kind: WebhookEventKind, reason: &str, at: DateTime<Utc>) -> Self {
+        let at = rfc3339_millis::truncate(at);
+        Self {
+            tenant: endpoint.tenant.clone(),
+            seq: at.timestamp_millis().max(0) as u64,
+            at,
+            kind,
+            webhook_id: endpoint.id.clone(),
+            url: endpoint.url.clone(),
+            reason: reason.to_owned(),
+            failing_since: endpoint.failing_since,
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +114,8 @@ impl std::fmt::Debug for Endpoint {
             .field("events", &self.events)
             .field("version", &self.version)
             .field("secrets", &self.secrets.len())
+            .field("failing_since", &self.failing_since)
+            .field("disabled", &self.disabled)
             .finish_non_exhaustive()
     }
 }
@@ -71,9 +139,9 @@ impl Endpoint {
             .collect()
     }
 
-    /// Whether it receives events of `event_type`.
+    /// Whether it receives events of `event_type`: never while it is disabled.
     pub fn wants(&self, event_type: &str) -> bool {
-        self.events.is_empty() || self.events.iter().any(|e| e == event_type)
+        self.disabled.is_none() && (self.events.is_empty() || self.events.iter().any(|e| e == event_type))
     }
 }
 
@@ -238,6 +306,8 @@ mod tests {
             description: String::new(),
             created_at: t0,
             version: 2,
+            failing_since: None,
+            disabled: None,
             secrets: vec![
                 EndpointSecret {
                     secret: "new".into(),

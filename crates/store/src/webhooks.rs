@@ -3,10 +3,14 @@
 //! deliveries are one key range and those of one stream sort in the order they go out.
 
 use crate::client::DynamoStore;
-use crate::item::{Item, n, s, updated, written};
-use crate::webhook::{AttemptLog, Delivery, DeliveryStatus, Endpoint, EndpointSecret, Order};
+use crate::item::{Item, build, n, s, updated, written};
+use crate::transaction::{Part, Transaction, TxError};
+use crate::webhook::{
+    AttemptLog, Delivery, DeliveryStatus, Disabled, Endpoint, EndpointSecret, Order, WebhookEvent,
+    WebhookEventKind,
+};
 use crate::{DeliveryPage, StoreError, WebhookStore};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -15,6 +19,11 @@ const DELIVERY_RETENTION: chrono::Duration = chrono::Duration::days(30);
 
 fn endpoint_key(id: &str) -> String {
     format!("webhook#{id}")
+}
+
+/// The events table's partition of a tenant's endpoints' changes of standing.
+fn webhook_partition(tenant: &str) -> String {
+    format!("@webhook#{tenant}")
 }
 
 fn deliveries_prefix(endpoint: &str) -> String {
@@ -104,6 +113,46 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Changes an endpoint's standing (`update`, under its condition) with its `event`, in one
+    /// transaction; `false` when the condition refused it.
+    async fn standing(
+        &self,
+        endpoint: &Endpoint,
+        update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+        event: &WebhookEvent,
+    ) -> Result<bool, StoreError> {
+        let transaction = Transaction::default()
+            .with(
+                Part::Endpoint,
+                TransactWriteItem::builder()
+                    .update(build(update.build())?)
+                    .build(),
+            )
+            .with(
+                Part::Event,
+                self.append_item(&webhook_partition(&endpoint.tenant), event)?,
+            );
+        match self.transact(transaction).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Cancelled(cancelled)) if cancelled.refused(Part::Endpoint) => Ok(false),
+            // The same change given twice in one millisecond: recorded once.
+            Err(TxError::Cancelled(cancelled)) if cancelled.refused(Part::Event) => Ok(true),
+            Err(TxError::Cancelled(cancelled)) => Err(StoreError::Contended {
+                operation: "the standing of a webhook endpoint",
+                attempts: u32::from(cancelled.contended()),
+            }),
+            Err(TxError::Failed(err)) => Err(err),
+        }
+    }
+}
+
+fn time(at: DateTime<Utc>) -> AttributeValue {
+    s(sbx_lifecycle::rfc3339_millis::format(
+        &sbx_lifecycle::rfc3339_millis::truncate(at),
+    ))
+}
+
 impl WebhookStore for DynamoStore {
     async fn add_endpoint(&self, endpoint: &Endpoint, limit: usize) -> Result<(), StoreError> {
         // The limit is read, then the endpoint put: two registrations at once may pass it by
@@ -189,6 +238,100 @@ impl WebhookStore for DynamoStore {
                 Ok(None)
             }
         }
+    }
+
+    async fn endpoint_failed(
+        &self,
+        tenant: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Endpoint, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.config.tables.tenants()?)
+            .key("tenant", s(tenant))
+            .key("key", s(endpoint_key(id)))
+            .update_expression("SET #failing = if_not_exists(#failing, :now)")
+            .condition_expression("attribute_exists(#key)")
+            .expression_attribute_names("#failing", "failing_since")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":now", time(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        updated::<Endpoint>(result)?.ok_or_else(|| StoreError::WebhookNotFound { id: id.to_owned() })
+    }
+
+    async fn endpoint_answered(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.config.tables.tenants()?)
+            .key("tenant", s(tenant))
+            .key("key", s(endpoint_key(id)))
+            .update_expression("REMOVE #failing")
+            .condition_expression("attribute_exists(#failing)")
+            .expression_attribute_names("#failing", "failing_since")
+            .send()
+            .await;
+        // Refused: it was not failing (or is gone), which is what was asked.
+        written("UpdateItem", result).map(|_| ())
+    }
+
+    async fn disable_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let disabled = Disabled {
+            at: sbx_lifecycle::rfc3339_millis::truncate(now),
+            reason: reason.to_owned(),
+        };
+        let update = Update::builder()
+            .table_name(self.config.tables.tenants()?)
+            .key("tenant", s(&endpoint.tenant))
+            .key("key", s(endpoint_key(&endpoint.id)))
+            .update_expression("SET #disabled = :disabled")
+            .condition_expression("attribute_exists(#key) AND attribute_not_exists(#disabled)")
+            .expression_attribute_names("#disabled", "disabled")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":disabled", serde_dynamo::to_attribute_value(&disabled)?);
+        let event = WebhookEvent::of(endpoint, WebhookEventKind::Disabled, reason, now);
+        match self.standing(endpoint, update, &event).await? {
+            true => Ok(true),
+            false => {
+                // Gone, or disabled already.
+                self.endpoint(&endpoint.tenant, &endpoint.id).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    async fn enable_endpoint(
+        &self,
+        tenant: &str,
+        id: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Endpoint, StoreError> {
+        let endpoint = self.endpoint(tenant, id).await?;
+        if endpoint.disabled.is_none() {
+            return Ok(endpoint);
+        }
+        let update = Update::builder()
+            .table_name(self.config.tables.tenants()?)
+            .key("tenant", s(tenant))
+            .key("key", s(endpoint_key(id)))
+            .update_expression("REMOVE #disabled, #failing")
+            .condition_expression("attribute_exists(#disabled)")
+            .expression_attribute_names("#disabled", "disabled")
+            .expression_attribute_names("#failing", "failing_since");
+        let event = WebhookEvent::of(&endpoint, WebhookEventKind::Enabled, actor, now);
+        self.standing(&endpoint, update, &event).await?;
+        // Enabled now, or by someone else meanwhile.
+        self.endpoint(tenant, id).await
     }
 
     async fn add_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {

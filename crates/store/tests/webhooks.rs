@@ -28,6 +28,8 @@ fn endpoint(tenant: &str, id: &str) -> Endpoint {
         description: String::new(),
         created_at: Utc::now(),
         version: 1,
+        failing_since: None,
+        disabled: None,
         secrets: vec![EndpointSecret {
             secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             created_at: Utc::now(),

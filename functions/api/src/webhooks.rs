@@ -193,6 +193,8 @@ impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhook
             description: body.description,
             created_at: now,
             version: 1,
+            failing_since: None,
+            disabled: None,
             secrets: vec![EndpointSecret {
                 secret: secret.clone(),
                 created_at: now,

@@ -143,6 +143,7 @@ mod tests {
             bus: "sbx".into(),
             api_url: "https://api.example".into(),
             policy: sbx_webhooks::Policy::default(),
+            disable_after: Settings::DISABLE_AFTER,
         }
     }
 

@@ -134,6 +134,11 @@ pub async fn deliver(
         }
         Err(err) => return Err(err.into()),
     };
+    if let Some(disabled) = &target.disabled {
+        // It receives nothing until it is enabled; this delivery may be redelivered then.
+        tracing::info!(endpoint, delivery, reason = %disabled.reason, "the endpoint is disabled");
+        return settle(store, &current, DeliveryStatus::Failed, None, None, now).await;
+    }
     let secrets = target.signing_secrets(now);
     let answer = match sender.resolve(&target.url, settings.policy).await {
         Err(refusal) => Answer {
@@ -177,13 +182,62 @@ pub async fn deliver(
         endpoint, delivery, attempt = current.attempts + 1, status = ?answer.status, ?next_at,
         "webhook attempt"
     );
-    match store
+    let Some(recorded) = store
         .record_attempt(&current, status, Some(log), next_at, now)
         .await?
-    {
-        Some(recorded) => Ok(DeliverOutput::of(&recorded, wait)),
+    else {
         // Another invocation recorded first: look again shortly.
-        None => Ok(DeliverOutput::of(&current, Some(1))),
+        return Ok(DeliverOutput::of(&current, Some(1)));
+    };
+    // The endpoint's standing, once the attempt is recorded, and at most once: a failure here
+    // must not fail the step, whose retry would attempt again.
+    if let Err(err) = stand(store, &target, answer.succeeded(), settings.disable_after, now).await {
+        tracing::warn!(endpoint, %err, "the endpoint's standing was not updated");
+    }
+    Ok(DeliverOutput::of(&recorded, wait))
+}
+
+/// Notes how `endpoint` answered: an answer forgets its failures; a failure starts or
+/// continues them, and one that comes `disable_after` or more after the first disables it.
+async fn stand(
+    store: &impl WebhookStore,
+    endpoint: &sbx_store::Endpoint,
+    answered: bool,
+    disable_after: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if answered {
+        if endpoint.failing_since.is_some() {
+            store.endpoint_answered(&endpoint.tenant, &endpoint.id).await?;
+        }
+        return Ok(());
+    }
+    let standing = store.endpoint_failed(&endpoint.tenant, &endpoint.id, now).await?;
+    let Some(since) = standing
+        .failing_since
+        .filter(|since| now - *since >= disable_after)
+    else {
+        return Ok(());
+    };
+    let reason = format!(
+        "every delivery failed for {} (since {})",
+        span(disable_after),
+        sbx_lifecycle::rfc3339_millis::format(&since)
+    );
+    if store.disable_endpoint(&standing, &reason, now).await? {
+        tracing::warn!(endpoint = %endpoint.id, %reason, "the endpoint is disabled");
+    }
+    Ok(())
+}
+
+/// `5 days`, `90 s`.
+fn span(duration: chrono::Duration) -> String {
+    match duration.num_seconds() {
+        seconds if seconds > 0 && seconds % 86_400 == 0 => match seconds / 86_400 {
+            1 => "1 day".to_owned(),
+            days => format!("{days} days"),
+        },
+        seconds => format!("{seconds} s"),
     }
 }
 
@@ -218,6 +272,7 @@ mod tests {
             bus: "sbx".into(),
             api_url: "https://api.example".into(),
             policy: sbx_webhooks::Policy::default(),
+            disable_after: Settings::DISABLE_AFTER,
         }
     }
 
@@ -236,6 +291,8 @@ mod tests {
             description: String::new(),
             created_at: now(),
             version: 1,
+            failing_since: None,
+            disabled: None,
             secrets: vec![EndpointSecret {
                 secret: SECRET.into(),
                 created_at: now(),
@@ -418,6 +475,89 @@ mod tests {
         assert_eq!(stored_delivery(&store, 1).status, DeliveryStatus::Failed);
         let sent: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
         assert_eq!(sent, ["evt_2"]);
+    }
+
+    /// An endpoint whose every attempt failed for five days is disabled, with its event; its
+    /// deliveries then give up without being sent, until it is enabled.
+    #[tokio::test]
+    async fn an_endpoint_that_fails_every_delivery_for_five_days_is_disabled_with_its_event() {
+        let store = stored("https://hooks.example/in", &[1, 2, 3]).await;
+        let receiver = FakeReceiver::answering([Some(500); 10]);
+        let started = now();
+        deliver(&store, &receiver, &settings(), input(1), started)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let failing = store
+            .endpoint("acme", "wh_1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(failing.failing_since, Some(started));
+        assert!(failing.disabled.is_none());
+
+        let almost = started + Settings::DISABLE_AFTER - chrono::Duration::seconds(1);
+        deliver(&store, &receiver, &settings(), input(1), almost)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            store
+                .endpoint("acme", "wh_1")
+                .await
+                .is_ok_and(|e| e.disabled.is_none())
+        );
+
+        let five_days = started + Settings::DISABLE_AFTER;
+        deliver(&store, &receiver, &settings(), input(1), five_days)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let disabled = store
+            .endpoint("acme", "wh_1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reason = disabled.disabled.map(|d| d.reason).unwrap_or_default();
+        assert!(reason.contains("5 days"), "{reason}");
+        let events: Vec<(String, sbx_store::WebhookEventKind)> = store
+            .webhook_events
+            .lock()
+            .map(|e| e.iter().map(|e| (e.webhook_id.clone(), e.kind)).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            events,
+            [("wh_1".to_owned(), sbx_store::WebhookEventKind::Disabled)]
+        );
+
+        // Its deliveries give up unsent, the pending one at its next step, then the next.
+        let sent = receiver.received().len();
+        for delivery in [1, 2] {
+            let output = deliver(&store, &receiver, &settings(), input(delivery), five_days)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(output.status, DeliveryStatus::Failed);
+        }
+        assert_eq!(
+            receiver.received().len(),
+            sent,
+            "nothing is sent to a disabled endpoint"
+        );
+    }
+
+    /// An answer forgets the failures before it.
+    #[tokio::test]
+    async fn an_answer_forgets_the_endpoints_failures() {
+        let store = stored("https://hooks.example/in", &[1]).await;
+        let receiver = FakeReceiver::answering([Some(500), Some(204)]);
+        step(&store, &receiver, input(1)).await;
+        assert!(
+            store
+                .endpoint("acme", "wh_1")
+                .await
+                .is_ok_and(|e| e.failing_since.is_some())
+        );
+        step(&store, &receiver, input(1)).await;
+        let answered = store
+            .endpoint("acme", "wh_1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answered.failing_since, None);
     }
 
     /// Just short of that, it is alive: this one waits for it.

@@ -14,7 +14,7 @@ use serde_json::Value;
 pub async fn deliver_webhook(init: &Init, payload: Value) -> Result<Value, NotifyError> {
     let store = init.store()?;
     let input = serde_json::from_value(payload).map_err(|e| NotifyError::InvalidInput(e.to_string()))?;
-    let output = deliver::deliver(store, &Network, init.settings(), input, chrono::Utc::now()).await?;
+    let output = deliver::deliver(store, &Network, init.settings()?, input, chrono::Utc::now()).await?;
     serde_json::to_value(output).map_err(|e| NotifyError::Failed(e.to_string()))
 }
 
@@ -23,7 +23,7 @@ pub async fn deliver_webhook(init: &Init, payload: Value) -> Result<Value, Notif
 pub async fn publish_events(init: &Init, records: Vec<Record>) -> Result<BatchResponse, NotifyError> {
     let (store, bus, executions) = (init.store()?, init.bus(), init.executions()?);
     let parking = init.parking()?;
-    Ok(batch::publish_records(store, bus, executions, parking, init.settings(), records).await)
+    Ok(batch::publish_records(store, bus, executions, parking, init.settings()?, records).await)
 }
 
 /// Invokes the function `name` (one of [`crate::FUNCTIONS`]) with `payload`, as Lambda would.

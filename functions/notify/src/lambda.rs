@@ -71,7 +71,7 @@ impl Init {
     pub fn bus(&self) -> &crate::bus::EventBridge {
         self.bus.get_or_init(|| crate::bus::EventBridge {
             client: sbx_transient::client!(aws_sdk_eventbridge, &self.config),
-            bus: self.settings().bus.clone(),
+            bus: self.vars.or("SBX_EVENT_BUS", "sbx"),
         })
     }
 
@@ -100,14 +100,21 @@ impl Init {
         Ok(self.parking.get_or_init(|| parking))
     }
 
-    /// The bus's name (`SBX_EVENT_BUS`), the base of the payloads' links (`SBX_API_URL`) and
-    /// where receivers may be.
-    pub fn settings(&self) -> &Settings {
-        self.settings.get_or_init(|| Settings {
+    /// The bus's name (`SBX_EVENT_BUS`), the base of the payloads' links (`SBX_API_URL`),
+    /// where receivers may be, and when a failing endpoint is disabled.
+    pub fn settings(&self) -> Result<&Settings, ConfigError> {
+        if let Some(settings) = self.settings.get() {
+            return Ok(settings);
+        }
+        let default = Settings::DISABLE_AFTER.num_seconds() as u64;
+        let disable_after = self.vars.seconds("SBX_WEBHOOK_DISABLE_AFTER_SECONDS", default)?;
+        let settings = Settings {
             bus: self.vars.or("SBX_EVENT_BUS", "sbx"),
             api_url: self.vars.or("SBX_API_URL", ""),
             policy: self.policy,
-        })
+            disable_after: chrono::Duration::from_std(disable_after).unwrap_or(Settings::DISABLE_AFTER),
+        };
+        Ok(self.settings.get_or_init(|| settings))
     }
 }
 

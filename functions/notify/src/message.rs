@@ -11,7 +11,9 @@
 
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::{Event, State};
-use sbx_store::{AccountEvent, BudgetEvent, BudgetEventKind, Notice, NoticeKind, Order};
+use sbx_store::{
+    AccountEvent, BudgetEvent, BudgetEventKind, Notice, NoticeKind, Order, WebhookEvent, WebhookEventKind,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -26,6 +28,7 @@ pub enum Entry {
     Account(AccountEvent),
     Notice(Notice),
     Budget(BudgetEvent),
+    Webhook(WebhookEvent),
     /// Not published (an account's infrastructure journal).
     Other(String),
 }
@@ -45,6 +48,8 @@ impl Entry {
             Entry::Notice(serde_dynamo::from_item(item)?)
         } else if partition.sandbox.starts_with("@budget#") {
             Entry::Budget(serde_dynamo::from_item(item)?)
+        } else if partition.sandbox.starts_with("@webhook#") {
+            Entry::Webhook(serde_dynamo::from_item(item)?)
         } else if partition.sandbox.starts_with('@') {
             Entry::Other(partition.sandbox)
         } else {
@@ -86,6 +91,7 @@ impl Message {
             Entry::Account(event) => Some(Self::account(event)),
             Entry::Notice(notice) => Some(Self::notice(notice, api_url)),
             Entry::Budget(event) => Some(Self::budget(event, api_url)),
+            Entry::Webhook(event) => Some(Self::webhook(event, api_url)),
             Entry::Other(_) => None,
         }
     }
@@ -193,6 +199,36 @@ impl Message {
                 "spent_usd": event.spent_usd,
                 "actor": event.actor,
                 "links": {"budget": format!("{}/tenants/{}/budget", api_url.trim_end_matches('/'), event.tenant)},
+            }),
+        }
+    }
+
+    fn webhook(event: &WebhookEvent, api_url: &str) -> Self {
+        let kind = match event.kind {
+            WebhookEventKind::Disabled => "disabled",
+            WebhookEventKind::Enabled => "enabled",
+        };
+        let api = api_url.trim_end_matches('/');
+        Self {
+            id: stable_id(&format!("@webhook#{}", event.tenant), event.seq),
+            event_type: format!("webhook.{kind}"),
+            tenant: Some(event.tenant.clone()),
+            stream: format!("@webhook-{}", event.webhook_id),
+            order: Order {
+                version: event.seq,
+                notice: 0,
+            },
+            timestamp: event.at,
+            data: json!({
+                "tenant": event.tenant,
+                "webhook_id": event.webhook_id,
+                "url": event.url,
+                "reason": event.reason,
+                "failing_since": event.failing_since.map(|at| sbx_lifecycle::rfc3339_millis::format(&at)),
+                "links": {
+                    "webhook": format!("{api}/webhooks/{}", event.webhook_id),
+                    "enable": {"method": "POST", "href": format!("{api}/webhooks/{}/enable", event.webhook_id)},
+                },
             }),
         }
     }

@@ -138,6 +138,7 @@ mod tests {
             bus: "sbx".into(),
             api_url: "https://api.example".into(),
             policy: sbx_webhooks::Policy::default(),
+            disable_after: Settings::DISABLE_AFTER,
         }
     }
 
@@ -150,6 +151,8 @@ mod tests {
             description: String::new(),
             created_at: Utc::now(),
             version: 1,
+            failing_since: None,
+            disabled: None,
             secrets: vec![],
         };
         store

@@ -11,4 +11,12 @@ pub struct Settings {
     pub api_url: String,
     /// Where deliveries may go (loopback only on the local stack).
     pub policy: Policy,
+    /// `SBX_WEBHOOK_DISABLE_AFTER_SECONDS` (default 5 days): an endpoint whose every delivery
+    /// failed for this long is disabled.
+    pub disable_after: chrono::Duration,
+}
+
+impl Settings {
+    /// The deployed default of [`Settings::disable_after`].
+    pub const DISABLE_AFTER: chrono::Duration = chrono::Duration::days(5);
 }

@@ -54,6 +54,8 @@ pub struct FakeStore {
     pub drift_checked_on: Mutex<Option<String>>,
     pub drifts: Mutex<BTreeMap<(String, String), sbx_store::Drift>>,
     pub endpoints: Mutex<Vec<sbx_store::Endpoint>>,
+    /// The endpoints' changes of standing (`webhook.disabled`, `.enabled`), in order.
+    pub webhook_events: Mutex<Vec<sbx_store::WebhookEvent>>,
     pub deliveries: Mutex<Vec<sbx_store::Delivery>>,
 }
 

@@ -6,7 +6,8 @@
 use super::FakeStore;
 use crate::locked;
 use sbx_store::{
-    AttemptLog, Delivery, DeliveryPage, DeliveryStatus, Endpoint, EndpointSecret, StoreError, WebhookStore,
+    AttemptLog, Delivery, DeliveryPage, DeliveryStatus, Disabled, Endpoint, EndpointSecret, StoreError,
+    WebhookEvent, WebhookEventKind, WebhookStore,
 };
 
 /// Whether `a` and `b` are the same item of the table: one tenant, one key.
@@ -33,6 +34,21 @@ impl FakeStore {
             .collect();
         found.sort_by_key(sort_key);
         found
+    }
+
+    /// Changes the stored endpoint `tenant`/`id` with `change`; what it returns.
+    fn with_endpoint<T>(
+        &self,
+        tenant: &str,
+        id: &str,
+        change: impl FnOnce(&mut Endpoint) -> T,
+    ) -> Result<T, StoreError> {
+        let mut endpoints = locked(&self.endpoints);
+        let stored = endpoints
+            .iter_mut()
+            .find(|e| e.tenant == tenant && e.id == id)
+            .ok_or_else(|| StoreError::WebhookNotFound { id: id.to_owned() })?;
+        Ok(change(stored))
     }
 
     fn find_delivery(&self, tenant: &str, endpoint: &str, id: &str) -> Result<Delivery, StoreError> {
@@ -108,6 +124,77 @@ impl WebhookStore for FakeStore {
         stored.secrets = secrets;
         stored.version += 1;
         Ok(Some(stored.clone()))
+    }
+
+    async fn endpoint_failed(
+        &self,
+        tenant: &str,
+        id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Endpoint, StoreError> {
+        self.with_endpoint(tenant, id, |stored| {
+            stored.failing_since = stored
+                .failing_since
+                .or(Some(sbx_lifecycle::rfc3339_millis::truncate(now)));
+            stored.clone()
+        })
+    }
+
+    async fn endpoint_answered(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        // Gone is what was asked too.
+        let _ = self.with_endpoint(tenant, id, |stored| stored.failing_since = None);
+        Ok(())
+    }
+
+    async fn disable_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        reason: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let disabled = self.with_endpoint(&endpoint.tenant, &endpoint.id, |stored| {
+            if stored.disabled.is_some() {
+                return false;
+            }
+            stored.disabled = Some(Disabled {
+                at: sbx_lifecycle::rfc3339_millis::truncate(now),
+                reason: reason.to_owned(),
+            });
+            true
+        })?;
+        if disabled {
+            locked(&self.webhook_events).push(WebhookEvent::of(
+                endpoint,
+                WebhookEventKind::Disabled,
+                reason,
+                now,
+            ));
+        }
+        Ok(disabled)
+    }
+
+    async fn enable_endpoint(
+        &self,
+        tenant: &str,
+        id: &str,
+        actor: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Endpoint, StoreError> {
+        let (before, after) = self.with_endpoint(tenant, id, |stored| {
+            let before = stored.clone();
+            stored.disabled = None;
+            stored.failing_since = None;
+            (before, stored.clone())
+        })?;
+        if before.disabled.is_some() {
+            locked(&self.webhook_events).push(WebhookEvent::of(
+                &before,
+                WebhookEventKind::Enabled,
+                actor,
+                now,
+            ));
+        }
+        Ok(after)
     }
 
     async fn add_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
