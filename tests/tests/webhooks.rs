@@ -463,3 +463,87 @@ async fn a_record_of_an_unknown_shape_is_parked_and_never_holds_up_the_events_be
     receiver.stop();
     stack.stop();
 }
+
+/// A receiver that fails every delivery for the disabling period (2 s here, 5 days deployed)
+/// is disabled: the tenant's other endpoint hears `webhook.disabled`, the endpoint says why,
+/// and once enabled it is told `webhook.enabled` and receives again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_down_for_the_whole_period_is_disabled_with_an_event_and_enabled_again() {
+    let stack = LocalStack::start(Options {
+        pool_size: 2,
+        time_scale: TIME_SCALE,
+        aws_delay: sbx_e2e::AWS_DELAY,
+        webhook_disable_after: Duration::from_secs(2),
+        ..Options::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the local stack did not start: {e}"));
+    let api = Api::new(&stack);
+    let alice = api.token("alice").await;
+    let (dead, watcher) = (Receiver::start().await, Receiver::start().await);
+    dead.fail_next(usize::MAX);
+    let (dead_id, _) = register(&api, &alice, &dead.url, json!(["sandbox.created"])).await;
+    register(
+        &api,
+        &alice,
+        &watcher.url,
+        json!(["webhook.disabled", "webhook.enabled", "sandbox.created"]),
+    )
+    .await;
+
+    api.create(&alice, "unheard").await;
+    let told = watcher
+        .wait_until(WITHIN, |r| {
+            r.iter().any(|x| body(x)["type"] == "webhook.disabled")
+        })
+        .await;
+    let disabled = told
+        .iter()
+        .map(body)
+        .find(|b| b["type"] == "webhook.disabled")
+        .unwrap_or_default();
+    assert_eq!(disabled["data"]["webhook_id"], dead_id.as_str(), "{disabled}");
+    assert!(
+        disabled["data"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failed")),
+        "{disabled}"
+    );
+    assert!(
+        dead.received().len() >= 2,
+        "it was tried until the period ran out"
+    );
+
+    let shown = api
+        .send("GET", &format!("/webhooks/{dead_id}"), Some(&alice), None)
+        .await;
+    assert!(shown.body["disabled"]["reason"].is_string(), "{:?}", shown.body);
+    let tried = dead.received().len();
+    let unsent = api.create(&alice, "unsent").await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // Published (to the watcher) while the endpoint was disabled.
+    watcher
+        .wait_until(WITHIN, |r| {
+            r.iter().any(|x| body(x)["data"]["sandbox_id"] == unsent.as_str())
+        })
+        .await;
+
+    let enabled = api
+        .send("POST", &format!("/webhooks/{dead_id}/enable"), Some(&alice), None)
+        .await;
+    assert_eq!(enabled.status, 200, "{enabled:?}");
+    assert_eq!(enabled.body["disabled"], Value::Null);
+    watcher
+        .wait_until(WITHIN, |r| r.iter().any(|x| body(x)["type"] == "webhook.enabled"))
+        .await;
+    assert_eq!(
+        dead.received().len(),
+        tried,
+        "nothing was sent to it while it was disabled"
+    );
+    dead.stop();
+    watcher.stop();
+    stack.stop();
+}

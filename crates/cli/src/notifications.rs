@@ -45,6 +45,13 @@ pub enum Webhooks {
         #[arg(long, value_name = "T")]
         tenant: Option<String>,
     },
+    /// Let a disabled endpoint (every delivery failed for 5 days) receive events again.
+    #[command(after_help = "Example:\n  sbx webhooks enable wh_0123456789ab")]
+    Enable {
+        id: String,
+        #[arg(long, value_name = "T")]
+        tenant: Option<String>,
+    },
     /// An endpoint's delivery log, every page.
     #[command(after_help = "Example:\n  sbx webhooks deliveries wh_0123456789ab")]
     Deliveries {
@@ -52,7 +59,7 @@ pub enum Webhooks {
         #[arg(long, value_name = "T")]
         tenant: Option<String>,
     },
-    /// Attempt a delivered or failed delivery again.
+    /// Attempt a delivered or failed delivery again (or a pending one whose execution is gone).
     #[command(after_help = "Example:\n  sbx webhooks redeliver wh_0123456789ab sb-1a2b3c4d5e6f.2.0")]
     Redeliver {
         id: String,
@@ -91,6 +98,11 @@ pub async fn webhooks(global: &Global, command: Webhooks) -> Result<String, CliE
         }
         Webhooks::Rotate { id, tenant } => {
             let path = with_tenant(format!("/webhooks/{id}/rotate"), tenant.as_deref());
+            let endpoint = api.send(Method::POST, &path, None, None).await?;
+            Ok(output::record(format, &endpoint))
+        }
+        Webhooks::Enable { id, tenant } => {
+            let path = with_tenant(format!("/webhooks/{id}/enable"), tenant.as_deref());
             let endpoint = api.send(Method::POST, &path, None, None).await?;
             Ok(output::record(format, &endpoint))
         }

@@ -52,6 +52,7 @@ pub const WEBHOOK_COLUMNS: Columns = &[
     ("URL", "url"),
     ("EVENTS", "events"),
     ("SECRETS", "signing_secrets"),
+    ("FAILING SINCE", "failing_since"),
     ("CREATED", "created_at"),
 ];
 pub const DELIVERY_COLUMNS: Columns = &[

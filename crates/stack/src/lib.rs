@@ -97,6 +97,10 @@ pub struct Options {
     /// Where the enforcer appends each (role, action) it allowed, for the check of unused
     /// permissions (default: `SBX_IAM_USAGE`).
     pub iam_usage: Option<std::path::PathBuf>,
+    /// How long every delivery to an endpoint may fail before it is disabled (deployed: 5
+    /// days; `SBX_WEBHOOK_DISABLE_AFTER_SECONDS`). Real time: the deliveries' clock is not
+    /// scaled.
+    pub webhook_disable_after: Duration,
 }
 
 /// The local stack's sweep settings: the deployed defaults, with a movable clock and no
@@ -128,6 +132,7 @@ impl Default for Options {
             iam: true,
             template: None,
             iam_usage: std::env::var_os("SBX_IAM_USAGE").map(std::path::PathBuf::from),
+            webhook_disable_after: Duration::from_secs(5 * 86_400),
         }
     }
 }

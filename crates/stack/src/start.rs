@@ -283,6 +283,10 @@ impl Lambdas<'_> {
             ("SBX_DELIVER_STATE_MACHINE_ARN", state_machine_arn("deliver")),
             ("SBX_EVENT_BUS", EVENT_BUS.to_owned()),
             ("SBX_PARKED_EVENTS_QUEUE_URL", self.parked_events.to_owned()),
+            (
+                "SBX_WEBHOOK_DISABLE_AFTER_SECONDS",
+                options.webhook_disable_after.as_secs_f64().to_string(),
+            ),
             ("SBX_API_URL", self.api_url.to_owned()),
             ("SBX_USER_POOL_ID", self.identity.user_pool_id.clone()),
             ("SBX_USER_POOL_CLIENT_ID", self.identity.client_id.clone()),

@@ -192,3 +192,70 @@ async fn deliveries_are_recorded_once_in_stream_order_and_attempts_are_compared(
     ));
     Ok(())
 }
+
+/// An endpoint's failures start once and are forgotten by an answer; disabling it writes its
+/// event in the same transaction, once; enabling it forgets both, with its own event.
+#[tokio::test]
+async fn an_endpoints_standing_is_kept_with_its_events() -> TestResult {
+    let (store, moto) = store().await?;
+    store.add_endpoint(&endpoint("acme", "wh_1"), 10).await?;
+    let first = Utc::now();
+    let failing = store.endpoint_failed("acme", "wh_1", first).await?;
+    let later = store
+        .endpoint_failed("acme", "wh_1", first + Days::hours(1))
+        .await?;
+    assert_eq!(
+        later.failing_since, failing.failing_since,
+        "the first failure is kept"
+    );
+    store.endpoint_answered("acme", "wh_1").await?;
+    assert_eq!(store.endpoint("acme", "wh_1").await?.failing_since, None);
+    store.endpoint_answered("acme", "wh_1").await?;
+
+    let failing = store.endpoint_failed("acme", "wh_1", first).await?;
+    assert!(
+        store
+            .disable_endpoint(&failing, "every delivery failed", first)
+            .await?
+    );
+    assert!(
+        !store
+            .disable_endpoint(&failing, "again", first + Days::seconds(1))
+            .await?,
+        "disabled once"
+    );
+    let disabled = store.endpoint("acme", "wh_1").await?;
+    assert_eq!(
+        disabled.disabled.map(|d| d.reason).as_deref(),
+        Some("every delivery failed")
+    );
+    let enabled = store
+        .enable_endpoint("acme", "wh_1", "bob", first + Days::seconds(2))
+        .await?;
+    assert_eq!((enabled.disabled, enabled.failing_since), (None, None));
+
+    let events = Client::new(&moto.sdk_config().await)
+        .query()
+        .table_name("sbx-events")
+        .key_condition_expression("#p = :p")
+        .expression_attribute_names("#p", "sandbox")
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S("@webhook#acme".into()),
+        )
+        .send()
+        .await?
+        .items
+        .unwrap_or_default();
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter_map(|item| item.get("kind").and_then(|kind| kind.as_s().ok()))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(kinds, ["disabled", "enabled"]);
+    assert!(matches!(
+        store.enable_endpoint("acme", "wh_404", "bob", first).await,
+        Err(StoreError::WebhookNotFound { .. })
+    ));
+    Ok(())
+}

@@ -21,7 +21,7 @@ pub use retry::Next;
 pub use send::{Answer, Attempt};
 
 /// Every event type sbx publishes; an endpoint subscribes to some of them, or to all.
-pub const EVENT_TYPES: [&str; 19] = [
+pub const EVENT_TYPES: [&str; 21] = [
     "sandbox.created",
     "sandbox.creating",
     "sandbox.started",
@@ -41,4 +41,6 @@ pub const EVENT_TYPES: [&str; 19] = [
     "account.quarantined",
     "budget.updated",
     "budget.threshold",
+    "webhook.disabled",
+    "webhook.enabled",
 ];

@@ -39,7 +39,7 @@ const fn route(method: &'static str, path: &'static str, function: &'static str)
     }
 }
 
-pub const ROUTES: [Route; 26] = [
+pub const ROUTES: [Route; 27] = [
     Route {
         method: "POST",
         path: "/token",
@@ -65,6 +65,7 @@ pub const ROUTES: [Route; 26] = [
     route("GET", "/webhooks/{id}", WEBHOOKS),
     route("DELETE", "/webhooks/{id}", WEBHOOKS),
     route("POST", "/webhooks/{id}/rotate", WEBHOOKS),
+    route("POST", "/webhooks/{id}/enable", WEBHOOKS),
     route("GET", "/webhooks/{id}/deliveries", WEBHOOKS),
     route("POST", "/webhooks/{id}/redeliver", WEBHOOKS),
     route("GET", "/tenants/{id}/notifications", WEBHOOKS),

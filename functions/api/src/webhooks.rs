@@ -72,6 +72,11 @@ struct EndpointView<'a> {
     signing_secrets: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<&'a str>,
+    /// Since when every delivery failed, while they fail.
+    #[serde(with = "sbx_lifecycle::rfc3339_millis::option")]
+    failing_since: Option<DateTime<Utc>>,
+    /// Set while it receives nothing: since when, and why.
+    disabled: Option<&'a sbx_store::Disabled>,
 }
 
 impl<'a> EndpointView<'a> {
@@ -84,6 +89,8 @@ impl<'a> EndpointView<'a> {
             created_at: endpoint.created_at,
             signing_secrets: endpoint.signing_secrets(now).len(),
             secret,
+            failing_since: endpoint.failing_since,
+            disabled: endpoint.disabled.as_ref(),
         }
     }
 }
@@ -151,6 +158,7 @@ impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhook
             Some("GET /webhooks/{id}") => self.get(&caller, request).await,
             Some("DELETE /webhooks/{id}") => self.remove(&caller, request).await,
             Some("POST /webhooks/{id}/rotate") => self.rotate(&caller, request).await,
+            Some("POST /webhooks/{id}/enable") => self.enable(&caller, request).await,
             Some("GET /webhooks/{id}/deliveries") => self.log(&caller, request).await,
             Some("POST /webhooks/{id}/redeliver") => self.redeliver(&caller, request).await,
             Some("GET /tenants/{id}/notifications") => self.notifications(&caller, request, false).await,
@@ -279,6 +287,19 @@ impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhook
             Kind::Unavailable,
             "the endpoint was rotated by another request at the same time; try again",
         ))
+    }
+
+    /// A disabled endpoint receives events again, from now; its failures are forgotten. The
+    /// deliveries it missed can be redelivered.
+    async fn enable(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
+        let (tenant, id) = target(caller, request, &["tenant"])?;
+        let now = Utc::now();
+        let endpoint = self
+            .store
+            .enable_endpoint(&tenant, &id, &caller.username, now)
+            .await
+            .map_err(problem)?;
+        Ok(json(StatusCode::OK, &EndpointView::of(&endpoint, None, now)))
     }
 
     async fn log(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, Problem> {
@@ -578,6 +599,59 @@ mod tests {
         assert_eq!(
             call(&api, "alice", "GET /webhooks/{id}", &path, None).await.0,
             StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn a_disabled_endpoint_shows_why_and_its_tenant_enables_it_again() {
+        let api = api();
+        let made = register(&api, "alice").await;
+        let id = made["id"].as_str().unwrap_or_default();
+        let path = format!("/webhooks/{id}");
+        assert_eq!(made["disabled"], Value::Null);
+        let endpoint = api
+            .store
+            .endpoint("acme", id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let disabled = api
+            .store
+            .disable_endpoint(&endpoint, "every delivery failed for 5 days", Utc::now())
+            .await;
+        assert!(matches!(disabled, Ok(true)), "{disabled:?}");
+
+        let (_, shown) = call(&api, "bob", "GET /webhooks/{id}", &path, None).await;
+        assert_eq!(shown["disabled"]["reason"], "every delivery failed for 5 days");
+        assert!(shown["disabled"]["at"].is_string(), "{shown}");
+
+        let enable = format!("{path}/enable");
+        let (status, _) = call(&api, "eve", "POST /webhooks/{id}/enable", &enable, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's is not found");
+        let (status, enabled) = call(&api, "bob", "POST /webhooks/{id}/enable", &enable, None).await;
+        assert_eq!(status, StatusCode::OK, "{enabled}");
+        assert_eq!(enabled["disabled"], Value::Null);
+        assert_eq!(enabled["failing_since"], Value::Null);
+        let (status, again) = call(&api, "bob", "POST /webhooks/{id}/enable", &enable, None).await;
+        assert_eq!(
+            (status, &again["disabled"]),
+            (StatusCode::OK, &Value::Null),
+            "enabling twice changes nothing"
+        );
+        let trail: Vec<(sbx_store::WebhookEventKind, String)> = api
+            .store
+            .webhook_events
+            .lock()
+            .map(|events| events.iter().map(|e| (e.kind, e.reason.clone())).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            trail,
+            [
+                (
+                    sbx_store::WebhookEventKind::Disabled,
+                    "every delivery failed for 5 days".to_owned()
+                ),
+                (sbx_store::WebhookEventKind::Enabled, "bob".to_owned()),
+            ]
         );
     }
 
