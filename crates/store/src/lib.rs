@@ -19,6 +19,7 @@ mod deadlines;
 mod dynamo;
 mod error;
 mod events;
+pub mod forecast;
 mod item;
 mod locks;
 mod notice;

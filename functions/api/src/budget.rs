@@ -10,9 +10,10 @@ use crate::store_errors::problem;
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use sbx_lifecycle::cost::{self, Planned, Pricing, Usd};
-use sbx_lifecycle::{Sandbox, State};
-use sbx_store::{Budget, BudgetEvent, Drift, DriftStore, ListQuery, SandboxStore, SpendStore};
+use sbx_lifecycle::Sandbox;
+use sbx_lifecycle::cost::{self, Pricing, Usd};
+use sbx_store::forecast::{self, ForecastError, Verdict};
+use sbx_store::{Budget, BudgetEvent, Drift, DriftStore, SandboxStore, SpendStore};
 use serde::{Deserialize, Serialize};
 
 /// The most a monthly budget or a cap may be, in dollars.
@@ -115,95 +116,46 @@ impl PriceSource {
     }
 }
 
-/// Every live sandbox of the tenant, page by page (a tenant has at most its quota).
-async fn live(store: &impl SandboxStore, tenant: &str) -> Result<Vec<Sandbox>, Problem> {
-    let mut all = Vec::new();
-    let mut next_token = None;
-    loop {
-        let page = store
-            .list(
-                tenant,
-                &ListQuery {
-                    state: None,
-                    limit: ListQuery::MAX_LIMIT,
-                    next_token,
-                },
-            )
-            .await
-            .map_err(problem)?;
-        all.extend(page.items.into_iter().filter(|s| s.state.is_live()));
-        match page.next_token {
-            Some(token) => next_token = Some(token),
-            None => return Ok(all),
-        }
+/// The forecast's errors as problems: the store's as the store's, a missing price as ours.
+fn forecast_problem(err: ForecastError) -> Problem {
+    match err {
+        ForecastError::Store(err) => problem(err),
+        ForecastError::Price(err) => Problem::internal(Kind::Internal, "the price table", &err),
     }
 }
 
-/// This month's spend plus what the tenant's live sandboxes will cost to their expiry or the
-/// month's end, with `change` (a sandbox created or started: it will be started) applied.
-async fn forecast(
-    store: &(impl SandboxStore + SpendStore),
-    pricing: &Pricing,
-    tenant: &str,
-    change: Option<&Sandbox>,
-    now: DateTime<Utc>,
-) -> Result<(Usd, Usd), Problem> {
-    let spent = store
-        .month_spend(tenant, &cost::month_of(now))
-        .await
-        .map_err(problem)?
-        .spent;
-    let mut sandboxes = live(store, tenant).await?;
-    sandboxes.retain(|s| change.is_none_or(|c| c.id != s.id));
-    let planned: Vec<Planned<'_>> = sandboxes
-        .iter()
-        .map(|s| Planned {
-            options: &s.options,
-            state: s.state,
-            expires_at: s.expires_at,
-        })
-        .chain(change.map(|c| Planned {
-            options: &c.options,
-            state: State::Started,
-            expires_at: c.expires_at,
-        }))
-        .collect();
-    let ahead = cost::month_forecast(&pricing.prices, &pricing.shared, &planned, now)
-        .map_err(|e| Problem::internal(Kind::Internal, "the price table", &e))?;
-    Ok((spent, Usd(spent.0 + ahead)))
-}
-
 /// Refuses `change` (a create or a start) when the estimate says it would take the tenant past
-/// its budget this month.
+/// its budget this month (`sbx_store::forecast`, the test a schedule's start passes too).
 pub async fn check(
     store: &(impl SandboxStore + SpendStore),
     pricing: &Pricing,
     change: &Sandbox,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let Some(budget) = store.budget(&change.tenant).await.map_err(problem)? else {
+    let Verdict::Over(figures) = forecast::verdict(store, pricing, change, now)
+        .await
+        .map_err(forecast_problem)?
+    else {
         return Ok(());
     };
-    let (spent, forecast) = forecast(store, pricing, &change.tenant, Some(change), now).await?;
-    if forecast <= budget.monthly_usd {
-        return Ok(());
-    }
-    let month = cost::month_of(now);
     Err(Problem::budget_exceeded(
         format!(
-            "tenant {} has spent {spent} of its {} budget for {month}; with this sandbox running until {}, its sandboxes would cost an estimated {forecast} this month",
+            "tenant {} has spent {} of its {} budget for {}; with this sandbox running until {}, its sandboxes would cost an estimated {} this month",
             change.tenant,
-            budget.monthly_usd,
+            figures.spent_usd,
+            figures.budget_usd,
+            figures.month,
             change
                 .expires_at
                 .min(cost::month_end(now))
                 .format("%Y-%m-%d %H:%M UTC"),
+            figures.forecast_usd,
         ),
         BudgetFigures {
-            month,
-            budget_usd: budget.monthly_usd,
-            spent_usd: spent,
-            forecast_usd: forecast,
+            month: figures.month,
+            budget_usd: figures.budget_usd,
+            spent_usd: figures.spent_usd,
+            forecast_usd: figures.forecast_usd,
         },
     ))
 }
@@ -236,7 +188,9 @@ pub async fn handle(
     };
     let month = cost::month_of(now);
     let spend = store.month_spend(&tenant, &month).await.map_err(problem)?;
-    let (_, forecast_usd) = forecast(store, pricing, &tenant, None, now).await?;
+    let (_, forecast_usd) = forecast::forecast(store, pricing, &tenant, None, now)
+        .await
+        .map_err(forecast_problem)?;
     let drift = store.drift(&tenant, &month).await.map_err(problem)?;
     Ok(json(
         StatusCode::OK,
