@@ -16,6 +16,10 @@ pub enum NoticeKind {
     Idle,
     /// The sandbox is being stopped because it was idle.
     IdleStopped,
+    /// A scheduled start did not happen: `reason` says why (`budget`, `busy`, ...).
+    StartSkipped,
+    /// A scheduled stop did not happen: `reason` says why.
+    StopSkipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +49,15 @@ pub struct Notice {
     /// For `Idle` and `IdleStopped`: the idle timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_minutes: Option<u32>,
+    /// For `StartSkipped` and `StopSkipped`: why, and the occurrence it was due at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rfc3339_millis::option"
+    )]
+    pub scheduled_at: Option<DateTime<Utc>>,
 }
 
 impl Notice {
@@ -62,6 +75,8 @@ impl Notice {
             threshold_seconds,
             stop_at: None,
             idle_minutes: None,
+            reason: None,
+            scheduled_at: None,
         }
     }
 
@@ -93,12 +108,43 @@ impl Notice {
             threshold_seconds: 0,
             stop_at: None,
             idle_minutes: Some(idle_minutes),
+            reason: None,
+            scheduled_at: None,
+        }
+    }
+
+    /// The scheduled `operation` due at `scheduled_at` that did not happen, for `reason`: one
+    /// per occurrence.
+    pub fn skipped(
+        sandbox: &sbx_lifecycle::Sandbox,
+        operation: sbx_lifecycle::Operation,
+        reason: &str,
+        scheduled_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let (kind, number) = match operation {
+            sbx_lifecycle::Operation::Start => (NoticeKind::StartSkipped, 3),
+            _ => (NoticeKind::StopSkipped, 4),
+        };
+        Notice {
+            tenant: sandbox.tenant.clone(),
+            sandbox_id: sandbox.id.clone(),
+            seq: seq(scheduled_at, number),
+            version: sandbox.version,
+            kind,
+            at: rfc3339_millis::truncate(at),
+            expires_at: sandbox.expires_at,
+            threshold_seconds: 0,
+            stop_at: None,
+            idle_minutes: None,
+            reason: Some(reason.to_owned()),
+            scheduled_at: Some(rfc3339_millis::truncate(scheduled_at)),
         }
     }
 }
 
 /// A notice's number: the moment it is about, in milliseconds, and what it is (0 expiry, 1 idle,
-/// 2 idle stop), so that notices sort in the order of their moments and one moment's notice of
+/// 2 idle stop, 3 start skipped, 4 stop skipped), so that notices sort in the order of their moments and one moment's notice of
 /// one kind is given once.
 fn seq(moment: DateTime<Utc>, kind: u64) -> u64 {
     (moment.timestamp_millis().max(0) as u64) * 10 + kind

@@ -21,7 +21,7 @@ pub use retry::Next;
 pub use send::{Answer, Attempt};
 
 /// Every event type sbx publishes; an endpoint subscribes to some of them, or to all.
-pub const EVENT_TYPES: [&str; 21] = [
+pub const EVENT_TYPES: [&str; 23] = [
     "sandbox.created",
     "sandbox.creating",
     "sandbox.started",
@@ -34,6 +34,8 @@ pub const EVENT_TYPES: [&str; 21] = [
     "sandbox.expiring",
     "sandbox.idle",
     "sandbox.idle-stopped",
+    "sandbox.start-skipped",
+    "sandbox.stop-skipped",
     "account.pool",
     "account.assigned",
     "account.expired",

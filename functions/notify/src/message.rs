@@ -138,6 +138,8 @@ impl Message {
             NoticeKind::Expiring => "expiring",
             NoticeKind::Idle => "idle",
             NoticeKind::IdleStopped => "idle-stopped",
+            NoticeKind::StartSkipped => "start-skipped",
+            NoticeKind::StopSkipped => "stop-skipped",
         };
         Self {
             id: stable_id(
@@ -163,6 +165,13 @@ impl Message {
                         // PATCH with {"expires_at": ...} moves the expiry (sbx extend ID --by 24h).
                         "extend": {"method": "PATCH", "href": link},
                     },
+                }),
+                NoticeKind::StartSkipped | NoticeKind::StopSkipped => json!({
+                    "tenant": notice.tenant,
+                    "sandbox_id": notice.sandbox_id,
+                    "reason": notice.reason,
+                    "scheduled_at": notice.scheduled_at.map(|at| sbx_lifecycle::rfc3339_millis::format(&at)),
+                    "links": {"sandbox": link},
                 }),
                 NoticeKind::Idle | NoticeKind::IdleStopped => json!({
                     "tenant": notice.tenant,

@@ -127,9 +127,9 @@ pub async fn delete_expired(init: &Init, payload: Value) -> Output {
 
 pub async fn run_deadlines(init: &Init, payload: Value) -> Output {
     let (store, workflows, settings) = (init.store()?, init.workflows()?, init.sweep_settings()?);
-    let accounts = init.accounts();
+    let (accounts, pricing) = (init.accounts(), init.pricing()?);
     typed(payload, |input| {
-        deadlines::sweep(store, workflows, accounts, settings, input)
+        deadlines::sweep(store, workflows, accounts, pricing, settings, input)
     })
     .await
 }

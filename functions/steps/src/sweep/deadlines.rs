@@ -8,7 +8,12 @@
 //!   "24 h" too).
 //! - **Schedules**: the last of the schedule's autostop and autostart occurrences since the
 //!   sweep last looked decides: a started sandbox is stopped, a stopped one started, through
-//!   the same workflows and lock as a user's, audited with `schedule` as the actor.
+//!   the same workflows and lock as a user's, audited with `schedule` as the actor. A sandbox
+//!   busy with another operation at that minute keeps the occurrence: it is looked at again
+//!   every [`SCHEDULE_RETRY`] until the operation can run, no longer applies (the sandbox got
+//!   there by itself), or [`SCHEDULE_PATIENCE`] has passed, when a `sandbox.start-skipped` or
+//!   `.stop-skipped` notice says why. A scheduled start passes the API's budget test first
+//!   (`sbx_store::forecast`); refused, it is skipped with the reason `budget`.
 //!
 //! The operation is begun first (a compare-and-set on the record's state: of two sweeps at
 //! once, one begins it), then the deadline is settled with the notice in one transaction compared
@@ -20,8 +25,12 @@ use crate::config::SweepSettings;
 use crate::error::StepError;
 use chrono::{DateTime, Duration, Utc};
 use sbx_aws::{Activity, Owner};
+use sbx_lifecycle::cost::Pricing;
 use sbx_lifecycle::{Operation, State};
-use sbx_store::{DueSandbox, Notice, SandboxStore, Settled, StoreError, Sweeps, TenantSettingsStore};
+use sbx_store::forecast::{self, Verdict};
+use sbx_store::{
+    DueSandbox, Notice, SandboxStore, Settled, SpendStore, StoreError, Sweeps, TenantSettingsStore,
+};
 use sbx_workflows::Workflows;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -30,6 +39,11 @@ use std::collections::HashMap;
 pub const SCHEDULE: &str = "schedule";
 /// The actor of idle stops in the audit trail.
 pub const IDLE: &str = "idle";
+/// How soon a scheduled operation the sandbox was busy for is tried again.
+pub const SCHEDULE_RETRY: Duration = Duration::minutes(2);
+/// How long after its occurrence a scheduled operation is still tried; then it is skipped.
+pub const SCHEDULE_PATIENCE: Duration = Duration::minutes(30);
+
 /// How often a sandbox with an idle timeout is looked at.
 pub const IDLE_CHECK: Duration = Duration::minutes(5);
 
@@ -63,6 +77,8 @@ pub enum Tell {
     /// Idle: stopped at this time unless used before.
     Idle(DateTime<Utc>),
     IdleStopped,
+    /// The scheduled operation due at that time did not happen, for the reason.
+    Skipped(Operation, &'static str, DateTime<Utc>),
 }
 
 /// What one deadline decides.
@@ -76,6 +92,21 @@ pub struct Decision {
     /// When to look again (`None`: nothing is left to look for).
     pub next: Option<DateTime<Utc>>,
     pub idle_warned_at: Option<DateTime<Utc>>,
+    /// The occurrence the scheduled operation is due for, if one is.
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// Where the next look starts (`None`: now): an occurrence the sandbox was too busy for
+    /// stays in view.
+    pub keep_since: Option<DateTime<Utc>>,
+}
+
+impl Decision {
+    /// Keeps the scheduled occurrence in view (`since`, where this look started) and looks
+    /// again within [`SCHEDULE_RETRY`].
+    pub fn defer(&mut self, since: DateTime<Utc>, now: DateTime<Utc>) {
+        self.keep_since = Some(since);
+        let retry = now + SCHEDULE_RETRY;
+        self.next = Some(self.next.map_or(retry, |next| next.min(retry)));
+    }
 }
 
 /// `idle`: whether the sandbox was idle for its whole timeout up to now (`None`: it has no
@@ -96,6 +127,8 @@ pub fn decide(
             operation: None,
             next: None,
             idle_warned_at: None,
+            scheduled_at: None,
+            keep_since: None,
         };
     }
     let remaining = sandbox.expires_at - now;
@@ -116,22 +149,41 @@ pub fn decide(
         .map(|t| sandbox.expires_at - Duration::seconds(*t as i64));
 
     let (mut operation, mut next_occurrence, mut next_idle) = (None, None, None);
-    let mut idle_warned_at = None;
+    let (mut idle_warned_at, mut scheduled_at, mut busy_since) = (None, None, None);
     if let Some(schedule) = &sandbox.schedule {
         let since = due_sandbox.looked_at.unwrap_or(now);
         let last = |r: &Option<sbx_lifecycle::Recurrence>| r.as_ref().and_then(|r| r.last_in(since, now));
-        operation = match (last(&schedule.autostop), last(&schedule.autostart)) {
-            (Some(stop), Some(start)) if start > stop => Some(Operation::Start),
-            (Some(_), _) => Some(Operation::Stop),
-            (None, Some(_)) => Some(Operation::Start),
+        let wanted = match (last(&schedule.autostop), last(&schedule.autostart)) {
+            (Some(stop), Some(start)) if start > stop => Some((Operation::Start, start)),
+            (Some(stop), _) => Some((Operation::Stop, stop)),
+            (None, Some(start)) => Some((Operation::Start, start)),
             (None, None) => None,
+        };
+        if let Some((wanted, at)) = wanted {
+            let (from, to) = match wanted {
+                Operation::Stop => (State::Started, State::Stopped),
+                _ => (State::Stopped, State::Started),
+            };
+            if sandbox.state == from {
+                operation = Some((wanted, SCHEDULE));
+                scheduled_at = Some(at);
+            } else if sandbox.state == to {
+                // It got there by itself: nothing applies.
+            } else if matches!(
+                sandbox.state,
+                State::Initializing | State::Starting | State::Stopping
+            ) && now - at < SCHEDULE_PATIENCE
+            {
+                // Busy with another operation: tried again shortly.
+                busy_since = Some(since);
+            } else {
+                let reason = match sandbox.state {
+                    State::Failed => "failed",
+                    _ => "busy",
+                };
+                tell.push(Tell::Skipped(wanted, reason, at));
+            }
         }
-        .filter(|op| match op {
-            Operation::Stop => sandbox.state == State::Started,
-            Operation::Start => sandbox.state == State::Stopped,
-            _ => false,
-        })
-        .map(|op| (op, SCHEDULE));
         next_occurrence = schedule.next_after(now);
 
         if let Some(minutes) = schedule.idle_minutes {
@@ -167,13 +219,19 @@ pub fn decide(
         .flatten()
         .min()
         .filter(|at| *at < sandbox.expires_at);
-    Decision {
+    let mut decision = Decision {
         warned,
         tell,
         operation,
         next,
         idle_warned_at,
+        scheduled_at,
+        keep_since: None,
+    };
+    if let Some(since) = busy_since {
+        decision.defer(since, now);
     }
+    decision
 }
 
 /// Whether the started sandbox was idle for its whole timeout up to `now`: started at least
@@ -215,13 +273,15 @@ fn notice(tell: Tell, sandbox: &sbx_lifecycle::Sandbox, now: DateTime<Utc>) -> N
         Tell::Expiring(threshold) => Notice::expiring(sandbox, threshold, now),
         Tell::Idle(stop_at) => Notice::idle(sandbox, minutes, now, stop_at),
         Tell::IdleStopped => Notice::idle_stopped(sandbox, minutes, now),
+        Tell::Skipped(operation, reason, at) => Notice::skipped(sandbox, operation, reason, at, now),
     }
 }
 
 pub async fn sweep(
-    store: &(impl Sweeps + SandboxStore + TenantSettingsStore),
+    store: &(impl Sweeps + SandboxStore + TenantSettingsStore + SpendStore),
     workflows: &impl Workflows,
     activity: &impl Activity,
+    pricing: &Pricing,
     settings: &SweepSettings,
     input: SweepInput,
 ) -> Result<DeadlinesReport, StepError> {
@@ -255,7 +315,25 @@ pub async fn sweep(
             );
         }
         let tenant_thresholds = thresholds.get(&sandbox.tenant).cloned().unwrap_or_default();
-        let decision = decide(due_sandbox, &tenant_thresholds, now, idle);
+        let mut decision = decide(due_sandbox, &tenant_thresholds, now, idle);
+        let since = due_sandbox.looked_at.unwrap_or(now);
+        // A scheduled start passes the budget test a user's start passes.
+        if let (Some((Operation::Start, SCHEDULE)), Some(at)) = (decision.operation, decision.scheduled_at) {
+            match forecast::verdict(store, pricing, sandbox, now).await {
+                Ok(Verdict::Within) => {}
+                Ok(Verdict::Over(figures)) => {
+                    tracing::info!(sandbox = %who, forecast = %figures.forecast_usd, budget = %figures.budget_usd, "a scheduled start is skipped: over budget");
+                    decision.operation = None;
+                    decision.tell.push(Tell::Skipped(Operation::Start, "budget", at));
+                }
+                Err(err) => {
+                    // Looked at again shortly, the occurrence kept.
+                    note(&mut report.failed, format!("{who}: budget: {err}"));
+                    decision.operation = None;
+                    decision.defer(since, now);
+                }
+            }
+        }
         let mut tell = decision.tell.clone();
         let mut begun = None;
         if let Some((operation, actor)) = decision.operation {
@@ -273,9 +351,13 @@ pub async fn sweep(
                     }
                     begun = Some(record);
                 }
-                // Changed since it was read (another sweep, a user): the next look decides.
+                // Changed since it was read (another sweep, a user): the next look decides, a
+                // scheduled operation's occurrence kept in view.
                 Err(StoreError::Conflict(refused)) => {
                     tell.retain(|t| *t != Tell::IdleStopped);
+                    if actor == SCHEDULE {
+                        decision.defer(since, now);
+                    }
                     note(&mut report.left, format!("{who} ({})", refused.current));
                 }
                 Err(StoreError::NotFound { .. }) => continue,
@@ -294,7 +376,7 @@ pub async fn sweep(
             warned: &decision.warned,
             notices: &notices,
             next: decision.next,
-            looked_at: now,
+            looked_at: decision.keep_since.unwrap_or(now),
             idle_warned_at: decision.idle_warned_at,
         };
         if store.settle_deadline(due_sandbox, &settled).await? {
@@ -331,6 +413,13 @@ mod tests {
         (store, now)
     }
 
+    fn pricing() -> &'static Pricing {
+        static PRICING: std::sync::OnceLock<Pricing> = std::sync::OnceLock::new();
+        PRICING.get_or_init(|| {
+            Pricing::pinned(&sbx_lifecycle::cost::SharedInfra::default()).unwrap_or_else(|e| panic!("{e}"))
+        })
+    }
+
     fn thresholds(store: &FakeStore) -> Vec<u64> {
         store
             .notices
@@ -345,7 +434,7 @@ mod tests {
         let settings = test_settings(true);
         let workflows = FakeWorkflows::default();
         let aws = FakeAws::default();
-        let sweep_at = |at| sweep(&store, &workflows, &aws, &settings, input(at));
+        let sweep_at = |at| sweep(&store, &workflows, &aws, pricing(), &settings, input(at));
         assert_eq!(sweep_at(now).await.map(|r| r.notices.len()).ok(), Some(0));
         assert!(thresholds(&store).is_empty(), "48 h left: nothing to tell");
         sweep_at(now + Duration::hours(25)).await.ok();
@@ -387,6 +476,7 @@ mod tests {
             &store,
             &FakeWorkflows::default(),
             &FakeAws::default(),
+            pricing(),
             &test_settings(true),
             input(now),
         )
@@ -398,6 +488,7 @@ mod tests {
             &store,
             &FakeWorkflows::default(),
             &FakeAws::default(),
+            pricing(),
             &test_settings(true),
             input(now + Duration::minutes(10)),
         )
@@ -414,6 +505,7 @@ mod tests {
             &store,
             &FakeWorkflows::default(),
             &FakeAws::default(),
+            pricing(),
             &test_settings(true),
             input(now),
         )
@@ -430,6 +522,7 @@ mod tests {
             &store,
             &FakeWorkflows::default(),
             &FakeAws::default(),
+            pricing(),
             &test_settings(true),
             input(now),
         )
@@ -445,6 +538,7 @@ mod tests {
             &store,
             &FakeWorkflows::default(),
             &FakeAws::default(),
+            pricing(),
             &test_settings(false),
             input(now),
         )
@@ -491,6 +585,7 @@ mod tests {
             &store,
             &workflows,
             &FakeAws::default(),
+            pricing(),
             &settings,
             input(now + Duration::seconds(1)),
         )
@@ -500,8 +595,8 @@ mod tests {
         // Just after it, twice at once: one stop, by the schedule.
         let at = next_stop + Duration::seconds(30);
         let (a, b) = tokio::join!(
-            sweep(&store, &workflows, &aws, &settings, input(at)),
-            sweep(&store, &workflows, &aws, &settings, input(at))
+            sweep(&store, &workflows, &aws, pricing(), &settings, input(at)),
+            sweep(&store, &workflows, &aws, pricing(), &settings, input(at))
         );
         let begun = a.map(|r| r.begun.len()).unwrap_or(9) + b.map(|r| r.begun.len()).unwrap_or(9);
         assert_eq!(begun, 1, "one stop for one occurrence");
@@ -512,9 +607,16 @@ mod tests {
         // The stop finishes; the next morning's autostart starts it.
         store.put_state("sb-1", State::Stopped);
         let morning = recurrence("07:00").next_after(next_stop).unwrap_or(now) + Duration::seconds(30);
-        let report = sweep(&store, &workflows, &FakeAws::default(), &settings, input(morning))
-            .await
-            .ok();
+        let report = sweep(
+            &store,
+            &workflows,
+            &FakeAws::default(),
+            pricing(),
+            &settings,
+            input(morning),
+        )
+        .await
+        .ok();
         assert_eq!(
             report.map(|r| r.begun),
             Some(vec!["acme/sb-1: start by schedule".to_owned()])
@@ -529,6 +631,7 @@ mod tests {
             &store,
             &workflows,
             &FakeAws::default(),
+            pricing(),
             &settings,
             input(morning + Duration::seconds(10)),
         )
@@ -589,6 +692,197 @@ mod tests {
         assert_eq!(done.operation, None);
     }
 
+    /// The kinds and reasons of the notices given so far.
+    fn skipped(store: &FakeStore) -> Vec<(sbx_store::NoticeKind, Option<String>)> {
+        store
+            .notices
+            .lock()
+            .map(|n| {
+                n.iter()
+                    .filter(|n| {
+                        matches!(
+                            n.kind,
+                            sbx_store::NoticeKind::StartSkipped | sbx_store::NoticeKind::StopSkipped
+                        )
+                    })
+                    .map(|n| (n.kind, n.reason.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A 19:00 autostop that falls while a user's start runs is kept: looked at again every
+    /// two minutes, and done once the start has ended.
+    #[tokio::test]
+    async fn a_scheduled_stop_during_a_users_start_is_done_once_the_start_ends() {
+        let (store, now) = fake(Duration::days(20));
+        let schedule = sbx_lifecycle::Schedule {
+            autostop: Some(recurrence("19:00")),
+            ..sbx_lifecycle::Schedule::default()
+        };
+        assert!(store.set_schedule("acme", "sb-1", &schedule, now).await.is_ok());
+        let (workflows, aws, settings) = (FakeWorkflows::default(), FakeAws::default(), test_settings(true));
+        let stop_at = recurrence("19:00").next_after(now).unwrap_or(now);
+        sweep(
+            &store,
+            &workflows,
+            &aws,
+            pricing(),
+            &settings,
+            input(stop_at - Duration::minutes(1)),
+        )
+        .await
+        .ok();
+        store.put_state("sb-1", State::Starting);
+
+        let busy = sweep(
+            &store,
+            &workflows,
+            &aws,
+            pricing(),
+            &settings,
+            input(stop_at + Duration::seconds(30)),
+        )
+        .await
+        .ok();
+        assert_eq!(busy.map(|r| r.begun.len()), Some(0));
+        let due = store
+            .deadlines_due(stop_at + Duration::seconds(30) + SCHEDULE_RETRY, 10)
+            .await
+            .map(|d| d.items.len());
+        assert_eq!(due.ok(), Some(1), "looked at again within {SCHEDULE_RETRY}");
+
+        store.put_state("sb-1", State::Started);
+        let later = sweep(
+            &store,
+            &workflows,
+            &aws,
+            pricing(),
+            &settings,
+            input(stop_at + Duration::minutes(3)),
+        )
+        .await
+        .ok();
+        assert_eq!(
+            later.map(|r| r.begun),
+            Some(vec!["acme/sb-1: stop by schedule".to_owned()])
+        );
+        assert!(skipped(&store).is_empty());
+    }
+
+    /// Still busy half an hour after the occurrence: skipped, and the notice says why.
+    #[tokio::test]
+    async fn a_scheduled_stop_still_blocked_after_half_an_hour_is_skipped_with_a_notice() {
+        let (store, now) = fake(Duration::days(20));
+        let schedule = sbx_lifecycle::Schedule {
+            autostop: Some(recurrence("19:00")),
+            ..sbx_lifecycle::Schedule::default()
+        };
+        assert!(store.set_schedule("acme", "sb-1", &schedule, now).await.is_ok());
+        let (workflows, aws, settings) = (FakeWorkflows::default(), FakeAws::default(), test_settings(true));
+        let stop_at = recurrence("19:00").next_after(now).unwrap_or(now);
+        sweep(
+            &store,
+            &workflows,
+            &aws,
+            pricing(),
+            &settings,
+            input(stop_at - Duration::minutes(1)),
+        )
+        .await
+        .ok();
+        store.put_state("sb-1", State::Starting);
+        for minutes in [1, 10, 20, 31] {
+            sweep(
+                &store,
+                &workflows,
+                &aws,
+                pricing(),
+                &settings,
+                input(stop_at + Duration::minutes(minutes)),
+            )
+            .await
+            .ok();
+        }
+        assert_eq!(
+            skipped(&store),
+            [(sbx_store::NoticeKind::StopSkipped, Some("busy".to_owned()))]
+        );
+        store.put_state("sb-1", State::Started);
+        let after = sweep(
+            &store,
+            &workflows,
+            &aws,
+            pricing(),
+            &settings,
+            input(stop_at + Duration::minutes(33)),
+        )
+        .await
+        .ok();
+        assert_eq!(
+            after.map(|r| r.begun.len()),
+            Some(0),
+            "a skipped occurrence is over"
+        );
+    }
+
+    /// A morning autostart of a tenant over its budget is skipped with the reason `budget`: the
+    /// same test as a user's start.
+    #[tokio::test]
+    async fn an_autostart_over_the_budget_is_skipped_with_a_notice() {
+        let (store, now) = fake(Duration::days(20));
+        let schedule = sbx_lifecycle::Schedule {
+            autostart: Some(recurrence("07:00")),
+            ..sbx_lifecycle::Schedule::default()
+        };
+        assert!(store.set_schedule("acme", "sb-1", &schedule, now).await.is_ok());
+        store.put_state("sb-1", State::Stopped);
+        let budget = sbx_store::Budget {
+            monthly_usd: sbx_lifecycle::cost::Usd(10_000),
+            sandbox_cap_usd: None,
+            thresholds: vec![],
+            stop_at_limit: true,
+        };
+        store
+            .budgets
+            .lock()
+            .map(|mut b| b.insert("acme".to_owned(), budget))
+            .ok();
+        let (workflows, aws, settings) = (FakeWorkflows::default(), FakeAws::default(), test_settings(true));
+        let start_at = recurrence("07:00").next_after(now).unwrap_or(now);
+        sweep(
+            &store,
+            &workflows,
+            &aws,
+            pricing(),
+            &settings,
+            input(start_at - Duration::minutes(1)),
+        )
+        .await
+        .ok();
+
+        let report = sweep(
+            &store,
+            &workflows,
+            &aws,
+            pricing(),
+            &settings,
+            input(start_at + Duration::seconds(30)),
+        )
+        .await
+        .ok();
+
+        assert_eq!(report.map(|r| r.begun.len()), Some(0), "not started");
+        assert_eq!(
+            skipped(&store),
+            [(sbx_store::NoticeKind::StartSkipped, Some("budget".to_owned()))]
+        );
+        assert_eq!(
+            store.get("acme", "sb-1").await.map(|s| s.state).ok(),
+            Some(State::Stopped)
+        );
+    }
+
     async fn idle_store(now: DateTime<Utc>) -> FakeStore {
         let (store, _) = fake(Duration::days(20));
         let schedule = sbx_lifecycle::Schedule {
@@ -617,12 +911,15 @@ mod tests {
         let store = idle_store(now).await;
         let aws = FakeAws::default();
         let t1 = now + Duration::hours(2);
-        sweep(&store, &workflows, &aws, &settings, input(t1)).await.ok();
+        sweep(&store, &workflows, &aws, pricing(), &settings, input(t1))
+            .await
+            .ok();
         assert_eq!(kinds(&store), [Idle]);
         sweep(
             &store,
             &workflows,
             &aws,
+            pricing(),
             &settings,
             input(t1 + Duration::minutes(5)),
         )
@@ -633,6 +930,7 @@ mod tests {
             &store,
             &workflows,
             &aws,
+            pricing(),
             &settings,
             input(t1 + Duration::minutes(16)),
         )
@@ -651,7 +949,9 @@ mod tests {
         // Used after the warning: not stopped, and a later idle spell is warned of again.
         let store = idle_store(now).await;
         let aws = FakeAws::default();
-        sweep(&store, &workflows, &aws, &settings, input(t1)).await.ok();
+        sweep(&store, &workflows, &aws, pricing(), &settings, input(t1))
+            .await
+            .ok();
         aws.state()
             .activity
             .insert("sb-1".into(), vec![t1 + Duration::minutes(3)]);
@@ -659,6 +959,7 @@ mod tests {
             &store,
             &workflows,
             &aws,
+            pricing(),
             &settings,
             input(t1 + Duration::minutes(16)),
         )
@@ -670,6 +971,7 @@ mod tests {
             &store,
             &workflows,
             &aws,
+            pricing(),
             &settings,
             input(t1 + Duration::minutes(64)),
         )
@@ -689,6 +991,7 @@ mod tests {
             &store,
             &workflows,
             &aws,
+            pricing(),
             &settings,
             input(now + Duration::minutes(30)),
         )
@@ -696,7 +999,9 @@ mod tests {
         .ok();
         assert_eq!(report.map(|r| (r.notices.len(), r.failed.len())), Some((0, 0)));
         // Activity that cannot be read: nothing is stopped, and it is reported.
-        let report = sweep(&store, &workflows, &aws, &settings, input(t1)).await.ok();
+        let report = sweep(&store, &workflows, &aws, pricing(), &settings, input(t1))
+            .await
+            .ok();
         assert_eq!(report.map(|r| (r.begun.len(), r.failed.len())), Some((0, 1)));
     }
 
@@ -713,6 +1018,7 @@ mod tests {
             &store,
             &workflows,
             &aws,
+            pricing(),
             &settings,
             input(now + Duration::hours(5)),
         )
@@ -726,6 +1032,7 @@ mod tests {
             &store,
             &workflows,
             &aws,
+            pricing(),
             &settings,
             input(now + Duration::hours(7)),
         )
@@ -736,6 +1043,7 @@ mod tests {
             &store,
             &workflows,
             &aws,
+            pricing(),
             &settings,
             input(now + Duration::minutes(9 * 60 + 30)),
         )
