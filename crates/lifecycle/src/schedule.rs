@@ -31,8 +31,10 @@ pub struct Recurrence {
     pub time_zone: String,
 }
 
-/// The shortest and longest idle timeouts, in minutes.
-pub const IDLE_MINUTES: std::ops::RangeInclusive<u32> = 10..=7 * 24 * 60;
+/// The shortest and longest idle timeouts, in minutes. EC2's basic monitoring has 5-minute
+/// periods that arrive minutes late: a shorter timeout, with its quarter of grace, would judge
+/// a sandbox on one or two data points.
+pub const IDLE_MINUTES: std::ops::RangeInclusive<u32> = 30..=7 * 24 * 60;
 
 impl Schedule {
     /// Checks every part, naming the field that is wrong.
@@ -259,13 +261,16 @@ mod tests {
             })
             .starts_with("autostop.time_zone:")
         );
-        assert!(
-            bad(Schedule {
-                idle_minutes: Some(5),
-                ..Schedule::default()
-            })
-            .starts_with("idle_minutes:")
-        );
+        for too_short in [5, 10, 29] {
+            assert!(
+                bad(Schedule {
+                    idle_minutes: Some(too_short),
+                    ..Schedule::default()
+                })
+                .starts_with("idle_minutes: 30 to"),
+                "{too_short} minutes judges on one or two 5-minute data points"
+            );
+        }
         assert!(
             Schedule {
                 idle_minutes: Some(120),
