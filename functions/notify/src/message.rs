@@ -386,4 +386,41 @@ mod tests {
             "stable"
         );
     }
+
+    /// An endpoint's change of standing, read back from its item as the stream carries it:
+    /// published to its tenant, with the links to it and to enable it.
+    #[test]
+    fn a_disabled_endpoint_is_published_to_its_tenant_with_the_reason() {
+        let endpoint = sbx_store::Endpoint {
+            tenant: "acme".into(),
+            id: "wh_1".into(),
+            url: "https://hooks.example/in".into(),
+            events: vec![],
+            description: String::new(),
+            created_at: DateTime::UNIX_EPOCH,
+            version: 1,
+            failing_since: Some(DateTime::UNIX_EPOCH),
+            disabled: None,
+            secrets: vec![],
+        };
+        let event = WebhookEvent::of(
+            &endpoint,
+            WebhookEventKind::Disabled,
+            "every delivery failed for 5 days",
+            DateTime::UNIX_EPOCH + chrono::Duration::days(5),
+        );
+        let mut body = serde_json::to_value(&event).unwrap_or_default();
+        body["sandbox"] = json!("@webhook#acme");
+        let item: serde_dynamo::Item = serde_dynamo::to_item(body).unwrap_or_else(|e| panic!("{e}"));
+        let entry = Entry::from_item(item).unwrap_or_else(|e| panic!("{e}"));
+        let message = Message::of(&entry, "https://api.example/").unwrap_or_else(|| panic!("published"));
+        assert_eq!(message.event_type, "webhook.disabled");
+        assert_eq!(message.tenant.as_deref(), Some("acme"));
+        assert_eq!(message.data["reason"], "every delivery failed for 5 days");
+        assert_eq!(message.data["failing_since"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            message.data["links"]["enable"]["href"],
+            "https://api.example/webhooks/wh_1/enable"
+        );
+    }
 }
