@@ -134,18 +134,10 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fakes::settings;
     use crate::fakes::{FakeBus, FakeParking, FakeStream};
     use sbx_fakes::{FakeDeliveries, FakeStore};
     use sbx_lifecycle::State;
-
-    fn settings() -> Settings {
-        Settings {
-            bus: "sbx".into(),
-            api_url: "https://api.example".into(),
-            policy: sbx_webhooks::Policy::default(),
-            disable_after: Settings::DISABLE_AFTER,
-        }
-    }
 
     /// sb-1 created (100), an item of an unknown shape (101), sb-1 started (102).
     fn batch() -> FakeStream {

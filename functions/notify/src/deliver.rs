@@ -262,19 +262,11 @@ async fn settle(
 mod tests {
     use super::*;
     use crate::fakes::FakeReceiver;
+    use crate::fakes::settings;
     use sbx_fakes::FakeStore;
     use sbx_store::{Endpoint, EndpointSecret, Order, STALE_AFTER};
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-    fn settings() -> Settings {
-        Settings {
-            bus: "sbx".into(),
-            api_url: "https://api.example".into(),
-            policy: sbx_webhooks::Policy::default(),
-            disable_after: Settings::DISABLE_AFTER,
-        }
-    }
 
     fn now() -> DateTime<Utc> {
         DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000)

@@ -128,19 +128,11 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fakes::settings;
     use crate::fakes::{FakeBus, FakeStream};
     use sbx_fakes::{FakeDeliveries, FakeStore};
     use sbx_lifecycle::State;
     use sbx_store::WebhookStore;
-
-    fn settings() -> Settings {
-        Settings {
-            bus: "sbx".into(),
-            api_url: "https://api.example".into(),
-            policy: sbx_webhooks::Policy::default(),
-            disable_after: Settings::DISABLE_AFTER,
-        }
-    }
 
     async fn endpoint(store: &FakeStore, tenant: &str, id: &str, events: &[&str]) {
         let endpoint = Endpoint {

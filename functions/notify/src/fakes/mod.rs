@@ -17,6 +17,17 @@ pub use parking::FakeParking;
 pub use receiver::FakeReceiver;
 pub use stream::FakeStream;
 
+/// The settings the handlers are tested with: links on `https://api.example`, public
+/// receivers only, the deployed disabling period.
+pub fn settings() -> crate::settings::Settings {
+    crate::settings::Settings {
+        bus: "sbx".into(),
+        api_url: "https://api.example".into(),
+        policy: sbx_webhooks::Policy::default(),
+        disable_after: crate::settings::Settings::DISABLE_AFTER,
+    }
+}
+
 fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -711,117 +711,100 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// A sandbox with one scheduled `operation` at `time`, the sweep's ports, and the
+    /// occurrence's time; looked at once just before it.
+    struct Scheduled {
+        store: FakeStore,
+        workflows: FakeWorkflows,
+        aws: FakeAws,
+        settings: SweepSettings,
+        at: DateTime<Utc>,
+    }
+
+    impl Scheduled {
+        async fn new(operation: Operation, time: &str, state: State) -> Self {
+            let (store, now) = fake(Duration::days(20));
+            let recurrence = Some(recurrence(time));
+            let schedule = match operation {
+                Operation::Stop => sbx_lifecycle::Schedule {
+                    autostop: recurrence,
+                    ..sbx_lifecycle::Schedule::default()
+                },
+                _ => sbx_lifecycle::Schedule {
+                    autostart: recurrence,
+                    ..sbx_lifecycle::Schedule::default()
+                },
+            };
+            assert!(store.set_schedule("acme", "sb-1", &schedule, now).await.is_ok());
+            store.put_state("sb-1", state);
+            let at = self::recurrence(time).next_after(now).unwrap_or(now);
+            let scheduled = Self {
+                store,
+                workflows: FakeWorkflows::default(),
+                aws: FakeAws::default(),
+                settings: test_settings(true),
+                at,
+            };
+            scheduled.sweep(-Duration::minutes(1)).await;
+            scheduled
+        }
+
+        /// A sweep `after` the occurrence: the operations it began.
+        async fn sweep(&self, after: Duration) -> Option<Vec<String>> {
+            sweep(
+                &self.store,
+                &self.workflows,
+                &self.aws,
+                pricing(),
+                &self.settings,
+                input(self.at + after),
+            )
+            .await
+            .ok()
+            .map(|report| report.begun)
+        }
+    }
+
     /// A 19:00 autostop that falls while a user's start runs is kept: looked at again every
     /// two minutes, and done once the start has ended.
     #[tokio::test]
     async fn a_scheduled_stop_during_a_users_start_is_done_once_the_start_ends() {
-        let (store, now) = fake(Duration::days(20));
-        let schedule = sbx_lifecycle::Schedule {
-            autostop: Some(recurrence("19:00")),
-            ..sbx_lifecycle::Schedule::default()
-        };
-        assert!(store.set_schedule("acme", "sb-1", &schedule, now).await.is_ok());
-        let (workflows, aws, settings) = (FakeWorkflows::default(), FakeAws::default(), test_settings(true));
-        let stop_at = recurrence("19:00").next_after(now).unwrap_or(now);
-        sweep(
-            &store,
-            &workflows,
-            &aws,
-            pricing(),
-            &settings,
-            input(stop_at - Duration::minutes(1)),
-        )
-        .await
-        .ok();
-        store.put_state("sb-1", State::Starting);
+        let scheduled = Scheduled::new(Operation::Stop, "19:00", State::Started).await;
+        scheduled.store.put_state("sb-1", State::Starting);
 
-        let busy = sweep(
-            &store,
-            &workflows,
-            &aws,
-            pricing(),
-            &settings,
-            input(stop_at + Duration::seconds(30)),
-        )
-        .await
-        .ok();
-        assert_eq!(busy.map(|r| r.begun.len()), Some(0));
-        let due = store
-            .deadlines_due(stop_at + Duration::seconds(30) + SCHEDULE_RETRY, 10)
+        assert_eq!(scheduled.sweep(Duration::seconds(30)).await, Some(vec![]));
+        let retry = scheduled.at + Duration::seconds(30) + SCHEDULE_RETRY;
+        let due = scheduled
+            .store
+            .deadlines_due(retry, 10)
             .await
             .map(|d| d.items.len());
         assert_eq!(due.ok(), Some(1), "looked at again within {SCHEDULE_RETRY}");
 
-        store.put_state("sb-1", State::Started);
-        let later = sweep(
-            &store,
-            &workflows,
-            &aws,
-            pricing(),
-            &settings,
-            input(stop_at + Duration::minutes(3)),
-        )
-        .await
-        .ok();
+        scheduled.store.put_state("sb-1", State::Started);
         assert_eq!(
-            later.map(|r| r.begun),
+            scheduled.sweep(Duration::minutes(3)).await,
             Some(vec!["acme/sb-1: stop by schedule".to_owned()])
         );
-        assert!(skipped(&store).is_empty());
+        assert!(skipped(&scheduled.store).is_empty());
     }
 
     /// Still busy half an hour after the occurrence: skipped, and the notice says why.
     #[tokio::test]
     async fn a_scheduled_stop_still_blocked_after_half_an_hour_is_skipped_with_a_notice() {
-        let (store, now) = fake(Duration::days(20));
-        let schedule = sbx_lifecycle::Schedule {
-            autostop: Some(recurrence("19:00")),
-            ..sbx_lifecycle::Schedule::default()
-        };
-        assert!(store.set_schedule("acme", "sb-1", &schedule, now).await.is_ok());
-        let (workflows, aws, settings) = (FakeWorkflows::default(), FakeAws::default(), test_settings(true));
-        let stop_at = recurrence("19:00").next_after(now).unwrap_or(now);
-        sweep(
-            &store,
-            &workflows,
-            &aws,
-            pricing(),
-            &settings,
-            input(stop_at - Duration::minutes(1)),
-        )
-        .await
-        .ok();
-        store.put_state("sb-1", State::Starting);
+        let scheduled = Scheduled::new(Operation::Stop, "19:00", State::Started).await;
+        scheduled.store.put_state("sb-1", State::Starting);
         for minutes in [1, 10, 20, 31] {
-            sweep(
-                &store,
-                &workflows,
-                &aws,
-                pricing(),
-                &settings,
-                input(stop_at + Duration::minutes(minutes)),
-            )
-            .await
-            .ok();
+            scheduled.sweep(Duration::minutes(minutes)).await;
         }
         assert_eq!(
-            skipped(&store),
+            skipped(&scheduled.store),
             [(sbx_store::NoticeKind::StopSkipped, Some("busy".to_owned()))]
         );
-        store.put_state("sb-1", State::Started);
-        let after = sweep(
-            &store,
-            &workflows,
-            &aws,
-            pricing(),
-            &settings,
-            input(stop_at + Duration::minutes(33)),
-        )
-        .await
-        .ok();
+        scheduled.store.put_state("sb-1", State::Started);
         assert_eq!(
-            after.map(|r| r.begun.len()),
-            Some(0),
+            scheduled.sweep(Duration::minutes(33)).await,
+            Some(vec![]),
             "a skipped occurrence is over"
         );
     }
@@ -830,55 +813,31 @@ mod tests {
     /// same test as a user's start.
     #[tokio::test]
     async fn an_autostart_over_the_budget_is_skipped_with_a_notice() {
-        let (store, now) = fake(Duration::days(20));
-        let schedule = sbx_lifecycle::Schedule {
-            autostart: Some(recurrence("07:00")),
-            ..sbx_lifecycle::Schedule::default()
-        };
-        assert!(store.set_schedule("acme", "sb-1", &schedule, now).await.is_ok());
-        store.put_state("sb-1", State::Stopped);
+        let scheduled = Scheduled::new(Operation::Start, "07:00", State::Stopped).await;
         let budget = sbx_store::Budget {
             monthly_usd: sbx_lifecycle::cost::Usd(10_000),
             sandbox_cap_usd: None,
             thresholds: vec![],
             stop_at_limit: true,
         };
-        store
+        scheduled
+            .store
             .budgets
             .lock()
             .map(|mut b| b.insert("acme".to_owned(), budget))
             .ok();
-        let (workflows, aws, settings) = (FakeWorkflows::default(), FakeAws::default(), test_settings(true));
-        let start_at = recurrence("07:00").next_after(now).unwrap_or(now);
-        sweep(
-            &store,
-            &workflows,
-            &aws,
-            pricing(),
-            &settings,
-            input(start_at - Duration::minutes(1)),
-        )
-        .await
-        .ok();
 
-        let report = sweep(
-            &store,
-            &workflows,
-            &aws,
-            pricing(),
-            &settings,
-            input(start_at + Duration::seconds(30)),
-        )
-        .await
-        .ok();
-
-        assert_eq!(report.map(|r| r.begun.len()), Some(0), "not started");
         assert_eq!(
-            skipped(&store),
+            scheduled.sweep(Duration::seconds(30)).await,
+            Some(vec![]),
+            "not started"
+        );
+        assert_eq!(
+            skipped(&scheduled.store),
             [(sbx_store::NoticeKind::StartSkipped, Some("budget".to_owned()))]
         );
         assert_eq!(
-            store.get("acme", "sb-1").await.map(|s| s.state).ok(),
+            scheduled.store.get("acme", "sb-1").await.map(|s| s.state).ok(),
             Some(State::Stopped)
         );
     }
