@@ -37,31 +37,14 @@ impl FakeStream {
 
     /// An item of a partition that is not published (an account's infrastructure journal).
     pub fn journal(mut self, account: &str, seq: u64) -> Self {
-        let mut item = serde_dynamo::Item::from(std::collections::HashMap::<
-            String,
-            serde_dynamo::AttributeValue,
-        >::new());
-        item.insert(
-            "sandbox".into(),
-            serde_dynamo::AttributeValue::S(format!("@account#{account}")),
-        );
-        item.insert("seq".into(), serde_dynamo::AttributeValue::N(seq.to_string()));
-        self.items.push(item);
+        self.items.push(keyed(&format!("@account#{account}"), seq));
         self
     }
 
     /// An item this version cannot read: a sandbox's event of a shape it does not know (a
     /// new field in place of `to`, as an upgrade might put).
     pub fn unknown(mut self, tenant: &str, sandbox: &str) -> Self {
-        let mut item = serde_dynamo::Item::from(std::collections::HashMap::<
-            String,
-            serde_dynamo::AttributeValue,
-        >::new());
-        item.insert(
-            "sandbox".into(),
-            serde_dynamo::AttributeValue::S(format!("{tenant}#{sandbox}")),
-        );
-        item.insert("seq".into(), serde_dynamo::AttributeValue::N("1".into()));
+        let mut item = keyed(&format!("{tenant}#{sandbox}"), 1);
         item.insert(
             "next_state".into(),
             serde_dynamo::AttributeValue::S("hibernated".into()),
@@ -91,4 +74,16 @@ impl FakeStream {
             .map(|item| Entry::from_item(item).unwrap_or_else(|e| panic!("a stream item: {e}")))
             .collect()
     }
+}
+
+/// An item with the events table's key alone: its partition and number.
+fn keyed(partition: &str, seq: u64) -> serde_dynamo::Item {
+    let mut item =
+        serde_dynamo::Item::from(std::collections::HashMap::<String, serde_dynamo::AttributeValue>::new());
+    item.insert(
+        "sandbox".into(),
+        serde_dynamo::AttributeValue::S(partition.to_owned()),
+    );
+    item.insert("seq".into(), serde_dynamo::AttributeValue::N(seq.to_string()));
+    item
 }
