@@ -2,7 +2,7 @@
 //! redelivery, and the URLs that are refused (private, link-local, metadata, not https).
 
 use crate::{Ctx, Seen};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// A receiver URL on this machine: loopback is allowed on the local stack only. Nothing needs
@@ -90,6 +90,18 @@ pub async fn registers_lists_rotates_and_removes(ctx: &Ctx, seen: &mut Seen) {
         "the old secret signs during the grace period"
     );
     seen.refusals(ctx, "POST /webhooks/{id}/rotate", &rotate, None)
+        .await;
+
+    // Enabling an endpoint that was never disabled changes nothing.
+    let enable = format!("{path}/enable");
+    let enabled = seen.expect(
+        "POST /webhooks/{id}/enable",
+        ctx.api.send("POST", &enable, Some(&ctx.alice), None).await,
+        200,
+    );
+    assert_eq!(enabled.body["disabled"], Value::Null, "{enabled:?}");
+    assert_eq!(enabled.body["signing_secrets"], 2);
+    seen.refusals(ctx, "POST /webhooks/{id}/enable", &enable, None)
         .await;
 
     let log = format!("{path}/deliveries");

@@ -419,6 +419,10 @@ Resources:
                 "OriginSecret",
                 "arn:aws:secretsmanager:us-east-1:123456789012:secret:o",
             ),
+            (
+                "ParkedEventsQueue.Arn",
+                "arn:aws:sqs:us-east-1:123456789012:sbx-parked-events",
+            ),
         ] {
             names.resources.insert(name.to_owned(), value.to_owned());
         }
