@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
@@ -29,6 +29,8 @@ const USERS = {
 const LIFECYCLE_MS = 60_000;
 
 assert.ok(CONSOLE && API, 'SBX_CONSOLE_URL and SBX_API_URL must name a running stack');
+// Only this run's photographs: a page that no longer renders leaves no old picture behind.
+rmSync(SHOTS, { recursive: true, force: true });
 mkdirSync(SHOTS, { recursive: true });
 
 let browser;
@@ -142,11 +144,14 @@ test('signing in: a wrong password is refused on the page, the right one opens t
   await page.getByLabel('Password').fill(USERS.alice);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Sandboxes' }).waitFor();
-  // The token is in session storage, never in the URL.
+  // The access token is in session storage, never in the URL; the refresh token in no
+  // storage at all.
   assert.ok(!page.url().includes('eyJ'), page.url());
   const stored = await page.evaluate(() => sessionStorage.getItem('sbx.session'));
   assert.match(stored, /access_token/);
+  assert.doesNotMatch(stored, /refresh/);
   assert.equal(await page.evaluate(() => localStorage.length), 0);
+  assert.equal(await page.evaluate(() => document.cookie), '');
   assert.deepEqual(problems, []);
   await context.close();
 });
@@ -382,11 +387,18 @@ test('a 503 shows a retry message and the page recovers; a refused token is refr
   await page.getByRole('heading', { name: 'Sandboxes' }).waitFor();
   await stillNoReload(page);
 
+  // The refresh token that did it lives only in the page's memory.
+  assert.doesNotMatch(await page.evaluate(() => sessionStorage.getItem('sbx.session')), /refresh/);
+
   // With both tokens refused, the session ends and the page asks to sign in again.
+  // (The page's refresh token cannot be reached from outside: its request is rewritten to
+  // carry one the API refuses.)
+  await page.route('**/token', (route) =>
+    route.continue({ postData: JSON.stringify({ refresh_token: 'refused' }) }),
+  );
   await page.evaluate(() => {
     const s = JSON.parse(sessionStorage.getItem('sbx.session'));
     s.access_token = 'refused';
-    s.refresh_token = 'refused';
     sessionStorage.setItem('sbx.session', JSON.stringify(s));
   });
   await page.getByRole('heading', { name: 'Sign in to sbx' }).waitFor();

@@ -56,7 +56,7 @@ impl Billing for aws_sdk_costexplorer::Client {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("GetCostAndUsage", e))?;
-            add_groups(&mut totals, page.results_by_time());
+            add_groups(&mut totals, page.results_by_time())?;
             match page.next_page_token() {
                 Some(next) if !next.is_empty() => token = Some(next.to_owned()),
                 _ => return Ok(totals),
@@ -66,21 +66,34 @@ impl Billing for aws_sdk_costexplorer::Client {
 }
 
 /// Adds each group's cost to its tenant's. A group's key is `sbx:tenant$<value>` (`$` and
-/// nothing for untagged costs).
-pub fn add_groups(totals: &mut BTreeMap<String, f64>, results: &[ResultByTime]) {
+/// nothing for untagged costs). An amount that is missing or not a finite number refuses the
+/// whole report: counting it as $0 would show a tenant's billed spend as nothing, and the
+/// drift check would call the meter wrong.
+pub fn add_groups(totals: &mut BTreeMap<String, f64>, results: &[ResultByTime]) -> Result<(), AwsError> {
     for group in results.iter().flat_map(|r| r.groups()) {
         let Some(key) = group.keys().first() else {
             continue;
         };
         let tenant = key.split_once('$').map_or(key.as_str(), |(_, value)| value);
-        let amount = group
+        let text = group
             .metrics()
             .and_then(|m| m.get(METRIC))
-            .and_then(|m| m.amount())
-            .and_then(|a| a.parse::<f64>().ok())
-            .unwrap_or_default();
+            .and_then(|m| m.amount());
+        let amount = text
+            .and_then(|a| a.trim().parse::<f64>().ok())
+            .filter(|a| a.is_finite())
+            .ok_or_else(|| AwsError::Api {
+                operation: "GetCostAndUsage",
+                code: "UnreadableAmount".into(),
+                message: format!(
+                    "the {METRIC} of {key:?} is {}, not an amount",
+                    text.map_or("missing".to_owned(), |t| format!("{t:?}"))
+                ),
+                transient: false,
+            })?;
         *totals.entry(tenant.to_owned()).or_default() += amount;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -105,17 +118,31 @@ mod tests {
             // A second page of the same month.
             ResultByTime::builder()
                 .groups(group("sbx:tenant$acme", "0.6544"))
-                .groups(group("sbx:tenant$globex", "not a number"))
                 .build(),
         ];
         let mut totals = BTreeMap::new();
-        add_groups(&mut totals, &results);
-        assert_eq!(totals.len(), 3);
+        add_groups(&mut totals, &results).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(totals.len(), 2);
         assert!((totals["acme"] - 13.0).abs() < 1e-9, "{totals:?}");
         assert!((totals[UNTAGGED] - 3.5).abs() < 1e-9);
-        assert_eq!(
-            totals["globex"], 0.0,
-            "an unreadable amount counts as nothing, not an error"
-        );
+    }
+
+    #[test]
+    fn an_unreadable_amount_is_an_error_not_nothing() {
+        for amount in ["not a number", "", "NaN", "inf"] {
+            let results = [ResultByTime::builder()
+                .groups(group("sbx:tenant$acme", "1.5"))
+                .groups(group("sbx:tenant$globex", amount))
+                .build()];
+            let refused = add_groups(&mut BTreeMap::new(), &results);
+            assert!(
+                matches!(&refused, Err(AwsError::Api { message, .. }) if message.contains("sbx:tenant$globex")),
+                "{amount:?}: {refused:?}"
+            );
+        }
+        let results = [ResultByTime::builder()
+            .groups(Group::builder().keys("sbx:tenant$acme").build())
+            .build()];
+        assert!(add_groups(&mut BTreeMap::new(), &results).is_err());
     }
 }

@@ -437,6 +437,83 @@ async fn releasing_removes_a_spare_internet_gateway_and_keeps_the_attached_one()
     assert_eq!(left, [true], "only the VPC's own gateway is left");
 }
 
+/// The account's internet gateways, each with whether it is attached, once AWS shows every one
+/// (after the visibility window).
+async fn all_gateways(account: &Account) -> Vec<(String, bool)> {
+    tokio::time::sleep(account.delay).await;
+    let tagged = Filter::builder().name("tag:sbx:role").values("igw").build();
+    let found = account
+        .clients
+        .ec2()
+        .describe_internet_gateways()
+        .filters(tagged)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    found
+        .internet_gateways()
+        .iter()
+        .map(|g| {
+            (
+                g.internet_gateway_id().unwrap_or_default().to_owned(),
+                !g.attachments().is_empty(),
+            )
+        })
+        .collect()
+}
+
+/// A create restarted inside AWS's visibility window: the try that died had made the account's
+/// internet gateway a moment before, which no describe shows yet, so the restarted try makes
+/// and attaches its own. Once AWS shows them, the gateways nothing is attached to are spares:
+/// the step's retries (or the next sandbox's create) delete them, and the account is left with
+/// one gateway, on its VPC.
+#[tokio::test]
+async fn a_create_restarted_inside_the_visibility_window_removes_the_extra_gateway() {
+    use aws_sdk_ec2::types::ResourceType;
+    let account = Account::with_delay(Duration::from_millis(800)).await;
+    let (id, owner) = (account.id.as_str(), account.account_owner());
+    let ec2 = account.clients.ec2();
+    // The try that died: its VPC, visible by now, and the gateway it made just before it died.
+    ec2.create_vpc()
+        .cidr_block(sbx_aws::network::VPC_CIDR)
+        .tag_specifications(owner.ec2_spec(ResourceType::Vpc, "vpc"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateVpc: {e:?}"));
+    tokio::time::sleep(account.delay).await;
+    let dead = ec2
+        .create_internet_gateway()
+        .tag_specifications(owner.ec2_spec(ResourceType::InternetGateway, "igw"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .unwrap_or_default()
+        .to_owned();
+
+    // The restart, at once: inside the window. Its first try cannot see the dead try's
+    // gateway, makes one of its own, and may find AWS not caught up with that one either.
+    let first = account.ports.ensure_account_network(id, &owner).await;
+    assert!(
+        matches!(first, Ok(_) | Err(sbx_aws::AwsError::NotYet { .. })),
+        "{first:?}"
+    );
+    let made = all_gateways(&account).await;
+    assert!(
+        made.len() >= 2 && made.iter().any(|(g, _)| *g == dead),
+        "the restarted try made a gateway beside the dead try's: {made:?}"
+    );
+    let network = settle(async || account.ports.ensure_account_network(id, &owner).await).await;
+
+    // After the window, the next ensure finds the spares and deletes them.
+    let again = settle(async || account.ports.ensure_account_network(id, &owner).await).await;
+    assert_eq!(again, network, "the network is the same one");
+    let left = all_gateways(&account).await;
+    assert_eq!(left.len(), 1, "only the VPC's own gateway is left: {left:?}");
+    assert!(left[0].1, "and it is attached: {left:?}");
+}
+
 #[tokio::test]
 async fn routes_register_once_and_deregister_twice() {
     let account = Account::new().await;

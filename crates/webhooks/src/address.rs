@@ -154,11 +154,12 @@ fn forbidden_v6(ip: Ipv6Addr, policy: Policy) -> Option<&'static str> {
         return Some("unspecified");
     }
     // An IPv4 address inside an IPv6 one is judged as the IPv4 address: mapped (::ffff:a.b.c.d),
-    // compatible (::a.b.c.d), NAT64 (64:ff9b::/96) and 6to4 (2002::/16).
+    // translated (::ffff:0:a.b.c.d), compatible (::a.b.c.d), NAT64 (64:ff9b::/96) and 6to4
+    // (2002::/16).
     if let Some(v4) = ip.to_ipv4_mapped() {
         return forbidden_v4(v4, policy);
     }
-    if segments[..6] == [0, 0, 0, 0, 0, 0] {
+    if segments[..6] == [0, 0, 0, 0, 0xffff, 0] || segments[..6] == [0, 0, 0, 0, 0, 0] {
         return forbidden_v4(embedded(segments[6], segments[7]), policy);
     }
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
@@ -166,6 +167,15 @@ fn forbidden_v6(ip: Ipv6Addr, policy: Policy) -> Option<&'static str> {
     }
     if segments[0] == 0x2002 {
         return forbidden_v4(embedded(segments[1], segments[2]), policy);
+    }
+    // Prefixes that reach IPv4 hosts no one can judge from here: a network's own NAT64 prefix
+    // (64:ff9b:1::/48, RFC 8215) translates to whatever that network routes, and a Teredo
+    // address (2001::/32) tunnels to a client behind a NAT.
+    if segments[..3] == [0x64, 0xff9b, 1] {
+        return Some("local NAT64");
+    }
+    if segments[..2] == [0x2001, 0] {
+        return Some("Teredo");
     }
     Some(match segments[0] {
         // Unique local: the IPv6 metadata service (fd00:ec2::254) among them.
@@ -220,6 +230,13 @@ mod tests {
             ("64:ff9b::a9fe:a9fe", "link-local"),
             ("2002:a9fe:a9fe::1", "link-local"),
             ("2001:db8::1", "documentation"),
+            ("::ffff:0:a9fe:a9fe", "link-local"),
+            ("::ffff:0:10.0.0.1", "private"),
+            ("::ffff:0:127.0.0.1", "loopback"),
+            ("64:ff9b:1::8.8.8.8", "local NAT64"),
+            ("64:ff9b:1:ffff::1", "local NAT64"),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+            ("2001::1", "Teredo"),
         ] {
             assert_eq!(forbidden(ip(address), AWS), Some(kind), "{address}");
         }
@@ -233,6 +250,9 @@ mod tests {
             "1.1.1.1",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "::ffff:0:8.8.8.8",
+            "64:ff9b::8.8.8.8",
+            "2001:4860:4860::8888",
         ] {
             assert_eq!(forbidden(ip(address), AWS), None, "{address}");
         }
@@ -300,6 +320,25 @@ mod tests {
             target.addresses,
             vec!["127.0.0.1:8080".parse().unwrap_or_else(|e| panic!("{e}"))]
         );
+        // IPv4 written in decimal, octal, hexadecimal or with fewer parts is the same address
+        // (WHATWG's host parser, as browsers and curl read it).
+        for (url, kind) in [
+            ("https://2852039166/", "link-local"),
+            ("https://0251.0376.0251.0376/", "link-local"),
+            ("https://0xa9.0xfe.0xa9.0xfe/", "link-local"),
+            ("https://0xa9fea9fe/", "link-local"),
+            ("https://169.254.43518/", "link-local"),
+            ("https://017700000001/", "loopback"),
+            ("https://0x7f.1/", "loopback"),
+            ("https://012.0.0.1/", "private"),
+            ("https://167772161/", "private"),
+        ] {
+            let refused = resolve(url, AWS).await;
+            assert!(
+                matches!(&refused, Err(Refusal::Forbidden { kind: k, .. }) if *k == kind),
+                "{url}: {refused:?}"
+            );
+        }
         let unresolved = resolve("https://no-such-host.invalid/", AWS).await;
         assert!(
             matches!(unresolved, Err(Refusal::Unresolved { .. })),

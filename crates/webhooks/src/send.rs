@@ -71,12 +71,27 @@ pub async fn post(target: &Target, attempt: &Attempt<'_>) -> Answer {
     match sent {
         Ok(response) => {
             let status = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
+            let text = kept_answer(response).await;
             answer(Some(status), text)
         }
         Err(err) if err.is_timeout() => answer(None, format!("no answer within {}s", TIMEOUT.as_secs())),
         Err(err) => answer(None, format!("cannot connect: {}", without_url(&err))),
     }
+}
+
+/// The first [`KEPT_ANSWER`] bytes of the body, read no further: a receiver that streams an
+/// endless answer holds the attempt only until those bytes have come (or the deadline).
+async fn kept_answer(mut response: reqwest::Response) -> String {
+    let mut kept = Vec::new();
+    while kept.len() < KEPT_ANSWER {
+        match response.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    // Cut in bytes first, then at a character boundary after the lossy decoding.
+    kept.truncate(KEPT_ANSWER);
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
 /// The error without the URL reqwest adds (the URL is in the log already).
@@ -188,6 +203,62 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let answer = post(&target, &attempt).await;
         assert_eq!((answer.status, answer.text.as_str()), (Some(500), "oops"));
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_read_only_as_far_as_it_is_kept() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!(
+            "http://{}/hook",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
+        // A receiver that answers 200 and then streams a chunked body without end.
+        let (stopped, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return 0usize;
+            };
+            let mut buffer = [0u8; 4096];
+            let _ = socket.read(&mut buffer).await;
+            let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+            if socket.write_all(head.as_bytes()).await.is_err() {
+                return 0;
+            }
+            let mut sent = 0;
+            loop {
+                let chunk = format!("100\r\n{}\r\n", "x".repeat(0x100));
+                tokio::select! {
+                    _ = &mut stop => return sent,
+                    written = socket.write_all(chunk.as_bytes()) => {
+                        if written.is_err() {
+                            return sent;
+                        }
+                        sent += 0x100;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let target = resolve(&url, Policy { allow_loopback: true })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let attempt = Attempt {
+            id: "evt_1",
+            timestamp: 1,
+            signature: "v1,x",
+            body: "{}",
+        };
+        let answer = post(&target, &attempt).await;
+        let _ = stopped.send(());
+        let sent = server.await.unwrap_or_default();
+        assert_eq!(answer.status, Some(200));
+        assert_eq!(answer.text, "x".repeat(KEPT_ANSWER));
+        // It came back after the kept bytes, not at the deadline: the receiver was still
+        // streaming when the attempt ended.
+        assert!(answer.elapsed < TIMEOUT, "{:?}", answer.elapsed);
+        assert!(sent >= KEPT_ANSWER, "{sent}");
     }
 
     #[test]

@@ -181,13 +181,13 @@ impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhook
                 )));
             }
         }
-        if body.description.chars().count() > MAX_DESCRIPTION
-            || body.description.chars().any(char::is_control)
-        {
+        if body.description.chars().count() > MAX_DESCRIPTION {
             return Err(Problem::invalid(format!(
-                "description: at most {MAX_DESCRIPTION} characters, without control characters"
+                "description: at most {MAX_DESCRIPTION} characters"
             )));
         }
+        // A description is read by people in the console and the CLI, as a name is.
+        sbx_lifecycle::rules::readable("description", &body.description).map_err(Problem::invalid)?;
         let mut events = body.events;
         events.sort();
         events.dedup();
@@ -531,6 +531,17 @@ mod tests {
             (json!({"url": "http://93.184.215.14/hooks"}), "must be https"),
             (json!({"url": URL, "events": ["sandbox.exploded"]}), "events[0]"),
             (json!({"url": URL, "description": "a\u{7}b"}), "description"),
+            (
+                json!({"url": URL, "description": "invoice\u{202E}fdp.exe"}),
+                "U+202E",
+            ),
+            (json!({"url": URL, "description": "pay\u{200B}ments"}), "U+200B"),
+            (
+                json!({"url": URL, "description": "P\u{430}ypal"}),
+                "description: mixes scripts",
+            ),
+            (json!({"url": "https://2852039166/"}), "link-local"),
+            (json!({"url": "https://0251.0376.0251.0376/"}), "link-local"),
             (json!({"url": URL, "colour": "red"}), "unknown field"),
         ] {
             let (status, problem) =
