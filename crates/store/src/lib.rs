@@ -698,8 +698,8 @@ pub struct Meters {
 /// Budgets, what tenants spent, and the meters of their sandboxes.
 pub trait SpendStore: Send + Sync {
     /// Every open meter (a sandbox not yet metered to its deletion), through the sparse
-    /// `by-meter` index, at most `limit`.
-    fn open_meters(&self, limit: usize) -> impl Future<Output = Result<Meters, StoreError>> + Send;
+    /// `by-meter` index, page after page: an account's meters are only moved on together.
+    fn open_meters(&self) -> impl Future<Output = Result<Meters, StoreError>> + Send;
 
     /// Moves a meter on and adds what it accrued to its tenant's and its account's months:
     /// one transaction, compared on the meter as read; `Ok(false)` when another sweep moved

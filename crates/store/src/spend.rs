@@ -99,10 +99,10 @@ impl DynamoStore {
 }
 
 impl SpendStore for DynamoStore {
-    async fn open_meters(&self, limit: usize) -> Result<Meters, StoreError> {
+    async fn open_meters(&self) -> Result<Meters, StoreError> {
         let mut meters = Meters::default();
         let mut start = None;
-        while meters.items.len() < limit {
+        loop {
             let output = self
                 .client
                 .query()
@@ -111,7 +111,7 @@ impl SpendStore for DynamoStore {
                 .key_condition_expression("#meter = :open")
                 .expression_attribute_names("#meter", "meter")
                 .expression_attribute_values(":open", s(OPEN))
-                .limit((limit - meters.items.len()).min(1000) as i32)
+                .limit(1000)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

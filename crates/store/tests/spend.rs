@@ -45,7 +45,7 @@ async fn a_meter_moves_once_and_adds_to_the_month_the_day_and_the_account() -> T
     };
     store.create(new, None).await?;
     store.assign_account("acme", "sb-1", "123456789012").await?;
-    let meters = store.open_meters(10).await?;
+    let meters = store.open_meters().await?;
     assert_eq!(meters.items.len(), 1);
     let meter = &meters.items[0];
     assert_eq!(
@@ -93,7 +93,7 @@ async fn a_meter_moves_once_and_adds_to_the_month_the_day_and_the_account() -> T
     store
         .finish("acme", "sb-1", Operation::Delete, 3, Outcome::Succeeded)
         .await?;
-    let meters = store.open_meters(10).await?;
+    let meters = store.open_meters().await?;
     let meter = &meters.items[0];
     let last = accrued(&[("2026-12-05", 1_000)], 0);
     assert!(
@@ -107,7 +107,7 @@ async fn a_meter_moves_once_and_adds_to_the_month_the_day_and_the_account() -> T
             })
             .await?
     );
-    assert!(store.open_meters(10).await?.items.is_empty(), "closed");
+    assert!(store.open_meters().await?.items.is_empty(), "closed");
     assert_eq!(store.month_spend("acme", "2026-12").await?.spent, Usd(801_000));
     Ok(())
 }
@@ -162,5 +162,70 @@ async fn a_threshold_is_recorded_once_and_a_budget_change_is_audited() -> TestRe
         "claimed again after a failure"
     );
     assert!(store.claim_drift_check("2026-12-06").await?);
+    Ok(())
+}
+
+/// Every open meter is read, however many: past the query's page of 1,000 and past the 10,000
+/// one run once read at most (sandboxes beyond it were never metered).
+#[tokio::test]
+async fn every_open_meter_is_read_page_after_page() -> TestResult {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    let (store, moto) = store().await?;
+    let client = Client::new(&moto.sdk_config().await);
+    let table = TableNames::with_prefix("sbx-").sandboxes()?.to_owned();
+    let now = Utc::now();
+    const METERS: usize = 2_345;
+    let items: Vec<WriteRequest> = (0..METERS)
+        .map(|i| {
+            let mut record = sbx_lifecycle::Sandbox::create(
+                NewSandbox {
+                    tenant: format!("tenant-{}", i % 7),
+                    id: format!("sb-{i:05}"),
+                    name: format!("meter {i}"),
+                    options: SandboxOptions::default(),
+                    expires_at: now + Duration::hours(8),
+                },
+                now,
+            )
+            .record;
+            record.state = State::Stopped;
+            let mut item: std::collections::HashMap<String, AttributeValue> = serde_dynamo::to_item(&record)?;
+            let text = |v: &str| AttributeValue::S(v.to_owned());
+            item.insert("meter".into(), text("open"));
+            item.insert(
+                "meter_at".into(),
+                text(&sbx_lifecycle::rfc3339_millis::format(
+                    &sbx_lifecycle::rfc3339_millis::truncate(now),
+                )),
+            );
+            item.insert("meter_version".into(), AttributeValue::N("1".into()));
+            item.insert("meter_state".into(), text("stopped"));
+            item.insert("meter_micros".into(), AttributeValue::N("0".into()));
+            let put = PutRequest::builder().set_item(Some(item)).build()?;
+            Ok(WriteRequest::builder().put_request(put).build())
+        })
+        .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+    for chunk in items.chunks(25) {
+        let mut pending = chunk.to_vec();
+        while !pending.is_empty() {
+            let written = client
+                .batch_write_item()
+                .request_items(&table, pending)
+                .send()
+                .await?;
+            pending = written
+                .unprocessed_items()
+                .and_then(|left| left.get(&table))
+                .cloned()
+                .unwrap_or_default();
+        }
+    }
+    let meters = store.open_meters().await?;
+    assert_eq!(meters.items.len(), METERS);
+    assert_eq!(meters.read, METERS as u64);
+    let mut ids: Vec<&str> = meters.items.iter().map(|m| m.sandbox.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), METERS, "each once");
     Ok(())
 }

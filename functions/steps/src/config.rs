@@ -123,6 +123,10 @@ pub struct SweepSettings {
     pub attempts: u32,
     /// `SBX_GC_BATCH` (default 1000): at most this many records per part and sweep.
     pub batch: usize,
+    /// `SBX_METER_BATCH` (default 10,000): at most this many meters are moved on per spend run,
+    /// whole accounts at a time, the accounts metered longest ago first; the rest wait for the
+    /// next run.
+    pub meter_batch: usize,
     /// `SBX_POOL_LOW_WATER` (default 2): fewer pool accounts than this, and new ones are made.
     pub low_water: usize,
     /// `SBX_GC_CLOCK=movable`: a sweep may be started `as_of` another time (the local stack's
@@ -148,6 +152,7 @@ impl Default for SweepSettings {
             cooldown: chrono::Duration::hours(1),
             attempts: 3,
             batch: 1000,
+            meter_batch: 10_000,
             low_water: 2,
             movable_clock: false,
             executions_lost_before: None,
@@ -180,6 +185,7 @@ impl SweepSettings {
             cooldown: duration("SBX_ACCOUNT_COOLDOWN_SECONDS", defaults.cooldown)?,
             attempts: whole("SBX_CLEAN_ATTEMPTS", defaults.attempts as usize)?.clamp(1, 100) as u32,
             batch: whole("SBX_GC_BATCH", defaults.batch)?.clamp(1, 100_000),
+            meter_batch: whole("SBX_METER_BATCH", defaults.meter_batch)?.clamp(1, 1_000_000),
             low_water: whole("SBX_POOL_LOW_WATER", defaults.low_water)?,
             movable_clock: vars.optional("SBX_GC_CLOCK").as_deref() == Some("movable"),
             executions_lost_before: None,

@@ -6,7 +6,7 @@ use sbx_store::StoreError;
 
 /// Meters and budgets as the store keeps them: a meter moves only from where it was read.
 impl sbx_store::SpendStore for FakeStore {
-    async fn open_meters(&self, limit: usize) -> Result<sbx_store::Meters, StoreError> {
+    async fn open_meters(&self) -> Result<sbx_store::Meters, StoreError> {
         let meters = locked(&self.meters);
         let items: Vec<sbx_store::Meter> = locked(&self.sandboxes)
             .iter()
@@ -28,7 +28,6 @@ impl sbx_store::SpendStore for FakeStore {
                     metered: meters.contains_key(&key),
                 })
             })
-            .take(limit)
             .collect();
         Ok(sbx_store::Meters {
             read: items.len() as u64,

@@ -71,7 +71,7 @@ pub async fn check(
         .collect();
     tenants.extend(
         store
-            .open_meters(usize::MAX)
+            .open_meters()
             .await?
             .items
             .into_iter()

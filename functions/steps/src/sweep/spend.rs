@@ -13,15 +13,18 @@ use super::{SweepInput, note};
 use crate::config::SweepSettings;
 use crate::error::StepError;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use sbx_lifecycle::cost::{self, Metered, Pricing, SharedRates, Usd};
 use sbx_lifecycle::{Operation, State};
 use sbx_store::{Budget, BudgetEvent, Meter, Metering, SandboxStore, SpendStore, StoreError};
 use sbx_workflows::Workflows;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-/// The most meters one run reads.
-const MAX_METERS: usize = 10_000;
+/// How long a run moves meters on: it starts no account's meters after this, so that it ends
+/// before the next minute's run (two at once are safe, as meters move only from where they
+/// were read, but the second would find nothing left to do).
+const WALL_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
 
 /// Who the budget's stops are by, in the audit trail and events.
 pub const ACTOR: &str = "budget";
@@ -30,8 +33,13 @@ pub const ACTOR: &str = "budget";
 pub struct SpendReport {
     /// Items the index query read.
     pub read: u64,
+    /// Open meters behind now.
+    pub due: usize,
     /// Meters moved on.
     pub metered: usize,
+    /// Due meters left for the next run, when this one reached its batch or its time: the
+    /// accounts metered longest ago go first, so every meter is moved on within a few runs.
+    pub deferred: usize,
     /// Meters closed (their sandbox deleted and counted to the end).
     pub closed: usize,
     /// What this run added, in dollars.
@@ -53,6 +61,21 @@ struct Window {
     state: State,
 }
 
+/// A tenant's due meters, each with where its window begins.
+type Due<'a> = Vec<(&'a Meter, DateTime<Utc>)>;
+
+/// At most this many tenants are metered at once. Their writes share no item (a tenant's
+/// months, days and account are its own), so they cannot conflict; one tenant's are made one
+/// after the other.
+const TENANTS_AT_ONCE: usize = 8;
+
+/// Whether some meter of `due` was never moved on: such a tenant is never left for the next
+/// run, as the clock rule would take the waited time from it (and sandboxes are created far
+/// more slowly than a batch is metered).
+fn fresh(due: &Due<'_>) -> bool {
+    due.iter().any(|(meter, _)| !meter.metered)
+}
+
 pub async fn sweep(
     store: &(impl SpendStore + SandboxStore),
     workflows: &impl Workflows,
@@ -60,8 +83,9 @@ pub async fn sweep(
     settings: &SweepSettings,
     input: SweepInput,
 ) -> Result<SpendReport, StepError> {
+    let began = std::time::Instant::now();
     let now = input.now(settings)?;
-    let meters = store.open_meters(MAX_METERS).await?;
+    let meters = store.open_meters().await?;
     let mut report = SpendReport {
         read: meters.read,
         ..SpendReport::default()
@@ -69,16 +93,91 @@ pub async fn sweep(
     // Where new meters start: not before the time the others were metered to, so that a clock
     // moved ahead does not give a new sandbox the hours before it.
     let clock = meters.items.iter().filter(|m| m.metered).map(|m| m.at).max();
-    let mut by_account: BTreeMap<Option<String>, Vec<(&Meter, Window)>> = BTreeMap::new();
+    // Each tenant's due meters. The shared infrastructure is split among the sandboxes of the
+    // tenant's account, so a tenant's meters are moved on together or not at all.
+    let mut by_tenant: BTreeMap<&str, Due<'_>> = BTreeMap::new();
     for meter in &meters.items {
-        let sandbox = &meter.sandbox;
         let from = match (meter.metered, clock) {
             (false, Some(clock)) => meter.at.max(clock),
             _ => meter.at,
         };
-        if from >= now {
+        if from < now {
+            report.due += 1;
+            by_tenant
+                .entry(meter.sandbox.tenant.as_str())
+                .or_default()
+                .push((meter, from));
+        }
+    }
+    // The tenants metered longest ago first; those past the run's batch wait for the next run,
+    // where they come first.
+    let mut tenants: Vec<_> = by_tenant.into_iter().collect();
+    tenants.sort_by_key(|(tenant, due)| (!fresh(due), due.iter().map(|(_, from)| *from).min(), *tenant));
+    let mut taken = 0;
+    let mut chosen = Vec::new();
+    for (tenant, due) in tenants {
+        if taken > 0 && taken + due.len() > settings.meter_batch && !fresh(&due) {
+            report.deferred += due.len();
             continue;
         }
+        taken += due.len();
+        chosen.push((tenant, due));
+    }
+    // Those that would start after the run's time wait too.
+    let work: Vec<_> = chosen
+        .into_iter()
+        .map(|(tenant, due)| meter_tenant(store, workflows, pricing, now, tenant, due, began))
+        .collect();
+    let metered: Vec<Result<SpendReport, StepError>> = futures::stream::iter(work)
+        .buffered(TENANTS_AT_ONCE)
+        .collect()
+        .await;
+    for part in metered {
+        report.absorb(part?);
+    }
+    Ok(report)
+}
+
+impl SpendReport {
+    fn absorb(&mut self, part: SpendReport) {
+        self.metered += part.metered;
+        self.deferred += part.deferred;
+        self.closed += part.closed;
+        self.accrued_usd.0 += part.accrued_usd.0;
+        for (list, items) in [
+            (&mut self.thresholds, part.thresholds),
+            (&mut self.stopped, part.stopped),
+            (&mut self.left, part.left),
+            (&mut self.failed, part.failed),
+        ] {
+            for item in items {
+                note(list, item);
+            }
+        }
+    }
+}
+
+/// Moves a tenant's due meters on to `now`, then looks at its budget; or leaves them for the
+/// next run when the run's time is up.
+async fn meter_tenant(
+    store: &(impl SpendStore + SandboxStore),
+    workflows: &impl Workflows,
+    pricing: &Pricing,
+    now: DateTime<Utc>,
+    tenant: &str,
+    due: Due<'_>,
+    began: std::time::Instant,
+) -> Result<SpendReport, StepError> {
+    if began.elapsed() > WALL_BUDGET && !fresh(&due) {
+        return Ok(SpendReport {
+            deferred: due.len(),
+            ..SpendReport::default()
+        });
+    }
+    let mut report = SpendReport::default();
+    let mut by_account: BTreeMap<Option<&str>, Vec<(&Meter, Window)>> = BTreeMap::new();
+    for (meter, from) in due {
+        let sandbox = &meter.sandbox;
         let mut window = Window {
             from,
             changes: Vec::new(),
@@ -93,12 +192,11 @@ pub async fn sweep(
             }
         }
         by_account
-            .entry(sandbox.account_id.clone())
+            .entry(sandbox.account_id.as_deref())
             .or_default()
             .push((meter, window));
     }
-    let mut totals: BTreeMap<(String, String), (cost::Micros, State)> = BTreeMap::new();
-    let mut tenants = BTreeSet::new();
+    let mut totals: BTreeMap<&str, (cost::Micros, State)> = BTreeMap::new();
     for (account, group) in &by_account {
         // A sandbox not placed yet shares nothing.
         let shared = if account.is_some() {
@@ -127,7 +225,6 @@ pub async fn sweep(
         };
         for ((meter, window), accrued) in group.iter().zip(&accrued) {
             let sandbox = &meter.sandbox;
-            let who = format!("{}/{}", sandbox.tenant, sandbox.id);
             let written = store
                 .write_meter(&Metering {
                     meter,
@@ -138,7 +235,7 @@ pub async fn sweep(
                 })
                 .await?;
             if !written {
-                note(&mut report.left, who);
+                note(&mut report.left, format!("{tenant}/{}", sandbox.id));
                 continue;
             }
             report.metered += 1;
@@ -146,27 +243,19 @@ pub async fn sweep(
             if window.state == State::Deleted {
                 report.closed += 1;
             }
-            tenants.insert(sandbox.tenant.clone());
-            totals.insert(
-                (sandbox.tenant.clone(), sandbox.id.clone()),
-                (meter.total + accrued.total(), window.state),
-            );
+            totals.insert(&sandbox.id, (meter.total + accrued.total(), window.state));
         }
     }
-    for tenant in &tenants {
-        let Some(budget) = store.budget(tenant).await? else {
-            continue;
-        };
-        let over_limit = thresholds(store, tenant, &budget, now, &mut report).await?;
-        let capped = |total: cost::Micros| budget.sandbox_cap_usd.is_some_and(|cap| total >= cap.0);
-        let stop: Vec<&String> = totals
-            .iter()
-            .filter(|((t, _), (total, state))| {
-                t == tenant && *state == State::Started && (over_limit || capped(*total))
-            })
-            .map(|((_, id), _)| id)
-            .collect();
-        for id in stop {
+    if report.metered == 0 {
+        return Ok(report);
+    }
+    let Some(budget) = store.budget(tenant).await? else {
+        return Ok(report);
+    };
+    let over_limit = thresholds(store, tenant, &budget, now, &mut report).await?;
+    let capped = |total: cost::Micros| budget.sandbox_cap_usd.is_some_and(|cap| total >= cap.0);
+    for (id, (total, state)) in totals {
+        if state == State::Started && (over_limit || capped(total)) {
             stop_for_budget(store, workflows, tenant, id, &mut report).await?;
         }
     }
@@ -312,6 +401,95 @@ mod tests {
             .await;
         let spent = month.map(|m| m.spent.0).unwrap_or_default();
         assert!(spent.abs_diff(2 * each) <= 40, "{spent}");
+    }
+
+    /// Gives `id` to `tenant` and its `account` in the fake store.
+    fn place(store: &FakeStore, id: &str, tenant: &str, account: &str) {
+        for sandbox in store
+            .sandboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter_mut()
+        {
+            if sandbox.id == id {
+                sandbox.tenant = tenant.into();
+                sandbox.account_id = Some(account.into());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn past_its_batch_a_run_leaves_whole_tenants_to_the_next_and_every_meter_moves() {
+        let store = FakeStore::default();
+        for (id, tenant, account) in [
+            ("sb-a", "acme", "111"),
+            ("sb-b", "acme", "111"),
+            ("sb-c", "globex", "222"),
+        ] {
+            store.add(id, State::Started, SandboxOptions::default());
+            place(&store, id, tenant, account);
+        }
+        let t0 = ["sb-a", "sb-b", "sb-c"]
+            .into_iter()
+            .map(|id| created(&store, id))
+            .max()
+            .unwrap_or_else(Utc::now);
+        let settings = SweepSettings {
+            meter_batch: 1,
+            ..test_settings(true)
+        };
+        let run = async |hours: i64| {
+            sweep(
+                &store,
+                &FakeWorkflows::default(),
+                &pricing(),
+                &settings,
+                input(t0 + chrono::Duration::hours(hours)),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let metered_to = |id: &str| {
+            store
+                .sandboxes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .find(|s| s.id == id)
+                .and_then(|s| s.cost.as_ref().map(|c| c.as_of))
+        };
+        let at = |hours| {
+            Some(sbx_lifecycle::rfc3339_millis::truncate(
+                t0 + chrono::Duration::hours(hours),
+            ))
+        };
+        // A meter never moved on is never left: the first run takes all three.
+        let first = run(1).await;
+        assert_eq!((first.due, first.metered, first.deferred), (3, 3, 0), "{first:?}");
+        // Then one tenant a run, whole: acme first (both metered to +1 h, acme sorts first),
+        // both its meters together past the batch of one, while globex waits.
+        let second = run(2).await;
+        assert_eq!((second.metered, second.deferred), (2, 1), "{second:?}");
+        assert_eq!(
+            (metered_to("sb-a"), metered_to("sb-b"), metered_to("sb-c")),
+            (at(2), at(2), at(1))
+        );
+        // globex, metered longest ago now, goes first.
+        let third = run(3).await;
+        assert_eq!((third.metered, third.deferred), (1, 2), "{third:?}");
+        assert_eq!(metered_to("sb-c"), at(3));
+        let fourth = run(4).await;
+        assert_eq!((fourth.metered, fourth.deferred), (2, 1), "{fourth:?}");
+        assert_eq!((metered_to("sb-a"), metered_to("sb-b")), (at(4), at(4)));
+        // Nothing is lost by waiting: each sandbox's cost is its own rate over all its time,
+        // whichever run counted it.
+        let own = pricing()
+            .prices
+            .own(&SandboxOptions::default())
+            .unwrap_or_default();
+        let c = cost_of(&store, "sb-c").0;
+        let expected = (own.running + own.stored + pricing().shared.base) * 3;
+        assert!(c.abs_diff(expected) <= 20, "{c} vs {expected}");
     }
 
     #[tokio::test]
