@@ -140,25 +140,28 @@ pub trait ImageSharing: Send + Sync {
 
 /// Whether a sandbox is in use (`activity`): the idle stop's signals.
 pub trait Activity: Send + Sync {
-    /// The last time in `[from, to)` the owner's sandbox was in use, `None` when it was not.
-    fn last_active(
+    /// The owner's sandbox's use over `[from, to)`, by its own signals and, for `shared`, those
+    /// of its account's NLB and streaming fleet.
+    fn sandbox_use(
         &self,
         account: &str,
         owner: &Owner,
+        shared: crate::activity::Shared,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
-    ) -> impl Future<Output = Result<Option<chrono::DateTime<chrono::Utc>>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<crate::activity::Use, AwsError>> + Send;
 }
 
 impl Activity for Provisioner {
-    async fn last_active(
+    async fn sandbox_use(
         &self,
         account: &str,
         owner: &Owner,
+        shared: crate::activity::Shared,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, AwsError> {
-        crate::activity::last_active(&self.open(account).await, owner, from, to).await
+    ) -> Result<crate::activity::Use, AwsError> {
+        crate::activity::sandbox_use(&self.open(account).await, owner, shared, from, to).await
     }
 }
 

@@ -57,6 +57,8 @@ pub struct State {
     pub unseen: std::collections::BTreeSet<String>,
     /// sandbox id → the times it was in use (CPU or requests), as CloudWatch would have them.
     pub activity: BTreeMap<String, Vec<chrono::DateTime<Utc>>>,
+    /// Sandboxes whose CPU CloudWatch has not reported for the window: their use is unknown.
+    pub unreported: std::collections::BTreeSet<String>,
     /// How many converges in a row still find AWS changing something (`nat pending`), as a
     /// NAT gateway takes minutes to become available or deleted.
     pub converging_for: u32,
@@ -143,25 +145,36 @@ impl FakeAws {
 }
 
 impl sbx_aws::Activity for FakeAws {
-    async fn last_active(
+    /// Busy at the last of the sandbox's `activity` times in the window; unknown for a sandbox
+    /// in `unreported`; idle otherwise.
+    async fn sandbox_use(
         &self,
         _account: &str,
         owner: &Owner,
+        _shared: sbx_aws::activity::Shared,
         from: chrono::DateTime<Utc>,
         to: chrono::DateTime<Utc>,
-    ) -> Result<Option<chrono::DateTime<Utc>>, AwsError> {
+    ) -> Result<sbx_aws::activity::Use, AwsError> {
+        use sbx_aws::activity::Use;
         let state = self.check("GetMetricData")?;
         let Owner::Sandbox { sandbox, .. } = owner else {
-            return Ok(None);
+            return Ok(Use::Unknown("not a sandbox".into()));
         };
-        Ok(state
+        let last = state
             .activity
             .get(sandbox)
             .into_iter()
             .flatten()
             .filter(|at| **at >= from && **at < to)
             .max()
-            .copied())
+            .copied();
+        Ok(match last {
+            Some(at) => Use::Busy(at),
+            None if state.unreported.contains(sandbox) => {
+                Use::Unknown("the CPU is not reported for the window".into())
+            }
+            None => Use::Idle,
+        })
     }
 }
 

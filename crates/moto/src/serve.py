@@ -195,10 +195,18 @@ def asynchronous_resources(clock: Clock) -> None:
     codes = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 
     def set_instance(instance, name: str) -> None:
+        import time
+
         instance._state.name = name
         instance._state.code = codes[name]
+        # The wall-clock spells it ran, for its CPU metric (`basic_monitoring`).
+        spells = instance.__dict__.setdefault("_sbx_ran", [])
         if name == "running":
             instance._sbx_running_since = clock.now()
+            if not spells or spells[-1][1] is not None:
+                spells.append([time.time(), None])
+        elif spells and spells[-1][1] is None:
+            spells[-1][1] = time.time()
         if name == "terminated":
             instance._sbx_terminated_at = clock.now()
 
@@ -419,6 +427,76 @@ REFERENCES = {
         (r"SecurityGroups\.member\.\d+", "InvalidSecurityGroup"),
     ],
 }
+
+
+# EC2's basic monitoring: 5-minute periods, each reported some minutes after it ends.
+CPU_PERIOD = 300
+CPU_REPORTED_AFTER = 300
+# What an instance with nothing to do reports, in percent.
+CPU_IDLE = 0.5
+
+
+def basic_monitoring() -> None:
+    """EC2's basic monitoring, which moto does not do: every instance reports its
+    `CPUUtilization` (`AWS/EC2`, by `InstanceId`) for each 5-minute period it ran in (from
+    `asynchronous_resources`' spells), CPU_REPORTED_AFTER seconds after the period ends, at an
+    idle CPU_IDLE percent. Nothing is reported for a period that has not ended that long ago,
+    or that the instance did not run in, as on AWS. A workload's own figures (PutMetricData, as
+    the tests put them) sit beside these, and the query's statistic picks among them."""
+    import time
+    from datetime import datetime, timezone
+
+    from moto.cloudwatch.models import CloudWatchBackend, MetricDatum
+    from moto.ec2.models import ec2_backends
+
+    reported = set()
+    original = CloudWatchBackend.get_metric_data
+
+    def instance_of(backend, instance_id):
+        try:
+            ec2 = ec2_backends[backend.account_id][backend.region_name]
+        except KeyError:
+            return None
+        for reservation in ec2.reservations.values():
+            for instance in reservation.instances:
+                if instance.id == instance_id:
+                    return instance
+        return None
+
+    def report(backend, instance) -> None:
+        settled = time.time() - CPU_REPORTED_AFTER
+        for began, ended in getattr(instance, "_sbx_ran", []):
+            period = int(began // CPU_PERIOD) * CPU_PERIOD
+            last = settled if ended is None else min(ended, settled)
+            while period + CPU_PERIOD <= settled and period < last:
+                key = (backend.account_id, backend.region_name, instance.id, period)
+                if key not in reported:
+                    reported.add(key)
+                    backend.metric_data.append(
+                        MetricDatum(
+                            "AWS/EC2",
+                            "CPUUtilization",
+                            CPU_IDLE,
+                            [{"Name": "InstanceId", "Value": instance.id}],
+                            datetime.fromtimestamp(period, timezone.utc).replace(tzinfo=None),
+                            "Percent",
+                        )
+                    )
+                period += CPU_PERIOD
+
+    def get_metric_data(self, queries, *args, **kwargs):
+        for query in queries:
+            metric = query.get("MetricStat", {}).get("Metric", {})
+            if metric.get("Namespace") != "AWS/EC2" or metric.get("MetricName") != "CPUUtilization":
+                continue
+            for dimension in metric.get("Dimensions", []):
+                if dimension.get("Name") == "InstanceId":
+                    instance = instance_of(self, dimension.get("Value"))
+                    if instance is not None:
+                        report(self, instance)
+        return original(self, queries, *args, **kwargs)
+
+    CloudWatchBackend.get_metric_data = get_metric_data
 
 
 def eventual_consistency(clock: Clock):
@@ -832,6 +910,7 @@ def main() -> None:
     refuse_young = None
     if delay > 0:
         asynchronous_resources(clock)
+        basic_monitoring()
         refuse_young = eventual_consistency(clock)
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()

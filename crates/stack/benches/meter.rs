@@ -112,6 +112,13 @@ async fn main() {
             read as f64 / metered.max(1) as f64,
         );
     }
+    if moved < meters {
+        let per_run = moved as f64 / runs.max(1) as f64;
+        println!(
+            "at {per_run:.0} meters a run, every meter moves within {:.0} runs",
+            (meters as f64 / per_run.max(1.0)).ceil()
+        );
+    }
     walls.sort_by(f64::total_cmp);
     println!(
         "every meter moved on    {} after {runs} runs (one a minute as deployed: each meter is at most {runs} min behind)",

@@ -24,6 +24,7 @@ use super::{SweepInput, note};
 use crate::config::SweepSettings;
 use crate::error::StepError;
 use chrono::{DateTime, Duration, Utc};
+use sbx_aws::activity::Use;
 use sbx_aws::{Activity, Owner};
 use sbx_lifecycle::cost::Pricing;
 use sbx_lifecycle::{Operation, State};
@@ -67,6 +68,9 @@ pub struct DeadlinesReport {
     /// Begun, but their workflow could not be started (the record is failed); or their
     /// activity could not be read (looked at again later).
     pub failed: Vec<String>,
+    /// Sandboxes with an idle timeout whose use is not known (CloudWatch has not reported
+    /// their CPU for the whole window): not stopped, looked at again later.
+    pub unknown: Vec<String>,
 }
 
 /// A notice a decision gives.
@@ -235,12 +239,13 @@ pub fn decide(
 }
 
 /// Whether the started sandbox was idle for its whole timeout up to `now`: started at least
-/// that long ago, and no activity since.
+/// that long ago, and in use by no signal over it, with the signals reported for all of it
+/// (`Ok(None)` when that is not known: no data is never idleness).
 async fn idle_for(
     activity: &impl Activity,
     sandbox: &sbx_lifecycle::Sandbox,
     now: DateTime<Utc>,
-) -> Option<Result<bool, sbx_aws::AwsError>> {
+) -> Option<Result<Option<bool>, sbx_aws::AwsError>> {
     let minutes = sandbox.schedule.as_ref()?.idle_minutes?;
     let account = sandbox.account_id.as_deref()?;
     if sandbox.state != State::Started {
@@ -249,17 +254,28 @@ async fn idle_for(
     let window = Duration::minutes(i64::from(minutes));
     // `updated_at` of a started record is when it became started.
     if now - sandbox.updated_at < window {
-        return Some(Ok(false));
+        return Some(Ok(Some(false)));
     }
     let owner = Owner::Sandbox {
         tenant: sandbox.tenant.clone(),
         sandbox: sandbox.id.clone(),
     };
+    let shared = sbx_aws::activity::Shared {
+        amq: sandbox.options.amq,
+        smart_client: sandbox.options.smart_client,
+    };
     Some(
         activity
-            .last_active(account, &owner, now - window, now)
+            .sandbox_use(account, &owner, shared, now - window, now)
             .await
-            .map(|last| last.is_none()),
+            .map(|used| match used {
+                Use::Idle => Some(true),
+                Use::Busy(_) => Some(false),
+                Use::Unknown(why) => {
+                    tracing::info!(sandbox = %sandbox.id, %why, "the sandbox's use is not known: it is not stopped");
+                    None
+                }
+            }),
     )
 }
 
@@ -297,7 +313,11 @@ pub async fn sweep(
         let sandbox = &due_sandbox.sandbox;
         let who = format!("{}/{}", sandbox.tenant, sandbox.id);
         let idle = match idle_for(activity, sandbox, now).await {
-            Some(Ok(idle)) => Some(idle),
+            Some(Ok(Some(idle))) => Some(idle),
+            Some(Ok(None)) => {
+                note(&mut report.unknown, who.clone());
+                None
+            }
             Some(Err(err)) => {
                 // Looked at again after the next check: an idle sandbox is stopped a little later.
                 tracing::warn!(sandbox = %who, %err, "the sandbox's activity could not be read");
@@ -962,6 +982,49 @@ mod tests {
             .await
             .ok();
         assert_eq!(report.map(|r| (r.begun.len(), r.failed.len())), Some((0, 1)));
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_whose_use_is_not_reported_is_neither_warned_nor_stopped() {
+        let now = Utc::now();
+        let (workflows, settings) = (FakeWorkflows::default(), test_settings(true));
+        let store = idle_store(now).await;
+        let aws = FakeAws::default();
+        // CloudWatch has not reported the CPU for the window: not idle, however long.
+        aws.state().unreported.insert("sb-1".into());
+        let t1 = now + Duration::hours(2);
+        for minutes in [0, 16, 40] {
+            let report = sweep(
+                &store,
+                &workflows,
+                &aws,
+                pricing(),
+                &settings,
+                input(t1 + Duration::minutes(minutes)),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                (report.begun.len(), report.unknown.as_slice()),
+                (0, ["acme/sb-1".to_owned()].as_slice()),
+                "{report:?}"
+            );
+        }
+        assert!(kinds(&store).is_empty(), "no idle warning without data");
+        // Reported again, and idle: now it is warned of.
+        aws.state().unreported.clear();
+        let report = sweep(
+            &store,
+            &workflows,
+            &aws,
+            pricing(),
+            &settings,
+            input(t1 + Duration::minutes(45)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.unknown.is_empty(), "{report:?}");
+        assert_eq!(kinds(&store), [sbx_store::NoticeKind::Idle]);
     }
 
     #[tokio::test]
