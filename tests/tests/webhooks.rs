@@ -229,8 +229,59 @@ async fn a_failing_receiver_gets_the_event_once_more_and_a_rotated_secret_verifi
         .unwrap_or_else(|| panic!("no sandbox.stopped"));
     assert!(verifies(&new, stopped) && verifies(&old, stopped), "{stopped:?}");
     assert_eq!(stopped.signature.split(' ').count(), 2);
+
+    // Both secrets signed, and neither is in any table: what is stored is KMS's ciphertext.
+    let found = secrets_in_tables(&stack, &[&old, &new]).await;
+    assert!(found.is_empty(), "secrets stored in plain text: {found:#?}");
     receiver.stop();
     stack.stop();
+}
+
+/// Every item of every table, scanned whole past the fault layer, that holds one of `secrets`
+/// (or the key inside it, without its `whsec_`), as `table: item`.
+async fn secrets_in_tables(stack: &LocalStack, secrets: &[&str]) -> Vec<String> {
+    let direct = sbx_stack::sdk_config(&stack.aws_upstream).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&direct);
+    let tables = &stack.tables;
+    let mut found = Vec::new();
+    let mut scanned = 0;
+    for table in [
+        &tables.sandboxes,
+        &tables.events,
+        &tables.tenants,
+        &tables.locks,
+        &tables.accounts,
+    ] {
+        let mut start = None;
+        loop {
+            let page = dynamo
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("Scan {table}: {e:?}"));
+            for item in page.items() {
+                scanned += 1;
+                let text = format!("{item:?}");
+                let keys = secrets.iter().map(|s| s.trim_start_matches("whsec_"));
+                if secrets
+                    .iter()
+                    .copied()
+                    .chain(keys)
+                    .any(|s| !s.is_empty() && text.contains(s))
+                {
+                    found.push(format!("{table}: {text}"));
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => break,
+            }
+        }
+    }
+    assert!(scanned > 0, "the tables hold nothing: the scan saw nothing");
+    found
 }
 
 /// The `sbx` bus, watched as a consumer would: a rule for `source: sbx` sending to an SQS

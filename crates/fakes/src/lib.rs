@@ -5,18 +5,21 @@
 //! - [`store`]: [`FakeStore`], every port of `sbx_store`, one file per port;
 //! - [`workflows`]: [`FakeWorkflows`], the lifecycle's executions (`sbx_workflows::Workflows`);
 //! - [`deliveries`]: [`FakeDeliveries`], the webhook deliveries' executions
-//!   (`sbx_workflows::deliveries::Deliveries`).
+//!   (`sbx_workflows::deliveries::Deliveries`);
+//! - [`seal`]: [`FakeSeal`], webhook secrets sealed without KMS (`sbx_store::Seal`).
 //!
 //! Each honours what the real API honours (client tokens, names that start once, conditional
 //! writes), so a handler's re-run can be tested against it.
 
 pub mod aws;
 pub mod deliveries;
+pub mod seal;
 pub mod store;
 pub mod workflows;
 
 pub use aws::{FakeAws, State};
 pub use deliveries::FakeDeliveries;
+pub use seal::FakeSeal;
 pub use store::{FakeDeadline, FakeMeter, FakeStore, KeyUse, MonthItem};
 pub use workflows::FakeWorkflows;
 

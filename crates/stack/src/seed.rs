@@ -316,3 +316,68 @@ pub(crate) async fn parked_events_queue(config: &SdkConfig) -> Result<String, St
 
 /// The parked-events queue's name.
 pub const PARKED_EVENTS_QUEUE: &str = "sbx-parked-events";
+
+/// The alias of the key that seals webhook secrets (the template's `WebhookSecretsKey`).
+pub const WEBHOOK_KEY_ALIAS: &str = "alias/sbx-webhook-secrets";
+
+/// The KMS key webhook secrets are sealed with, by its alias: made once, found after (a key has
+/// no name of its own; the alias is what makes this safe to run again). Answers its ARN; the
+/// functions name it by its alias, as the template's do.
+pub(crate) async fn webhook_key(config: &SdkConfig) -> Result<String, StackError> {
+    let kms = sbx_transient::client!(aws_sdk_kms, config);
+    let fail = |what: &str, e: String| StackError::Seed(format!("{what} {WEBHOOK_KEY_ALIAS}: {e}"));
+    let described = kms.describe_key().key_id(WEBHOOK_KEY_ALIAS).send().await;
+    match described {
+        Ok(found) => {
+            return found
+                .key_metadata()
+                .and_then(|k| k.arn())
+                .map(str::to_owned)
+                .ok_or_else(|| fail("DescribeKey", "no ARN".into()));
+        }
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
+        Err(err) => {
+            return Err(fail(
+                "DescribeKey",
+                aws_sdk_kms::error::DisplayErrorContext(&err).to_string(),
+            ));
+        }
+    }
+    let made = kms
+        .create_key()
+        .description("Seals the sbx webhook signing secrets")
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "CreateKey",
+                aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
+            )
+        })?;
+    let arn = made
+        .key_metadata()
+        .and_then(|k| k.arn())
+        .map(str::to_owned)
+        .ok_or_else(|| fail("CreateKey", "no ARN".into()))?;
+    match kms
+        .create_alias()
+        .alias_name(WEBHOOK_KEY_ALIAS)
+        .target_key_id(&arn)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(arn),
+        // Another try made it first: that one's key is the key (this one is left unused).
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception()) =>
+        {
+            Box::pin(webhook_key(config)).await
+        }
+        Err(err) => Err(fail(
+            "CreateAlias",
+            aws_sdk_kms::error::DisplayErrorContext(&err).to_string(),
+        )),
+    }
+}

@@ -149,6 +149,8 @@ impl LocalStack {
         let api_url = format!("http://{}", listener.local_addr()?);
         seeded("the event bus", || seed::event_bus(&config, EVENT_BUS)).await?;
         let parked_events = seeded("the parked-events queue", || seed::parked_events_queue(&config)).await?;
+        seeded("the webhook secrets' key", || seed::webhook_key(&config)).await?;
+        let webhook_key = seed::WEBHOOK_KEY_ALIAS.to_owned();
         let lambdas = Lambdas {
             options: &options,
             configs: &configs,
@@ -156,6 +158,7 @@ impl LocalStack {
             tables: &tables,
             identity: &identity,
             parked_events: &parked_events,
+            webhook_key: &webhook_key,
             stand_in: Arc::new(StandIn::default()),
             api_url: &api_url,
         };
@@ -243,6 +246,8 @@ struct Lambdas<'a> {
     identity: &'a identity::Identity,
     /// The parked-events queue's URL.
     parked_events: &'a str,
+    /// The key that seals webhook secrets, by its alias.
+    webhook_key: &'a str,
     /// The in-process streaming stand-in every function shares (AppStream has no emulator).
     stand_in: Arc<StandIn>,
     /// Where payloads link to.
@@ -283,6 +288,7 @@ impl Lambdas<'_> {
             ("SBX_DELIVER_STATE_MACHINE_ARN", state_machine_arn("deliver")),
             ("SBX_EVENT_BUS", EVENT_BUS.to_owned()),
             ("SBX_PARKED_EVENTS_QUEUE_URL", self.parked_events.to_owned()),
+            ("SBX_WEBHOOK_KEY", self.webhook_key.to_owned()),
             (
                 "SBX_WEBHOOK_DISABLE_AFTER_SECONDS",
                 options.webhook_disable_after.as_secs_f64().to_string(),

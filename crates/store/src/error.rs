@@ -80,6 +80,15 @@ pub enum StoreError {
     #[error("environment variable {variable} is not set: this function was not given that table")]
     Unconfigured { variable: &'static str },
 
+    /// Sealing or opening a webhook secret ([`crate::seal`]) failed.
+    #[error("KMS {operation} failed: {}", detail(.source.as_ref()))]
+    Sealing {
+        operation: &'static str,
+        transient: bool,
+        #[source]
+        source: BoxError,
+    },
+
     #[error("DynamoDB {operation} failed: {}", detail(.source.as_ref()))]
     Aws {
         operation: &'static str,
@@ -110,7 +119,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Contended { .. } => true,
-            StoreError::Aws { transient, .. } => *transient,
+            StoreError::Aws { transient, .. } | StoreError::Sealing { transient, .. } => *transient,
             _ => false,
         }
     }

@@ -26,6 +26,7 @@ mod notice;
 mod page;
 mod sandboxes;
 pub mod schema;
+pub mod seal;
 mod settings;
 mod spend;
 mod tenants;
@@ -43,6 +44,7 @@ pub use locks::LockTable;
 pub use notice::{Notice, NoticeKind};
 pub use page::PageKey;
 pub use schema::TableNames;
+pub use seal::{KmsSeal, Seal, Sealed};
 pub use webhook::{
     AttemptLog, Delivery, DeliveryStatus, Disabled, Endpoint, EndpointSecret, Order, STALE_AFTER,
     WebhookEvent, WebhookEventKind,

@@ -93,7 +93,8 @@ impl WebhookEvent {
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointSecret {
-    pub secret: String,
+    /// Never the secret itself: KMS's ciphertext of it ([`crate::seal`]).
+    pub sealed: crate::Sealed,
     #[serde(with = "rfc3339_millis")]
     pub created_at: DateTime<Utc>,
     #[serde(
@@ -130,12 +131,12 @@ impl std::fmt::Debug for EndpointSecret {
 }
 
 impl Endpoint {
-    /// The secrets that sign at `now`, newest first.
-    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+    /// The secrets that sign at `now`, newest first, sealed.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&crate::Sealed> {
         self.secrets
             .iter()
             .filter(|s| s.expires_at.is_none_or(|end| end > now))
-            .map(|s| s.secret.as_str())
+            .map(|s| &s.sealed)
             .collect()
     }
 
@@ -310,22 +311,26 @@ mod tests {
             disabled: None,
             secrets: vec![
                 EndpointSecret {
-                    secret: "new".into(),
+                    sealed: crate::Sealed("new".into()),
                     created_at: t0,
                     expires_at: None,
                 },
                 EndpointSecret {
-                    secret: "old".into(),
+                    sealed: crate::Sealed("old".into()),
                     created_at: t0,
                     expires_at: Some(t0 + chrono::Duration::hours(24)),
                 },
             ],
         };
-        assert_eq!(endpoint.signing_secrets(t0), ["new", "old"]);
-        assert_eq!(
-            endpoint.signing_secrets(t0 + chrono::Duration::hours(25)),
-            ["new"]
-        );
+        let texts = |at| {
+            endpoint
+                .signing_secrets(at)
+                .into_iter()
+                .map(|s| s.0.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(texts(t0), ["new", "old"]);
+        assert_eq!(texts(t0 + chrono::Duration::hours(25)), ["new"]);
         assert!(endpoint.wants("sandbox.started") && !endpoint.wants("sandbox.stopped"));
         assert!(!format!("{endpoint:?}").contains("new"));
     }

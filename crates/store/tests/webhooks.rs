@@ -5,7 +5,7 @@ use chrono::{Duration as Days, Utc};
 use sbx_moto::MotoServer;
 use sbx_store::schema::{self, TableNames};
 use sbx_store::{
-    AttemptLog, Delivery, DeliveryStatus, DynamoStore, Endpoint, EndpointSecret, Order, StoreConfig,
+    AttemptLog, Delivery, DeliveryStatus, DynamoStore, Endpoint, EndpointSecret, Order, Sealed, StoreConfig,
     StoreError, WebhookStore,
 };
 
@@ -31,7 +31,7 @@ fn endpoint(tenant: &str, id: &str) -> Endpoint {
         failing_since: None,
         disabled: None,
         secrets: vec![EndpointSecret {
-            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            sealed: Sealed("c2VhbGVkIGJ5IEtNUw==".into()),
             created_at: Utc::now(),
             expires_at: None,
         }],
@@ -78,7 +78,7 @@ async fn endpoints_are_per_tenant_limited_and_rotated_by_compare_and_set() -> Te
     secrets.insert(
         0,
         EndpointSecret {
-            secret: "whsec_new".into(),
+            sealed: Sealed("bmV3".into()),
             created_at: Utc::now(),
             expires_at: None,
         },
@@ -256,6 +256,51 @@ async fn an_endpoints_standing_is_kept_with_its_events() -> TestResult {
     assert!(matches!(
         store.enable_endpoint("acme", "wh_404", "bob", first).await,
         Err(StoreError::WebhookNotFound { .. })
+    ));
+    Ok(())
+}
+
+/// A secret sealed with KMS opens only for the endpoint it was sealed for, and its stored form
+/// does not hold it.
+#[tokio::test]
+async fn a_sealed_secret_opens_only_for_its_own_endpoint() -> TestResult {
+    use sbx_store::{KmsSeal, Seal};
+    let moto = MotoServer::start()?;
+    let kms = aws_sdk_kms::Client::new(&moto.sdk_config().await);
+    let key = kms
+        .create_key()
+        .description("sbx webhook secrets")
+        .send()
+        .await?
+        .key_metadata()
+        .map(|k| k.arn().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let seal = KmsSeal::new(kms, key);
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let sealed = seal.seal("acme", "wh_1", secret).await?;
+    assert!(
+        !sealed.0.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        "{}",
+        sealed.0
+    );
+    assert_eq!(seal.open("acme", "wh_1", &sealed).await?, secret);
+    for (tenant, webhook) in [("acme", "wh_2"), ("globex", "wh_1")] {
+        let refused = seal.open(tenant, webhook, &sealed).await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Sealing {
+                    operation: "Decrypt",
+                    transient: false,
+                    ..
+                })
+            ),
+            "{tenant}/{webhook}: {refused:?}"
+        );
+    }
+    assert!(matches!(
+        seal.open("acme", "wh_1", &Sealed("not base64!".into())).await,
+        Err(StoreError::Malformed(_))
     ));
     Ok(())
 }

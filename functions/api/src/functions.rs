@@ -8,7 +8,7 @@ use crate::token::{CognitoAuth, Token};
 use crate::webhooks::Webhooks;
 use aws_config::SdkConfig;
 use lambda_http::{Body, Request, Response};
-use sbx_store::{DynamoStore, PageKey, StoreConfig, TableNames};
+use sbx_store::{DynamoStore, KmsSeal, PageKey, StoreConfig, TableNames};
 use sbx_workflows::StepFunctions;
 use sbx_workflows::deliveries::DeliveryExecutions;
 
@@ -30,6 +30,8 @@ pub struct Settings {
     pub state_machines: Option<[String; 4]>,
     /// `SBX_DELIVER_STATE_MACHINE_ARN`: the webhook deliveries' state machine.
     pub deliver_state_machine: Option<String>,
+    /// `SBX_WEBHOOK_KEY`: the KMS key that seals webhook secrets (its alias).
+    pub webhook_key: Option<String>,
     /// Where webhook endpoints may point. Deployed, never loopback; the local stack allows it.
     pub webhook_policy: sbx_webhooks::Policy,
     /// What the accounts' shared infrastructure is made of, for the estimates
@@ -79,6 +81,7 @@ impl Settings {
             page_key,
             state_machines,
             deliver_state_machine: var("SBX_DELIVER_STATE_MACHINE_ARN"),
+            webhook_key: var("SBX_WEBHOOK_KEY"),
             webhook_policy: sbx_webhooks::Policy::default(),
             shared_infra: sbx_lifecycle::cost::SharedInfra::from_vars(var),
         })
@@ -126,7 +129,7 @@ impl Settings {
 pub type SandboxesFunction = Sandboxes<DynamoStore, StepFunctions, Cognito>;
 pub type AccountsFunction = Accounts<DynamoStore, Cognito>;
 pub type TokenFunction = Token<CognitoAuth>;
-pub type WebhooksFunction = Webhooks<DynamoStore, DeliveryExecutions, Cognito>;
+pub type WebhooksFunction = Webhooks<DynamoStore, DeliveryExecutions, Cognito, KmsSeal>;
 
 impl Settings {
     /// `api-token`: Cognito's InitiateAuth with the app client.
@@ -170,6 +173,12 @@ impl Settings {
                     .ok_or(ConfigError::Missing("SBX_DELIVER_STATE_MACHINE_ARN"))?,
             },
             directory: self.directory(config)?,
+            seal: KmsSeal::new(
+                sbx_transient::client!(aws_sdk_kms, config),
+                self.webhook_key
+                    .clone()
+                    .ok_or(ConfigError::Missing("SBX_WEBHOOK_KEY"))?,
+            ),
             policy: self.webhook_policy,
         })
     }

@@ -11,7 +11,9 @@ use crate::store_errors::problem;
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use sbx_store::{Delivery, Endpoint, EndpointSecret, TenantSettings, TenantSettingsStore, WebhookStore};
+use sbx_store::{
+    Delivery, Endpoint, EndpointSecret, Seal, TenantSettings, TenantSettingsStore, WebhookStore,
+};
 use sbx_webhooks::{EVENT_TYPES, Policy};
 use sbx_workflows::deliveries::Deliveries;
 use serde::{Deserialize, Serialize};
@@ -133,15 +135,17 @@ impl<'a> DeliveryView<'a> {
     }
 }
 
-pub struct Webhooks<S, W, D> {
+pub struct Webhooks<S, W, D, K> {
     pub store: S,
     pub deliveries: W,
     pub directory: D,
+    /// Seals each new secret before it is stored: the table never holds one.
+    pub seal: K,
     /// Where endpoints may point (loopback only on the local stack).
     pub policy: Policy,
 }
 
-impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhooks<S, W, D> {
+impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory, K: Seal> Webhooks<S, W, D, K> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let response = match self.route(&request).await {
             Ok(response) => response,
@@ -193,9 +197,11 @@ impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhook
         events.dedup();
         let now = sbx_lifecycle::rfc3339_millis::truncate(Utc::now());
         let secret = new_secret()?;
+        let id = new_id();
+        let sealed = self.seal.seal(&tenant, &id, &secret).await.map_err(problem)?;
         let endpoint = Endpoint {
             tenant,
-            id: new_id(),
+            id,
             url: target.url.to_string(),
             events,
             description: body.description,
@@ -204,7 +210,7 @@ impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhook
             failing_since: None,
             disabled: None,
             secrets: vec![EndpointSecret {
-                secret: secret.clone(),
+                sealed,
                 created_at: now,
                 expires_at: None,
             }],
@@ -252,8 +258,9 @@ impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhook
             let current = self.store.endpoint(&tenant, &id).await.map_err(problem)?;
             let now = sbx_lifecycle::rfc3339_millis::truncate(Utc::now());
             let secret = new_secret()?;
+            let sealed = self.seal.seal(&tenant, &id, &secret).await.map_err(problem)?;
             let mut secrets = vec![EndpointSecret {
-                secret: secret.clone(),
+                sealed,
                 created_at: now,
                 expires_at: None,
             }];
@@ -337,7 +344,7 @@ impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhook
     }
 }
 
-impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory> Webhooks<S, W, D> {
+impl<S: WebhookStore + TenantSettingsStore, W: Deliveries, D: Directory, K: Seal> Webhooks<S, W, D, K> {
     /// A tenant's notification settings: its members read and set their own, admins any.
     async fn notifications(
         &self,
@@ -424,24 +431,27 @@ fn new_secret() -> Result<String, Problem> {
 mod tests {
     use super::*;
     use crate::fakes::{FakeDirectory, json_of, request};
-    use sbx_fakes::{FakeDeliveries, FakeStore};
+    use sbx_fakes::{FakeDeliveries, FakeSeal, FakeStore};
     use sbx_store::{DeliveryStatus, Order};
     use serde_json::{Value, json};
 
     /// A public address written as itself: registering it needs no DNS.
     const URL: &str = "https://93.184.215.14/hooks";
 
-    fn api() -> Webhooks<FakeStore, FakeDeliveries, FakeDirectory> {
+    type Api = Webhooks<FakeStore, FakeDeliveries, FakeDirectory, FakeSeal>;
+
+    fn api() -> Api {
         Webhooks {
             store: FakeStore::default(),
             deliveries: FakeDeliveries::default(),
             directory: FakeDirectory,
+            seal: FakeSeal,
             policy: Policy::default(),
         }
     }
 
     async fn call(
-        api: &Webhooks<FakeStore, FakeDeliveries, FakeDirectory>,
+        api: &Api,
         user: &str,
         route: &str,
         path: &str,
@@ -451,7 +461,7 @@ mod tests {
         (response.status(), json_of(&response))
     }
 
-    async fn register(api: &Webhooks<FakeStore, FakeDeliveries, FakeDirectory>, user: &str) -> Value {
+    async fn register(api: &Api, user: &str) -> Value {
         let (status, body) = call(
             api,
             user,
@@ -519,7 +529,12 @@ mod tests {
             .endpoint("acme", id)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(stored.signing_secrets(Utc::now()), [secret]);
+        // Stored sealed, for this endpoint: the table holds no secret.
+        let sealed = stored.signing_secrets(Utc::now());
+        assert_eq!(sealed.len(), 1);
+        assert!(!sealed[0].0.contains(secret), "{:?}", sealed[0].0);
+        let opened = api.seal.open("acme", id, sealed[0]).await;
+        assert_eq!(opened.ok().as_deref(), Some(secret));
     }
 
     #[tokio::test]
@@ -685,8 +700,12 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let now = Utc::now();
+        let mut opened = Vec::new();
+        for sealed in stored.signing_secrets(now) {
+            opened.push(api.seal.open("acme", id, sealed).await.unwrap_or_default());
+        }
         assert_eq!(
-            stored.signing_secrets(now),
+            opened,
             [
                 again["secret"].as_str().unwrap_or_default(),
                 rotated["secret"].as_str().unwrap_or_default()

@@ -7,7 +7,7 @@
 use crate::error::NotifyError;
 use crate::settings::Settings;
 use chrono::{DateTime, Utc};
-use sbx_store::{AttemptLog, Delivery, DeliveryStatus, StoreError, WebhookStore};
+use sbx_store::{AttemptLog, Delivery, DeliveryStatus, Seal, StoreError, WebhookStore};
 use sbx_webhooks::{Answer, Attempt, Next, Policy, Refusal, Target, retry, signature};
 use sbx_workflows::deliveries::DeliveryInput;
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,7 @@ impl DeliverOutput {
 
 pub async fn deliver(
     store: &impl WebhookStore,
+    seal: &impl Seal,
     sender: &impl Sender,
     settings: &Settings,
     input: DeliverInput,
@@ -139,7 +140,6 @@ pub async fn deliver(
         tracing::info!(endpoint, delivery, reason = %disabled.reason, "the endpoint is disabled");
         return settle(store, &current, DeliveryStatus::Failed, None, None, now).await;
     }
-    let secrets = target.signing_secrets(now);
     let answer = match sender.resolve(&target.url, settings.policy).await {
         Err(refusal) => Answer {
             status: None,
@@ -147,9 +147,19 @@ pub async fn deliver(
             elapsed: std::time::Duration::ZERO,
         },
         Ok(resolved) => {
+            // Opened here only, for this attempt; never stored or logged.
+            let mut secrets = Vec::new();
+            for sealed in target.signing_secrets(now) {
+                secrets.push(seal.open(tenant, endpoint, sealed).await?);
+            }
             let timestamp = now.timestamp();
-            let signed = signature::sign(secrets, &current.message_id, timestamp, &current.body)
-                .map_err(|e| NotifyError::Failed(format!("endpoint {endpoint}: {e}")))?;
+            let signed = signature::sign(
+                secrets.iter().map(String::as_str),
+                &current.message_id,
+                timestamp,
+                &current.body,
+            )
+            .map_err(|e| NotifyError::Failed(format!("endpoint {endpoint}: {e}")))?;
             sender
                 .post(
                     &resolved,
@@ -263,7 +273,7 @@ mod tests {
     use super::*;
     use crate::fakes::FakeReceiver;
     use crate::fakes::settings;
-    use sbx_fakes::FakeStore;
+    use sbx_fakes::{FakeSeal, FakeStore};
     use sbx_store::{Endpoint, EndpointSecret, Order, STALE_AFTER};
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -286,7 +296,10 @@ mod tests {
             failing_since: None,
             disabled: None,
             secrets: vec![EndpointSecret {
-                secret: SECRET.into(),
+                sealed: FakeSeal
+                    .seal("acme", "wh_1", SECRET)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
                 created_at: now(),
                 expires_at: None,
             }],
@@ -332,7 +345,7 @@ mod tests {
     }
 
     async fn step(store: &FakeStore, receiver: &FakeReceiver, input: DeliverInput) -> DeliverOutput {
-        deliver(store, receiver, &settings(), input, now())
+        deliver(store, &FakeSeal, receiver, &settings(), input, now())
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     }
@@ -476,7 +489,7 @@ mod tests {
         let store = stored("https://hooks.example/in", &[1, 2, 3]).await;
         let receiver = FakeReceiver::answering([Some(500); 10]);
         let started = now();
-        deliver(&store, &receiver, &settings(), input(1), started)
+        deliver(&store, &FakeSeal, &receiver, &settings(), input(1), started)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let failing = store
@@ -487,7 +500,7 @@ mod tests {
         assert!(failing.disabled.is_none());
 
         let almost = started + Settings::DISABLE_AFTER - chrono::Duration::seconds(1);
-        deliver(&store, &receiver, &settings(), input(1), almost)
+        deliver(&store, &FakeSeal, &receiver, &settings(), input(1), almost)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(
@@ -498,7 +511,7 @@ mod tests {
         );
 
         let five_days = started + Settings::DISABLE_AFTER;
-        deliver(&store, &receiver, &settings(), input(1), five_days)
+        deliver(&store, &FakeSeal, &receiver, &settings(), input(1), five_days)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let disabled = store
@@ -520,9 +533,16 @@ mod tests {
         // Its deliveries give up unsent, the pending one at its next step, then the next.
         let sent = receiver.received().len();
         for delivery in [1, 2] {
-            let output = deliver(&store, &receiver, &settings(), input(delivery), five_days)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let output = deliver(
+                &store,
+                &FakeSeal,
+                &receiver,
+                &settings(),
+                input(delivery),
+                five_days,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(output.status, DeliveryStatus::Failed);
         }
         assert_eq!(
@@ -637,7 +657,15 @@ mod tests {
     #[tokio::test]
     async fn a_delivery_gone_with_its_retention_is_invalid_input() {
         let store = stored("https://hooks.example/in", &[]).await;
-        let failed = deliver(&store, &FakeReceiver::default(), &settings(), input(9), now()).await;
+        let failed = deliver(
+            &store,
+            &FakeSeal,
+            &FakeReceiver::default(),
+            &settings(),
+            input(9),
+            now(),
+        )
+        .await;
         assert!(matches!(failed, Err(NotifyError::InvalidInput(_))), "{failed:?}");
     }
 }

@@ -9,12 +9,12 @@ use crate::error::NotifyError;
 use crate::lambda::Init;
 use serde_json::Value;
 
-/// `deliver-webhook`: one step of a delivery's execution (the tenants table, and the receiver
-/// over HTTPS).
+/// `deliver-webhook`: one step of a delivery's execution (the tenants table, the key that opens
+/// the signing secrets, and the receiver over HTTPS).
 pub async fn deliver_webhook(init: &Init, payload: Value) -> Result<Value, NotifyError> {
-    let store = init.store()?;
+    let (store, seal) = (init.store()?, init.seal()?);
     let input = serde_json::from_value(payload).map_err(|e| NotifyError::InvalidInput(e.to_string()))?;
-    let output = deliver::deliver(store, &Network, init.settings()?, input, chrono::Utc::now()).await?;
+    let output = deliver::deliver(store, seal, &Network, init.settings()?, input, chrono::Utc::now()).await?;
     serde_json::to_value(output).map_err(|e| NotifyError::Failed(e.to_string()))
 }
 

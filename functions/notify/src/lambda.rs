@@ -8,7 +8,7 @@ use crate::error::NotifyError;
 use crate::settings::Settings;
 use aws_config::SdkConfig;
 use sbx_bootstrap::{ConfigError, Vars};
-use sbx_store::DynamoStore;
+use sbx_store::{DynamoStore, KmsSeal};
 use sbx_webhooks::Policy;
 use sbx_workflows::deliveries::DeliveryExecutions;
 use std::sync::OnceLock;
@@ -24,6 +24,7 @@ pub struct Init {
     bus: OnceLock<crate::bus::EventBridge>,
     executions: OnceLock<DeliveryExecutions>,
     parking: OnceLock<crate::park::Sqs>,
+    seal: OnceLock<KmsSeal>,
     settings: OnceLock<Settings>,
 }
 
@@ -49,6 +50,7 @@ impl Init {
             bus: OnceLock::new(),
             executions: OnceLock::new(),
             parking: OnceLock::new(),
+            seal: OnceLock::new(),
             settings: OnceLock::new(),
         }
     }
@@ -98,6 +100,18 @@ impl Init {
             queue_url: self.vars.required("SBX_PARKED_EVENTS_QUEUE_URL")?,
         };
         Ok(self.parking.get_or_init(|| parking))
+    }
+
+    /// What opens the endpoints' signing secrets: the KMS key `SBX_WEBHOOK_KEY`.
+    pub fn seal(&self) -> Result<&KmsSeal, ConfigError> {
+        if let Some(seal) = self.seal.get() {
+            return Ok(seal);
+        }
+        let seal = KmsSeal::new(
+            sbx_transient::client!(aws_sdk_kms, &self.config),
+            self.vars.required("SBX_WEBHOOK_KEY")?,
+        );
+        Ok(self.seal.get_or_init(|| seal))
     }
 
     /// The bus's name (`SBX_EVENT_BUS`), the base of the payloads' links (`SBX_API_URL`),

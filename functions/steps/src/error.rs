@@ -123,10 +123,13 @@ impl From<StoreError> for StepError {
             StoreError::NotLockOwner { .. } => StepError::LockLost(message),
             StoreError::PoolExhausted => StepError::PoolExhausted(message),
             StoreError::Contended { .. } => StepError::Transient(message),
-            StoreError::Aws { transient: true, .. } => StepError::Transient(message),
-            StoreError::Aws { .. } | StoreError::Malformed(_) | StoreError::Unconfigured { .. } => {
-                StepError::Failed(message)
+            StoreError::Aws { transient: true, .. } | StoreError::Sealing { transient: true, .. } => {
+                StepError::Transient(message)
             }
+            StoreError::Aws { .. }
+            | StoreError::Sealing { .. }
+            | StoreError::Malformed(_)
+            | StoreError::Unconfigured { .. } => StepError::Failed(message),
         }
     }
 }

@@ -169,6 +169,25 @@ impl Call {
                 }
                 _ => anything(),
             },
+            // A key is named by its ARN (sbx names it so) or its id; the encryption context
+            // is a condition key of its own per pair.
+            "kms" => {
+                let resource = match self.param("KeyId") {
+                    Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
+                    Some(id) => format!("arn:aws:kms:{region}:{account}:key/{id}"),
+                    None => "*".to_owned(),
+                };
+                let context = self.json()["EncryptionContext"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((format!("kms:EncryptionContext:{k}"), v.as_str()?.to_owned())))
+                    .collect();
+                vec![Check {
+                    context,
+                    ..check(self.action(), resource)
+                }]
+            }
             "ssm" if self.operation == "GetParameter" => match self.param("Name") {
                 Some(name) => on(format!(
                     "arn:aws:ssm:{region}:{account}:parameter/{}",
