@@ -111,7 +111,6 @@ impl SpendStore for DynamoStore {
                 .key_condition_expression("#meter = :open")
                 .expression_attribute_names("#meter", "meter")
                 .expression_attribute_values(":open", s(OPEN))
-                .limit(1000)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

@@ -83,9 +83,10 @@ pub async fn sweep(
     settings: &SweepSettings,
     input: SweepInput,
 ) -> Result<SpendReport, StepError> {
-    let began = std::time::Instant::now();
     let now = input.now(settings)?;
     let meters = store.open_meters().await?;
+    // The run's time for moving meters on starts once they are read.
+    let began = std::time::Instant::now();
     let mut report = SpendReport {
         read: meters.read,
         ..SpendReport::default()
@@ -126,7 +127,12 @@ pub async fn sweep(
     // Those that would start after the run's time wait too.
     let work: Vec<_> = chosen
         .into_iter()
-        .map(|(tenant, due)| meter_tenant(store, workflows, pricing, now, tenant, due, began))
+        .enumerate()
+        .map(|(i, (tenant, due))| {
+            // The first is never left, however long the run has taken: some meter always moves.
+            let deadline = (i > 0).then_some(began + WALL_BUDGET);
+            meter_tenant(store, workflows, pricing, now, tenant, due, deadline)
+        })
         .collect();
     let metered: Vec<Result<SpendReport, StepError>> = futures::stream::iter(work)
         .buffered(TENANTS_AT_ONCE)
@@ -158,7 +164,7 @@ impl SpendReport {
 }
 
 /// Moves a tenant's due meters on to `now`, then looks at its budget; or leaves them for the
-/// next run when the run's time is up.
+/// next run when it starts past `deadline`.
 async fn meter_tenant(
     store: &(impl SpendStore + SandboxStore),
     workflows: &impl Workflows,
@@ -166,9 +172,9 @@ async fn meter_tenant(
     now: DateTime<Utc>,
     tenant: &str,
     due: Due<'_>,
-    began: std::time::Instant,
+    deadline: Option<std::time::Instant>,
 ) -> Result<SpendReport, StepError> {
-    if began.elapsed() > WALL_BUDGET && !fresh(&due) {
+    if deadline.is_some_and(|at| std::time::Instant::now() > at) && !fresh(&due) {
         return Ok(SpendReport {
             deferred: due.len(),
             ..SpendReport::default()
