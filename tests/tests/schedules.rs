@@ -223,6 +223,42 @@ async fn an_idle_sandbox_is_warned_then_stopped_and_a_used_one_is_not() {
             .any(|e| e["to"] == "stopping" && e["actor"] == "idle"),
         "{trail:?}"
     );
+    // The notices are in the sandbox's own partition of the events table, numbered after its
+    // trail: one partition is one shard of the stream, so they reach receivers in the
+    // sandbox's order (the local stream is read as several shards, as on AWS). The trail
+    // shows none of them.
+    assert!(
+        trail.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["to"].is_string()),
+        "{trail:?}"
+    );
+    let direct = sbx_stack::sdk_config(&stack.aws_upstream).await;
+    let partition = aws_sdk_dynamodb::Client::new(&direct)
+        .query()
+        .table_name(&stack.tables.events)
+        .key_condition_expression("#p = :p AND #seq >= :notices")
+        .expression_attribute_names("#p", "sandbox")
+        .expression_attribute_names("#seq", "seq")
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("acme#{quiet}")),
+        )
+        .expression_attribute_values(
+            ":notices",
+            aws_sdk_dynamodb::types::AttributeValue::N(sbx_store::NOTICES_FROM.to_string()),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let kinds: Vec<&str> = partition
+        .items()
+        .iter()
+        .filter_map(|item| item.get("kind").and_then(|k| k.as_s().ok()).map(String::as_str))
+        .collect();
+    assert_eq!(kinds, ["idle", "idle_stopped"], "{partition:?}");
     let received = receiver
         .wait_until(Duration::from_secs(60), |r| r.len() >= 3)
         .await;

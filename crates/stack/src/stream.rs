@@ -10,8 +10,15 @@
 //!   are given up, and the batch's coordinates are sent to the on-failure destination (the
 //!   parked-events queue), as AWS sends them.
 //!
+//! - [`SHARDS`] shards read at once: AWS splits a table's stream into shards by partition and
+//!   Lambda reads them in parallel, so records of different partitions are published in no
+//!   order between them. moto's stream has one shard; the mapping deals its records out by
+//!   their partition key and reads each share on its own, each a little behind the one before
+//!   ([`LAG`]), so the tests see the order AWS keeps (within a partition) and only that.
+//!
 //! So an event is published at least once, none is skipped unless it is reported in the queue,
-//! and a record nothing can publish holds up the records behind it for at most the maximum age.
+//! and a record nothing can publish holds up the records of its shard behind it for at most the
+//! maximum age.
 
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
@@ -23,6 +30,10 @@ use std::time::{Duration, Instant};
 
 /// How often an empty shard is read again.
 const POLL: Duration = Duration::from_millis(100);
+/// The shards the stream is read as.
+pub const SHARDS: usize = 4;
+/// How much later than the shard before it each shard gives a batch.
+const LAG: Duration = Duration::from_millis(40);
 /// How long after a failed batch it is given again.
 const RETRY: Duration = Duration::from_millis(500);
 
@@ -44,9 +55,35 @@ struct Held {
     read_at: Instant,
 }
 
-/// Reads the stream until the task is aborted.
+/// The shard a record is read on: by its partition key, as DynamoDB keeps a partition's items
+/// (and so its stream records) together.
+fn shard_of(record: &Record) -> usize {
+    use std::hash::{Hash, Hasher};
+    let partition = match record.new_image.get("sandbox") {
+        Some(serde_dynamo::AttributeValue::S(partition)) => partition.as_str(),
+        _ => "",
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    partition.hash(&mut hasher);
+    (hasher.finish() % SHARDS as u64) as usize
+}
+
+/// Reads the stream until the task is aborted (its shards' readers with it).
 pub fn spawn(mapping: Mapping, notify: Arc<Init>) -> tokio::task::JoinHandle<()> {
+    let mapping = Arc::new(mapping);
     tokio::spawn(async move {
+        let mut shards = tokio::task::JoinSet::new();
+        let mut senders = Vec::with_capacity(SHARDS);
+        for shard in 0..SHARDS {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            senders.push(sender);
+            shards.spawn(read_shard(
+                mapping.clone(),
+                notify.clone(),
+                receiver,
+                LAG * shard as u32,
+            ));
+        }
         let mut iterator = None;
         loop {
             let current = match iterator.take() {
@@ -87,8 +124,9 @@ pub fn spawn(mapping: Mapping, notify: Arc<Init>) -> tokio::task::JoinHandle<()>
                 })
                 .collect();
             let empty = records.is_empty();
-            if !empty {
-                give(&mapping, &notify, records).await;
+            for held in records {
+                // A shard's reader ends only with this task.
+                let _ = senders[shard_of(&held.record)].send(held);
             }
             iterator = batch.next_shard_iterator.or(Some(current));
             if empty {
@@ -96,6 +134,23 @@ pub fn spawn(mapping: Mapping, notify: Arc<Init>) -> tokio::task::JoinHandle<()>
             }
         }
     })
+}
+
+/// One shard: what has come, a batch at a time, `lag` after it came.
+async fn read_shard(
+    mapping: Arc<Mapping>,
+    notify: Arc<Init>,
+    mut records: tokio::sync::mpsc::UnboundedReceiver<Held>,
+    lag: Duration,
+) {
+    while let Some(first) = records.recv().await {
+        tokio::time::sleep(lag).await;
+        let mut batch = vec![first];
+        while let Ok(more) = records.try_recv() {
+            batch.push(more);
+        }
+        give(&mapping, &notify, batch).await;
+    }
 }
 
 /// Gives `records` to the function until each is done or given up.

@@ -5,7 +5,6 @@
 
 use crate::client::DynamoStore;
 use crate::item::{Item, build, s};
-use crate::notice::notice_partition;
 use crate::schema::BY_DEADLINE;
 use crate::transaction::{Part, Transaction, TxError};
 use crate::{Deadlines, DueSandbox, Settled, StoreError};
@@ -169,7 +168,10 @@ impl DynamoStore {
         for notice in notices {
             transaction.push(
                 Part::Event,
-                self.append_item(&notice_partition(&notice.tenant, &notice.sandbox_id), notice)?,
+                self.append_item(
+                    &crate::events::event_partition(&notice.tenant, &notice.sandbox_id),
+                    notice,
+                )?,
             );
         }
         match self.transact(transaction).await {

@@ -1,5 +1,6 @@
-//! The events table: each sandbox's append-only audit trail, one event per record version (the
-//! accounts' trails and journals live in partitions of their own, see `accounts.rs`).
+//! The events table: each sandbox's append-only audit trail, one event per record version, and
+//! after them in the same partition its notices (`notice.rs`); the accounts' trails and journals
+//! live in partitions of their own, see `accounts.rs`.
 
 use crate::StoreError;
 use crate::client::DynamoStore;
@@ -30,14 +31,15 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(build(put.build())?).build())
     }
 
-    /// The sandbox's audit trail after the event numbered `after`, oldest first.
+    /// The sandbox's audit trail after the event numbered `after`, oldest first: its notices,
+    /// numbered from [`crate::notice::NOTICES_FROM`], are not read.
     pub(crate) async fn read_events(
         &self,
         tenant: &str,
         id: &str,
         after: u64,
     ) -> Result<Vec<Event>, StoreError> {
-        self.read_partition_after(&event_partition(tenant, id), after)
+        self.read_partition_between(&event_partition(tenant, id), after, crate::notice::NOTICES_FROM)
             .await
     }
 
@@ -57,6 +59,16 @@ impl DynamoStore {
         partition: &str,
         after: u64,
     ) -> Result<Vec<T>, StoreError> {
+        self.read_partition_between(partition, after, u64::MAX).await
+    }
+
+    /// The items of one partition whose `seq` is above `after` and below `before`.
+    async fn read_partition_between<T: serde::de::DeserializeOwned>(
+        &self,
+        partition: &str,
+        after: u64,
+        before: u64,
+    ) -> Result<Vec<T>, StoreError> {
         let mut found = Vec::new();
         let mut start = None;
         loop {
@@ -64,11 +76,15 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(self.config.tables.events()?)
-                .key_condition_expression("#sandbox = :sandbox AND #seq > :after")
+                .key_condition_expression("#sandbox = :sandbox AND #seq BETWEEN :first AND :last")
                 .expression_attribute_names("#sandbox", "sandbox")
                 .expression_attribute_names("#seq", "seq")
                 .expression_attribute_values(":sandbox", s(partition))
-                .expression_attribute_values(":after", AttributeValue::N(after.to_string()))
+                .expression_attribute_values(":first", AttributeValue::N(after.saturating_add(1).to_string()))
+                .expression_attribute_values(
+                    ":last",
+                    AttributeValue::N((before.saturating_sub(1)).to_string()),
+                )
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -85,6 +101,7 @@ impl DynamoStore {
     }
 }
 
-fn event_partition(tenant: &str, id: &str) -> String {
+/// A sandbox's partition of the events table: its audit trail and its notices.
+pub(crate) fn event_partition(tenant: &str, id: &str) -> String {
     format!("{tenant}#{id}")
 }

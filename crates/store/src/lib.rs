@@ -41,7 +41,7 @@ pub use client::{DynamoStore, StoreConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use locks::LockTable;
-pub use notice::{Notice, NoticeKind};
+pub use notice::{NOTICES_FROM, Notice, NoticeKind};
 pub use page::PageKey;
 pub use schema::TableNames;
 pub use seal::{KmsSeal, Seal, Sealed};

@@ -1,6 +1,8 @@
 //! Notices: what sbx tells a tenant about a sandbox without a change of its state (an expiry
-//! coming). Each is put once into the events table, in a partition of the sandbox's own
-//! beside its audit trail, and published from there as its changes are.
+//! coming). Each is put once into the events table, into the sandbox's own partition with its
+//! audit trail, numbered above every version ([`NOTICES_FROM`]), and published from there as
+//! its changes are: one partition is one shard of the table's stream, read in order, so a
+//! sandbox's notices and changes reach the bus and its webhooks in the order they were made.
 
 use chrono::{DateTime, Utc};
 use sbx_lifecycle::rfc3339_millis;
@@ -150,7 +152,7 @@ fn seq(moment: DateTime<Utc>, kind: u64) -> u64 {
     (moment.timestamp_millis().max(0) as u64) * 10 + kind
 }
 
-/// The events-table partition of a sandbox's notices. `@` cannot begin a tenant name.
-pub(crate) fn notice_partition(tenant: &str, id: &str) -> String {
-    format!("@notice#{tenant}#{id}")
-}
+/// Where notices are numbered from in their sandbox's partition of the events table: every
+/// notice's `seq` (a moment in milliseconds, times ten) is above it, every version of a record
+/// below it. The audit trail reads below it only.
+pub const NOTICES_FROM: u64 = 10_000_000_000;

@@ -3,8 +3,8 @@
 //!
 //! | partition | item | types |
 //! |---|---|---|
-//! | `<tenant>#<sandbox>` | a sandbox's change of state | `sandbox.created`, `.creating`, `.started`, `.stopping`, `.stopped`, `.starting`, `.deleting`, `.deleted`, `.failed` |
-//! | `@notice#<tenant>#<sandbox>` | a notice about a sandbox | `sandbox.expiring`, `sandbox.idle`, `sandbox.idle-stopped` |
+//! | `<tenant>#<sandbox>`, `seq` a version | a sandbox's change of state | `sandbox.created`, `.creating`, `.started`, `.stopping`, `.stopped`, `.starting`, `.deleting`, `.deleted`, `.failed` |
+//! | `<tenant>#<sandbox>`, `seq` from `NOTICES_FROM` | a notice about a sandbox (in its partition, so in its order) | `sandbox.expiring`, `.idle`, `.idle-stopped`, `.start-skipped`, `.stop-skipped` |
 //! | `@account-trail#<id>` | an account's change of state | `account.pool`, `.assigned`, `.expired`, `.cleaning`, `.quarantined` |
 //! | `@budget#<tenant>` | a tenant's budget set, or a threshold of it reached | `budget.updated`, `budget.threshold` |
 //! | `@account#<id>` | an account's infrastructure journal | not published |
@@ -36,6 +36,8 @@ pub enum Entry {
 #[derive(Deserialize)]
 struct Partition {
     sandbox: String,
+    #[serde(default)]
+    seq: u64,
 }
 
 impl Entry {
@@ -44,14 +46,14 @@ impl Entry {
         let partition: Partition = serde_dynamo::from_item(item.clone())?;
         Ok(if partition.sandbox.starts_with("@account-trail#") {
             Entry::Account(serde_dynamo::from_item(item)?)
-        } else if partition.sandbox.starts_with("@notice#") {
-            Entry::Notice(serde_dynamo::from_item(item)?)
         } else if partition.sandbox.starts_with("@budget#") {
             Entry::Budget(serde_dynamo::from_item(item)?)
         } else if partition.sandbox.starts_with("@webhook#") {
             Entry::Webhook(serde_dynamo::from_item(item)?)
         } else if partition.sandbox.starts_with('@') {
             Entry::Other(partition.sandbox)
+        } else if partition.seq >= sbx_store::NOTICES_FROM {
+            Entry::Notice(serde_dynamo::from_item(item)?)
         } else {
             Entry::Sandbox(serde_dynamo::from_item(item)?)
         })
@@ -422,5 +424,33 @@ mod tests {
             message.data["links"]["enable"]["href"],
             "https://api.example/webhooks/wh_1/enable"
         );
+    }
+
+    #[test]
+    fn a_sandboxs_partition_holds_its_changes_and_after_them_its_notices() {
+        let record = sbx_lifecycle::Sandbox::create(
+            sbx_lifecycle::NewSandbox {
+                tenant: "acme".into(),
+                id: "sb-1".into(),
+                name: "n".into(),
+                options: sbx_lifecycle::SandboxOptions::default(),
+                expires_at: DateTime::UNIX_EPOCH + chrono::Duration::days(20_001),
+            },
+            DateTime::UNIX_EPOCH + chrono::Duration::days(20_000),
+        )
+        .record;
+        let at = DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let notice = Notice::idle_stopped(&record, 60, at);
+        assert!(notice.seq >= sbx_store::NOTICES_FROM);
+        let entry = |mut body: Value| {
+            body["sandbox"] = json!("acme#sb-1");
+            let item: serde_dynamo::Item = serde_dynamo::to_item(body).unwrap_or_else(|e| panic!("{e}"));
+            Entry::from_item(item).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let notice = entry(serde_json::to_value(&notice).unwrap_or_default());
+        assert!(matches!(notice, Entry::Notice(n) if n.kind == NoticeKind::IdleStopped));
+        let change = event(7, Some(State::Started), State::Stopping);
+        let change = entry(serde_json::to_value(&change).unwrap_or_default());
+        assert!(matches!(change, Entry::Sandbox(e) if e.seq == 7));
     }
 }
