@@ -153,14 +153,26 @@ mod tests {
         (url, task)
     }
 
+    /// A plain attempt, for the tests about the answer.
+    const ATTEMPT: Attempt<'static> = Attempt {
+        id: "evt_1",
+        timestamp: 1,
+        signature: "v1,x",
+        body: "{}",
+    };
+
+    /// `url` on this machine, checked as the local stack checks it.
+    async fn local(url: &str) -> Target {
+        resolve(url, Policy { allow_loopback: true })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[tokio::test]
     async fn an_attempt_posts_the_signed_body_and_reads_the_answer() {
         let (url, task) = receiver("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
-        let target = resolve(&url, Policy { allow_loopback: true })
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
         let answer = post(
-            &target,
+            &local(&url).await,
             &Attempt {
                 id: "evt_1",
                 timestamp: 1_700_000_000,
@@ -184,24 +196,12 @@ mod tests {
         let (url, _task) =
             receiver("HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/\r\ncontent-length: 0\r\n\r\n")
                 .await;
-        let target = resolve(&url, Policy { allow_loopback: true })
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let attempt = Attempt {
-            id: "evt_1",
-            timestamp: 1,
-            signature: "v1,x",
-            body: "{}",
-        };
-        let answer = post(&target, &attempt).await;
+        let answer = post(&local(&url).await, &ATTEMPT).await;
         assert_eq!(answer.status, Some(302));
         assert!(!answer.succeeded());
         let (url, _task) =
             receiver("HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\noops").await;
-        let target = resolve(&url, Policy { allow_loopback: true })
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let answer = post(&target, &attempt).await;
+        let answer = post(&local(&url).await, &ATTEMPT).await;
         assert_eq!((answer.status, answer.text.as_str()), (Some(500), "oops"));
     }
 
@@ -241,16 +241,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         });
-        let target = resolve(&url, Policy { allow_loopback: true })
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let attempt = Attempt {
-            id: "evt_1",
-            timestamp: 1,
-            signature: "v1,x",
-            body: "{}",
-        };
-        let answer = post(&target, &attempt).await;
+        let answer = post(&local(&url).await, &ATTEMPT).await;
         let _ = stopped.send(());
         let sent = server.await.unwrap_or_default();
         assert_eq!(answer.status, Some(200));

@@ -346,25 +346,24 @@ mod tests {
         }
     }
 
-    fn created(store: &FakeStore, id: &str) -> DateTime<Utc> {
+    /// The fake store's record `id`.
+    fn record(store: &FakeStore, id: &str) -> Option<sbx_lifecycle::Sandbox> {
         store
             .sandboxes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .find(|s| s.id == id)
-            .map(|s| s.created_at)
-            .unwrap_or_else(Utc::now)
+            .cloned()
+    }
+
+    fn created(store: &FakeStore, id: &str) -> DateTime<Utc> {
+        record(store, id).map_or_else(Utc::now, |s| s.created_at)
     }
 
     fn cost_of(store: &FakeStore, id: &str) -> Usd {
-        store
-            .sandboxes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .find(|s| s.id == id)
-            .and_then(|s| s.cost.clone())
+        record(store, id)
+            .and_then(|s| s.cost)
             .map(|c| c.estimated_usd)
             .unwrap_or_default()
     }
@@ -455,15 +454,7 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
         };
-        let metered_to = |id: &str| {
-            store
-                .sandboxes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .find(|s| s.id == id)
-                .and_then(|s| s.cost.as_ref().map(|c| c.as_of))
-        };
+        let metered_to = |id: &str| record(&store, id).and_then(|s| s.cost).map(|c| c.as_of);
         let at = |hours| {
             Some(sbx_lifecycle::rfc3339_millis::truncate(
                 t0 + chrono::Duration::hours(hours),
