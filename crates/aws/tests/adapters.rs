@@ -1101,3 +1101,157 @@ async fn the_inventory_names_what_an_account_holds_and_what_aws_is_still_removin
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(left, [], "nothing is left once the sandbox is gone");
 }
+
+/// Puts one datapoint of `value` at `at` into the account's CloudWatch, as the service that
+/// owns the metric would.
+async fn put_metric(
+    account: &Account,
+    namespace: &str,
+    name: &str,
+    dimension: (&str, &str),
+    value: f64,
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let datum = MetricDatum::builder()
+        .metric_name(name)
+        .dimensions(Dimension::builder().name(dimension.0).value(dimension.1).build())
+        .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_millis(
+            at.timestamp_millis(),
+        ))
+        .value(value)
+        .build();
+    aws_sdk_cloudwatch::Client::new(&account.clients.config)
+        .put_metric_data()
+        .namespace(namespace)
+        .metric_data(datum)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutMetricData: {e:?}"));
+}
+
+/// The idle stop's reading through the port, against CloudWatch as the services fill it: no
+/// data is unknown, a quiet CPU reported for the whole window is idle, and AMQ flows on the
+/// account's NLB or sessions on its fleet are use of the sandboxes that have them, and of no
+/// other.
+#[tokio::test]
+async fn a_sandboxs_use_is_read_from_its_cpu_and_its_accounts_nlb_and_fleet() {
+    use sbx_aws::Activity;
+    use sbx_aws::activity::{Shared, Use};
+    let account = Account::new().await;
+    let (ports, id) = (&account.ports, account.id.as_str());
+    let network = account.network().await;
+    converge_until_settled(
+        &account,
+        Some(&network),
+        Want {
+            base: true,
+            nlb: true,
+            fleet: false,
+        },
+    )
+    .await;
+    let s1 = sandbox("s1");
+    let net = settle(async || {
+        ports
+            .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
+            .await
+    })
+    .await;
+    let launch = Launch {
+        owner: &s1,
+        role: "acp",
+        image_id: &account.infra.proxy.image_id,
+        instance_type: "t3.medium",
+        subnet_id: &net.subnet_id,
+        security_group_id: &net.security_group_id,
+        instance_profile: None,
+        client_token: "s1-create-v1-acp",
+    };
+    let instance = settle(async || ports.launch(id, &launch).await).await;
+    let (to, plain, amq, streaming) = (
+        chrono::Utc::now(),
+        Shared::default(),
+        Shared {
+            amq: true,
+            smart_client: false,
+        },
+        Shared {
+            amq: false,
+            smart_client: true,
+        },
+    );
+    let from = to - chrono::Duration::minutes(30);
+    let read = async |shared| {
+        ports
+            .sandbox_use(id, &s1, shared, from, to)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    assert!(
+        matches!(read(plain).await, Use::Unknown(_)),
+        "nothing reported yet"
+    );
+    for minutes in (0..45).step_by(5) {
+        let at = to - chrono::Duration::minutes(minutes);
+        put_metric(
+            &account,
+            "AWS/EC2",
+            "CPUUtilization",
+            ("InstanceId", &instance),
+            1.0,
+            at,
+        )
+        .await;
+    }
+    assert_eq!(read(plain).await, Use::Idle, "a quiet CPU, reported throughout");
+
+    // A connection to some sandbox's AMQ, twelve minutes ago.
+    let nlb = account
+        .clients
+        .elb()
+        .describe_load_balancers()
+        .names(sbx_aws::infra::NLB_NAME)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let arn = nlb.load_balancers()[0].load_balancer_arn().unwrap_or_default();
+    let dimension = arn
+        .split_once(":loadbalancer/")
+        .map(|(_, d)| d)
+        .unwrap_or_default();
+    let flows_at = to - chrono::Duration::minutes(12);
+    put_metric(
+        &account,
+        "AWS/NetworkELB",
+        "ActiveFlowCount",
+        ("LoadBalancer", dimension),
+        3.0,
+        flows_at,
+    )
+    .await;
+    let busy = read(amq).await;
+    assert!(
+        matches!(busy, Use::Busy(at) if at <= flows_at && flows_at - at < chrono::Duration::minutes(1)),
+        "{busy:?}"
+    );
+    assert_eq!(
+        read(plain).await,
+        Use::Idle,
+        "a sandbox without AMQ is not used by it"
+    );
+
+    // A streaming session on the account's fleet.
+    put_metric(
+        &account,
+        "AWS/AppStream",
+        "InUseCapacity",
+        ("Fleet", sbx_aws::streaming::FLEET),
+        1.0,
+        to - chrono::Duration::minutes(3),
+    )
+    .await;
+    assert!(matches!(read(streaming).await, Use::Busy(_)));
+    assert_eq!(read(plain).await, Use::Idle);
+}
