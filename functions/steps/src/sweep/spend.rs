@@ -8,6 +8,10 @@
 //!
 //! A meter moves only forward, from where it was read: two sweeps at once add each piece of
 //! time once. A change recorded before the meter's time (a clock moved ahead) counts from it.
+//!
+//! At any count: every open meter is read, and the tenants metered longest ago are moved on
+//! first, a tenant's meters together, up to a batch and a time per run; the rest come first in
+//! the next run (docs/spend.md, "At any count").
 
 use super::{SweepInput, note};
 use crate::config::SweepSettings;
@@ -21,9 +25,9 @@ use sbx_workflows::Workflows;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// How long a run moves meters on: it starts no account's meters after this, so that it ends
-/// before the next minute's run (two at once are safe, as meters move only from where they
-/// were read, but the second would find nothing left to do).
+/// How long after reading the meters a run moves them on: it starts no tenant (but the first)
+/// after this, so that it ends before the next minute's run (two at once are safe, as meters
+/// move only from where they were read, but the second would find nothing left to do).
 const WALL_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
 
 /// Who the budget's stops are by, in the audit trail and events.
@@ -38,7 +42,7 @@ pub struct SpendReport {
     /// Meters moved on.
     pub metered: usize,
     /// Due meters left for the next run, when this one reached its batch or its time: the
-    /// accounts metered longest ago go first, so every meter is moved on within a few runs.
+    /// tenants metered longest ago go first, so every meter is moved on within a few runs.
     pub deferred: usize,
     /// Meters closed (their sandbox deleted and counted to the end).
     pub closed: usize,
