@@ -144,6 +144,8 @@ impl Message {
             NoticeKind::StopSkipped => "stop-skipped",
         };
         Self {
+            // Hashed under a name of the notices' own (their partition is the sandbox's): a
+            // notice's id never meets a change's.
             id: stable_id(
                 &format!("@notice#{}#{}", notice.tenant, notice.sandbox_id),
                 notice.seq,
