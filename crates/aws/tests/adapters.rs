@@ -161,6 +161,39 @@ impl Account {
     }
 }
 
+/// Sandbox s1's own network in the account, made through the port once AWS lets it.
+async fn s1_network(
+    account: &Account,
+    network: &sbx_aws::network::AccountNetwork,
+) -> sbx_aws::network::SandboxNetwork {
+    let s1 = sandbox("s1");
+    settle(async || {
+        account
+            .ports
+            .create_sandbox_network(&account.id, &s1, network, ("acme", "s1"))
+            .await
+    })
+    .await
+}
+
+/// The launch of `owner`'s ACP machine into `net`, under the create's client token.
+fn acp_launch<'a>(
+    account: &'a Account,
+    owner: &'a Owner,
+    net: &'a sbx_aws::network::SandboxNetwork,
+) -> Launch<'a> {
+    Launch {
+        owner,
+        role: "acp",
+        image_id: &account.infra.proxy.image_id,
+        instance_type: "t3.medium",
+        subnet_id: &net.subnet_id,
+        security_group_id: &net.security_group_id,
+        instance_profile: None,
+        client_token: "s1-create-v1-acp",
+    }
+}
+
 fn sandbox(id: &str) -> Owner {
     Owner::Sandbox {
         tenant: "acme".into(),
@@ -955,22 +988,8 @@ async fn instances_launch_once_per_token_and_go_through_their_states() {
     let (ports, id) = (&account.ports, account.id.as_str());
     let network = account.network().await;
     let s1 = sandbox("s1");
-    let net = settle(async || {
-        ports
-            .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
-            .await
-    })
-    .await;
-    let launch = Launch {
-        owner: &s1,
-        role: "acp",
-        image_id: &account.infra.proxy.image_id,
-        instance_type: "t3.medium",
-        subnet_id: &net.subnet_id,
-        security_group_id: &net.security_group_id,
-        instance_profile: None,
-        client_token: "s1-create-v1-acp",
-    };
+    let net = s1_network(&account, &network).await;
+    let launch = acp_launch(&account, &s1, &net);
     let first = settle(async || ports.launch(id, &launch).await).await;
     let again = ports.launch(id, &launch).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, again, "a repeated launch is the same instance");
@@ -1152,22 +1171,8 @@ async fn a_sandboxs_use_is_read_from_its_cpu_and_its_accounts_nlb_and_fleet() {
     )
     .await;
     let s1 = sandbox("s1");
-    let net = settle(async || {
-        ports
-            .create_sandbox_network(id, &s1, &network, ("acme", "s1"))
-            .await
-    })
-    .await;
-    let launch = Launch {
-        owner: &s1,
-        role: "acp",
-        image_id: &account.infra.proxy.image_id,
-        instance_type: "t3.medium",
-        subnet_id: &net.subnet_id,
-        security_group_id: &net.security_group_id,
-        instance_profile: None,
-        client_token: "s1-create-v1-acp",
-    };
+    let net = s1_network(&account, &network).await;
+    let launch = acp_launch(&account, &s1, &net);
     let instance = settle(async || ports.launch(id, &launch).await).await;
     let (to, plain, amq, streaming) = (
         chrono::Utc::now(),
